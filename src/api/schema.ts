@@ -1,0 +1,390 @@
+/**
+ * The one source of truth for SwarmBench's API: the `BenchmarkRun` spec and status, and the
+ * result document a run writes. The TypeScript types, the runtime validation (CLI and operator)
+ * and the CRD's openAPIV3Schema (`npm run gen:crd`, see `crd.ts`) all derive from these schemas.
+ *
+ * Decisions the design left open, written down here:
+ * - Every field of the spec is optional; `src/plan/params.ts` resolves mode-dependent defaults.
+ *   The schema carries no `default`s so the API server never rewrites what a user applied.
+ * - Bounds are deliberately tight ("absurdly large values" are errors, not hours of work):
+ *   at most 5000 agents in a pool, sustained load at most 24h, batch sizes at most 65536.
+ * - Cross-field rules the CRD cannot express (task mix summing to 1, spike sizes ordered,
+ *   exactly five scalability steps) are zod refinements; the operator reports them as a
+ *   condition, the CLI as exit code 2.
+ */
+import { z } from 'zod';
+
+export const API_GROUP = 'swarmbench.io';
+export const API_VERSION = 'v1alpha1';
+export const API_VERSION_FULL = `${API_GROUP}/${API_VERSION}`;
+export const RESULT_SCHEMA_VERSION = 1;
+
+export const CATEGORIES = ['distributed', 'gpu', 'monitoring', 'scalability', 'integration', 'stress'] as const;
+export const Category = z.enum(CATEGORIES);
+export type Category = z.infer<typeof Category>;
+
+export const Mode = z.enum(['quick', 'full']);
+export type Mode = z.infer<typeof Mode>;
+
+/** A duration such as `90s`, `10m`, `1h30m`, `250ms`. Parsed by `parseDuration`. */
+export const Duration = z
+  .string()
+  .regex(/^(\d+(ms|s|m|h))+$/, 'must be a duration like 30s, 10m or 1h30m');
+
+const MAX_DURATION_MS = 24 * 3600 * 1000;
+
+export function parseDuration(text: string): number {
+  let total = 0;
+  for (const m of text.matchAll(/(\d+)(ms|s|m|h)/g)) {
+    const n = Number(m[1]);
+    const unit = m[2];
+    total += unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000;
+  }
+  return total;
+}
+
+const boundedDuration = (max = MAX_DURATION_MS) =>
+  Duration.refine((d) => parseDuration(d) > 0, 'must be longer than zero').refine(
+    (d) => parseDuration(d) <= max,
+    `must be at most ${max / 3_600_000}h`,
+  );
+
+const positive = (max: number) => z.number().positive().max(max);
+const poolSize = z.number().int().min(1).max(5000);
+
+/** Targets: any may be overridden. Units are in the names. See docs/tests.md for each test. */
+export const Targets = z
+  .object({
+    successRate: z.number().min(0).max(100),
+    clusterFormationMs: positive(3_600_000),
+    spawnLatencyMs: positive(600_000),
+    distributedLatencyMs: positive(60_000),
+    stateSyncMs: positive(600_000),
+    loadBalanceDeviation: z.number().min(0).max(10),
+    failoverSeconds: positive(3600),
+    gpuSpeedup: positive(10_000),
+    batchScalingMin: positive(10_000),
+    gpuMemoryGrowthMB: z.number().min(0).max(1_000_000),
+    cpuFallbackMs: positive(600_000),
+    sustainedThroughputRatio: z.number().min(0).max(10),
+    monitoringLatencyMs: positive(600_000),
+    scrapeDurationMs: positive(600_000),
+    dashboardUpdatesPerSec: z.number().min(0).max(100_000),
+    alertLatencyMs: positive(600_000),
+    metricsSamplesPerSec: z.number().min(0).max(1e9),
+    scalingEfficiency: z.number().min(0).max(1000),
+    workflowLatencyMs: positive(3_600_000),
+    concurrentWorkflowsMs: positive(3_600_000),
+    cleanupMemoryMB: z.number().min(0).max(1_000_000),
+    sustainedErrorRatePct: z.number().min(0).max(100),
+    sustainedP95DriftPct: z.number().min(0).max(100_000),
+    spikeRecoverySeconds: positive(3600),
+  })
+  .partial()
+  .strict();
+export type Targets = z.infer<typeof Targets>;
+
+export const ResourceRequirements = z
+  .object({
+    limits: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+    requests: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+  })
+  .strict();
+
+export const Toleration = z
+  .object({
+    key: z.string().optional(),
+    operator: z.enum(['Exists', 'Equal']).optional(),
+    value: z.string().optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+    tolerationSeconds: z.number().int().optional(),
+  })
+  .strict();
+
+export const TaskMix = z
+  .object({ io: z.number().min(0).max(1), cpu: z.number().min(0).max(1) })
+  .strict()
+  .refine((m) => Math.abs(m.io + m.cpu - 1) < 1e-6, { message: 'io + cpu must equal 1' });
+
+export const AgentsSpec = z
+  .object({
+    /** Agent image (Kubernetes) or `local` (the reference agent as local processes). */
+    image: z.string().min(1).max(512),
+    /** Pool sizes of the scalability tests 4.1–4.5: exactly five, strictly increasing. */
+    steps: z
+      .array(poolSize)
+      .length(5, 'must list exactly five pool sizes (tests 4.1–4.5)')
+      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!), 'must be strictly increasing'),
+    /** Pool size of the distributed-coordination tests (1.x). */
+    poolSize: z.number().int().min(2).max(5000),
+    taskMix: TaskMix,
+    /** Wait time of an I/O-bound task (ms): stands for an agent waiting on a model API. */
+    ioTaskMs: z.number().min(0).max(60_000),
+    /** Work of a CPU-bound task: rounds of SHA-256 over a 1 KiB buffer. */
+    cpuTaskRounds: z.number().int().min(1).max(1_000_000),
+    /** Tasks an agent runs at once before it sheds load with 429. */
+    capacity: z.number().int().min(1).max(100_000),
+    /** Offered load per agent in the scalability and stress tests (tasks/s). */
+    ratePerAgent: z.number().positive().max(100_000),
+    /** Local platform: agents per host process for large pools (each keeps its own listener). */
+    agentsPerProcess: z.number().int().min(1).max(1000),
+    resources: ResourceRequirements,
+  })
+  .partial()
+  .strict();
+
+export const GpuSpec = z
+  .object({
+    nodeSelector: z.record(z.string(), z.string()),
+    tolerations: z.array(Toleration).max(64),
+    resources: ResourceRequirements,
+    model: z.enum(['small', 'medium', 'large']),
+    batchSizes: z
+      .array(z.number().int().min(1).max(65_536))
+      .min(2)
+      .max(16)
+      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!), 'must be strictly increasing'),
+    /** Inference backend: `auto` picks the best one present. */
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+  })
+  .partial()
+  .strict();
+
+export const SecretKeyRef = z.object({ name: z.string().min(1), key: z.string().min(1) }).strict();
+
+export const PrometheusQuery = z
+  .object({
+    name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a metric-like name'),
+    query: z.string().min(1).max(4096),
+    unit: z.string().max(32).optional(),
+  })
+  .strict();
+
+export const PrometheusSpec = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }),
+    bearerTokenSecretRef: SecretKeyRef.optional(),
+    /** Scrape interval the local platform configures and the scrape-duration test compares against. */
+    scrapeInterval: Duration.optional(),
+    queries: z.array(PrometheusQuery).max(64).optional(),
+  })
+  .strict();
+
+export const BaselineSpec = z
+  .object({
+    runRef: z.string().min(1).optional(),
+    configMapRef: z.object({ name: z.string().min(1), key: z.string().min(1).optional() }).strict().optional(),
+    /** Fail the run when a gated metric regresses. */
+    failOnRegression: z.boolean().optional(),
+  })
+  .strict();
+
+export const StressSpec = z
+  .object({
+    sustainedDuration: boundedDuration(),
+    sustainedAgents: poolSize,
+    spikeFrom: poolSize,
+    spikeTo: poolSize,
+    /** Offered load in test 6.3 as a multiple of the pool's capacity. */
+    overloadFactor: z.number().min(1).max(100),
+  })
+  .partial()
+  .strict()
+  .refine((s) => s.spikeFrom === undefined || s.spikeTo === undefined || s.spikeTo > s.spikeFrom, {
+    message: 'spikeTo must be larger than spikeFrom',
+    path: ['spikeTo'],
+  });
+
+export const BenchmarkRunSpec = z
+  .object({
+    mode: Mode.optional(),
+    categories: z
+      .array(Category)
+      .min(1)
+      .refine((c) => new Set(c).size === c.length, 'must not repeat a category')
+      .optional(),
+    /** Trials of each measured test (several, for median and p95). */
+    trials: z.number().int().min(3).max(10_000).optional(),
+    targets: Targets.optional(),
+    agents: AgentsSpec.optional(),
+    gpu: GpuSpec.optional(),
+    prometheus: PrometheusSpec.optional(),
+    baseline: BaselineSpec.optional(),
+    stress: StressSpec.optional(),
+    export: z.object({ configMapName: z.string().min(1).max(253) }).strict().optional(),
+    cleanup: z
+      .object({
+        policy: z.enum(['Always', 'OnSuccess', 'Never']).optional(),
+        ttlSecondsAfterFinished: z.number().int().min(0).max(31_536_000).optional(),
+      })
+      .strict()
+      .optional(),
+    suspend: z.boolean().optional(),
+  })
+  .strict();
+export type BenchmarkRunSpec = z.infer<typeof BenchmarkRunSpec>;
+
+const nameRe = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const ObjectMeta = z
+  .object({
+    name: z.string().min(1).max(63).regex(nameRe, 'must be a DNS-1123 label'),
+    namespace: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    generation: z.number().int().optional(),
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    creationTimestamp: z.string().optional(),
+  })
+  .loose();
+
+/** A `BenchmarkRun` manifest as `kubectl apply` and `swarmbench run -f` take it. */
+export const BenchmarkRunManifest = z.object({
+  apiVersion: z.literal(API_VERSION_FULL),
+  kind: z.literal('BenchmarkRun'),
+  metadata: ObjectMeta,
+  spec: BenchmarkRunSpec,
+  status: z.unknown().optional(),
+});
+export type BenchmarkRunManifest = z.infer<typeof BenchmarkRunManifest>;
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+export const Verdict = z.enum(['Passed', 'Failed']);
+export const TestOutcome = z.enum(['Passed', 'Failed', 'Skipped']);
+export type TestOutcome = z.infer<typeof TestOutcome>;
+
+export const Distribution = z.object({
+  n: z.number().int().min(0),
+  min: z.number(),
+  max: z.number(),
+  mean: z.number(),
+  stddev: z.number(),
+  p50: z.number(),
+  p95: z.number(),
+  p99: z.number(),
+});
+export type Distribution = z.infer<typeof Distribution>;
+
+export const Statistic = z.enum(['p50', 'p95', 'p99', 'mean', 'max', 'min', 'ratio', 'count', 'rate', 'value']);
+export const TargetOp = z.enum(['<', '<=', '>', '>=']);
+
+export const TestResult = z.object({
+  id: z.string().regex(/^[1-6]\.[1-6]$/),
+  name: z.string(),
+  category: Category,
+  result: TestOutcome,
+  /** Why the test failed or was skipped. */
+  reason: z.string().optional(),
+  value: z.number().nullable(),
+  unit: z.string(),
+  /** The statistic of the samples that `value` is and the target compares. */
+  statistic: Statistic,
+  target: z.object({ op: TargetOp, value: z.number() }),
+  /** Number of samples (trials, round trips, tasks...) behind `value`. */
+  samples: z.number().int().min(0),
+  distribution: Distribution.optional(),
+  /** Raw samples (capped) for baseline comparison. */
+  rawSamples: z.array(z.number()).optional(),
+  /** Test-specific measurements (counts, per-size figures, conditions). */
+  details: z.record(z.string(), z.unknown()).optional(),
+  durationMs: z.number().min(0),
+});
+export type TestResult = z.infer<typeof TestResult>;
+
+export const Summary = z.object({
+  total: z.number().int(),
+  passed: z.number().int(),
+  failed: z.number().int(),
+  skipped: z.number().int(),
+  /** passed / (total - skipped), in percent; null when every test was skipped. */
+  successRate: z.number().nullable(),
+  verdict: Verdict,
+});
+export type Summary = z.infer<typeof Summary>;
+
+export const Environment = z.object({
+  platform: z.enum(['local', 'kubernetes']),
+  node: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  hostname: z.string(),
+  cpus: z.number().int(),
+  cpuModel: z.string(),
+  memoryBytes: z.number(),
+  agentImage: z.string(),
+  swarmbenchVersion: z.string(),
+  inference: z
+    .object({ backend: z.string(), gpuInUse: z.boolean(), detail: z.string().optional() })
+    .optional(),
+  prometheus: z.object({ url: z.string().nullable(), mode: z.enum(['prometheus', 'direct-scrape']) }).optional(),
+});
+export type Environment = z.infer<typeof Environment>;
+
+export const ResultDocument = z.object({
+  apiVersion: z.literal(API_VERSION_FULL),
+  kind: z.literal('BenchmarkResult'),
+  schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
+  run: z.object({
+    name: z.string(),
+    namespace: z.string().optional(),
+    attempt: z.number().int().min(1),
+    mode: Mode,
+    categories: z.array(Category),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+  }),
+  environment: Environment,
+  /** The effective targets after defaults and overrides. */
+  targets: z.record(z.string(), z.number()),
+  summary: Summary,
+  tests: z.array(TestResult),
+});
+export type ResultDocument = z.infer<typeof ResultDocument>;
+
+// ---------------------------------------------------------------------------------------------
+// Status (written by the operator through /status)
+
+export const Condition = z.object({
+  type: z.string(),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+  lastTransitionTime: z.string(),
+  observedGeneration: z.number().int().optional(),
+});
+
+export const BenchmarkRunStatus = z
+  .object({
+    phase: z.enum(['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled']),
+    observedGeneration: z.number().int(),
+    attempt: z.number().int(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    conditions: z.array(Condition),
+    progress: z.object({
+      completedSteps: z.number().int(),
+      totalSteps: z.number().int(),
+      currentStep: z.string().optional(),
+    }),
+    summary: Summary.extend({ passedOfTotal: z.string().optional() }),
+    tests: z.array(
+      TestResult.pick({ id: true, name: true, category: true, result: true, value: true, unit: true, reason: true }).extend({
+        target: z.string(),
+        p95: z.number().optional(),
+      }),
+    ),
+    recommendations: z.array(
+      z.object({ priority: z.enum(['HIGH', 'MEDIUM', 'INFO']), category: z.string(), message: z.string() }),
+    ),
+    comparison: z.object({
+      baseline: z.string(),
+      regressed: z.array(z.string()),
+      improved: z.array(z.string()),
+    }),
+    export: z.object({ configMapName: z.string() }),
+    history: z.array(z.object({ attempt: z.number().int(), phase: z.string(), verdict: z.string().optional(), successRate: z.number().nullable().optional(), finishedAt: z.string().optional() })).max(10),
+  })
+  .partial();
+export type BenchmarkRunStatus = z.infer<typeof BenchmarkRunStatus>;
