@@ -388,3 +388,34 @@ export const BenchmarkRunStatus = z
   })
   .partial();
 export type BenchmarkRunStatus = z.infer<typeof BenchmarkRunStatus>;
+
+// ---------------------------------------------------------------------------------------------
+// Step results (what one runner writes: a file locally, a ConfigMap per step in Kubernetes)
+
+export const MeasurementDoc = z.object({
+  id: z.string(),
+  value: z.number().nullable(),
+  samples: z.number().int().min(0),
+  raw: z.array(z.number()).optional(),
+  distribution: Distribution.optional(),
+  skip: z.string().optional(),
+  fail: z.string().optional(),
+  details: z.record(z.string(), z.unknown()).optional(),
+  durationMs: z.number().optional(),
+});
+
+export const StepResult = z.object({
+  apiVersion: z.literal(API_VERSION_FULL),
+  kind: z.literal('StepResult'),
+  step: z.string(),
+  category: Category,
+  attempt: z.number().int().min(1),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  /** Where the step ran (hostname / node name). */
+  node: z.string(),
+  measurements: z.array(MeasurementDoc),
+  /** Set when the category could not finish; its tests without a measurement fail with this reason. */
+  error: z.string().optional(),
+});
+export type StepResult = z.infer<typeof StepResult>;

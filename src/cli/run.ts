@@ -1,0 +1,168 @@
+/**
+ * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--prometheus-file-sd PATH] [--quiet]`
+ *
+ * Runs a BenchmarkRun manifest on this machine (the embedded default): validates it, runs the
+ * plan step by step in runner processes against local agent processes, writes DIR/results.json
+ * (DIR defaults to ./swarmbench-out), prints a summary.
+ *
+ * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started);
+ * 130 interrupted.
+ */
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CATEGORIES, type Category } from '../api/schema.ts';
+import { formatErrors, parseManifestText } from '../api/validate.ts';
+import { executeLocal } from '../executor/local.ts';
+import { createLogger } from '../log.ts';
+import { resolveParams } from '../plan/params.ts';
+import { buildPlan } from '../plan/plan.ts';
+import { buildResultDocument, localEnvironment } from '../report/document.ts';
+import { renderSummary, styleFor } from '../report/terminal.ts';
+import { judgeAll } from '../report/verdict.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--prometheus-file-sd PATH] [--quiet]
+
+  -f, --file FILE            BenchmarkRun manifest (YAML or JSON), the same file kubectl applies
+  -o, --out DIR              where results.json and runner logs go (default ./swarmbench-out)
+  -c, --categories a,b       run only these categories (${CATEGORIES.join(', ')})
+      --prometheus-file-sd P file_sd JSON the local agents are written to, for the Prometheus
+                             named in spec.prometheus.url to scrape
+  -q, --quiet                no progress, no summary (results.json only)
+`;
+
+function fail(message: string): number {
+  process.stderr.write(`swarmbench run: ${message}\n`);
+  return 2;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        file: { type: 'string', short: 'f' },
+        out: { type: 'string', short: 'o', default: 'swarmbench-out' },
+        categories: { type: 'string', short: 'c' },
+        'prometheus-file-sd': { type: 'string' },
+        quiet: { type: 'boolean', short: 'q', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!values.file) return fail(`-f FILE is required\n\n${USAGE}`);
+
+  let text: string;
+  try {
+    text = readFileSync(values.file, 'utf8');
+  } catch (err) {
+    return fail(`cannot read ${values.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const parsed = parseManifestText(text, values.file);
+  if (!parsed.ok) return fail(`invalid BenchmarkRun in ${values.file}:\n${formatErrors(parsed.errors)}`);
+  const manifest = parsed.value;
+
+  let categories: Category[] | undefined;
+  if (values.categories !== undefined) {
+    const list = values.categories.split(',').map((c) => c.trim()).filter(Boolean);
+    const unknown = list.filter((c) => !(CATEGORIES as readonly string[]).includes(c));
+    if (list.length === 0) return fail('--categories: give at least one category');
+    if (unknown.length) return fail(`--categories: unknown category ${unknown.map((u) => `"${u}"`).join(', ')} (known: ${CATEGORIES.join(', ')})`);
+    categories = list as Category[];
+  }
+
+  const params = resolveParams(manifest.spec, categories);
+  if (params.monitoring.prometheusUrl && !values['prometheus-file-sd'] && params.categories.includes('monitoring')) {
+    process.stderr.write(
+      'swarmbench run: note: spec.prometheus.url is set but --prometheus-file-sd is not; Prometheus must already know the agents\n',
+    );
+  }
+  const plan = buildPlan(params);
+  const outDir = resolve(values.out);
+  mkdirSync(outDir, { recursive: true });
+
+  const log = createLogger({ run: manifest.metadata.name, attempt: 1, role: 'run' }, process.env.SWARMBENCH_LOG_LEVEL ?? 'warn');
+  const progress = values.quiet ? undefined : new Progress(process.stderr);
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const exec = await executeLocal(plan, params, {
+    attempt: 1,
+    log,
+    signal: ac.signal,
+    logDir: outDir,
+    ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
+    ...(progress
+      ? {
+          onProgress: (i: number, n: number, step: string, detail?: string) => progress.update(i, n, step, detail, performance.now() - t0),
+          onStepDone: (s) => progress.done(s.step, s.measurements.length),
+        }
+      : {}),
+  });
+  progress?.clear();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  const tests = judgeAll(exec.measurements, params, exec.categoryFailures);
+  const doc = buildResultDocument({
+    name: manifest.metadata.name,
+    ...(manifest.metadata.namespace ? { namespace: manifest.metadata.namespace } : {}),
+    attempt: 1,
+    params,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    tests,
+    environment: localEnvironment(params, VERSION, exec.steps),
+  });
+  const file = join(outDir, 'results.json');
+  writeFileSync(`${file}.tmp`, JSON.stringify(doc, null, 2) + '\n');
+  renameSync(`${file}.tmp`, file);
+  if (!values.quiet) {
+    process.stdout.write(renderSummary(doc, styleFor(process.stdout)));
+    process.stdout.write(`results: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+  }
+  if (ac.signal.aborted) return 130;
+  return doc.summary.verdict === 'Passed' ? 0 : 1;
+}
+
+/** Progress on stderr: one rewritten line on a terminal, a line per event otherwise. */
+class Progress {
+  private readonly tty: boolean;
+  private readonly stream: NodeJS.WriteStream;
+  private last = '';
+  constructor(stream: NodeJS.WriteStream) {
+    this.stream = stream;
+    this.tty = Boolean(stream.isTTY);
+  }
+  update(i: number, n: number, step: string, detail: string | undefined, elapsedMs: number): void {
+    const line = `[${i + 1}/${n}] ${step}${detail ? `: ${detail}` : ''}  (${(elapsedMs / 1000).toFixed(0)} s)`;
+    if (this.tty) {
+      const width = this.stream.columns ?? 100;
+      this.stream.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
+    } else if (line.replace(/\(\d+ s\)$/, '') !== this.last) {
+      this.stream.write(`${line}\n`);
+    }
+    this.last = line.replace(/\(\d+ s\)$/, '');
+  }
+  done(step: string, count: number): void {
+    if (this.tty) this.stream.write(`\r\x1b[2K`);
+    this.stream.write(`done ${step}: ${count} measurements\n`);
+  }
+  clear(): void {
+    if (this.tty) this.stream.write('\r\x1b[2K');
+  }
+}
