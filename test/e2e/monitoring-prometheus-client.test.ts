@@ -12,6 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrometheusClient, PrometheusError, escapeRegex } from '../../src/prometheus/client.ts';
 import { prometheusBinary, startPrometheus, type PrometheusInstance } from '../support/prometheus.ts';
 
+async function rejection(p: Promise<unknown>): Promise<PrometheusError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof PrometheusError) return e;
+    throw e;
+  }
+  throw new Error('expected a PrometheusError, the call succeeded');
+}
+
+
 const bin = prometheusBinary();
 
 describe.skipIf(!bin)('PrometheusClient against a real Prometheus', () => {
@@ -102,7 +113,7 @@ describe.skipIf(!bin)('PrometheusClient against a real Prometheus', () => {
 
   it('a bad query carries the Prometheus parse error', async () => {
     const c = new PrometheusClient({ url: prom.url });
-    const e = await c.query('sum(up').catch((x: unknown) => x as PrometheusError);
+    const e = await rejection(c.query('sum(up'));
     expect(e).toBeInstanceOf(PrometheusError);
     expect(e.errorType).toBe('bad_data');
     expect(e.status).toBe(400);

@@ -7,6 +7,17 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrometheusClient, PrometheusError, escapeRegex, parseQueryData, parseSampleValue, promDuration } from '../../src/prometheus/client.ts';
 
+async function rejection(p: Promise<unknown>): Promise<PrometheusError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof PrometheusError) return e;
+    throw e;
+  }
+  throw new Error('expected a PrometheusError, the call succeeded');
+}
+
+
 interface Seen {
   method: string;
   path: string;
@@ -157,15 +168,15 @@ describe('PrometheusClient', () => {
       return json(res, 503, { status: 'error', errorType: 'unavailable', error: 'TSDB not ready' });
     });
     const c = new PrometheusClient({ url: base });
-    const e1 = await c.query('bad(').catch((e: unknown) => e as PrometheusError);
+    const e1 = await rejection(c.query('bad('));
     expect(e1).toBeInstanceOf(PrometheusError);
     expect(e1.kind).toBe('api');
     expect(e1.status).toBe(400);
     expect(e1.errorType).toBe('bad_data');
     expect(e1.message).toContain('unclosed left parenthesis');
-    const e2 = await c.query('exec').catch((e: unknown) => e as PrometheusError);
+    const e2 = await rejection(c.query('exec'));
     expect([e2.status, e2.errorType]).toEqual([422, 'execution']);
-    const e3 = await c.query('x').catch((e: unknown) => e as PrometheusError);
+    const e3 = await rejection(c.query('x'));
     expect(e3.message).toContain('TSDB not ready');
   });
 
@@ -175,7 +186,7 @@ describe('PrometheusClient', () => {
       res.end('<html><body>Bad Gateway</body></html>');
     });
     const c = new PrometheusClient({ url: base });
-    const e = await c.query('up').catch((x: unknown) => x as PrometheusError);
+    const e = await rejection(c.query('up'));
     expect(e.kind).toBe('http');
     expect(e.status).toBe(502);
     expect(e.message).toContain('Bad Gateway');
@@ -191,7 +202,7 @@ describe('PrometheusClient', () => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html>login</html>');
     });
-    const e = await new PrometheusClient({ url: base }).query('up').catch((x: unknown) => x as PrometheusError);
+    const e = await rejection(new PrometheusClient({ url: base }).query('up'));
     expect(e.kind).toBe('parse');
   });
 
@@ -201,7 +212,7 @@ describe('PrometheusClient', () => {
     });
     const c = new PrometheusClient({ url: base, timeoutMs: 150 });
     const t0 = performance.now();
-    const e = await c.query('up').catch((x: unknown) => x as PrometheusError);
+    const e = await rejection(c.query('up'));
     const ms = performance.now() - t0;
     expect(e.kind).toBe('timeout');
     expect(e.message).toMatch(/did not answer within 150 ms/);
@@ -214,7 +225,7 @@ describe('PrometheusClient', () => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as AddressInfo).port;
     await new Promise<void>((r) => s.close(() => r()));
-    const e = await new PrometheusClient({ url: `http://127.0.0.1:${port}` }).query('up').catch((x: unknown) => x as PrometheusError);
+    const e = await rejection(new PrometheusClient({ url: `http://127.0.0.1:${port}` }).query('up'));
     expect(e.kind).toBe('network');
     expect(e.message).toMatch(/unreachable: ECONNREFUSED/);
     expect(await new PrometheusClient({ url: `http://127.0.0.1:${port}` }).ready()).toBe(false);
