@@ -16,4 +16,5 @@ export const COMMANDS: Record<string, Command> = {
   runner: { summary: 'run one step of a plan and write its result document (used by executors)', load: () => import('../runner/cli.ts') },
   agent: { summary: 'run the reference agent (one or several per process)', load: () => import('../agent/cli.ts') },
   conformance: { summary: 'check an agent at --url against the agent contract v1', load: () => import('../agent/conformance-cli.ts') },
+  probe: { summary: 'print the environment a pod gave this process; check in-cluster API access (diagnostic)', load: () => import('./probe.ts') },
 };

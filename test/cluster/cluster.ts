@@ -1,0 +1,265 @@
+/**
+ * The project's test cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the
+ * test node agent (three nodes) and Prometheus, all on loopback.
+ *
+ *   node test/cluster/cluster.ts up      (npm run cluster:up)   build if needed, start, wait healthy
+ *   node test/cluster/cluster.ts down    (npm run cluster:down) stop everything it started
+ *   node test/cluster/cluster.ts env     (npm run -s cluster:env) shell exports: KUBECONFIG, PATH, ...
+ *   node test/cluster/cluster.ts status  exit 0 when up and healthy
+ *
+ * See docs/cluster.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, KUBECONFIG, KUBERNETES_VERSION, LOGS, NODE_AGENT_URL, NODES,
+  PIDS, PKI, PODS, PORTS, PROM_TARGETS, PROMETHEUS_URL, STATE, TOOLS_BIN,
+} from './lib/config.ts';
+import { get, ok } from './lib/http.ts';
+import { kubeconfig, makePki } from './lib/pki.ts';
+import { isOurs, listeningOn, readPidFiles, sleep, startDaemon, stopProcess, tail } from './lib/proc.ts';
+
+const log = (m: string): void => console.error(`cluster: ${m}`);
+
+// Order of start; stopped in reverse.
+const DAEMONS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'node-agent', 'prometheus'] as const;
+
+function prometheusBinary(): string {
+  for (const p of [process.env.SWARMBENCH_PROMETHEUS, '/usr/bin/prometheus'])
+    if (p && existsSync(p)) return p;
+  throw new Error('prometheus not found: apt-get install -y --no-install-recommends prometheus (see docs/cluster.md), or set SWARMBENCH_PROMETHEUS');
+}
+
+async function waitFor(what: string, daemon: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const start = Date.now();
+  const rec = readPidFiles(PIDS).find((r) => r.name === daemon);
+  while (Date.now() - start < timeoutMs) {
+    if (await check()) {
+      log(`${what} ready (${((Date.now() - start) / 1000).toFixed(1)} s)`);
+      return;
+    }
+    if (rec && !isOurs(rec)) throw new Error(`${daemon} exited while waiting for ${what}:\n${tail(join(LOGS, `${daemon}.log`))}`);
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}:\n${tail(join(LOGS, `${daemon}.log`))}`);
+}
+
+const admin = (): { ca: string; cert: string; key: string } => ({ ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
+
+async function apiGet(path: string): Promise<{ status: number; body: string }> {
+  return get(`${APISERVER_URL}${path}`, admin());
+}
+
+async function healthy(): Promise<string[]> {
+  const problems: string[] = [];
+  const recs = readPidFiles(PIDS);
+  for (const d of DAEMONS) {
+    const r = recs.find((x) => x.name === d);
+    if (!r || !isOurs(r)) problems.push(`${d} not running`);
+  }
+  if (problems.length) return problems;
+  if (!(await ok(`${APISERVER_URL}/readyz`, admin()))) problems.push('kube-apiserver not ready');
+  if (!(await ok(`https://${HOST}:${PORTS.controllerManager}/healthz`, { insecure: true }))) problems.push('kube-controller-manager not healthy');
+  if (!(await ok(`https://${HOST}:${PORTS.scheduler}/healthz`, { insecure: true }))) problems.push('kube-scheduler not healthy');
+  if (!(await ok(`${NODE_AGENT_URL}/healthz`))) problems.push('node agent not healthy');
+  if (!(await ok(`${PROMETHEUS_URL}/-/ready`))) problems.push('prometheus not ready');
+  return problems;
+}
+
+async function nodesReady(): Promise<boolean> {
+  try {
+    const r = await apiGet('/api/v1/nodes');
+    if (r.status !== 200) return false;
+    const items = (JSON.parse(r.body) as { items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }).items;
+    return NODES.every((n) => items.some((i) => i.metadata.name === n.name && i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')));
+  } catch {
+    return false;
+  }
+}
+
+function build(): void {
+  const need = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((b) => join(CONTROLPLANE_BIN, b));
+  need.push(join(TOOLS_BIN, 'kubectl'), join(TOOLS_BIN, 'helm'));
+  if (need.every((p) => existsSync(p))) return;
+  log('binaries missing from the cache: running test/cluster/build.sh');
+  execFileSync(join(CLUSTER_SRC, 'build.sh'), ['all'], { stdio: 'inherit' });
+}
+
+export async function down(): Promise<void> {
+  const recs = readPidFiles(PIDS);
+  // Node agent first (it stops its pods within their grace periods), then any pod process left
+  // behind by a crashed agent, then the rest in reverse order of start.
+  const order = [...DAEMONS].reverse();
+  const agent = recs.find((r) => r.name === 'node-agent');
+  if (agent && (await stopProcess(agent, 40_000))) log('stopped node-agent');
+  for (const p of readPidFiles(PODS)) if (await stopProcess(p, 2000)) log(`stopped leftover pod process ${p.name} (${p.pid})`);
+  for (const d of order) {
+    for (const r of recs.filter((x) => x.name === d && x !== agent)) if (await stopProcess(r, 15_000)) log(`stopped ${d}`);
+  }
+  for (const r of readPidFiles(PIDS)) await stopProcess(r, 5000);
+  const ports = Object.values(PORTS);
+  let busy = listeningOn(ports);
+  for (let i = 0; busy.length && i < 50; i++) {
+    await sleep(100);
+    busy = listeningOn(ports);
+  }
+  // Drop the data (etcd, Prometheus, pods); keep logs for a post-mortem.
+  for (const d of ['etcd', 'prometheus', 'pods', 'pki', 'nodes', 'pids']) rmSync(join(STATE, d), { recursive: true, force: true });
+  rmSync(KUBECONFIG, { force: true });
+  if (busy.length) throw new Error(`ports still listening after cluster:down: ${busy.join(', ')} (not started by this harness?)`);
+  log('down');
+}
+
+async function up(): Promise<void> {
+  build();
+  if (existsSync(PIDS) && (await healthy()).length === 0 && (await nodesReady())) {
+    log(`already up (KUBECONFIG=${KUBECONFIG})`);
+    return;
+  }
+  // Whatever is left from an earlier run or a crash goes first.
+  await down();
+  const busy = listeningOn(Object.values(PORTS));
+  if (busy.length) throw new Error(`ports already in use by something else: ${busy.join(', ')} (set SWARMBENCH_CLUSTER_PORT_BASE)`);
+  rmSync(LOGS, { recursive: true, force: true });
+  for (const d of [STATE, PIDS, LOGS, PODS, join(STATE, 'nodes'), join(STATE, 'etcd'), join(STATE, 'prometheus', 'data'), join(STATE, 'prometheus', 'targets')])
+    mkdirSync(d, { recursive: true });
+  const t0 = Date.now();
+  log(`Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, state in ${STATE}`);
+  const pki = makePki(PKI, NODES.map((n) => n.name));
+  writeFileSync(KUBECONFIG, kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: 'swarmbench-admin', cert: pki.admin }), { mode: 0o600 });
+  const kcmKc = join(STATE, 'controller-manager.kubeconfig');
+  const schedKc = join(STATE, 'scheduler.kubeconfig');
+  writeFileSync(kcmKc, kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: 'system:kube-controller-manager', cert: pki.controllerManager }), { mode: 0o600 });
+  writeFileSync(schedKc, kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: 'system:kube-scheduler', cert: pki.scheduler }), { mode: 0o600 });
+  for (const n of NODES)
+    writeFileSync(join(STATE, 'nodes', `${n.name}.kubeconfig`), kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: `system:node:${n.name}`, cert: pki.nodes[n.name]! }), { mode: 0o600 });
+
+  const bin = (b: string): string => join(CONTROLPLANE_BIN, b);
+  const daemon = (name: string, exe: string, args: string[], env?: NodeJS.ProcessEnv): void => {
+    startDaemon({ name, exe, args, pidDir: PIDS, logDir: LOGS, cwd: STATE, ...(env ? { env } : {}) });
+  };
+
+  const etcdUrl = `http://${HOST}:${PORTS.etcdClient}`;
+  daemon('etcd', bin('etcd'), [
+    '--name=swarmbench', `--data-dir=${join(STATE, 'etcd')}`,
+    `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=http://${HOST}:${PORTS.etcdPeer}`, `--initial-advertise-peer-urls=http://${HOST}:${PORTS.etcdPeer}`,
+    `--initial-cluster=swarmbench=http://${HOST}:${PORTS.etcdPeer}`,
+    // A throw-away test store on a shared disk: skip fsync (much faster; never do this in production).
+    '--unsafe-no-fsync', '--log-level=warn', '--quota-backend-bytes=2147483648',
+  ]);
+  await waitFor('etcd', 'etcd', async () => {
+    try {
+      return JSON.parse((await get(`${etcdUrl}/health`)).body).health === 'true';
+    } catch {
+      return false;
+    }
+  });
+
+  daemon('kube-apiserver', bin('kube-apiserver'), [
+    `--etcd-servers=${etcdUrl}`,
+    `--bind-address=${HOST}`, `--advertise-address=${HOST}`, `--secure-port=${PORTS.apiserver}`,
+    `--tls-cert-file=${pki.apiserver.cert}`, `--tls-private-key-file=${pki.apiserver.key}`,
+    `--client-ca-file=${pki.ca}`,
+    '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
+    '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
+    `--kubelet-certificate-authority=${pki.ca}`, '--profiling=false', '--v=1',
+  ]);
+  await waitFor('kube-apiserver /readyz', 'kube-apiserver', () => ok(`${APISERVER_URL}/readyz`, admin()), 180_000);
+
+  daemon('kube-controller-manager', bin('kube-controller-manager'), [
+    `--kubeconfig=${kcmKc}`, `--authentication-kubeconfig=${kcmKc}`, `--authorization-kubeconfig=${kcmKc}`,
+    `--bind-address=${HOST}`, `--secure-port=${PORTS.controllerManager}`,
+    `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.ca}`,
+    '--use-service-account-credentials=true',
+    `--cluster-signing-cert-file=${pki.ca}`, `--cluster-signing-key-file=${pki.caKey}`,
+    '--service-cluster-ip-range=10.96.0.0/16', '--leader-elect=false', '--profiling=false', '--v=1',
+    // Faster than the defaults so tests see node failures and GC quickly.
+    '--node-monitor-grace-period=20s', '--concurrent-gc-syncs=5',
+  ]);
+  daemon('kube-scheduler', bin('kube-scheduler'), [
+    `--kubeconfig=${schedKc}`, `--authentication-kubeconfig=${schedKc}`, `--authorization-kubeconfig=${schedKc}`,
+    `--bind-address=${HOST}`, `--secure-port=${PORTS.scheduler}`, '--leader-elect=false', '--profiling=false', '--v=1',
+  ]);
+  await waitFor('kube-controller-manager /healthz', 'kube-controller-manager', () => ok(`https://${HOST}:${PORTS.controllerManager}/healthz`, { insecure: true }));
+  await waitFor('kube-scheduler /healthz', 'kube-scheduler', () => ok(`https://${HOST}:${PORTS.scheduler}/healthz`, { insecure: true }));
+
+  daemon('node-agent', process.execPath, [join(CLUSTER_SRC, 'node-agent', 'main.ts')], { ...process.env, NODE_NO_WARNINGS: '1' });
+  await waitFor('node agent /healthz', 'node-agent', () => ok(`${NODE_AGENT_URL}/healthz`));
+  await waitFor(`nodes ${NODES.map((n) => n.name).join(', ')} Ready`, 'node-agent', nodesReady);
+
+  const promDir = join(STATE, 'prometheus');
+  writeFileSync(
+    join(promDir, 'prometheus.yml'),
+    [
+      'global:',
+      '  scrape_interval: 5s',
+      '  evaluation_interval: 5s',
+      'scrape_configs:',
+      '  - job_name: pods',
+      '    file_sd_configs:',
+      `      - files: ['${PROM_TARGETS}']`,
+      '        refresh_interval: 2s',
+      '  - job_name: prometheus',
+      '    static_configs:',
+      `      - targets: ['${HOST}:${PORTS.prometheus}']`,
+      '',
+    ].join('\n'),
+  );
+  daemon('prometheus', prometheusBinary(), [
+    `--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`,
+    `--web.listen-address=${HOST}:${PORTS.prometheus}`, '--storage.tsdb.retention.time=1d', '--log.level=warn',
+  ]);
+  await waitFor('prometheus /-/ready', 'prometheus', () => ok(`${PROMETHEUS_URL}/-/ready`));
+
+  // Pods need the default ServiceAccount, which the controller manager creates per namespace.
+  await waitFor('default ServiceAccount', 'kube-controller-manager', async () => (await apiGet('/api/v1/namespaces/default/serviceaccounts/default')).status === 200);
+  log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s: eval "$(npm run -s cluster:env)"  (KUBECONFIG=${KUBECONFIG})`);
+}
+
+function env(): void {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const lines = [
+    `export KUBECONFIG=${q(KUBECONFIG)}`,
+    `export PATH=${q(`${TOOLS_BIN}:${CONTROLPLANE_BIN}`)}:"$PATH"`,
+    `export SWARMBENCH_CLUSTER_DIR=${q(STATE)}`,
+    `export SWARMBENCH_PROMETHEUS_URL=${q(PROMETHEUS_URL)}`,
+    `export SWARMBENCH_APISERVER_URL=${q(APISERVER_URL)}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function status(): Promise<number> {
+  const problems = existsSync(PIDS) ? await healthy() : ['not started'];
+  if (problems.length === 0 && !(await nodesReady())) problems.push('nodes not Ready');
+  if (problems.length) {
+    console.log(`down: ${problems.join('; ')}`);
+    return 1;
+  }
+  console.log(`up: ${APISERVER_URL} KUBECONFIG=${KUBECONFIG}`);
+  return 0;
+}
+
+const cmd = process.argv[2];
+try {
+  if (cmd === 'up') await up();
+  else if (cmd === 'down') await down();
+  else if (cmd === 'env') env();
+  else if (cmd === 'status') process.exitCode = await status();
+  else {
+    console.error('usage: cluster.ts up|down|env|status');
+    process.exitCode = 2;
+  }
+} catch (e) {
+  log(`error: ${e instanceof Error ? e.message : String(e)}`);
+  if (cmd === 'up' && process.env.SWARMBENCH_CLUSTER_KEEP_ON_FAILURE !== '1') {
+    log('stopping what was started (set SWARMBENCH_CLUSTER_KEEP_ON_FAILURE=1 to keep it for debugging)');
+    await down().catch((e2: unknown) => log(`down: ${String(e2)}`));
+  }
+  process.exitCode = 1;
+}
+
+

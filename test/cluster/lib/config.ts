@@ -1,0 +1,69 @@
+/**
+ * Where the test cluster lives: versions (from versions.env), cache and state directories, ports,
+ * node names. Shared by up/down/env, the node agent and the cluster tests.
+ *
+ * Environment overrides: SWARMBENCH_CACHE (default ~/.cache/swarmbench), SWARMBENCH_CLUSTER_DIR
+ * (default <repo>/.tmp/cluster), SWARMBENCH_CLUSTER_PORT_BASE (default 16000).
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLUSTER_SRC: string = fileURLToPath(new URL('../', import.meta.url));
+export const REPO: string = fileURLToPath(new URL('../../../', import.meta.url));
+
+export function readVersions(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(join(CLUSTER_SRC, 'versions.env'), 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+const versions = readVersions();
+export const KUBERNETES_VERSION: string = versions.KUBERNETES_VERSION!;
+export const ETCD_VERSION: string = versions.ETCD_VERSION!;
+export const KUBECTL_LAYER_VERSION: string = versions.KUBECTL_LAYER_VERSION!;
+
+export const CACHE: string = process.env.SWARMBENCH_CACHE || join(homedir(), '.cache', 'swarmbench');
+export const CONTROLPLANE_BIN: string = join(CACHE, 'controlplane', `${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}`, 'bin');
+export const TOOLS_BIN: string = join(CACHE, 'tools', `kubectl-layer-${KUBECTL_LAYER_VERSION}`, 'bin');
+
+export const STATE: string = process.env.SWARMBENCH_CLUSTER_DIR || join(REPO, '.tmp', 'cluster');
+export const PKI: string = join(STATE, 'pki');
+export const PIDS: string = join(STATE, 'pids');
+export const LOGS: string = join(STATE, 'logs');
+export const PODS: string = join(STATE, 'pods');
+export const KUBECONFIG: string = join(STATE, 'admin.kubeconfig');
+export const PROM_TARGETS: string = join(STATE, 'prometheus', 'targets', 'pods.json');
+
+const base = Number(process.env.SWARMBENCH_CLUSTER_PORT_BASE || 16000);
+export const PORTS = {
+  etcdClient: base + 379,
+  etcdPeer: base + 380,
+  apiserver: base + 443,
+  controllerManager: base + 257,
+  scheduler: base + 259,
+  nodeAgent: base + 250,
+  prometheus: base + 90,
+} as const;
+
+export const HOST = '127.0.0.1';
+export const APISERVER_URL = `https://${HOST}:${PORTS.apiserver}`;
+export const PROMETHEUS_URL = `http://${HOST}:${PORTS.prometheus}`;
+export const NODE_AGENT_URL = `http://${HOST}:${PORTS.nodeAgent}`;
+
+export interface NodeSpec {
+  name: string;
+  gpu: number;
+}
+export const NODES: NodeSpec[] = [
+  { name: 'swarmbench-cpu-1', gpu: 0 },
+  { name: 'swarmbench-cpu-2', gpu: 0 },
+  { name: 'swarmbench-gpu-1', gpu: 2 },
+];
+
+/** Pod IPs come from 127.100.0.0/16 (every 127/8 address is on the loopback interface on Linux). */
+export const POD_IP_PREFIX = '127.100';
