@@ -72,9 +72,9 @@ parentPort.on('message', (m) => { if (m === 'close') { server.closeAllConnection
 let worker: Worker;
 let url = '';
 
-async function post(path: string, body: unknown): Promise<Record<string, number>> {
+async function post(path: string, body: unknown): Promise<Record<string, number> & { lost: number; failed: number }> {
   const r = await fetch(url + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  return (await r.json()) as Record<string, number>;
+  return (await r.json()) as Record<string, number> & { lost: number; failed: number };
 }
 const configure = (c: Record<string, unknown> = {}) => post('/__config', c);
 const stats = () => post('/__stats', {});
