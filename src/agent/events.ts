@@ -1,0 +1,91 @@
+/**
+ * The event stream of one agent (`GET /v1/events`, WebSocket). Each connection has its own `seq`
+ * (+1 per message) and its own heartbeat timer: every second by default, or `?heartbeatMs=N`
+ * (50..60000) for dashboards that want a faster stream. Nothing runs while nobody listens.
+ * An injected latency fault delays every emitted event by that much.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AgentEvent, EventType } from './types.ts';
+import { epochMs } from './util.ts';
+
+interface Conn {
+  ws: WebSocket;
+  seq: number;
+  timer: NodeJS.Timeout;
+}
+
+export class EventHub {
+  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  private readonly conns = new Set<Conn>();
+  private readonly agentId: string;
+  private readonly delayMs: () => number;
+  private readonly heartbeat: () => Record<string, unknown>;
+  private readonly hello: () => Record<string, unknown>;
+
+  constructor(opts: {
+    agentId: string;
+    delayMs: () => number;
+    heartbeat: () => Record<string, unknown>;
+    hello: () => Record<string, unknown>;
+  }) {
+    this.agentId = opts.agentId;
+    this.delayMs = opts.delayMs;
+    this.heartbeat = opts.heartbeat;
+    this.hello = opts.hello;
+  }
+
+  get subscribers(): number {
+    return this.conns.size;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, heartbeatMs: number): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn: Conn = {
+        ws,
+        seq: 0,
+        timer: setInterval(() => this.send(conn, 'heartbeat', this.heartbeat()), heartbeatMs),
+      };
+      this.conns.add(conn);
+      const drop = (): void => {
+        clearInterval(conn.timer);
+        this.conns.delete(conn);
+      };
+      ws.on('close', drop);
+      ws.on('error', drop);
+      // Clients do not talk to us; ignore anything they send.
+      ws.on('message', () => undefined);
+      this.send(conn, 'hello', this.hello());
+    });
+  }
+
+  private send(conn: Conn, type: EventType, data: Record<string, unknown>): void {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    conn.seq += 1;
+    const ev: AgentEvent = { type, agent: this.agentId, seq: conn.seq, ts: epochMs(), data };
+    conn.ws.send(JSON.stringify(ev));
+  }
+
+  /** Emit to every subscriber (after the latency fault, if any). */
+  emit(type: EventType, data: Record<string, unknown>): void {
+    if (this.conns.size === 0) return;
+    const delay = this.delayMs();
+    if (delay > 0) {
+      setTimeout(() => {
+        for (const c of this.conns) this.send(c, type, data);
+      }, delay);
+      return;
+    }
+    for (const c of this.conns) this.send(c, type, data);
+  }
+
+  close(): void {
+    for (const c of this.conns) {
+      clearInterval(c.timer);
+      c.ws.terminate();
+    }
+    this.conns.clear();
+    this.wss.close();
+  }
+}

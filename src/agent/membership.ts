@@ -1,0 +1,357 @@
+/**
+ * Membership of one agent: its view of the cluster, SWIM-style failure detection and the
+ * digest used by push-pull gossip. Pure logic with an injected clock (unit-tested); the network
+ * side lives in `agent.ts`.
+ *
+ * Decisions:
+ * - Precedence is SWIM's: a higher incarnation wins; at the same incarnation dead > suspect >
+ *   alive; `left` is final. Only the member itself raises its incarnation, which is how it
+ *   refutes a suspicion (or even a false `dead`, as memberlist does) once it hears of it.
+ * - Failure detection is by direct contact: every gossip exchange is a probe. A failed exchange
+ *   (connection refused, reset, timeout) marks the peer `suspect`; a suspect that nobody has heard
+ *   from (directly, or through a refutation) for the failure timeout becomes `dead`. A restarted
+ *   agent joins with a new id, so `dead` ids never come back.
+ * - Digests instead of full tables: the table is hashed into 16 buckets (FNV-1a over
+ *   "id|incarnation|status" of the bucket's members). A gossip round sends the 16 bucket hashes
+ *   (128 characters); only the entries of buckets that differ travel. In a converged cluster a
+ *   round costs two small messages whatever the cluster size.
+ * - Tombstones (dead, left) are kept for `tombstoneMs` so the news spreads and `/v1/members` shows
+ *   them, then purged. A dead or left entry about an id this agent never knew is ignored, so a
+ *   purged tombstone is not brought back by a peer that purges later.
+ */
+import type { MemberStatus, MemberView } from './types.ts';
+import { fnv1a, shuffle } from './util.ts';
+
+/** A member on the wire: [id, url, incarnation, status code (0 alive, 1 suspect, 2 dead, 3 left)]. */
+export type WireMember = [string, string, number, number];
+
+const STATUSES: readonly MemberStatus[] = ['alive', 'suspect', 'dead', 'left'];
+export const BUCKETS = 16;
+
+export function statusCode(s: MemberStatus): number {
+  return STATUSES.indexOf(s);
+}
+
+export function statusOf(code: number): MemberStatus | undefined {
+  return STATUSES[code];
+}
+
+export interface Versioned {
+  status: MemberStatus;
+  incarnation: number;
+}
+
+/** Does the incoming claim `a` supersede the known entry `b` (SWIM precedence, `left` final)? */
+export function supersedes(a: Versioned, b: Versioned): boolean {
+  if (b.status === 'left') return false;
+  if (a.status === 'left') return true;
+  if (a.incarnation !== b.incarnation) return a.incarnation > b.incarnation;
+  return statusCode(a.status) > statusCode(b.status);
+}
+
+export interface MemberChange {
+  id: string;
+  url: string;
+  status: MemberStatus;
+  incarnation: number;
+  previous: MemberStatus | null;
+}
+
+interface Row {
+  id: string;
+  url: string;
+  status: MemberStatus;
+  incarnation: number;
+  /** Local time of the last evidence that the member is alive. */
+  lastSeen: number;
+  /** Local time the current suspicion started. */
+  suspectSince: number;
+  /** Local time of the last status/incarnation change (tombstone age). */
+  changedAt: number;
+}
+
+export interface MembershipOptions {
+  selfId: string;
+  selfUrl: string;
+  failureTimeoutMs: number;
+  tombstoneMs?: number;
+  now?: () => number;
+}
+
+export class Membership {
+  readonly selfId: string;
+  private readonly rows = new Map<string, Row>();
+  private readonly failureTimeoutMs: number;
+  private readonly tombstoneMs: number;
+  private readonly now: () => number;
+  private bucketCache: string | null = null;
+  private probeQueue: string[] = [];
+  private aliveCache: string[] | null = null;
+
+  constructor(opts: MembershipOptions) {
+    this.selfId = opts.selfId;
+    this.failureTimeoutMs = opts.failureTimeoutMs;
+    this.tombstoneMs = opts.tombstoneMs ?? 120_000;
+    this.now = opts.now ?? Date.now;
+    const t = this.now();
+    this.rows.set(opts.selfId, {
+      id: opts.selfId,
+      url: opts.selfUrl,
+      status: 'alive',
+      incarnation: 0,
+      lastSeen: t,
+      suspectSince: 0,
+      changedAt: t,
+    });
+  }
+
+  private get self(): Row {
+    return this.rows.get(this.selfId)!;
+  }
+
+  get incarnation(): number {
+    return this.self.incarnation;
+  }
+
+  get selfStatus(): MemberStatus {
+    return this.self.status;
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  get(id: string): { id: string; url: string; status: MemberStatus; incarnation: number } | undefined {
+    const r = this.rows.get(id);
+    return r && { id: r.id, url: r.url, status: r.status, incarnation: r.incarnation };
+  }
+
+  urlOf(id: string): string | undefined {
+    return this.rows.get(id)?.url;
+  }
+
+  list(): MemberView[] {
+    const t = this.now();
+    const out: MemberView[] = [];
+    for (const r of this.rows.values()) {
+      out.push({
+        id: r.id,
+        url: r.url,
+        status: r.status,
+        incarnation: r.incarnation,
+        lastSeenMs: r.id === this.selfId ? 0 : Math.max(0, t - r.lastSeen),
+      });
+    }
+    out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
+  }
+
+  /** Ids of the alive members, self included, sorted. */
+  aliveIds(): string[] {
+    if (!this.aliveCache) {
+      const ids: string[] = [];
+      for (const r of this.rows.values()) if (r.status === 'alive') ids.push(r.id);
+      ids.sort();
+      this.aliveCache = ids;
+    }
+    return this.aliveCache;
+  }
+
+  aliveCount(): number {
+    return this.aliveIds().length;
+  }
+
+  /** Members that are neither dead nor left (alive or suspect), self excluded. */
+  reachable(): string[] {
+    const ids: string[] = [];
+    for (const r of this.rows.values()) {
+      if (r.id !== this.selfId && (r.status === 'alive' || r.status === 'suspect')) ids.push(r.id);
+    }
+    return ids;
+  }
+
+  private touch(): void {
+    this.bucketCache = null;
+    this.aliveCache = null;
+  }
+
+  /**
+   * Merge entries learnt from a peer (gossip or join). Returns the changes it made, which the
+   * caller turns into events and a "hot" gossip period.
+   */
+  merge(entries: readonly WireMember[]): MemberChange[] {
+    const t = this.now();
+    const changes: MemberChange[] = [];
+    for (const e of entries) {
+      const [id, url, incarnation, code] = e;
+      const status = statusOf(code);
+      if (typeof id !== 'string' || typeof url !== 'string' || !status || !Number.isInteger(incarnation)) continue;
+      if (id === this.selfId) {
+        const self = this.self;
+        // Someone suspects (or buried) us: refute with a higher incarnation, as SWIM does.
+        if (self.status === 'alive' && (status === 'suspect' || status === 'dead') && incarnation >= self.incarnation) {
+          self.incarnation = incarnation + 1;
+          self.changedAt = t;
+          this.touch();
+          changes.push({ id, url: self.url, status: 'alive', incarnation: self.incarnation, previous: 'alive' });
+        }
+        continue;
+      }
+      const row = this.rows.get(id);
+      if (!row) {
+        if (status === 'dead' || status === 'left') continue;
+        this.rows.set(id, {
+          id,
+          url,
+          status,
+          incarnation,
+          lastSeen: t,
+          suspectSince: status === 'suspect' ? t : 0,
+          changedAt: t,
+        });
+        this.touch();
+        changes.push({ id, url, status, incarnation, previous: null });
+        continue;
+      }
+      if (!supersedes({ status, incarnation }, row)) continue;
+      const previous = row.status;
+      if (incarnation > row.incarnation && (status === 'alive' || status === 'suspect')) row.lastSeen = t;
+      if (status === 'suspect' && (previous !== 'suspect' || incarnation !== row.incarnation)) row.suspectSince = t;
+      row.status = status;
+      row.incarnation = incarnation;
+      row.changedAt = t;
+      this.touch();
+      changes.push({ id, url: row.url, status, incarnation, previous });
+    }
+    return changes;
+  }
+
+  /**
+   * Direct evidence that a member is alive (it answered us, or it sent us a message).
+   * An unknown sender is added; a known one only gets its last-seen time refreshed (only the
+   * member itself can lift a suspicion, by a higher incarnation).
+   */
+  observe(id: string, url?: string, incarnation?: number): MemberChange[] {
+    if (id === this.selfId) return [];
+    const t = this.now();
+    const row = this.rows.get(id);
+    if (!row) {
+      if (url === undefined) return [];
+      return this.merge([[id, url, incarnation ?? 0, 0]]);
+    }
+    row.lastSeen = t;
+    if (incarnation !== undefined && incarnation > row.incarnation && row.status !== 'left') {
+      return this.merge([[id, row.url, incarnation, 0]]);
+    }
+    return [];
+  }
+
+  /** A direct exchange with `id` failed: suspect it (at its current incarnation). */
+  reportFailure(id: string): MemberChange[] {
+    const row = this.rows.get(id);
+    if (!row || id === this.selfId || row.status !== 'alive') return [];
+    return this.merge([[id, row.url, row.incarnation, 1]]);
+  }
+
+  /** Periodic work: suspects past the failure timeout become dead; old tombstones are purged. */
+  tick(): MemberChange[] {
+    const t = this.now();
+    const changes: MemberChange[] = [];
+    for (const row of [...this.rows.values()]) {
+      if (row.id === this.selfId) continue;
+      if (
+        row.status === 'suspect' &&
+        t - row.suspectSince >= this.failureTimeoutMs &&
+        t - row.lastSeen >= this.failureTimeoutMs
+      ) {
+        changes.push(...this.merge([[row.id, row.url, row.incarnation, 2]]));
+      } else if ((row.status === 'dead' || row.status === 'left') && t - row.changedAt >= this.tombstoneMs) {
+        this.rows.delete(row.id);
+        this.touch();
+      }
+    }
+    return changes;
+  }
+
+  /** Leave the cluster: our own entry becomes `left` (final). Returns it for broadcasting. */
+  leave(): WireMember {
+    const self = this.self;
+    if (self.status !== 'left') {
+      self.incarnation += 1;
+      self.status = 'left';
+      self.changedAt = this.now();
+      this.touch();
+    }
+    return this.wire(self);
+  }
+
+  private wire(r: Row): WireMember {
+    return [r.id, r.url, r.incarnation, statusCode(r.status)];
+  }
+
+  selfWire(): WireMember {
+    return this.wire(this.self);
+  }
+
+  all(): WireMember[] {
+    return [...this.rows.values()].map((r) => this.wire(r));
+  }
+
+  static bucketOf(id: string): number {
+    return fnv1a(id) % BUCKETS;
+  }
+
+  /** The 16 bucket hashes as one string of 16 x 8 hex digits. */
+  digest(): string {
+    if (this.bucketCache === null) {
+      const parts: string[][] = Array.from({ length: BUCKETS }, () => []);
+      for (const r of this.rows.values()) {
+        parts[Membership.bucketOf(r.id)]!.push(`${r.id}|${r.incarnation}|${statusCode(r.status)};`);
+      }
+      this.bucketCache = parts
+        .map((p) => fnv1a(p.sort().join('')).toString(16).padStart(8, '0'))
+        .join('');
+    }
+    return this.bucketCache;
+  }
+
+  /** Bucket indices where `theirs` differs from our digest (all of them if malformed). */
+  diffBuckets(theirs: string): number[] {
+    const mine = this.digest();
+    const out: number[] = [];
+    for (let b = 0; b < BUCKETS; b++) {
+      if (theirs.length !== mine.length || theirs.slice(b * 8, b * 8 + 8) !== mine.slice(b * 8, b * 8 + 8)) out.push(b);
+    }
+    return out;
+  }
+
+  entriesInBuckets(buckets: readonly number[]): WireMember[] {
+    if (buckets.length === 0) return [];
+    const want = new Set(buckets);
+    const out: WireMember[] = [];
+    for (const r of this.rows.values()) if (want.has(Membership.bucketOf(r.id))) out.push(this.wire(r));
+    return out;
+  }
+
+  /**
+   * The next `k` members to gossip with: SWIM's round-robin over a shuffled list of reachable
+   * members, so every member is probed within a bounded number of rounds.
+   */
+  nextTargets(k: number, rand: () => number): string[] {
+    const out: string[] = [];
+    const candidates = this.reachable();
+    if (candidates.length === 0) return out;
+    const want = Math.min(k, candidates.length);
+    let refills = 0;
+    while (out.length < want && refills < 3) {
+      if (this.probeQueue.length === 0) {
+        this.probeQueue = shuffle([...candidates], rand);
+        refills++;
+      }
+      const id = this.probeQueue.pop()!;
+      const r = this.rows.get(id);
+      if (r && (r.status === 'alive' || r.status === 'suspect') && !out.includes(id)) out.push(id);
+    }
+    return out;
+  }
+}

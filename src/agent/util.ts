@@ -1,0 +1,49 @@
+/**
+ * Small pure helpers of the reference agent: a seeded PRNG (gossip peer choice must not use
+ * Math.random, so runs are reproducible), FNV-1a hashing for digests, and sleeping.
+ */
+
+/** 32-bit FNV-1a of a string (UTF-16 code units; only used for digests compared between agents). */
+export function fnv1a(text: string, seed = 0x811c9dc5): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher-Yates shuffle in place with the given random source. */
+export function shuffle<T>(items: T[], rand: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const tmp = items[i]!;
+    items[i] = items[j]!;
+    items[j] = tmp;
+  }
+  return items;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Wall-clock epoch milliseconds with sub-millisecond resolution (a float), for `/v1/time` and
+ * event timestamps: performance.timeOrigin + performance.now().
+ */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
