@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, KUBECONFIG, KUBERNETES_VERSION, LOGS, NODE_AGENT_URL, NODES,
-  PIDS, PKI, PODS, PORTS, PROM_TARGETS, PROMETHEUS_URL, STATE, TOOLS_BIN,
+  PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_URL, STATE, TOOLS_BIN,
 } from './lib/config.ts';
 import { get, ok } from './lib/http.ts';
 import { kubeconfig, makePki } from './lib/pki.ts';
@@ -86,6 +86,33 @@ function build(): void {
   execFileSync(join(CLUSTER_SRC, 'build.sh'), ['all'], { stdio: 'inherit' });
 }
 
+function setupPodNetwork(): void {
+  let net = { prefix: '127.100', cidr: '127.100.0.0/16', route: false };
+  if (process.env.SWARMBENCH_POD_NETWORK !== 'loopback') {
+    try {
+      execFileSync('ip', ['route', 'replace', 'local', POD_CIDR, 'dev', 'lo'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      net = { prefix: POD_CIDR.split('.').slice(0, 2).join('.'), cidr: POD_CIDR, route: true };
+    } catch (e) {
+      log(`cannot add the local route for ${POD_CIDR} (${String((e as { stderr?: Buffer }).stderr ?? e).trim()}): pod IPs from 127.100.0.0/16, Services get no EndpointSlice endpoints`);
+    }
+  }
+  writeFileSync(POD_NETWORK_FILE, JSON.stringify(net));
+  log(`pod IPs from ${net.cidr}${net.route ? ' (local route on lo)' : ''}`);
+}
+
+function teardownPodNetwork(): void {
+  if (!existsSync(POD_NETWORK_FILE)) return;
+  const net = podNetwork();
+  if (net.route) {
+    try {
+      execFileSync('ip', ['route', 'del', 'local', net.cidr, 'dev', 'lo'], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
+  }
+  rmSync(POD_NETWORK_FILE, { force: true });
+}
+
 export async function down(): Promise<void> {
   const recs = readPidFiles(PIDS);
   // Node agent first (it stops its pods within their grace periods), then any pod process left
@@ -105,8 +132,9 @@ export async function down(): Promise<void> {
     busy = listeningOn(ports);
   }
   // Drop the data (etcd, Prometheus, pods); keep logs for a post-mortem.
-  for (const d of ['etcd', 'prometheus', 'pods', 'pki', 'nodes', 'pids']) rmSync(join(STATE, d), { recursive: true, force: true });
+  for (const d of ['etcd', 'prometheus', 'pods', 'pki', 'nodes', 'pids', 'controller-manager.kubeconfig', 'scheduler.kubeconfig']) rmSync(join(STATE, d), { recursive: true, force: true });
   rmSync(KUBECONFIG, { force: true });
+  teardownPodNetwork();
   if (busy.length) throw new Error(`ports still listening after cluster:down: ${busy.join(', ')} (not started by this harness?)`);
   log('down');
 }
@@ -126,6 +154,7 @@ async function up(): Promise<void> {
     mkdirSync(d, { recursive: true });
   const t0 = Date.now();
   log(`Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, state in ${STATE}`);
+  setupPodNetwork();
   const pki = makePki(PKI, NODES.map((n) => n.name));
   writeFileSync(KUBECONFIG, kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: 'swarmbench-admin', cert: pki.admin }), { mode: 0o600 });
   const kcmKc = join(STATE, 'controller-manager.kubeconfig');
@@ -167,6 +196,14 @@ async function up(): Promise<void> {
     `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
     '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
     `--kubelet-certificate-authority=${pki.ca}`, '--profiling=false', '--v=1',
+    // The API server listens on loopback only, and the `kubernetes` Service's Endpoints may not
+    // hold a loopback address: pods reach it through KUBERNETES_SERVICE_HOST/PORT (127.0.0.1).
+    '--endpoint-reconciler-type=none',
+    // Aggregation-layer settings (front-proxy CA), so that every component finds them.
+    `--requestheader-client-ca-file=${pki.frontProxyCa}`, '--requestheader-allowed-names=front-proxy-client',
+    '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+    `--proxy-client-cert-file=${pki.frontProxyClient.cert}`, `--proxy-client-key-file=${pki.frontProxyClient.key}`,
   ]);
   await waitFor('kube-apiserver /readyz', 'kube-apiserver', () => ok(`${APISERVER_URL}/readyz`, admin()), 180_000);
 

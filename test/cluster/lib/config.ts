@@ -65,5 +65,27 @@ export const NODES: NodeSpec[] = [
   { name: 'swarmbench-gpu-1', gpu: 2 },
 ];
 
-/** Pod IPs come from 127.100.0.0/16 (every 127/8 address is on the loopback interface on Linux). */
-export const POD_IP_PREFIX = '127.100';
+/**
+ * Pod IPs. Preferred: 10.244.0.0/16 made local with `ip route replace local 10.244.0.0/16 dev lo`
+ * (the "AnyIP" trick: every address in it is on the loopback device, nothing leaves the machine,
+ * and unlike 127.0.0.0/8 the API server accepts these addresses in EndpointSlices). Without the
+ * right to add that route (not root), or with SWARMBENCH_POD_NETWORK=loopback, pods get addresses
+ * from 127.100.0.0/16 instead, and Services get no EndpointSlice endpoints.
+ * `cluster:up` decides and writes the choice to <state>/pod-network.json for the node agent.
+ */
+export const POD_NETWORK_FILE: string = join(STATE, 'pod-network.json');
+export const POD_CIDR = '10.244.0.0/16';
+
+export interface PodNetwork {
+  prefix: string; // first two octets
+  cidr: string;
+  route: boolean; // whether cluster:up added the local route (and cluster:down removes it)
+}
+
+export function podNetwork(): PodNetwork {
+  try {
+    return JSON.parse(readFileSync(POD_NETWORK_FILE, 'utf8')) as PodNetwork;
+  } catch {
+    return { prefix: '127.100', cidr: '127.100.0.0/16', route: false };
+  }
+}

@@ -17,14 +17,14 @@ export interface Cert {
   key: string; // path
 }
 
-function leaf(dir: string, name: string, subject: string, ext: string): Cert {
+function leaf(dir: string, name: string, subject: string, ext: string, ca = 'ca'): Cert {
   openssl(
     ['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject],
     dir,
   );
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '825', '-sha256', '-extfile', `${name}.ext`],
+    ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '825', '-sha256', '-extfile', `${name}.ext`],
     dir,
   );
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
@@ -42,6 +42,8 @@ export interface Pki {
   nodes: Record<string, Cert>;
   saKey: string;
   saPub: string;
+  frontProxyCa: string;
+  frontProxyClient: Cert;
 }
 
 export function makePki(dir: string, nodeNames: string[]): Pki {
@@ -63,8 +65,17 @@ export function makePki(dir: string, nodeNames: string[]): Pki {
     nodes: {},
     saKey: join(dir, 'sa.key'),
     saPub: join(dir, 'sa.pub'),
+    frontProxyCa: '',
+    frontProxyClient: { cert: '', key: '' },
   };
   for (const n of nodeNames) pki.nodes[n] = leaf(dir, `node-${n}`, `/O=system:nodes/CN=system:node:${n}`, CLIENT_EXT);
+  // The aggregation layer's own CA and client (front proxy).
+  openssl(
+    ['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', 'front-proxy-ca.key', '-out', 'front-proxy-ca.crt', '-days', '3650', '-subj', '/CN=swarmbench-front-proxy-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'],
+    dir,
+  );
+  pki.frontProxyCa = join(dir, 'front-proxy-ca.crt');
+  pki.frontProxyClient = leaf(dir, 'front-proxy-client', '/CN=front-proxy-client', CLIENT_EXT, 'front-proxy-ca');
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   return pki;

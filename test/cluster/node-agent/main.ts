@@ -15,7 +15,7 @@ import {
   CoordinationV1Api, CoreV1Api, KubeConfig, ListWatch, PatchStrategy, Watch, setHeaderOptions,
   type V1Lease, type V1Node, type V1Pod, type V1PodList,
 } from '@kubernetes/client-node';
-import { HOST, KUBERNETES_VERSION, NODES, PKI, PODS, PORTS, POD_IP_PREFIX, PROM_TARGETS, STATE, type NodeSpec } from '../lib/config.ts';
+import { HOST, KUBERNETES_VERSION, NODES, PKI, PODS, PORTS, podNetwork, PROM_TARGETS, STATE, type NodeSpec } from '../lib/config.ts';
 import { readPidFiles, stopProcess } from '../lib/proc.ts';
 import { PodRunner, type NodeHooks } from './pod.ts';
 import { scrapeTarget, type ScrapeTarget } from './pure.ts';
@@ -27,6 +27,7 @@ const iso = (d: Date): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
 // ---- shared allocators ----
 const ips = new Map<string, string>(); // uid -> ip
+const POD_IP_PREFIX = podNetwork().prefix;
 function allocateIP(uid: string): string {
   const have = ips.get(uid);
   if (have) return have;
