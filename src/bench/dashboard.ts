@@ -360,7 +360,8 @@ export class Dashboard extends EventEmitter {
       case 'hello':
       case 'member':
       case 'heartbeat':
-        if (typeof d.alive === 'number') st.members = d.alive;
+        if (typeof d.membersAlive === 'number') st.members = d.membersAlive;
+        else if (typeof d.alive === 'number') st.members = d.alive;
         else if (typeof d.members === 'number') st.members = d.members;
         if (typeof d.healthScore === 'number') st.health = d.healthScore;
         break;
