@@ -66,7 +66,7 @@ const QUICK = {
     poolSize: 8,
     steps: [4, 8, 16, 32, 64],
     stepSeconds: 4,
-    spawnBatch: 4,
+    spawnBatch: 8,
     balanceTasks: 400,
     agentsPerProcess: 8,
   },

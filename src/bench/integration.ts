@@ -1,0 +1,199 @@
+/**
+ * Category 5, integration: workflows across agents, and cleanup.
+ *
+ * - 5.1 End-to-end workflow: a workflow of `integration.workflowSteps` steps entered at one
+ *   agent, each step run by another agent (the agents chain the hops), output checked against
+ *   an independent computation here; p50 of the end-to-end latency over trials. A wrong output
+ *   or a workflow that touched fewer than two agents fails the test.
+ * - 5.2 Concurrent workflows: W workflows at once (entered round robin), all outputs checked;
+ *   the wall time of the whole batch, max over trials.
+ * - 5.3 Resource cleanup: agent host memory (RSS) before the workloads and after them, once the
+ *   agents have had a moment to collect garbage, max growth per host process in MB; then the pool
+ *   is closed and every process it started must be gone and every agent port closed (a leftover
+ *   fails the test: on Kubernetes the same test checks that no object of the run is left).
+ */
+import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
+import { AgentClient } from '../agent/client.ts';
+import type { WorkflowResult, WorkflowStep } from '../agent/types.ts';
+import { describe } from './stats.ts';
+import type { BenchContext, Measurement } from './types.ts';
+
+const OPS: WorkflowStep['op'][] = ['upper', 'reverse', 'sha256', 'append'];
+
+/** The expected output, computed here independently of the agents' implementation. */
+export function expectedOutput(input: string, steps: readonly WorkflowStep[]): string {
+  let v = input;
+  for (const s of steps) {
+    if (s.op === 'upper') v = v.toUpperCase();
+    else if (s.op === 'reverse') v = [...v].reverse().join('');
+    else if (s.op === 'sha256') v = createHash('sha256').update(v, 'utf8').digest('hex');
+    else v = v + (s.arg ?? '');
+  }
+  return v;
+}
+
+export function workflowFor(index: number, steps: number): { input: string; steps: WorkflowStep[] } {
+  return {
+    input: `workflow-${index}-input`,
+    steps: Array.from({ length: steps }, (_, i) => {
+      const op = OPS[(index + i) % OPS.length]!;
+      return op === 'append' ? { op, arg: `-s${i}` } : { op };
+    }),
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function portOpen(url: string): Promise<boolean> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const s = connect({ host: u.hostname, port: Number(u.port) });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function run(ctx: BenchContext): Promise<Measurement[]> {
+  const p = ctx.params;
+  const size = Math.max(3, p.integration.workflowSteps);
+  const client = new AgentClient({ maxSockets: 64, timeoutMs: 30_000 });
+  const pool = await ctx.platform.createPool({
+    name: 'integ',
+    size: 0,
+    capacity: p.agents.capacity,
+    agentsPerProcess: p.agents.agentsPerProcess,
+    gossipIntervalMs: p.agents.gossipIntervalMs,
+    failureTimeoutMs: p.agents.failureTimeoutMs,
+  });
+  let closed = false;
+  try {
+    await pool.scaleTo(size);
+    const agents = pool.agents();
+    const before = await pool.stats();
+    let seq = 0;
+    const runOne = async (entry: string): Promise<{ ms: number; ok: boolean; agents: number; error?: string }> => {
+      const i = seq++;
+      const wf = workflowFor(i, p.integration.workflowSteps);
+      const t0 = performance.now();
+      const r = await client.workflow(entry, { id: `wf-${Date.now().toString(36)}-${i}`, ...wf });
+      const ms = performance.now() - t0;
+      if (r.status !== 200 || !('output' in r.body)) return { ms, ok: false, agents: 0, error: `answered ${r.status}` };
+      const body = r.body as WorkflowResult;
+      const distinct = new Set(body.hops.map((h) => h.agent)).size;
+      const ok = body.output === expectedOutput(wf.input, wf.steps) && body.hops.length === wf.steps.length;
+      return { ms, ok, agents: distinct, ...(ok ? {} : { error: 'wrong output' }) };
+    };
+
+    // 5.1
+    const t51 = performance.now();
+    const latencies: number[] = [];
+    let wrong = 0;
+    let minAgents = Infinity;
+    const trials = Math.max(p.trials * 4, 10);
+    for (let t = 0; t < trials; t++) {
+      ctx.progress('5.1 end-to-end workflow', `${t + 1}/${trials}`);
+      const r = await runOne(agents[t % agents.length]!.url);
+      latencies.push(r.ms);
+      if (!r.ok) wrong++;
+      minAgents = Math.min(minAgents, r.agents);
+    }
+    const d1 = describe(latencies);
+    const m51: Measurement = {
+      id: '5.1',
+      value: d1.p50,
+      samples: latencies.length,
+      raw: latencies,
+      distribution: d1,
+      durationMs: performance.now() - t51,
+      details: { steps: p.integration.workflowSteps, agents: agents.length, wrongOutputs: wrong, minDistinctAgentsPerWorkflow: minAgents },
+      ...(wrong > 0
+        ? { fail: `${wrong} of ${trials} workflows returned a wrong output` }
+        : minAgents < 2
+          ? { fail: 'a workflow ran on a single agent: it did not cross agents' }
+          : {}),
+    };
+
+    // 5.2
+    const t52 = performance.now();
+    const w = p.integration.concurrentWorkflows;
+    const batches: number[] = [];
+    let wrong2 = 0;
+    const rounds = p.trials;
+    for (let t = 0; t < rounds; t++) {
+      ctx.progress('5.2 concurrent workflows', `round ${t + 1}/${rounds}: ${w} at once`);
+      const t0 = performance.now();
+      const res = await Promise.all(Array.from({ length: w }, (_, j) => runOne(agents[j % agents.length]!.url)));
+      batches.push(performance.now() - t0);
+      wrong2 += res.filter((r) => !r.ok).length;
+    }
+    const d2 = describe(batches);
+    const m52: Measurement = {
+      id: '5.2',
+      value: d2.max,
+      samples: batches.length,
+      raw: batches,
+      distribution: d2,
+      durationMs: performance.now() - t52,
+      details: { workflowsPerRound: w, rounds, wrongOutputs: wrong2 },
+      ...(wrong2 > 0 ? { fail: `${wrong2} of ${w * rounds} concurrent workflows returned a wrong output` } : {}),
+    };
+
+    // 5.3
+    ctx.progress('5.3 resource cleanup');
+    const t53 = performance.now();
+    // Give the agents' event loops a moment to release what the workload held, then compare.
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = await pool.stats();
+    const growth = before.map((b) => {
+      const a = after.find((x) => x.pid === b.pid);
+      return a ? (a.rssBytes - b.rssBytes) / 2 ** 20 : Number.NaN;
+    });
+    const pids = [...new Set(agents.map((a) => a.pid))];
+    const urls = agents.map((a) => a.url);
+    await pool.close();
+    closed = true;
+    const deadline = performance.now() + 10_000;
+    let leftPids = pids.filter(alive);
+    while (leftPids.length > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      leftPids = pids.filter(alive);
+    }
+    const open = (await Promise.all(urls.map(async (u) => ((await portOpen(u)) ? u : null)))).filter(Boolean);
+    const valid = growth.filter((g) => Number.isFinite(g));
+    const problems = [
+      leftPids.length ? `${leftPids.length} agent process(es) still running after cleanup` : '',
+      open.length ? `${open.length} agent port(s) still open after cleanup` : '',
+      valid.length === 0 ? 'no memory reading' : '',
+    ].filter(Boolean);
+    const m53: Measurement = {
+      id: '5.3',
+      value: valid.length ? Math.max(...valid) : null,
+      samples: valid.length,
+      raw: valid,
+      durationMs: performance.now() - t53,
+      details: {
+        processes: before.length,
+        rssBeforeMB: before.map((b) => Math.round(b.rssBytes / 2 ** 20)),
+        rssAfterMB: after.map((b) => Math.round(b.rssBytes / 2 ** 20)),
+        leftoverProcesses: leftPids.length,
+        leftoverPorts: open.length,
+      },
+      ...(problems.length ? { fail: problems.join('; ') } : {}),
+    };
+    return [m51, m52, m53];
+  } finally {
+    if (!closed) await pool.close();
+    client.close();
+  }
+}
