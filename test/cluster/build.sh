@@ -23,6 +23,7 @@ build_controlplane() {
   grep -qE "^[[:space:]]k8s\.io/kubernetes ${KUBERNETES_VERSION}( |$)" "$here/controlplane/go.mod" \
     && grep -qE "^[[:space:]]go\.etcd\.io/etcd/server/v3 ${ETCD_VERSION}( |$)" "$here/controlplane/go.mod" \
     || { log "controlplane/go.mod does not match versions.env: run test/cluster/gen-gomod.sh"; exit 1; }
+  command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
   command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
   local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
   local date; date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, KUBECONFIG, KUBERNETES_VERSION, LOGS, NODE_AGENT_URL, NODES,
+  ALL_PORTS, APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, KUBECONFIG, KUBERNETES_VERSION, LOGS, NODE_AGENT_URL, NODES,
   PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_URL, STATE, TOOLS_BIN,
 } from './lib/config.ts';
 import { get, ok } from './lib/http.ts';
@@ -125,7 +125,7 @@ export async function down(): Promise<void> {
     for (const r of recs.filter((x) => x.name === d && x !== agent)) if (await stopProcess(r, 15_000)) log(`stopped ${d}`);
   }
   for (const r of readPidFiles(PIDS)) await stopProcess(r, 5000);
-  const ports = Object.values(PORTS);
+  const ports = ALL_PORTS;
   let busy = listeningOn(ports);
   for (let i = 0; busy.length && i < 50; i++) {
     await sleep(100);
@@ -147,7 +147,7 @@ async function up(): Promise<void> {
   }
   // Whatever is left from an earlier run or a crash goes first.
   await down();
-  const busy = listeningOn(Object.values(PORTS));
+  const busy = listeningOn(ALL_PORTS);
   if (busy.length) throw new Error(`ports already in use by something else: ${busy.join(', ')} (set SWARMBENCH_CLUSTER_PORT_BASE)`);
   rmSync(LOGS, { recursive: true, force: true });
   for (const d of [STATE, PIDS, LOGS, PODS, join(STATE, 'nodes'), join(STATE, 'etcd'), join(STATE, 'prometheus', 'data'), join(STATE, 'prometheus', 'targets')])
@@ -195,7 +195,10 @@ async function up(): Promise<void> {
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
     '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
-    `--kubelet-certificate-authority=${pki.ca}`, '--profiling=false', '--v=1',
+    // The node agent serves container logs (kubectl logs) like a kubelet, one port per node.
+    `--kubelet-certificate-authority=${pki.ca}`, `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
+    `--kubelet-client-key=${pki.apiserverKubeletClient.key}`, '--kubelet-preferred-address-types=InternalIP',
+    '--profiling=false', '--v=1',
     // The API server listens on loopback only, and the `kubernetes` Service's Endpoints may not
     // hold a loopback address: pods reach it through KUBERNETES_SERVICE_HOST/PORT (127.0.0.1).
     '--endpoint-reconciler-type=none',

@@ -47,6 +47,8 @@ export const PORTS = {
   controllerManager: base + 257,
   scheduler: base + 259,
   nodeAgent: base + 250,
+  /** The node agent's kubelet API (container logs) for node i listens on kubelet + i. */
+  kubelet: base + 251,
   prometheus: base + 90,
 } as const;
 
@@ -64,6 +66,9 @@ export const NODES: NodeSpec[] = [
   { name: 'swarmbench-cpu-2', gpu: 0 },
   { name: 'swarmbench-gpu-1', gpu: 2 },
 ];
+
+/** Every port the cluster listens on (what cluster:down checks is free again). */
+export const ALL_PORTS: number[] = [...Object.values(PORTS), ...NODES.map((_, i) => PORTS.kubelet + i)];
 
 /**
  * Pod IPs. Preferred: 10.244.0.0/16 made local with `ip route replace local 10.244.0.0/16 dev lo`

@@ -44,6 +44,8 @@ export interface Pki {
   saPub: string;
   frontProxyCa: string;
   frontProxyClient: Cert;
+  kubeletServing: Cert;
+  apiserverKubeletClient: Cert;
 }
 
 export function makePki(dir: string, nodeNames: string[]): Pki {
@@ -65,6 +67,8 @@ export function makePki(dir: string, nodeNames: string[]): Pki {
     nodes: {},
     saKey: join(dir, 'sa.key'),
     saPub: join(dir, 'sa.pub'),
+    kubeletServing: leaf(dir, 'kubelet-serving', '/CN=swarmbench-node-agent', 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n'),
+    apiserverKubeletClient: leaf(dir, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client', CLIENT_EXT),
     frontProxyCa: '',
     frontProxyClient: { cert: '', key: '' },
   };

@@ -8,6 +8,8 @@
  * real kubelet. Started by `npm run cluster:up`; SIGTERM stops every pod process it started.
  */
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -72,8 +74,12 @@ class NodeAgent {
   registered = false;
   private hooks: NodeHooks;
 
-  constructor(spec: NodeSpec) {
+  readonly index: number;
+  private kubeletServer?: HttpsServer;
+
+  constructor(spec: NodeSpec, index: number) {
     this.spec = spec;
+    this.index = index;
     this.kc.loadFromFile(join(STATE, 'nodes', `${spec.name}.kubeconfig`));
     this.core = this.kc.makeApiClient(CoreV1Api);
     this.coord = this.kc.makeApiClient(CoordinationV1Api);
@@ -144,7 +150,7 @@ class NodeAgent {
       capacity: cap,
       allocatable: cap,
       addresses: [{ type: 'InternalIP', address: HOST }, { type: 'Hostname', address: this.spec.name }],
-      daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
+      daemonEndpoints: { kubeletEndpoint: { Port: PORTS.kubelet + this.index } },
       nodeInfo: {
         machineID: this.spec.name, systemUUID: this.spec.name, bootID: String(process.pid), kernelVersion: 'test', osImage: `swarmbench test node on ${hostname()}`,
         containerRuntimeVersion: 'swarmbench-node-agent://0.1.0', kubeletVersion: KUBERNETES_VERSION, kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64',
@@ -257,7 +263,78 @@ class NodeAgent {
     void r.terminate(2000, false);
   }
 
+  /**
+   * The part of the kubelet API that `kubectl logs` needs: GET /containerLogs/{ns}/{pod}/{container}
+   * (tailLines, limitBytes, follow), over TLS, for clients with a certificate from the cluster CA
+   * (the API server's --kubelet-client-certificate).
+   */
+  serveKubeletApi(): void {
+    const server = createHttpsServer(
+      { cert: readFileSync(join(PKI, 'kubelet-serving.crt')), key: readFileSync(join(PKI, 'kubelet-serving.key')), ca: caPem, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const url = new URL(req.url ?? '/', 'https://node');
+        if (url.pathname === '/healthz') {
+          res.writeHead(200).end('ok');
+          return;
+        }
+        const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+        if (req.method !== 'GET' || !m) {
+          res.writeHead(404).end('the test node agent serves only /containerLogs\n');
+          return;
+        }
+        const [ns, name, container] = m.slice(1).map(decodeURIComponent) as [string, string, string];
+        const r = [...this.runners.values()].find((x) => x.pod.metadata?.namespace === ns && x.pod.metadata?.name === name);
+        const file = r && join(r.dir, 'logs', `${container}.log`);
+        if (!file || !existsSync(file)) {
+          res.writeHead(404).end(`no logs for container ${container} of pod ${ns}/${name} on node ${this.spec.name}\n`);
+          return;
+        }
+        let text = readFileSync(file, 'utf8');
+        const tailLines = url.searchParams.get('tailLines');
+        if (tailLines !== null) {
+          const lines = text.split('\n');
+          if (lines[lines.length - 1] === '') lines.pop();
+          text = lines.slice(-Number(tailLines)).join('\n') + (lines.length && Number(tailLines) > 0 ? '\n' : '');
+        }
+        const limit = Number(url.searchParams.get('limitBytes') ?? 0);
+        if (limit > 0) text = text.slice(0, limit);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write(text);
+        if (url.searchParams.get('follow') !== 'true') {
+          res.end();
+          return;
+        }
+        let pos = statSync(file).size;
+        const timer = setInterval(() => {
+          try {
+            const size = statSync(file).size;
+            if (size > pos) {
+              const buf = Buffer.alloc(size - pos);
+              const fd = openSync(file, 'r');
+              readSync(fd, buf, 0, buf.length, pos);
+              closeSync(fd);
+              pos = size;
+              res.write(buf);
+            }
+            if (!this.runners.has(r.uid) || !r.running()) {
+              clearInterval(timer);
+              res.end();
+            }
+          } catch {
+            clearInterval(timer);
+            res.end();
+          }
+        }, 300);
+        req.on('close', () => clearInterval(timer));
+      },
+    );
+    server.listen(PORTS.kubelet + this.index, HOST);
+    this.kubeletServer = server;
+  }
+
   async stop(): Promise<void> {
+    this.kubeletServer?.close();
+    this.kubeletServer?.closeAllConnections();
     await this.informer?.stop().catch(() => undefined);
     await Promise.all([...this.runners.values()].map((r) => r.terminate(5000, false)));
   }
@@ -269,7 +346,7 @@ async function main(): Promise<void> {
   mkdirSync(PODS, { recursive: true });
   changed();
 
-  for (const spec of NODES) agents.push(new NodeAgent(spec));
+  NODES.forEach((spec, i) => agents.push(new NodeAgent(spec, i)));
   let shuttingDown = false;
   const server = createServer((req, res) => {
     if (req.url === '/healthz') {
@@ -293,6 +370,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   for (const a of agents) {
+    a.serveKubeletApi();
     for (;;) {
       try {
         await a.register();

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# CI entry for the test cluster (called by .ci/run): installs Prometheus from Debian's packages if
+# missing, builds the control plane from a cold cache if needed, brings the cluster up, runs the
+# cluster tests, and always brings it down again (trap). See docs/cluster.md.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cd "$repo"
+start=$SECONDS
+say() { echo "ci.sh: [$((SECONDS - start)) s] $*" >&2; }
+
+if [ ! -x "${SWARMBENCH_PROMETHEUS:-/usr/bin/prometheus}" ]; then
+  say "installing prometheus from Debian's packages (its system service is not started)"
+  [ "$(id -u)" = 0 ] || { echo "ci.sh: prometheus is missing and this is not root: apt-get install -y prometheus" >&2; exit 1; }
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+[ -d node_modules/@kubernetes/client-node ] || { say "npm ci"; npm ci --no-audit --no-fund; }
+
+say "build (reuses ~/.cache/swarmbench when present)"
+"$here/build.sh" all
+say "build done"
+
+trap 'say "cluster:down (trap)"; node test/cluster/cluster.ts down || true' EXIT
+node test/cluster/cluster.ts up
+say "cluster up"
+SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts
+say "cluster tests passed"
+trap - EXIT
+node test/cluster/cluster.ts down
+say "done"
