@@ -28,6 +28,7 @@ export class AgentMetrics {
   readonly tasks: Counter<'kind' | 'outcome'>;
   readonly taskDuration: Histogram<'kind'>;
   readonly dispatched: Counter<'outcome'>;
+  readonly gossip: Counter<'kind' | 'outcome'>;
 
   constructor(agentId: string, src: MetricsSource) {
     const registry = new Registry();
@@ -51,6 +52,12 @@ export class AgentMetrics {
       name: 'swarmbench_agent_dispatch_total',
       help: 'Tasks this agent coordinated through /v1/dispatch, by outcome (accepted, rejected, done, failed, redispatched).',
       labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.gossip = new Counter({
+      name: 'swarmbench_agent_gossip_exchanges_total',
+      help: 'Gossip exchanges this agent started, by kind (probe, sync) and outcome (ok, failed).',
+      labelNames: ['kind', 'outcome'],
       registers: [registry],
     });
     const gauge = (name: string, help: string, read: () => number): void => {

@@ -1,0 +1,45 @@
+/**
+ * `swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS]`: checks an agent
+ * against the agent contract v1 and prints a table. Exit 0 when every check passes, 1 when one
+ * fails, 2 on bad usage.
+ */
+import { parseArgs } from './cli.ts';
+import { runConformance, type CheckResult } from './conformance.ts';
+
+const USAGE = 'usage: swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS]\n';
+
+export function formatTable(results: CheckResult[]): string {
+  const w = Math.max(5, ...results.map((r) => r.name.length));
+  const lines = results.map((r) => `${r.ok ? 'PASS' : 'FAIL'}  ${r.name.padEnd(w)}  ${r.detail}`);
+  const failed = results.filter((r) => !r.ok).length;
+  lines.push('', `${results.length - failed}/${results.length} checks passed${failed ? `, ${failed} failed` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Map<string, string>;
+  try {
+    args = parseArgs(argv.map((a) => (a === '--json' ? '--json=true' : a)));
+  } catch (err) {
+    process.stderr.write(`swarmbench conformance: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return 2;
+  }
+  if (args.has('help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const url = args.get('url');
+  const unknown = [...args.keys()].filter((k) => !['url', 'peer', 'json', 'timeout-ms'].includes(k));
+  if (!url || unknown.length > 0) {
+    process.stderr.write(`swarmbench conformance: ${url ? `unknown option --${unknown[0]}` : '--url is required'}\n${USAGE}`);
+    return 2;
+  }
+  const timeout = args.get('timeout-ms');
+  const results = await runConformance(url, {
+    ...(args.get('peer') ? { peer: args.get('peer')! } : {}),
+    ...(timeout ? { timeoutMs: Number(timeout) } : {}),
+  });
+  if (args.get('json') === 'true') process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  else process.stdout.write(formatTable(results));
+  return results.every((r) => r.ok) ? 0 : 1;
+}
