@@ -258,13 +258,14 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
       const wsUrl = `${base.replace(/^http/, 'ws')}/v1/events`;
       const got: AgentEvent[] = [];
       const ws = new WebSocket(wsUrl);
+      // Listen before 'open': the hello may arrive in the same read as the upgrade answer.
+      ws.on('message', (d) => got.push(JSON.parse(String(d)) as AgentEvent));
       try {
         await new Promise<void>((resolve, reject) => {
           ws.once('open', () => resolve());
           ws.once('error', reject);
           setTimeout(() => reject(new CheckFailed(`no WebSocket upgrade at ${wsUrl}`)), 5000);
         });
-        ws.on('message', (d) => got.push(JSON.parse(String(d)) as AgentEvent));
         await poll('hello event', 3000, async () => (got.length > 0 ? true : undefined));
         assert(got[0]!.type === 'hello', `first event must be hello, got ${got[0]!.type}`);
         const token = `${run}-mark`;
