@@ -124,7 +124,8 @@ describe('reference agent', () => {
   it('injected latency shows up in the ping round trip by at least the amount', async () => {
     const pool = await platform.createPool({ name: 'lat', size: 2, capacity: 8, agentsPerProcess: 1 });
     await formed(pool);
-    const [a, b] = pool.agents() as [{ url: string; id: string }, { url: string; id: string }];
+    const a = pool.agents()[0]!;
+    const b = pool.agents()[1]!;
     const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     const base = (await client.ping(a.url, b.id, 10)).body as PingResult;
     expect(base.rttMs).toHaveLength(10);
