@@ -36,8 +36,16 @@ export function shuffle<T>(items: T[], rand: () => number): T[] {
   return items;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits at least `ms` milliseconds as measured by performance.now(). A bare setTimeout can fire
+ * a fraction of a millisecond early against performance.now() (timers run on the loop's cached
+ * millisecond clock), and an injected latency must never be smaller than what was asked for.
+ */
+export async function sleep(ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  for (let left = ms; left > 0; left = end - performance.now()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.ceil(left)));
+  }
 }
 
 /**
