@@ -110,6 +110,8 @@ function deferred<T>(deadlineMs: number, what: string): { promise: Promise<T>; r
     };
     timer = setTimeout(() => rej(new Error(`${what}: nothing within ${deadlineMs} ms`)), deadlineMs);
   });
+  // A caller that gave up waiting (its request failed first) must not leave an unhandled rejection.
+  promise.catch(() => {});
   return { promise, resolve };
 }
 
@@ -403,7 +405,8 @@ async function measureDashboardRate(
     if (ok === 0) fail = 'the task load completed no task, so the dashboard had nothing live to show';
     else if (!counted) fail = `the dashboard counted ${seen} task events but the load completed ${ok} tasks`;
     else if (withTasks === 0) fail = 'no update showed a task rate while tasks ran';
-    return measured('3.3', perSec, rate, { details, ...(fail ? { fail } : {}) });
+    // Samples: the live updates counted (the distribution is over per-second buckets).
+    return measured('3.3', perSec, rate, { samples: live.length, details, ...(fail ? { fail } : {}) });
   } finally {
     sub.close();
   }
@@ -577,8 +580,10 @@ class DirectScraper implements ScrapeSource {
   async finish(): Promise<ScrapeResults> {
     const enough = () => this.#agents.every((a) => this.scrapes.filter((s) => s.agent === a.id).length >= this.#minScrapes);
     await waitUntil(enough, this.#minScrapes * this.#intervalMs + 10_000, this.#ctx.signal, 50);
-    this.stop();
+    // Stop scheduling, let the scrapes in flight finish, then close the connections.
+    this.#halt();
     await Promise.all([...this.#inflight]);
+    this.#client.close();
     const window = (now() - this.#startedAt) / 1000;
     const okScrapes = this.scrapes.filter((s) => !s.error);
     const errors = this.scrapes.filter((s) => s.error);
@@ -619,14 +624,18 @@ class DirectScraper implements ScrapeSource {
     };
     let m35: Measurement;
     if (ing.perTarget.length === 0 || ing.perRound.length === 0) m35 = failed('3.5', errFail ?? 'fewer than two scrapes per target', d35);
-    else m35 = measured('3.5', ing.perRound, ing.rate, { details: d35, ...(errFail ? { fail: errFail } : {}) });
+    else m35 = measured('3.5', ing.perRound, ing.rate, { samples: ing.scrapes, details: d35, ...(errFail ? { fail: errFail } : {}) });
     return { m32, m35 };
   }
 
-  stop(): void {
+  #halt(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers = [];
+  }
+
+  stop(): void {
+    this.#halt();
     this.#client.close();
   }
 }
@@ -833,7 +842,8 @@ class PrometheusSource implements ScrapeSource {
     details.lastScrapeSamples = r.series.reduce((a, s) => a + (s.points.at(-1)?.v ?? 0), 0);
     details.agentsExposeSamplesNow = await this.#exposedNow();
     const cov = this.#coverage(r.series);
-    return measured('3.5', ing.perRound, ing.rate, { details, ...(cov ? { fail: cov } : {}) });
+    // Samples: the scrapes behind the rate (the distribution is over scrape rounds).
+    return measured('3.5', ing.perRound, ing.rate, { samples: ing.scrapes, details, ...(cov ? { fail: cov } : {}) });
   }
 
   async #extraQueries(end: number): Promise<Record<string, unknown> | undefined> {

@@ -236,4 +236,19 @@ describe.skipIf(!bin)('monitoring category with a real Prometheus (file_sd)', ()
     expect(extra.broken!.series).toBeUndefined();
     expect(extra.nothing!.error).toMatch(/no data/);
   });
+
+  it('a Prometheus that does not scrape the pool fails 3.2 and 3.5 with the reason', async () => {
+    // A platform that does not write the file_sd file: Prometheus never learns of these agents.
+    const hidden = new LocalPlatform();
+    try {
+      const m = byId(await run(ctx(hidden, params((x) => (x.monitoring.prometheusUrl = prom.url)))));
+      for (const id of ['3.2', '3.5']) {
+        expect(m[id]!.value).toBeNull();
+        expect(m[id]!.fail).toMatch(/did not scrape the agents within \d+ s: 4 of 4 targets unknown/);
+      }
+      expect(m['3.1']!.value).toBeGreaterThan(0);
+    } finally {
+      await hidden.close();
+    }
+  });
 });

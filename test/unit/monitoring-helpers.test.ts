@@ -1,7 +1,8 @@
 /** Pure helpers of the monitoring category: exposition parsing, ingestion rates, target selectors. */
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { countExpositionSamples, ingestionRate, instanceOf, instanceSelector } from '../../src/bench/monitoring.ts';
+import { countExpositionSamples, ingestionRate, instanceOf, instanceSelector, run } from '../../src/bench/monitoring.ts';
+import { resolveParams } from '../../src/plan/params.ts';
 
 describe('countExpositionSamples', () => {
   it('counts every sample of a real prom-client exposition', async () => {
@@ -75,5 +76,25 @@ describe('target selectors', () => {
     expect(instanceSelector([{ url: 'http://127.1.0.3:2' }, { url: 'http://127.1.0.2:1' }, { url: 'http://127.1.0.2:1' }])).toBe(
       '{instance=~"127\\\\.1\\\\.0\\\\.2:1|127\\\\.1\\\\.0\\\\.3:2"}',
     );
+  });
+});
+
+describe('run', () => {
+  it('a pool that cannot start fails all five tests with the reason', async () => {
+    const params = resolveParams({ mode: 'quick', categories: ['monitoring'] });
+    const platform = {
+      kind: 'local' as const,
+      createPool: async () => {
+        throw new Error('no addresses left');
+      },
+      close: async () => {},
+    };
+    const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
+    const ms = await run({ params, platform, log: quiet, progress: () => {}, signal: new AbortController().signal });
+    expect(ms.map((m) => m.id)).toEqual(['3.1', '3.2', '3.3', '3.4', '3.5']);
+    for (const m of ms) {
+      expect(m.value).toBeNull();
+      expect(m.fail).toBe('could not start the monitoring pool: no addresses left');
+    }
   });
 });
