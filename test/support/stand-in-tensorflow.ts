@@ -5,7 +5,7 @@
  * lets the tests walk the GPU paths (verification, 2.1, fallback) without a GPU; it never stands in
  * for a measurement of one. Used by the tests only.
  */
-import { createRuntime, nodeLoader, type ModuleLoader, type Runtime } from './runtime.ts';
+import { createRuntime, nodeLoader, type ModuleLoader, type Runtime } from '../../src/bench/inference/runtime.ts';
 
 export async function installFakeTensorflow(opts: { isUsingGpuDevice: boolean; corrupt?: boolean }): Promise<{
   runtime: Runtime;

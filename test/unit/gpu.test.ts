@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { measureMemory, openGpuSession, runGpu } from '../../src/bench/gpu.ts';
-import { installFakeTensorflow } from '../../src/bench/inference/fake-tensorflow.ts';
+import { installFakeTensorflow } from '../support/stand-in-tensorflow.ts';
 import type { BenchContext } from '../../src/bench/types.ts';
 import { resolveParams, type Params } from '../../src/plan/params.ts';
 

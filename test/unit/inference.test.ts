@@ -18,7 +18,7 @@ import {
   type InferenceBackend,
   type ModuleLoader,
 } from '../../src/bench/inference/index.ts';
-import { installFakeTensorflow } from '../../src/bench/inference/fake-tensorflow.ts';
+import { installFakeTensorflow } from '../support/stand-in-tensorflow.ts';
 
 const model = buildWeights('small');
 
