@@ -6,10 +6,10 @@
  *
  * Idle cost: an agent's only timer is its gossip round, and a round is one small HTTP exchange
  * per peer (a 128-character membership digest, a state digest, the load; the answer says "same").
- * Measured on loopback, an exchange costs about 1 ms of CPU (both sides), so the idle rate is
- * budgeted for the whole cluster: while nothing changes an agent gossips with ONE peer every
- * `max(gossipIntervalMs, members * 10 ms)` (at most every 10 s), which keeps an idle cluster of
- * any size at about 100 exchanges/s (~0.1 core), and still probes each member about once per
+ * Measured on loopback, an exchange costs 0.4-0.7 ms of CPU (both sides; more on a busy machine),
+ * so the idle rate is budgeted for the whole cluster: while nothing changes an agent gossips with
+ * ONE peer every `max(gossipIntervalMs, members * 20 ms)` (at most every 10 s), which keeps an
+ * idle cluster of any size at about 50 exchanges/s, and still probes each member about once per
  * period (failure detection). After any membership change the agent is "hot" for log2(N) + 3
  * rounds: it gossips with 3 peers every `gossipIntervalMs`, so news spreads in O(log N) intervals.
  * Peers are chosen SWIM-style (round robin over a shuffle from a PRNG seeded by the agent id).
@@ -53,7 +53,7 @@ export const FANOUT = 3;
 /** Peers a quiet gossip round talks to. */
 export const IDLE_FANOUT = 1;
 /** Quiet rounds: the cluster as a whole aims at this many exchanges per second. */
-export const IDLE_CLUSTER_EXCHANGES_PER_SEC = 100;
+export const IDLE_CLUSTER_EXCHANGES_PER_SEC = 50;
 /** Dispatch: failed attempts (connection error, timeout, 5xx) before a task is `failed`. */
 export const MAX_ATTEMPTS = 5;
 /** Dispatch: how long 429 answers are retried (with backoff) after acceptance. */
