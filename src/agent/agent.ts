@@ -721,6 +721,7 @@ export class Agent {
   }
 
   private async forward(entry: LedgerEntry, first: string): Promise<void> {
+    const task = entry.task!;
     const tried = new Set<string>();
     let failures = 0;
     let lastError = 'no executor';
@@ -742,12 +743,12 @@ export class Agent {
       try {
         let out: Reply<unknown>;
         if (choice === this.id) {
-          out = await this.runTask(entry.task, performance.now());
+          out = await this.runTask(task, performance.now());
         } else {
           const url = this.membership.urlOf(choice);
           if (!url) throw new AgentClientError('EUNKNOWN', choice);
-          const timeout = 10_000 + (entry.task.kind === 'io' ? (entry.task.ioMs ?? 20) : 0);
-          out = await this.data.task(url, entry.task, timeout);
+          const timeout = 10_000 + (task.kind === 'io' ? (task.ioMs ?? 20) : 0);
+          out = await this.data.task(url, task, timeout);
         }
         if (out.status === 200) {
           const r = out.body as { result?: unknown };

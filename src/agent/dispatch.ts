@@ -41,26 +41,32 @@ export interface LedgerEntry {
   attempts: number;
   result: string | null;
   error: string | null;
+  /** Epoch ms of acceptance and of the final outcome (0 while pending). */
   acceptedAt: number;
   finishedAt: number;
-  task: TaskRequest;
+  /** The task itself, while it may still run (dropped once finished, to keep the ledger small). */
+  task: TaskRequest | null;
 }
 
 /**
  * The coordinator's record of every task it accepted. Finished entries are kept for
- * `retentionMs` (10 min by default) so the runner can query them; pending ones are kept
- * forever, since a task accepted and never done is exactly what the runner must be able to see.
+ * `retentionMs` (30 min by default, longer than a full-mode sustained run) and at most
+ * `maxFinished` of them (1,000,000; about 200 bytes each), the oldest dropped first, so the
+ * runner can query them after its drain; pending ones are kept forever, since a task accepted and
+ * never done is exactly what the runner must be able to see.
  * The ledger lives in the coordinator's memory: if the coordinator itself dies, the tasks it
  * accepted are lost (the runner should dispatch through agents it does not kill).
  */
 export class Ledger {
   private readonly entries = new Map<string, LedgerEntry>();
   private readonly retentionMs: number;
+  private readonly maxFinished: number;
   private readonly now: () => number;
   pending = 0;
 
-  constructor(opts: { retentionMs?: number; now?: () => number } = {}) {
-    this.retentionMs = opts.retentionMs ?? 600_000;
+  constructor(opts: { retentionMs?: number; maxFinished?: number; now?: () => number } = {}) {
+    this.retentionMs = opts.retentionMs ?? 1_800_000;
+    this.maxFinished = opts.maxFinished ?? 1_000_000;
     this.now = opts.now ?? Date.now;
   }
 
@@ -95,21 +101,38 @@ export class Ledger {
     e.result = result;
     e.error = error;
     e.finishedAt = this.now();
+    e.task = null;
     this.pending--;
   }
 
   view(id: string): DispatchTask {
     const e = this.entries.get(id);
     if (!e) return { id, state: 'unknown', executor: null, attempts: 0, result: null, error: null };
-    return { id, state: e.state, executor: e.executor, attempts: e.attempts, result: e.result, error: e.error };
+    return {
+      id,
+      state: e.state,
+      executor: e.executor,
+      attempts: e.attempts,
+      result: e.result,
+      error: e.error,
+      acceptedAt: e.acceptedAt,
+      finishedAt: e.state === 'pending' ? null : e.finishedAt,
+    };
   }
 
-  /** Drop finished entries older than the retention. Map order is insertion order. */
+  /**
+   * Drop finished entries older than the retention, and the oldest finished ones beyond
+   * `maxFinished`. Map order is insertion (acceptance) order.
+   */
   sweep(): void {
     const cutoff = this.now() - this.retentionMs;
+    let excess = this.entries.size - this.pending - this.maxFinished;
     for (const e of this.entries.values()) {
-      if (e.acceptedAt > cutoff) break;
-      if (e.state !== 'pending' && e.finishedAt <= cutoff) this.entries.delete(e.id);
+      if (e.acceptedAt > cutoff && excess <= 0) break;
+      if (e.state !== 'pending' && (e.finishedAt <= cutoff || excess > 0)) {
+        this.entries.delete(e.id);
+        excess--;
+      }
     }
   }
 }

@@ -50,6 +50,9 @@ export interface DispatchTask {
   attempts: number;
   result: string | null;
   error: string | null;
+  /** Coordinator's epoch ms of acceptance and of the outcome (reference agent; absent for unknown ids). */
+  acceptedAt?: number;
+  finishedAt?: number | null;
 }
 
 export interface DispatchQueryResult {

@@ -61,6 +61,20 @@ describe('Ledger', () => {
     expect(l.view('1').state).toBe('unknown');
     expect(l.view('3').state).toBe('pending');
   });
+
+  it('keeps at most maxFinished finished entries, dropping the oldest, never a pending one', () => {
+    let t = 0;
+    const l = new Ledger({ maxFinished: 2, now: () => t++ });
+    const es = ['a', 'b', 'c', 'd'].map((id) => l.accept({ id, kind: 'io' }));
+    l.finish(es[1]!, 'done', 'x', null);
+    l.finish(es[2]!, 'done', 'x', null);
+    l.finish(es[3]!, 'done', 'x', null);
+    l.sweep();
+    expect(['a', 'b', 'c', 'd'].map((id) => l.view(id).state)).toEqual(['pending', 'unknown', 'done', 'done']);
+    expect(l.view('c')).toMatchObject({ acceptedAt: 2 });
+    expect(l.view('c').finishedAt).toBeGreaterThan(3);
+    expect(l.view('a').finishedAt).toBeNull();
+  });
 });
 
 describe('fault schedule', () => {
