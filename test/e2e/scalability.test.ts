@@ -66,7 +66,13 @@ describe('scalability, quick mode, real agents', () => {
 
   it('values and per-agent resources are in plausible ranges', () => {
     for (const m of ms) {
-      const d = m.details as Record<string, number & Record<string, number>>;
+      const d = m.details as {
+        offeredRate: number;
+        throughput: number;
+        latencyMs: { p50: number; p95: number };
+        memoryPerAgentMB: number;
+        cpuPerAgentPct: number;
+      };
       expect(m.value).not.toBeNull();
       // Throughput cannot exceed the offered load by more than the discreteness of the count.
       expect(m.value!).toBeGreaterThan(0);
