@@ -3,7 +3,7 @@
  * event loop, so a stall of the generator's thread does not stall the server).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { isCpuTask, mulberry32, OUTCOME, runLoad, startLoad } from '../../src/runner/load.ts';
 
@@ -100,7 +100,7 @@ afterAll(async () => {
  * A generator that paced itself wrongly (say one arrival per timer tick) lags far beyond it.
  */
 async function withLoopDelay<T>(fn: () => Promise<T>): Promise<[T, { p50: number; max: number }]> {
-  const h: IntervalHistogram = monitorEventLoopDelay({ resolution: 5 });
+  const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
   try {
     const v = await fn();
