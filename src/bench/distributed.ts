@@ -22,7 +22,7 @@
  *   every member answers a task. Accepted tasks never done are data-loss events and fail the test.
  */
 import { AgentClient } from '../agent/client.ts';
-import type { DispatchTask, MembersResult, StateEntry } from '../agent/types.ts';
+import type { DispatchTask, MembersResult, PingResult, StateEntry } from '../agent/types.ts';
 import { startLoad } from '../runner/load.ts';
 import type { AgentHandle, Pool } from '../platform/types.ts';
 import { describe, meanAbsRelDeviation } from './stats.ts';
@@ -191,8 +191,9 @@ function crossNodeLatency(ctx: BenchContext, client: AgentClient, pool: Pool): P
     for (const [from, to] of pairs) {
       const r = await client.ping(from.url, to.id, count);
       if (r.status !== 200 || !('rttMs' in r.body)) throw new Error(`ping ${from.id} -> ${to.id} answered ${r.status}`);
-      if (r.body.rttMs.length !== count) throw new Error(`ping ${from.id} -> ${to.id} returned ${r.body.rttMs.length} of ${count} round trips`);
-      rtts.push(...r.body.rttMs);
+      const got = (r.body as PingResult).rttMs;
+      if (got.length !== count) throw new Error(`ping ${from.id} -> ${to.id} returned ${got.length} of ${count} round trips`);
+      rtts.push(...got);
       nodes.add(from.node).add(to.node);
     }
     const d = describe(rtts);
