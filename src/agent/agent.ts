@@ -11,7 +11,8 @@
  * ONE peer every `max(gossipIntervalMs, members * 20 ms)` (at most every 10 s), which keeps an
  * idle cluster of any size at about 50 exchanges/s, and still probes each member about once per
  * period (failure detection). After any membership change the agent is "hot" for log2(N) + 3
- * rounds: it gossips with 3 peers every `gossipIntervalMs`, so news spreads in O(log N) intervals.
+ * rounds: it gossips with 3 peers every `gossipIntervalMs` (or every N * 1.5 ms in clusters over 66
+ * agents, see HOT_CLUSTER_EXCHANGES_PER_SEC), so news spreads in O(log N) rounds.
  * Peers are chosen SWIM-style (round robin over a shuffle from a PRNG seeded by the agent id).
  */
 import http from 'node:http';
@@ -54,11 +55,21 @@ export const FANOUT = 3;
 export const IDLE_FANOUT = 1;
 /** Quiet rounds: the cluster as a whole aims at this many exchanges per second. */
 export const IDLE_CLUSTER_EXCHANGES_PER_SEC = 50;
+/**
+ * Hot rounds are budgeted too (about 1-2 cores' worth of exchanges), so a large pool forming
+ * all at once does not drown its own machine in gossip (which would delay answers past the
+ * failure timeout and start a storm of false suspicions).
+ */
+export const HOT_CLUSTER_EXCHANGES_PER_SEC = 2000;
 /** Dispatch: failed attempts (connection error, timeout, 5xx) before a task is `failed`. */
 export const MAX_ATTEMPTS = 5;
 /** Dispatch: how long 429 answers are retried (with backoff) after acceptance. */
 export const SATURATION_RETRY_MS = 30_000;
 const TASK_CACHE_MS = 60_000;
+/** A gossip round firing this late means the agent's own event loop is overloaded. */
+const LAGGING_MS = 200;
+/** SWARMBENCH_AGENT_DEBUG=1: log failed gossip exchanges on stderr. */
+const DEBUG = process.env.SWARMBENCH_AGENT_DEBUG === '1';
 const MAX_BODY = 4 * 1024 * 1024;
 const PEER_LOAD_FRESH_MS = 1000;
 
@@ -156,6 +167,8 @@ export class Agent {
   private roundTimer: NodeJS.Timeout | null = null;
   private nextRoundAt = 0;
   private roundRunning = false;
+  /** How late the current round's timer fired: our own event-loop lag. */
+  private roundLagMs = 0;
   private lastSweep = Date.now();
   private lastAlive = 1;
   stopped = false;
@@ -297,20 +310,27 @@ export class Agent {
   private hot(): void {
     this.hotRounds = Math.ceil(Math.log2(this.membership.size + 1)) + 3;
     // A long idle wait is cut short so the news leaves now.
-    if (this.roundTimer && !this.roundRunning && this.nextRoundAt - Date.now() > this.opts.gossipIntervalMs) {
+    if (this.roundTimer && !this.roundRunning && this.nextRoundAt - Date.now() > this.hotPeriodMs()) {
       clearTimeout(this.roundTimer);
       this.roundTimer = null;
       this.scheduleRound();
     }
   }
 
+  private hotPeriodMs(): number {
+    const n = this.membership.aliveCount();
+    return Math.max(this.opts.gossipIntervalMs, (n * FANOUT * 1000) / HOT_CLUSTER_EXCHANGES_PER_SEC);
+  }
+
   private scheduleRound(): void {
     if (this.stopped || this.roundTimer) return;
-    const base = this.hotRounds > 0 ? this.opts.gossipIntervalMs : this.idlePeriodMs();
+    const base = this.hotRounds > 0 ? this.hotPeriodMs() : this.idlePeriodMs();
     const delay = Math.max(1, Math.round(base * (0.8 + 0.4 * this.rand())));
     this.nextRoundAt = Date.now() + delay;
+    const due = this.nextRoundAt;
     this.roundTimer = setTimeout(() => {
       this.roundTimer = null;
+      this.roundLagMs = Math.max(0, Date.now() - due);
       void this.round();
     }, delay);
   }
@@ -395,7 +415,13 @@ export class Agent {
     } catch (err) {
       if (this.stopped) return;
       this.metrics.gossip.inc({ kind: 'probe', outcome: 'failed' });
-      if (err instanceof AgentClientError) this.onChanges(this.membership.reportFailure(peer));
+      if (DEBUG) process.stderr.write(`[${this.id}] gossip with ${peer} failed: ${err instanceof AgentClientError ? err.code : String(err)}\n`);
+      // Local health awareness (as in Lifeguard): a timeout while our own event loop is lagging
+      // says more about us than about the peer, so it does not make the peer suspect.
+      // A refused or reset connection always does.
+      if (err instanceof AgentClientError && !(err.code === 'ETIMEDOUT' && this.roundLagMs > LAGGING_MS)) {
+        this.onChanges(this.membership.reportFailure(peer));
+      }
     }
   }
 

@@ -98,6 +98,16 @@ export class AgentClient {
    * when the server says so, else returned as text.
    */
   request<T = unknown>(method: string, url: string, path: string, body?: unknown, timeoutMs?: number): Promise<Reply<T>> {
+    return this.attempt<T>(method, url, path, body, timeoutMs, true);
+  }
+
+  /**
+   * One try. A kept-alive socket the server closed while it sat idle fails at once with
+   * ECONNRESET/EPIPE before any answer: the server never saw that request, so it is sent again
+   * once on a fresh connection (Node's documented `reusedSocket` pattern). Without this a peer
+   * would be suspected for an idle-timeout race.
+   */
+  private attempt<T>(method: string, url: string, path: string, body: unknown, timeoutMs: number | undefined, mayRetry: boolean): Promise<Reply<T>> {
     if (this.closed) return Promise.reject(new AgentClientError('ECLOSED', url, 'client closed'));
     let t: Target;
     try {
@@ -151,7 +161,15 @@ export class AgentClient {
         fail('ETIMEDOUT', `no answer within ${deadline} ms`);
         req.destroy();
       }, deadline);
-      req.on('error', (err: NodeJS.ErrnoException) => fail(err.code ?? 'EREQUEST', err.message));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!done && mayRetry && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          done = true;
+          clearTimeout(timer);
+          this.attempt<T>(method, url, path, body, timeoutMs, false).then(resolve, reject);
+          return;
+        }
+        fail(err.code ?? 'EREQUEST', err.message);
+      });
       if (payload !== undefined) req.end(payload);
       else req.end();
     });
