@@ -56,7 +56,13 @@ environment: SWARMBENCH_AGENT_ID, SWARMBENCH_SEEDS, SWARMBENCH_CAPACITY, PORT, P
 
 const BOOL_FLAGS = new Set(['control', 'help']);
 
-export function parseArgs(argv: string[]): Map<string, string> {
+const KNOWN = new Set([
+  'host', 'port', 'id', 'seeds', 'capacity', 'gossip-interval-ms', 'failure-timeout-ms',
+  'count', 'hosts', 'ids', 'advertise-host', 'control', 'name', 'help',
+]);
+
+/** `--k v`, `--k=v` and boolean flags; with `known`, an unknown option is an error. */
+export function parseArgs(argv: string[], known?: ReadonlySet<string>): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -67,6 +73,7 @@ export function parseArgs(argv: string[]): Map<string, string> {
     if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
     const eq = a.indexOf('=');
     const key = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (known && !known.has(key)) throw new Error(`unknown option --${key}`);
     if (eq > 0) out.set(key, a.slice(eq + 1));
     else if (BOOL_FLAGS.has(key)) out.set(key, 'true');
     else {
@@ -93,11 +100,7 @@ function int(v: string | undefined, dflt: number, name: string, min = 0): number
 }
 
 export function resolveConfig(args: Map<string, string>, env: NodeJS.ProcessEnv): Config {
-  const known = new Set([
-    'host', 'port', 'id', 'seeds', 'capacity', 'gossip-interval-ms', 'failure-timeout-ms',
-    'count', 'hosts', 'ids', 'advertise-host', 'control', 'name', 'help',
-  ]);
-  for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
+  for (const k of args.keys()) if (!KNOWN.has(k)) throw new Error(`unknown option --${k}`);
   const count = int(args.get('count'), 1, '--count', 0);
   const host = args.get('host') ?? '0.0.0.0';
   const port = int(args.get('port') ?? env.PORT, 8080, '--port');
@@ -228,7 +231,7 @@ class Host {
 export async function main(argv: string[]): Promise<number> {
   let cfg: Config;
   try {
-    const args = parseArgs(argv);
+    const args = parseArgs(argv, KNOWN);
     if (args.has('help')) {
       process.stdout.write(USAGE);
       return 0;

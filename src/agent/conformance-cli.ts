@@ -19,7 +19,10 @@ export function formatTable(results: CheckResult[]): string {
 export async function main(argv: string[]): Promise<number> {
   let args: Map<string, string>;
   try {
-    args = parseArgs(argv.map((a) => (a === '--json' ? '--json=true' : a)));
+    args = parseArgs(
+      argv.map((a) => (a === '--json' ? '--json=true' : a)),
+      new Set(['url', 'peer', 'json', 'timeout-ms', 'help']),
+    );
   } catch (err) {
     process.stderr.write(`swarmbench conformance: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
     return 2;
@@ -29,9 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const url = args.get('url');
-  const unknown = [...args.keys()].filter((k) => !['url', 'peer', 'json', 'timeout-ms'].includes(k));
-  if (!url || unknown.length > 0) {
-    process.stderr.write(`swarmbench conformance: ${url ? `unknown option --${unknown[0]}` : '--url is required'}\n${USAGE}`);
+  if (!url) {
+    process.stderr.write(`swarmbench conformance: --url is required\n${USAGE}`);
     return 2;
   }
   const timeout = args.get('timeout-ms');
