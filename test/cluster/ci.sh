@@ -24,11 +24,12 @@ say "build (reuses ~/.cache/swarmbench when present)"
 "$here/build.sh" all
 say "build done"
 
-trap 'say "cluster:down (trap)"; node test/cluster/cluster.ts down || true' EXIT
-node test/cluster/cluster.ts up
+# npm run puts node_modules/.bin first on PATH: the node@24 devDependency (the machine's may be older).
+trap 'say "cluster:down (trap)"; npm run -s cluster:down || true' EXIT
+npm run -s cluster:up
 say "cluster up"
-SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts
+SWARMBENCH_REQUIRE_CLUSTER=1 npm run -s test:cluster
 say "cluster tests passed"
 trap - EXIT
-node test/cluster/cluster.ts down
+npm run -s cluster:down
 say "done"

@@ -284,8 +284,8 @@ export class PodRunner {
     this.stopProbes(c);
     rmSync(join(this.dir, 'pids', `${c.spec.name}.pid`), { force: true });
     const exitCode = code ?? 128 + (sig ? ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[sig] ?? 1 : 1);
-    const reason = exitCode === 0 ? 'Completed' : sig === 'SIGKILL' && !c.killing ? 'OOMKilled' : 'Error';
-    c.state = { kind: 'terminated', exitCode, reason: sig && c.killing ? 'Error' : reason, startedAt, finishedAt: new Date(), ...(sig ? { signal: sig } : {}) };
+    const reason = exitCode === 0 ? 'Completed' : 'Error';
+    c.state = { kind: 'terminated', exitCode, reason, startedAt, finishedAt: new Date(), ...(sig ? { signal: sig } : {}) };
     c.proc = undefined;
     c.pid = undefined;
     c.ready = false;
