@@ -16,7 +16,7 @@
  *   credited as extra throughput (it would read as > 100 % efficiency). Latency p50/p95/p99 is from each task's scheduled
  *   send time (queueing included). Memory (RSS) and CPU per agent come from `pool.stats()`:
  *   CPU = the processes' CPU-seconds over the measured interval / its length / N; RSS = the
- *   processes' RSS at the end / N.
+ *   processes' RSS at the end / N (and its change over the interval / N).
  * - Raw samples: per-window (500 ms) efficiency, i.e. each window's throughput per agent over
  *   the reference throughput per agent, so a baseline comparison has a distribution in the
  *   test's own unit.
@@ -47,6 +47,8 @@ export interface StepFigures {
   latencyMs: { p50: number | null; p95: number | null; p99: number | null };
   counts: LoadRun['counts'];
   memoryPerAgentMB: number | null;
+  /** RSS change of the pool's processes over the measured interval / N (MB). */
+  memoryGrowthPerAgentMB: number | null;
   cpuPerAgentPct: number | null;
   processes: number;
   generatorLagMs: { p50: number; p99: number; max: number };
@@ -138,9 +140,16 @@ export async function measureStep(pool: Pool, p: Params, seed: number, signal?: 
   const wins = run.windows(SCALING_WINDOW_MS, from, end);
   let cpuPerAgentPct: number | null = null;
   let memoryPerAgentMB: number | null = null;
+  let memoryGrowthPerAgentMB: number | null = null;
   if (s0 && s1 && t1 > t0 && n > 0) {
     cpuPerAgentPct = (cpuSecondsBetween(s0, s1) / ((t1 - t0) / 1000) / n) * 100;
     memoryPerAgentMB = s1.reduce((a, x) => a + x.rssBytes, 0) / n / 1048576;
+    let growth = 0;
+    for (const x of s1) {
+      const y = s0.find((q) => q.pid === x.pid);
+      if (y) growth += x.rssBytes - y.rssBytes;
+    }
+    memoryGrowthPerAgentMB = growth / n / 1048576;
   }
   return {
     agents: n,
@@ -152,6 +161,7 @@ export async function measureStep(pool: Pool, p: Params, seed: number, signal?: 
     latencyMs: { p50: lat.p50, p95: lat.p95, p99: lat.p99 },
     counts: { ...run.counts },
     memoryPerAgentMB,
+    memoryGrowthPerAgentMB,
     cpuPerAgentPct,
     processes: s1?.length ?? 0,
     generatorLagMs: run.lag,
@@ -175,6 +185,7 @@ function figuresDetails(f: StepFigures): Record<string, unknown> {
     rejected: f.counts.rejected,
     errors: f.counts.error + f.counts.timeout,
     memoryPerAgentMB: r2(f.memoryPerAgentMB),
+    memoryGrowthPerAgentMB: r2(f.memoryGrowthPerAgentMB),
     cpuPerAgentPct: r2(f.cpuPerAgentPct),
     processes: f.processes,
     generatorLagMs: { p50: round(f.generatorLagMs.p50, 2), p99: round(f.generatorLagMs.p99, 2), max: round(f.generatorLagMs.max, 2) },
