@@ -145,6 +145,25 @@ describe('local platform', () => {
     });
   }
 
+  it('replaces every agent of a host process that dies on its own (auto-heal)', async () => {
+    const platform = new LocalPlatform();
+    try {
+      const pool = await platform.createPool({ name: 'crash', size: 4, capacity: 8, agentsPerProcess: 2, autoHeal: true });
+      const victimPid = pool.agents()[0]!.pid;
+      const lost = pool.agents().filter((a) => a.pid === victimPid).map((a) => a.id);
+      expect(lost).toHaveLength(2);
+      process.kill(victimPid, 'SIGKILL');
+      const healed = await until('4 agents again, none of the lost ones', 15_000, async () => {
+        const ids = pool.agents().map((a) => a.id);
+        return ids.length === 4 && lost.every((id) => !ids.includes(id)) ? pool.agents() : undefined;
+      });
+      expect(healed.every((a) => a.pid !== victimPid)).toBe(true);
+      await until('views converge on the healed pool', 15_000, () => converged(pool));
+    } finally {
+      await platform.close();
+    }
+  });
+
   it('agent processes die with the platform process, even when it is SIGKILLed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-orphan-'));
     const script = join(dir, 'owner.ts');
