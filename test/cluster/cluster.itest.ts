@@ -321,6 +321,44 @@ describe.skipIf(!!notUp)(title, () => {
     );
     await expect(core.readNamespacedConfigMap({ name: 'new-one', namespace: ns })).rejects.toMatchObject({ code: 404 });
   });
+
+  it.skipIf(!existsSync(join(CLUSTER_SRC, '../../src/agent/cli.ts')))('the reference agent (swarmbench agent) runs as a Deployment: Ready, listening on its pod IP, scraped by Prometheus', async () => {
+    const labels = { app: 'ref-agents' };
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: 'ref-agents' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels, annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080' } },
+            spec: {
+              containers: [{
+                name: 'agent', image: IMAGE, args: ['agent', '--host', '$(POD_IP)', '--port', '8080'],
+                env: [
+                  { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                  { name: 'SWARMBENCH_AGENT_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                ],
+                ports: [{ name: 'http', containerPort: 8080 }],
+                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1 },
+              }],
+            },
+          },
+        },
+      },
+    });
+    await until('2 ready reference agents', async () => {
+      const d = await apps.readNamespacedDeployment({ name: 'ref-agents', namespace: ns });
+      return d.status?.readyReplicas === 2;
+    });
+    const q = encodeURIComponent(`up{job="pods",namespace="${ns}",app="ref-agents"}`);
+    await until('Prometheus: both agents up', async () => {
+      const r = JSON.parse((await get(`${PROMETHEUS_URL}/api/v1/query?query=${q}`)).body) as { data: { result: Array<{ value: [number, string] }> } };
+      return r.data.result.length === 2 && r.data.result.every((x) => x.value[1] === '1');
+    }, 60_000, 1000);
+    await apps.deleteNamespacedDeployment({ name: 'ref-agents', namespace: ns });
+  });
 });
 
 describe.skipIf(!!notUp)(`${title}: lifecycle`, () => {
