@@ -339,8 +339,15 @@ async function spikeTrial(ctx: BenchContext, pool: Pool, from: number, to: numbe
   let scaleError: string | undefined;
   let switchedAt = Number.POSITIVE_INFINITY;
   let stopTimer: NodeJS.Timeout | undefined;
+  let spikeTimer: NodeJS.Timeout | undefined;
+  let onAbort = (): void => undefined;
   const scaled = new Promise<void>((resolve) => {
-    const at = setTimeout(() => {
+    onAbort = () => {
+      clearTimeout(spikeTimer);
+      resolve();
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    spikeTimer = setTimeout(() => {
       // The spike: the schedule's rate has just jumped (it is a function of schedule time), and
       // the pool is asked to grow at the same instant.
       const askedAt = h.now();
@@ -357,7 +364,6 @@ async function spikeTrial(ctx: BenchContext, pool: Pool, from: number, to: numbe
         },
       );
     }, Math.max(0, steadyMs - h.now()));
-    ctx.signal.addEventListener('abort', () => clearTimeout(at), { once: true });
   });
   // Watch the live counters and end the schedule once recovery has held long enough.
   const watcher = new Promise<void>((resolve) => {
@@ -383,7 +389,10 @@ async function spikeTrial(ctx: BenchContext, pool: Pool, from: number, to: numbe
   const run = await h.done;
   clearTimeout(stopTimer);
   // The pool must have finished growing before the next trial (or close).
-  await Promise.race([scaled, new Promise((res) => setTimeout(res, 60_000))]);
+  let guard: NodeJS.Timeout | undefined;
+  await Promise.race([scaled, new Promise((res) => (guard = setTimeout(res, 60_000)))]);
+  clearTimeout(guard);
+  ctx.signal.removeEventListener('abort', onAbort);
   const observedUntil = run.scheduleEndMs;
   const recoveryMs = spikeRecoveryMs(run.okBuckets, SPIKE_STEP_MS, steadyMs, observedUntil, SPIKE_WINDOW_MS, SPIKE_HOLD_MS, threshold);
   const series: number[] = [];
