@@ -79,7 +79,9 @@ export const ALL_PORTS: number[] = [...Object.values(PORTS), ...NODES.map((_, i)
  * `cluster:up` decides and writes the choice to <state>/pod-network.json for the node agent.
  */
 export const POD_NETWORK_FILE: string = join(STATE, 'pod-network.json');
-export const POD_CIDR = '10.244.0.0/16';
+/** A /16; SWARMBENCH_POD_CIDR moves it (a second cluster on this machine needs its own, and its own port base). */
+export const POD_CIDR: string = process.env.SWARMBENCH_POD_CIDR || '10.244.0.0/16';
+if (!/^\d+\.\d+\.0\.0\/16$/.test(POD_CIDR)) throw new Error(`SWARMBENCH_POD_CIDR must be a /16 like 10.244.0.0/16, got ${POD_CIDR}`);
 
 export interface PodNetwork {
   prefix: string; // first two octets
