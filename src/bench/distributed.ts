@@ -23,7 +23,7 @@
  */
 import { AgentClient } from '../agent/client.ts';
 import type { DispatchTask, MembersResult, PingResult, StateEntry } from '../agent/types.ts';
-import { startLoad } from '../runner/load.ts';
+import { startLoad } from './load.ts';
 import type { AgentHandle, Pool } from '../platform/types.ts';
 import { describe, meanAbsRelDeviation } from './stats.ts';
 import type { BenchContext, Measurement } from './types.ts';

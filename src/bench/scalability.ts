@@ -2,7 +2,7 @@
  * Category 4, scalability: tests 4.1–4.5, one per pool size of `params.agents.steps`.
  * `docs/scalability-stress.md` explains the method; in short:
  *
- * - Weak scaling with an open-loop load (`src/runner/load.ts`): a pool of N agents gets
+ * - Weak scaling with an open-loop load (`src/bench/load.ts`): a pool of N agents gets
  *   N × `ratePerAgent` tasks/s (the configured io/cpu mix), `POST /v1/tasks` round robin over the
  *   agents, for `stepSeconds` after a warm-up of a quarter of that (excluded from every figure).
  * - A reference run of a single agent at the same per-agent rate gives `throughput_base`.
@@ -29,7 +29,7 @@ import { testsOf } from './catalogue.ts';
 import type { BenchContext, CategoryRunner, Measurement } from './types.ts';
 import type { Params } from '../plan/params.ts';
 import type { Pool, ProcessStats } from '../platform/types.ts';
-import { startLoad, type LoadRun } from '../runner/load.ts';
+import { startLoad, type LoadRun } from './load.ts';
 
 /** Window of the raw samples and the reported series (ms). */
 export const SCALING_WINDOW_MS = 500;

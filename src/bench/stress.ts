@@ -30,7 +30,7 @@
 import { AgentClient } from '../agent/client.ts';
 import type { Params } from '../plan/params.ts';
 import type { Pool } from '../platform/types.ts';
-import { OUTCOME, startLoad, type LoadRun } from '../runner/load.ts';
+import { OUTCOME, startLoad, type LoadRun } from './load.ts';
 import { testsOf } from './catalogue.ts';
 import { lagWarning, urlsOf } from './scalability.ts';
 import { capSamples, describe as distribution, median, round } from './stats.ts';
