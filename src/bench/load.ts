@@ -30,7 +30,7 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { percentile } from '../bench/stats.ts';
+import { percentile } from './stats.ts';
 
 export type LoadMode = 'tasks' | 'dispatch';
 
