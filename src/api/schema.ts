@@ -301,6 +301,10 @@ export const Summary = z.object({
   /** passed / (total - skipped), in percent; null when every test was skipped. */
   successRate: z.number().nullable(),
   verdict: Verdict,
+  /** Metrics reported Regressed against the baseline (present when the run was compared). */
+  regressions: z.number().int().min(0).optional(),
+  /** The baseline gate was on (spec.baseline.failOnRegression): a regression fails the verdict. */
+  regressionGate: z.boolean().optional(),
 });
 export type Summary = z.infer<typeof Summary>;
 
@@ -322,6 +326,83 @@ export const Environment = z.object({
 });
 export type Environment = z.infer<typeof Environment>;
 
+export const Priority = z.enum(['HIGH', 'MEDIUM', 'INFO']);
+export type Priority = z.infer<typeof Priority>;
+
+/** A recommendation: a rule of `src/report/recommend.ts` that fired on the measurements. */
+export const Recommendation = z.object({
+  /** The rule's name (docs/report.md lists every rule and its trigger). */
+  rule: z.string(),
+  priority: Priority,
+  category: Category,
+  /** The tests whose figures triggered it. */
+  tests: z.array(z.string()),
+  message: z.string(),
+  /** The figures that triggered it, as measured. */
+  evidence: z.array(z.string()),
+  suggestion: z.string(),
+});
+export type Recommendation = z.infer<typeof Recommendation>;
+
+export const ComparisonVerdict = z.enum(['Improved', 'Regressed', 'NoChange', 'InsufficientSamples']);
+export type ComparisonVerdict = z.infer<typeof ComparisonVerdict>;
+
+const SampleSide = z.object({ n: z.number().int().min(0), median: z.number().nullable() });
+
+/** One test's samples in this run against the baseline's (see src/report/baseline.ts). */
+export const MetricComparison = z.object({
+  id: z.string(),
+  name: z.string(),
+  category: Category,
+  unit: z.string(),
+  /** From the test's target op: `<`/`<=` mean lower is better. */
+  better: z.enum(['lower', 'higher']),
+  /** A gated metric fails the verdict when it regresses and the spec asks for it. */
+  gated: z.boolean(),
+  baseline: SampleSide,
+  current: SampleSide,
+  /** Hodges–Lehmann estimate of current − baseline. */
+  shift: z.number().nullable(),
+  /** Confidence interval of the shift (distribution-free, Moses). */
+  ci: z.tuple([z.number(), z.number()]).nullable(),
+  /** shift / |baseline median| in percent. */
+  changePct: z.number().nullable(),
+  /** Mann-Whitney U of the current samples, and its two-sided p-value. */
+  u: z.number().nullable(),
+  p: z.number().nullable(),
+  test: z.enum(['exact', 'normal']).nullable(),
+  verdict: ComparisonVerdict,
+  note: z.string().optional(),
+});
+export type MetricComparison = z.infer<typeof MetricComparison>;
+
+export const Comparison = z.object({
+  baseline: z.object({
+    name: z.string(),
+    attempt: z.number().int(),
+    mode: Mode,
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    /** Where the baseline document came from (a file path, a ConfigMap), when known. */
+    source: z.string().optional(),
+  }),
+  method: z.object({
+    alpha: z.number(),
+    confidence: z.number(),
+    minSamples: z.number().int(),
+    minEffectPct: z.number(),
+    failOnRegression: z.boolean(),
+  }),
+  metrics: z.array(MetricComparison),
+  regressed: z.array(z.string()),
+  improved: z.array(z.string()),
+  unchanged: z.array(z.string()),
+  insufficient: z.array(z.string()),
+  /** Differences between the two runs' conditions that make figures less comparable. */
+  warnings: z.array(z.string()),
+});
+export type Comparison = z.infer<typeof Comparison>;
+
 export const ResultDocument = z.object({
   apiVersion: z.literal(API_VERSION_FULL),
   kind: z.literal('BenchmarkResult'),
@@ -340,6 +421,10 @@ export const ResultDocument = z.object({
   targets: z.record(z.string(), z.number()),
   summary: Summary,
   tests: z.array(TestResult),
+  /** Rules that fired on the measurements (src/report/recommend.ts), highest priority first. */
+  recommendations: z.array(Recommendation).optional(),
+  /** The statistical comparison with an earlier result document, when one was given. */
+  comparison: Comparison.optional(),
 });
 export type ResultDocument = z.infer<typeof ResultDocument>;
 

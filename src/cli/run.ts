@@ -1,32 +1,38 @@
 /**
- * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--prometheus-file-sd PATH] [--quiet]`
+ * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]`
  *
  * Runs a BenchmarkRun manifest on this machine (the embedded default): validates it, runs the
- * plan step by step in runner processes against local agent processes, writes DIR/results.json
- * (DIR defaults to ./swarmbench-out), prints a summary.
+ * plan step by step in runner processes against local agent processes, compares the run with a
+ * baseline result document when one is given, writes the exports into DIR (results.json,
+ * summary.csv, junit.xml, report.md, report.txt; DIR defaults to ./swarmbench-out) and prints
+ * the report (the same that `swarmbench report DIR/results.json` prints).
  *
  * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started);
  * 130 interrupted.
  */
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CATEGORIES, type Category } from '../api/schema.ts';
+import { CATEGORIES, type Category, type ResultDocument } from '../api/schema.ts';
 import { formatErrors, parseManifestText } from '../api/validate.ts';
 import { executeLocal } from '../executor/local.ts';
 import { createLogger } from '../log.ts';
 import { resolveParams } from '../plan/params.ts';
 import { buildPlan } from '../plan/plan.ts';
-import { buildResultDocument, localEnvironment } from '../report/document.ts';
-import { renderSummary, styleFor } from '../report/terminal.ts';
+import { buildResultDocument, completeDocument, localEnvironment, parseResultDocument, ResultFileError } from '../report/document.ts';
+import { EXPORT_FILES, writeExports } from '../report/exports.ts';
+import { renderReport, styleFor } from '../report/terminal.ts';
 import { judgeAll } from '../report/verdict.ts';
 import { VERSION } from './version.ts';
 
-const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--prometheus-file-sd PATH] [--quiet]
+const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
 
   -f, --file FILE            BenchmarkRun manifest (YAML or JSON), the same file kubectl applies
-  -o, --out DIR              where results.json and runner logs go (default ./swarmbench-out)
+  -o, --out DIR              where the exports (${EXPORT_FILES.join(', ')}) and runner logs go
+                             (default ./swarmbench-out)
   -c, --categories a,b       run only these categories (${CATEGORIES.join(', ')})
+  -b, --baseline FILE        compare with an earlier result document; with spec.baseline.failOnRegression
+                             a regressed test fails the verdict
       --prometheus-file-sd P file_sd JSON the local agents are written to, for the Prometheus
                              named in spec.prometheus.url to scrape
   -q, --quiet                no progress, no summary (results.json only)
@@ -46,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
         file: { type: 'string', short: 'f' },
         out: { type: 'string', short: 'o', default: 'swarmbench-out' },
         categories: { type: 'string', short: 'c' },
+        baseline: { type: 'string', short: 'b' },
         'prometheus-file-sd': { type: 'string' },
         quiet: { type: 'boolean', short: 'q', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -79,6 +86,18 @@ export async function main(argv: string[]): Promise<number> {
     if (list.length === 0) return fail('--categories: give at least one category');
     if (unknown.length) return fail(`--categories: unknown category ${unknown.map((u) => `"${u}"`).join(', ')} (known: ${CATEGORIES.join(', ')})`);
     categories = list as Category[];
+  }
+
+  let baseline: ResultDocument | undefined;
+  if (values.baseline !== undefined) {
+    try {
+      baseline = parseResultDocument(readFileSync(values.baseline, 'utf8'), values.baseline);
+    } catch (err) {
+      if (err instanceof ResultFileError) return fail(`--baseline: ${err.message}`);
+      return fail(`--baseline: cannot read ${values.baseline}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  } else if (manifest.spec.baseline?.runRef || manifest.spec.baseline?.configMapRef) {
+    process.stderr.write('swarmbench run: note: spec.baseline names a run or ConfigMap, which the operator resolves; locally pass --baseline FILE\n');
   }
 
   const params = resolveParams(manifest.spec, categories);
@@ -118,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   process.off('SIGTERM', onSignal);
 
   const tests = judgeAll(exec.measurements, params, exec.categoryFailures);
-  const doc = buildResultDocument({
+  const built = buildResultDocument({
     name: manifest.metadata.name,
     ...(manifest.metadata.namespace ? { namespace: manifest.metadata.namespace } : {}),
     attempt: 1,
@@ -128,12 +147,17 @@ export async function main(argv: string[]): Promise<number> {
     tests,
     environment: localEnvironment(params, VERSION, exec.steps),
   });
+  // Recommendations, the baseline comparison and the verdict that follows from it.
+  const doc = completeDocument(built, {
+    ...(baseline
+      ? { baseline, compare: { failOnRegression: manifest.spec.baseline?.failOnRegression ?? false, source: values.baseline! } }
+      : {}),
+  });
+  writeExports(outDir, doc);
   const file = join(outDir, 'results.json');
-  writeFileSync(`${file}.tmp`, JSON.stringify(doc, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
   if (!values.quiet) {
-    process.stdout.write(renderSummary(doc, styleFor(process.stdout)));
-    process.stdout.write(`results: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+    process.stdout.write(renderReport(doc, styleFor(process.stdout)));
+    process.stdout.write(`results: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s); summary.csv, junit.xml, report.md, report.txt beside it\n`);
   }
   if (ac.signal.aborted) return 130;
   return doc.summary.verdict === 'Passed' ? 0 : 1;

@@ -1,5 +1,8 @@
 /**
- * Builds the result document (`results.json`) from judged tests and the run's conditions.
+ * Builds the result document (`results.json`) from judged tests and the run's conditions, and
+ * completes it with the recommendations and, given a baseline, the comparison (which can change
+ * the verdict when its gate is on). Reads result documents back with a message that names the
+ * problem.
  */
 import { arch, cpus, hostname, platform as osPlatform, release, totalmem } from 'node:os';
 import {
@@ -12,7 +15,9 @@ import {
   type TestResult,
 } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
-import { summarize } from './verdict.ts';
+import { compareRuns, type CompareOptions } from './baseline.ts';
+import { recommend } from './recommend.ts';
+import { summarize, summarizeDocument } from './verdict.ts';
 
 export function localEnvironment(params: Params, version: string, steps: readonly StepResult[]): Environment {
   const env: Environment = {
@@ -82,4 +87,42 @@ export function buildResultDocument(input: {
   };
   // The document must always satisfy its own schema: a bug here is caught before anyone reads it.
   return ResultDocument.parse(doc);
+}
+
+/**
+ * Adds what is derived from the measurements: the baseline comparison (when `baseline` is given;
+ * otherwise the document's own is kept), the summary that follows from it, and the
+ * recommendations. Pure: the same inputs give the same document.
+ */
+export function completeDocument(doc: ResultDocumentT, opts: { baseline?: ResultDocumentT; compare?: CompareOptions } = {}): ResultDocumentT {
+  const { comparison: own, recommendations: _r, ...rest } = doc;
+  const comparison = opts.baseline ? compareRuns(doc, opts.baseline, opts.compare) : own;
+  const next: ResultDocumentT = { ...rest, ...(comparison ? { comparison } : {}) };
+  next.summary = summarizeDocument(next);
+  next.recommendations = recommend(next);
+  return ResultDocument.parse(next);
+}
+
+export class ResultFileError extends Error {}
+
+/** Reads and validates a result document; throws ResultFileError naming the file and the problem. */
+export function parseResultDocument(text: string, file: string): ResultDocumentT {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ResultFileError(`${file}: not JSON: ${(err as Error).message}`);
+  }
+  const kind = (json as { kind?: unknown } | null)?.kind;
+  if (kind !== 'BenchmarkResult') throw new ResultFileError(`${file}: not a SwarmBench result document (kind ${JSON.stringify(kind)}, expected "BenchmarkResult")`);
+  const version = (json as { schemaVersion?: unknown }).schemaVersion;
+  if (version !== RESULT_SCHEMA_VERSION) {
+    throw new ResultFileError(`${file}: schemaVersion ${JSON.stringify(version)} is not supported (this version reads ${RESULT_SCHEMA_VERSION})`);
+  }
+  const r = ResultDocument.safeParse(json);
+  if (!r.success) {
+    const first = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`);
+    throw new ResultFileError(`${file}: invalid result document:\n  ${first.join('\n  ')}`);
+  }
+  return r.data;
 }

@@ -1,72 +1,231 @@
 /**
- * The terminal summary printed at the end of `swarmbench run`: one line per test, then the
- * verdict. Fits 100 columns; colour only on a TTY and when NO_COLOR is not set.
+ * The terminal report that `swarmbench run` prints at the end and `swarmbench report` prints
+ * from a result document alone: header, one table per category, the headline metrics against
+ * their targets, ASCII charts, recommendations by priority, the baseline comparison, and the
+ * verdict naming every failed test with its value and target.
+ *
+ * It is a pure function of the document (and the style), so the report of a file is the report
+ * the run printed. At most 100 columns; colour only on a TTY without NO_COLOR (and TERM≠dumb):
+ * without colour the text is the same minus the escape codes.
  */
-import type { ResultDocument, TestResult } from '../api/schema.ts';
+import type { Comparison, Recommendation, ResultDocument, TestResult } from '../api/schema.ts';
+import { CATEGORIES } from '../api/schema.ts';
+import { charts } from './charts.ts';
+import { fmtP } from './baseline.ts';
+import { durationText, num, pct, signed, targetText, truncate, valueText, wrap } from './format.ts';
+import { recommend } from './recommend.ts';
+import { failedTestLine } from './verdict.ts';
 
 export interface Style {
   color: boolean;
 }
 
-export function styleFor(stream: NodeJS.WriteStream): Style {
+export const REPORT_WIDTH = 100;
+
+export function styleFor(stream: { isTTY?: boolean }): Style {
   return { color: Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb' };
 }
 
-const C = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1 } as const;
+const C = { red: 31, green: 32, yellow: 33, cyan: 36, dim: 2, bold: 1 } as const;
 function paint(s: Style, code: keyof typeof C, text: string): string {
   return s.color ? `\x1b[${C[code]}m${text}\x1b[0m` : text;
 }
 
+/** Kept for callers of the first version: a value and its unit. */
 export function formatValue(v: number | null, unit: string): string {
-  if (v === null) return '—';
-  const a = Math.abs(v);
-  const n = a >= 1000 ? v.toFixed(0) : a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : a === 0 ? '0' : v.toPrecision(3);
-  return `${n} ${unit}`;
+  return v === null ? '—' : `${num(v)} ${unit}`;
 }
 
-function mark(s: Style, t: TestResult): string {
-  if (t.result === 'Passed') return paint(s, 'green', 'PASS');
-  if (t.result === 'Failed') return paint(s, 'red', 'FAIL');
+function mark(s: Style, r: TestResult['result']): string {
+  if (r === 'Passed') return paint(s, 'green', 'PASS');
+  if (r === 'Failed') return paint(s, 'red', 'FAIL');
   return paint(s, 'yellow', 'SKIP');
 }
 
-function truncate(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+function priorityMark(s: Style, p: Recommendation['priority']): string {
+  const text = p.padEnd(6);
+  return p === 'HIGH' ? paint(s, 'red', text) : p === 'MEDIUM' ? paint(s, 'yellow', text) : paint(s, 'cyan', text);
 }
 
-export function renderSummary(doc: ResultDocument, s: Style): string {
+function section(s: Style, title: string, extra = ''): string {
+  return `${paint(s, 'bold', title)}${extra ? `  ${extra}` : ''}`;
+}
+
+export interface ReportOptions {
+  width?: number;
+}
+
+/** The whole terminal report. */
+export function renderReport(doc: ResultDocument, s: Style, opts: ReportOptions = {}): string {
+  const width = opts.width ?? REPORT_WIDTH;
   const lines: string[] = [];
+  lines.push(...header(doc, s, width), '');
+  lines.push(...testTables(doc, s, width));
+  const head = headline(doc, s, width);
+  if (head.length) lines.push(section(s, 'HEADLINE METRICS'), ...head, '');
+  const ch = charts(doc, width - 2);
+  if (ch.length) lines.push(section(s, 'CHARTS'), ...ch);
+  lines.push(...recommendations(doc.recommendations ?? recommend(doc), s, width), '');
+  if (doc.comparison) lines.push(...baseline(doc.comparison, s, width), '');
+  lines.push(...verdict(doc, s, width));
+  return lines.map((l) => l.trimEnd()).join('\n') + '\n';
+}
+
+/** The test tables and the verdict only (what the first version printed). */
+export function renderSummary(doc: ResultDocument, s: Style): string {
+  return [...header(doc, s, REPORT_WIDTH), '', ...testTables(doc, s, REPORT_WIDTH), ...verdict(doc, s, REPORT_WIDTH)].join('\n') + '\n';
+}
+
+function header(doc: ResultDocument, s: Style, width: number): string[] {
   const env = doc.environment;
-  lines.push(paint(s, 'bold', `SwarmBench ${doc.run.name} · ${doc.run.mode} · attempt ${doc.run.attempt}`));
-  lines.push(
+  const ms = Date.parse(doc.run.finishedAt) - Date.parse(doc.run.startedAt);
+  const title = `SwarmBench ${doc.run.name} · ${doc.run.mode} · attempt ${doc.run.attempt}`;
+  const machine =
+    `${env.platform} · node ${env.node} · ${env.cpus} × ${truncate(env.cpuModel, 40)} · ${(env.memoryBytes / 2 ** 30).toFixed(0)} GiB` +
+    (env.inference ? ` · inference ${env.inference.backend}${env.inference.gpuInUse ? ' (GPU)' : ''}` : '') +
+    (env.prometheus ? ` · monitoring ${env.prometheus.mode}` : '');
+  return [
+    paint(s, 'bold', truncate(title, width)),
+    paint(s, 'dim', truncate(machine, width)),
+    paint(s, 'dim', truncate(`started ${doc.run.startedAt} · took ${durationText(ms)} · ${doc.run.categories.length === CATEGORIES.length ? 'all categories' : `categories ${doc.run.categories.join(', ')}`}`, width)),
+  ];
+}
+
+function testTables(doc: ResultDocument, s: Style, width: number): string[] {
+  const lines: string[] = [];
+  for (const cat of CATEGORIES) {
+    const tests = doc.tests.filter((t) => t.category === cat);
+    if (!tests.length) continue;
+    const passed = tests.filter((t) => t.result === 'Passed').length;
+    lines.push(`${paint(s, 'bold', cat)} ${paint(s, 'dim', `${passed}/${tests.length} passed`)}`);
+    for (const t of tests) {
+      const n = t.samples > 0 ? `n=${t.samples}` : '';
+      lines.push(
+        `  ${mark(s, t.result)} ${t.id.padEnd(4)} ${truncate(t.name, 28).padEnd(28)} ${t.statistic.padEnd(5)} ${truncate(valueText(t), 18).padStart(18)}  ${truncate(targetText(t), 10).padEnd(10)} ${n}`,
+      );
+      if (t.reason && t.result !== 'Passed') lines.push(paint(s, 'dim', `       ${truncate(t.reason, width - 7)}`));
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+/** The four headline figures of the suite, each against its target. */
+function headline(doc: ResultDocument, s: Style, width: number): string[] {
+  const rows: { result: TestResult['result']; label: string; value: string; target: string; note: string }[] = [];
+  const one = (id: string, label: string) => {
+    const t = doc.tests.find((x) => x.id === id);
+    if (!t) return;
+    rows.push({
+      result: t.result,
+      label,
+      value: t.value === null ? '—' : `${num(t.value)} ${t.unit}`,
+      target: `${targetText(t)} ${t.unit}`,
+      note: t.result === 'Skipped' ? `skipped: ${t.reason ?? ''}` : `${t.id} ${t.statistic}`,
+    });
+  };
+  one('2.1', 'GPU speedup');
+  one('1.3', 'Distributed latency');
+  const steps = doc.tests.filter((t) => t.category === 'scalability');
+  if (steps.length) {
+    const measured = steps.filter((t) => t.value !== null);
+    const worst = measured.reduce<TestResult | undefined>((a, b) => (a === undefined || b.value! < a.value! ? b : a), undefined);
+    const first = steps[0]!;
+    const agents = worst?.details?.agents;
+    rows.push({
+      result: steps.some((t) => t.result === 'Failed') ? 'Failed' : steps.every((t) => t.result === 'Skipped') ? 'Skipped' : 'Passed',
+      label: 'Scaling efficiency',
+      value: worst ? `${num(worst.value)} %${typeof agents === 'number' ? ` at ${agents} agents` : ''}` : '—',
+      target: `${targetText(first)} %`,
+      note: worst ? `lowest of ${measured.length} pool sizes (${worst.id})` : 'not measured',
+    });
+  }
+  one('3.1', 'Monitoring latency');
+  return rows.map(
+    (r) => `  ${mark(s, r.result)} ${r.label.padEnd(20)} ${truncate(r.value, 24).padEnd(24)} ${truncate(`target ${r.target}`, 18).padEnd(18)} ${truncate(r.note, width - 72)}`,
+  );
+}
+
+function recommendations(recs: readonly Recommendation[], s: Style, width: number): string[] {
+  if (recs.length === 0) return [section(s, 'RECOMMENDATIONS', 'none: no rule found anything to act on')];
+  const count = (p: string) => recs.filter((r) => r.priority === p).length;
+  const lines = [section(s, 'RECOMMENDATIONS', `${count('HIGH')} HIGH · ${count('MEDIUM')} MEDIUM · ${count('INFO')} INFO`)];
+  const indent = ' '.repeat(10);
+  for (const r of recs) {
+    const head = wrap(`${r.category}: ${r.message}`, width - 10, '');
+    lines.push(`  ${priorityMark(s, r.priority)}  ${head[0]}`, ...head.slice(1).map((l) => indent + l));
+    for (const e of r.evidence) lines.push(...wrap(`- ${e}`, width - 10, '  ').map((l) => indent + l));
+    lines.push(...wrap(`> ${r.suggestion}`, width - 10, '  ').map((l) => indent + l));
+  }
+  return lines;
+}
+
+const VERDICT_WORD = { Regressed: 'REGRESSED', Improved: 'improved', NoChange: 'no change', InsufficientSamples: 'too few' } as const;
+
+function baseline(c: Comparison, s: Style, width: number): string[] {
+  const b = c.baseline;
+  const lines = [
+    section(s, 'BASELINE', truncate(`${b.name} attempt ${b.attempt} (${b.mode}, finished ${b.finishedAt})`, width - 10)),
+    ...(b.source ? [truncate(`  from ${b.source}`, width)] : []),
+    `  ${c.regressed.length} regressed, ${c.improved.length} improved, ${c.unchanged.length} unchanged, ${c.insufficient.length} not compared`,
     paint(
       s,
       'dim',
-      `${env.platform} · node ${env.node} · ${env.cpus} × ${truncate(env.cpuModel, 40)} · ${(env.memoryBytes / 2 ** 30).toFixed(0)} GiB` +
-        (env.inference ? ` · inference ${env.inference.backend}${env.inference.gpuInUse ? ' (GPU)' : ''}` : ''),
+      truncate(
+        `  two-sided Mann-Whitney U at α ${c.method.alpha} · shift: Hodges–Lehmann, ${Math.round(c.method.confidence * 100)} % CI · a change counts from ${c.method.minEffectPct} %`,
+        width,
+      ),
     ),
-  );
-  let category = '';
-  for (const t of doc.tests) {
-    if (t.category !== category) {
-      category = t.category;
-      lines.push('', paint(s, 'bold', category));
+  ];
+  for (const w of c.warnings) lines.push(paint(s, 'yellow', truncate(`  ! ${w}`, width)));
+  const compared = c.metrics.filter((m) => m.verdict !== 'InsufficientSamples');
+  if (compared.length) {
+    lines.push(
+      paint(s, 'dim', `  ${'id'.padEnd(4)} ${'test'.padEnd(21)} ${'baseline'.padStart(11)} ${'current'.padStart(11)} ${'change'.padStart(8)}  ${'95 % CI of shift'.padEnd(19)} ${'p'.padStart(7)} verdict`),
+    );
+    for (const m of compared) {
+      const unit = m.unit.length <= 4 ? ` ${m.unit}` : '';
+      const ci = m.ci ? `[${signed(m.ci[0])}, ${signed(m.ci[1])}]` : '—';
+      const word = VERDICT_WORD[m.verdict];
+      const v = m.verdict === 'Regressed' ? paint(s, 'red', word) : m.verdict === 'Improved' ? paint(s, 'green', word) : word;
+      lines.push(
+        `  ${m.id.padEnd(4)} ${truncate(m.name, 21).padEnd(21)} ${truncate(`${num(m.baseline.median)}${unit}`, 11).padStart(11)} ${truncate(`${num(m.current.median)}${unit}`, 11).padStart(11)} ${pct(m.changePct).padStart(8)}  ${truncate(ci, 19).padEnd(19)} ${(m.p === null ? '—' : fmtP(m.p)).padStart(7)} ${v}`,
+      );
     }
-    const value = formatValue(t.value, t.unit);
-    const target = `${t.target.op}${t.target.value}`;
-    const n = t.samples > 0 ? `n=${t.samples}` : '';
-    const head = `  ${mark(s, t)} ${t.id.padEnd(4)} ${truncate(t.name, 28).padEnd(28)} ${t.statistic.padEnd(5)} ${truncate(value, 18).padStart(18)}  ${truncate(target, 10).padEnd(10)} ${n}`;
-    lines.push(head);
-    if (t.reason && t.result !== 'Passed') lines.push(paint(s, 'dim', `       ${truncate(t.reason, 92)}`));
   }
+  const few = c.metrics.filter((m) => m.verdict === 'InsufficientSamples');
+  const counted = few.filter((m) => m.note?.startsWith('needs at least'));
+  const other = few.filter((m) => !counted.includes(m));
+  if (counted.length) {
+    const text = `too few samples (at least ${c.method.minSamples} per run; baseline/current): ${counted.map((m) => `${m.id} (${m.baseline.n}/${m.current.n})`).join(', ')}`;
+    lines.push(...wrap(text, width - 2, '  ').map((l) => paint(s, 'dim', `  ${l}`)));
+  }
+  if (other.length) {
+    const text = `not compared: ${other.map((m) => `${m.id} (${m.note ?? 'insufficient samples'})`).join(', ')}`;
+    lines.push(...wrap(text, width - 2, '  ').map((l) => paint(s, 'dim', `  ${l}`)));
+  }
+  return lines;
+}
+
+function verdict(doc: ResultDocument, s: Style, width: number): string[] {
   const sum = doc.summary;
-  lines.push('');
   const rate = sum.successRate === null ? 'n/a' : `${sum.successRate.toFixed(1)}%`;
-  lines.push(
+  const lines = [
     `${sum.passed} passed, ${sum.failed} failed, ${sum.skipped} skipped of ${sum.total} · success rate ${rate} (target ${doc.targets.successRate}%)`,
+  ];
+  const failed = doc.tests.filter((t) => t.result === 'Failed');
+  const regressed = doc.comparison?.metrics.filter((m) => m.verdict === 'Regressed') ?? [];
+  const word = sum.verdict === 'Passed' ? paint(s, 'green', 'VERDICT: PASSED') : paint(s, 'red', 'VERDICT: FAILED');
+  lines.push(
+    `${word}${failed.length ? ` · failed: ${failed.map((t) => t.id).join(', ')}` : ''}` +
+      (regressed.length ? ` · regressed${sum.regressionGate ? ' (gated)' : ''}: ${regressed.map((m) => m.id).join(', ')}` : ''),
   );
-  const failed = doc.tests.filter((t) => t.result === 'Failed').map((t) => t.id);
-  const verdict = sum.verdict === 'Passed' ? paint(s, 'green', 'VERDICT: PASSED') : paint(s, 'red', 'VERDICT: FAILED');
-  lines.push(`${verdict}${failed.length ? ` · failed: ${failed.join(', ')}` : ''}`);
-  return lines.join('\n') + '\n';
+  for (const t of failed) lines.push(`  ${truncate(failedTestLine(t), width - 2)}`);
+  if (sum.verdict === 'Failed' && sum.successRate === null) lines.push('  every test was skipped: nothing was shown to work');
+  for (const m of regressed) {
+    lines.push(
+      `  ${truncate(`${m.id} ${m.name}: median ${num(m.baseline.median)} → ${num(m.current.median)} ${m.unit} (${pct(m.changePct)}, p ${m.p === null ? '—' : fmtP(m.p)}) against ${doc.comparison!.baseline.name}`, width - 2)}`,
+    );
+  }
+  return lines;
 }

@@ -6,11 +6,14 @@
  * - a measurement with `skip` is Skipped, and skipped tests do not count towards the success rate;
  * - a measurement with `fail` is Failed whatever its value; a null value is Failed;
  * - success rate = passed / (total - skipped); the verdict fails below the success-rate target,
- *   and also when every test was skipped (nothing was shown to work).
+ *   and also when every test was skipped (nothing was shown to work);
+ * - with a baseline comparison, `summary.regressions` counts the Regressed metrics; when the
+ *   regression gate is on (spec.baseline.failOnRegression) any regression fails the verdict.
  */
-import type { Summary, TestResult } from '../api/schema.ts';
+import type { Comparison, ResultDocument, Summary, TestResult } from '../api/schema.ts';
 import { CATALOGUE, meets, targetOf, type TestDef } from '../bench/catalogue.ts';
 import { capSamples, describe } from '../bench/stats.ts';
+import { num } from './format.ts';
 import type { Measurement } from '../bench/types.ts';
 import type { Params } from '../plan/params.ts';
 
@@ -75,8 +78,15 @@ export function judgeAll(
     if (byId.has(m.id)) throw new Error(`test ${m.id} was measured twice`);
     byId.set(m.id, m);
   }
+  // A category none of whose tests has a measurement produced no result at all: say so.
+  const measured = new Set(CATALOGUE.filter((d) => byId.has(d.id)).map((d) => d.category));
   return CATALOGUE.filter((d) => params.categories.includes(d.category)).map((d) =>
-    judgeOne(d, byId.get(d.id), params, categoryFailures[d.category]),
+    judgeOne(
+      d,
+      byId.get(d.id),
+      params,
+      categoryFailures[d.category] ?? (measured.has(d.category) ? undefined : `the ${d.category} step produced no result`),
+    ),
   );
 }
 
@@ -88,4 +98,52 @@ export function summarize(tests: readonly TestResult[], successRateTarget: numbe
   const successRate = counted > 0 ? Math.round((passed / counted) * 1000) / 10 : null;
   const verdict = successRate !== null && successRate >= successRateTarget ? 'Passed' : 'Failed';
   return { total: tests.length, passed, failed, skipped, successRate, verdict };
+}
+
+/**
+ * The summary with a baseline comparison applied: the regressions are counted and, when the
+ * comparison's gate is on, a regression of a gated metric fails the verdict.
+ */
+export function withComparison(summary: Summary, comparison: Comparison | undefined): Summary {
+  const { regressions: _r, regressionGate: _g, ...base } = summary;
+  if (!comparison) return base;
+  const regressed = comparison.metrics.filter((m) => m.verdict === 'Regressed');
+  const gate = comparison.method.failOnRegression;
+  const gatedFail = gate && regressed.some((m) => m.gated);
+  return {
+    ...base,
+    verdict: gatedFail ? 'Failed' : base.verdict,
+    regressions: regressed.length,
+    regressionGate: gate,
+  };
+}
+
+/** Recomputes a document's summary from its tests, targets and comparison. */
+export function summarizeDocument(doc: Pick<ResultDocument, 'tests' | 'targets' | 'comparison'>): Summary {
+  const target = doc.targets.successRate ?? 90;
+  return withComparison(summarize(doc.tests, target), doc.comparison);
+}
+
+/** Why the verdict failed, one line per cause: the success rate, each failed test, each gated regression. */
+export function verdictReasons(doc: Pick<ResultDocument, 'tests' | 'targets' | 'summary' | 'comparison'>): string[] {
+  const out: string[] = [];
+  const s = doc.summary;
+  const target = doc.targets.successRate ?? 90;
+  if (s.successRate === null) out.push('every test was skipped: nothing was shown to work');
+  else if (s.successRate < target) out.push(`success rate ${s.successRate.toFixed(1)} % is under the target ${target} %`);
+  for (const t of doc.tests) if (t.result === 'Failed') out.push(failedTestLine(t));
+  if (s.regressionGate && doc.comparison) {
+    for (const m of doc.comparison.metrics) {
+      if (m.verdict === 'Regressed' && m.gated) out.push(`${m.id} ${m.name}: regressed against the baseline ${doc.comparison.baseline.name}`);
+    }
+  }
+  return out;
+}
+
+/** "5.1 End-to-end workflow: p50 6012 ms, target <5000 ms (reason)" for a failed test. */
+export function failedTestLine(t: TestResult): string {
+  const value = t.value === null ? 'no value' : `${t.statistic} ${num(t.value)} ${t.unit}`;
+  const target = `target ${t.target.op}${t.target.value} ${t.unit}`;
+  const why = t.reason && !/does not meet the target/.test(t.reason) ? ` — ${t.reason}` : '';
+  return `${t.id} ${t.name}: ${value}, ${target}${why}`;
 }

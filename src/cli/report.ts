@@ -1,0 +1,154 @@
+/**
+ * `swarmbench report RESULTS.json [--baseline OLD.json] [--out DIR] [--format F] [--fail-on-regression]
+ *  [--alpha A] [--min-effect PCT] [--min-samples N] [--rules]`
+ *
+ * Renders the report of a result document from the file alone: without options it prints the
+ * terminal report that `swarmbench run` printed for that document. With `--baseline` it compares
+ * the run with an earlier result document (Mann-Whitney U, Hodges–Lehmann shift and confidence
+ * interval; see src/report/baseline.ts) and reports Improved / Regressed / NoChange /
+ * InsufficientSamples per test. `--out DIR` writes every export (results.json, summary.csv,
+ * junit.xml, report.md, report.txt); `--format` prints one of them instead of the terminal report.
+ *
+ * Exit codes: 0 the verdict passed; 1 it failed (a regression fails it with --fail-on-regression
+ * or when the run's spec asked for it); 2 invalid input.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ResultDocument } from '../api/schema.ts';
+import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT, DEFAULT_MIN_SAMPLES } from '../report/baseline.ts';
+import { renderCsv } from '../report/csv.ts';
+import { completeDocument, parseResultDocument, ResultFileError } from '../report/document.ts';
+import { writeExports } from '../report/exports.ts';
+import { renderJUnit } from '../report/junit.ts';
+import { renderMarkdown } from '../report/markdown.ts';
+import { RULES } from '../report/recommend.ts';
+import { renderReport, styleFor } from '../report/terminal.ts';
+import { summarizeDocument } from '../report/verdict.ts';
+
+const FORMATS = ['terminal', 'markdown', 'csv', 'junit', 'json'] as const;
+type Format = (typeof FORMATS)[number];
+
+const USAGE = `usage: swarmbench report RESULTS.json [--baseline OLD.json] [--out DIR] [--format F] [options]
+
+  -b, --baseline FILE        compare with an earlier result document, test by test
+  -o, --out DIR              write results.json, summary.csv, junit.xml, report.md, report.txt
+  -f, --format F             print ${FORMATS.join(' | ')} instead of the terminal report
+      --fail-on-regression   a Regressed test fails the verdict (exit 1)
+      --alpha A              significance level of the Mann-Whitney test (default ${DEFAULT_ALPHA})
+      --min-effect PCT       smallest shift, in % of the baseline median, that counts (default ${DEFAULT_MIN_EFFECT_PCT})
+      --min-samples N        fewer samples in a run give InsufficientSamples (default ${DEFAULT_MIN_SAMPLES})
+      --rules                list the recommendation rules and exit
+`;
+
+function fail(message: string): number {
+  process.stderr.write(`swarmbench report: ${message}\n`);
+  return 2;
+}
+
+function readDoc(file: string): ResultDocument {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ResultFileError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseResultDocument(text, file);
+}
+
+function numberOption(name: string, text: string | undefined, ok: (v: number) => boolean): number | undefined | Error {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  return text.trim() !== '' && Number.isFinite(v) && ok(v) ? v : new Error(`--${name}: invalid value ${JSON.stringify(text)}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        baseline: { type: 'string', short: 'b' },
+        out: { type: 'string', short: 'o' },
+        format: { type: 'string', short: 'f', default: 'terminal' },
+        'fail-on-regression': { type: 'boolean', default: false },
+        alpha: { type: 'string' },
+        'min-effect': { type: 'string' },
+        'min-samples': { type: 'string' },
+        rules: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.rules) {
+    for (const r of RULES) process.stdout.write(`${r.name.padEnd(22)} ${r.category.padEnd(12)} ${r.description}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) return fail(`give exactly one result document (results.json)\n\n${USAGE}`);
+  const format = values.format as Format;
+  if (!FORMATS.includes(format)) return fail(`--format: unknown format "${values.format}" (known: ${FORMATS.join(', ')})`);
+  const alpha = numberOption('alpha', values.alpha, (v) => v > 0 && v < 1);
+  const minEffect = numberOption('min-effect', values['min-effect'], (v) => v >= 0 && v <= 1000);
+  const minSamples = numberOption('min-samples', values['min-samples'], (v) => Number.isInteger(v) && v >= 2 && v <= 100_000);
+  for (const o of [alpha, minEffect, minSamples]) if (o instanceof Error) return fail(o.message);
+  if (!values.baseline && (alpha !== undefined || minEffect !== undefined || minSamples !== undefined)) {
+    return fail('--alpha, --min-effect and --min-samples need --baseline');
+  }
+
+  let doc: ResultDocument;
+  let baseline: ResultDocument | undefined;
+  try {
+    doc = readDoc(positionals[0]!);
+    if (values.baseline) baseline = readDoc(values.baseline);
+  } catch (err) {
+    if (err instanceof ResultFileError) return fail(err.message);
+    throw err;
+  }
+
+  if (baseline) {
+    doc = completeDocument(doc, {
+      baseline,
+      compare: {
+        ...(typeof alpha === 'number' ? { alpha } : {}),
+        ...(typeof minEffect === 'number' ? { minEffectPct: minEffect } : {}),
+        ...(typeof minSamples === 'number' ? { minSamples } : {}),
+        failOnRegression: values['fail-on-regression'] || (doc.comparison?.method.failOnRegression ?? false),
+        source: values.baseline!,
+      },
+    });
+  } else if (values['fail-on-regression'] && doc.comparison && !doc.comparison.method.failOnRegression) {
+    // The document's own comparison, now gated.
+    const comparison = { ...doc.comparison, method: { ...doc.comparison.method, failOnRegression: true } };
+    doc = { ...doc, comparison };
+    doc = { ...doc, summary: summarizeDocument(doc) };
+  }
+
+  if (values.out) {
+    try {
+      writeExports(resolve(values.out), doc);
+    } catch (err) {
+      return fail(`cannot write to ${values.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const text =
+    format === 'terminal'
+      ? renderReport(doc, styleFor(process.stdout))
+      : format === 'markdown'
+        ? renderMarkdown(doc)
+        : format === 'csv'
+          ? renderCsv(doc)
+          : format === 'junit'
+            ? renderJUnit(doc)
+            : JSON.stringify(doc, null, 2) + '\n';
+  process.stdout.write(text);
+  return doc.summary.verdict === 'Passed' ? 0 : 1;
+}

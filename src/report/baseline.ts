@@ -1,0 +1,239 @@
+/**
+ * Baseline comparison (the suite's "Phase 8 vs Phase 9"): this run against an earlier result
+ * document, test by test, on the raw samples both documents carry (`rawSamples`).
+ *
+ * For each test present in both runs:
+ * - the medians of both sample sets;
+ * - the Hodges–Lehmann estimate of the shift (current − baseline) with its 95 % distribution-free
+ *   confidence interval, and the shift relative to the baseline median;
+ * - a two-sided Mann-Whitney U test (exact for small samples, normal approximation with tie
+ *   correction for larger ones; see `ranktest.ts`);
+ * - a verdict:
+ *   - InsufficientSamples: a run has fewer than `minSamples` (default 5) samples, the test was
+ *     skipped or absent in one run, or the sample sizes cannot reach significance at α at all;
+ *   - Regressed / Improved: p < α, and the shift is at least `minEffectPct` (default 5 %) of the
+ *     baseline median, in the worse / better direction. "Better" comes from the test's target:
+ *     `<` and `<=` mean lower is better, `>` and `>=` higher;
+ *   - NoChange otherwise (a significant shift smaller than the threshold says so in `note`).
+ *
+ * Why a minimum effect: with hundreds of samples, the test finds shifts of a fraction of a percent
+ * that are machine noise, not a change of the system (criterion.rs's "noise threshold" serves the
+ * same purpose). Why 5 samples: with 3 per run no two-sided test can reach p < 0.05 (the smallest
+ * exact p is 2 / C(6, 3) = 0.1); 4 per run reach it only in the one most extreme order; 5 per run
+ * give an interval that is more than the range of the differences.
+ *
+ * Every compared metric is a test's own figure, judged against a target, so every one is gated:
+ * with `failOnRegression` (spec.baseline.failOnRegression, `--fail-on-regression`) a Regressed
+ * test fails the run's verdict even when its value still meets its target.
+ */
+import type { Comparison, ComparisonVerdict, MetricComparison, ResultDocument, TestResult } from '../api/schema.ts';
+import { median } from '../bench/stats.ts';
+import { mannWhitney, shiftEstimate, smallestAttainableP } from './ranktest.ts';
+
+export const DEFAULT_ALPHA = 0.05;
+export const DEFAULT_CONFIDENCE = 0.95;
+export const DEFAULT_MIN_SAMPLES = 5;
+export const DEFAULT_MIN_EFFECT_PCT = 5;
+
+export interface CompareOptions {
+  alpha?: number;
+  confidence?: number;
+  minSamples?: number;
+  minEffectPct?: number;
+  failOnRegression?: boolean;
+  /** Where the baseline came from (shown in reports). */
+  source?: string;
+}
+
+export interface SampleComparison {
+  verdict: ComparisonVerdict;
+  baselineMedian: number | null;
+  currentMedian: number | null;
+  shift: number | null;
+  ci: [number, number] | null;
+  changePct: number | null;
+  u: number | null;
+  p: number | null;
+  test: 'exact' | 'normal' | null;
+  note?: string;
+}
+
+/** Compares two sample sets of one metric. `better` says which direction is an improvement. */
+export function compareSamples(
+  current: readonly number[],
+  baseline: readonly number[],
+  better: 'lower' | 'higher',
+  opts: CompareOptions = {},
+): SampleComparison {
+  const alpha = opts.alpha ?? DEFAULT_ALPHA;
+  const confidence = opts.confidence ?? DEFAULT_CONFIDENCE;
+  const minSamples = opts.minSamples ?? DEFAULT_MIN_SAMPLES;
+  const minEffectPct = opts.minEffectPct ?? DEFAULT_MIN_EFFECT_PCT;
+  const cur = current.filter(Number.isFinite);
+  const base = baseline.filter(Number.isFinite);
+  const none: SampleComparison = {
+    verdict: 'InsufficientSamples',
+    baselineMedian: base.length ? median(base) : null,
+    currentMedian: cur.length ? median(cur) : null,
+    shift: null,
+    ci: null,
+    changePct: null,
+    u: null,
+    p: null,
+    test: null,
+  };
+  if (cur.length < minSamples || base.length < minSamples) {
+    return { ...none, note: `needs at least ${minSamples} samples in each run (baseline ${base.length}, this run ${cur.length})` };
+  }
+  if (smallestAttainableP(cur.length, base.length) > alpha) {
+    return { ...none, note: `${base.length} and ${cur.length} samples cannot reach p < ${alpha} in any order` };
+  }
+  const mw = mannWhitney(cur, base);
+  const hl = shiftEstimate(cur, base, confidence);
+  const baseMedian = median(base);
+  const changePct = baseMedian !== 0 ? (hl.estimate / Math.abs(baseMedian)) * 100 : null;
+  const out: SampleComparison = {
+    verdict: 'NoChange',
+    baselineMedian: baseMedian,
+    currentMedian: median(cur),
+    shift: hl.estimate,
+    ci: hl.ci,
+    changePct,
+    u: mw.u,
+    p: mw.p,
+    test: mw.method,
+  };
+  if (mw.p >= alpha) return out;
+  if (hl.estimate === 0) return { ...out, note: `p = ${fmtP(mw.p)} but the estimated shift is 0` };
+  const bigEnough = changePct === null || Math.abs(changePct) >= minEffectPct;
+  if (!bigEnough) {
+    return { ...out, note: `significant (p = ${fmtP(mw.p)}) but the shift is ${Math.abs(changePct!).toFixed(1)} % of the baseline median, under the ${minEffectPct} % threshold` };
+  }
+  const worse = better === 'lower' ? hl.estimate > 0 : hl.estimate < 0;
+  return { ...out, verdict: worse ? 'Regressed' : 'Improved' };
+}
+
+/**
+ * Tests whose raw samples are not values of the judged statistic, and how they are compared:
+ * - 1.5 stores the tasks each agent ran; its value is their mean absolute relative deviation, so
+ *   the compared samples are each agent's |count − mean| / mean (their mean is the value);
+ * - 2.5 stores the throughput of each window (samples/s), its value is last / first window.
+ */
+export const SAMPLE_VIEWS: Record<string, { unit?: string; transform?: (raw: readonly number[]) => number[] }> = {
+  '1.5': {
+    transform: (raw) => {
+      const mean = raw.reduce((a, b) => a + b, 0) / raw.length;
+      return mean > 0 ? raw.map((c) => Math.abs(c - mean) / mean) : [];
+    },
+  },
+  '2.5': { unit: 'samples/s' },
+};
+
+/** The samples of a test as they are compared, and their unit. */
+export function comparedSamples(t: TestResult): { samples: number[]; unit: string } {
+  const view = SAMPLE_VIEWS[t.id];
+  const raw = t.rawSamples ?? [];
+  return { samples: view?.transform && raw.length ? view.transform(raw) : [...raw], unit: view?.unit ?? t.unit };
+}
+
+export function betterOf(t: Pick<TestResult, 'target'>): 'lower' | 'higher' {
+  return t.target.op === '<' || t.target.op === '<=' ? 'lower' : 'higher';
+}
+
+/** Compares every test of `current` with the same test of `baseline`. */
+export function compareRuns(current: ResultDocument, baseline: ResultDocument, opts: CompareOptions = {}): Comparison {
+  const method = {
+    alpha: opts.alpha ?? DEFAULT_ALPHA,
+    confidence: opts.confidence ?? DEFAULT_CONFIDENCE,
+    minSamples: opts.minSamples ?? DEFAULT_MIN_SAMPLES,
+    minEffectPct: opts.minEffectPct ?? DEFAULT_MIN_EFFECT_PCT,
+    failOnRegression: opts.failOnRegression ?? false,
+  };
+  if (!(method.alpha > 0 && method.alpha < 1)) throw new Error(`alpha must be in (0, 1), got ${method.alpha}`);
+  const byId = new Map(baseline.tests.map((t) => [t.id, t]));
+  const metrics: MetricComparison[] = current.tests.map((t) => {
+    const b = byId.get(t.id);
+    const better = betterOf(t);
+    const head = { id: t.id, name: t.name, category: t.category, unit: comparedSamples(t).unit, better, gated: true };
+    const cur = comparedSamples(t);
+    const side = (x: TestResult | undefined) => {
+      const v = x ? comparedSamples(x).samples : [];
+      return { n: v.length, median: v.length ? median(v) : null };
+    };
+    const insufficient = (note: string): MetricComparison => ({
+      ...head,
+      baseline: side(b),
+      current: side(t),
+      shift: null,
+      ci: null,
+      changePct: null,
+      u: null,
+      p: null,
+      test: null,
+      verdict: 'InsufficientSamples',
+      note,
+    });
+    if (!b) return insufficient('not in the baseline');
+    if (t.result === 'Skipped') return insufficient('skipped in this run');
+    if (b.result === 'Skipped') return insufficient('skipped in the baseline');
+    if (b.unit !== t.unit) return insufficient(`units differ (baseline ${b.unit}, this run ${t.unit})`);
+    const base = comparedSamples(b).samples;
+    const c = compareSamples(cur.samples, base, better, method);
+    return {
+      ...head,
+      baseline: { n: base.length, median: c.baselineMedian },
+      current: { n: cur.samples.length, median: c.currentMedian },
+      shift: c.shift,
+      ci: c.ci,
+      changePct: c.changePct,
+      u: c.u,
+      p: c.p,
+      test: c.test,
+      verdict: c.verdict,
+      ...(c.note ? { note: c.note } : {}),
+    };
+  });
+  const ids = (v: ComparisonVerdict) => metrics.filter((m) => m.verdict === v).map((m) => m.id);
+  return {
+    baseline: {
+      name: baseline.run.name,
+      attempt: baseline.run.attempt,
+      mode: baseline.run.mode,
+      startedAt: baseline.run.startedAt,
+      finishedAt: baseline.run.finishedAt,
+      ...(opts.source ? { source: opts.source } : {}),
+    },
+    method,
+    metrics,
+    regressed: ids('Regressed'),
+    improved: ids('Improved'),
+    unchanged: ids('NoChange'),
+    insufficient: ids('InsufficientSamples'),
+    warnings: conditionWarnings(current, baseline),
+  };
+}
+
+/** What differs between the two runs' conditions (the figures are then less comparable). */
+export function conditionWarnings(current: ResultDocument, baseline: ResultDocument): string[] {
+  const w: string[] = [];
+  const a = baseline.environment;
+  const b = current.environment;
+  if (baseline.run.mode !== current.run.mode) w.push(`mode differs: baseline ${baseline.run.mode}, this run ${current.run.mode} (sizes and durations differ)`);
+  if (a.platform !== b.platform) w.push(`platform differs: baseline ${a.platform}, this run ${b.platform}`);
+  if (a.cpus !== b.cpus || a.cpuModel !== b.cpuModel) w.push(`machine differs: baseline ${a.cpus} × ${a.cpuModel}, this run ${b.cpus} × ${b.cpuModel}`);
+  if (a.agentImage !== b.agentImage) w.push(`agent image differs: baseline ${a.agentImage}, this run ${b.agentImage}`);
+  if ((a.inference?.backend ?? null) !== (b.inference?.backend ?? null) && a.inference && b.inference) {
+    w.push(`inference backend differs: baseline ${a.inference.backend}, this run ${b.inference.backend}`);
+  }
+  if (a.prometheus && b.prometheus && a.prometheus.mode !== b.prometheus.mode) {
+    w.push(`monitoring source differs: baseline ${a.prometheus.mode}, this run ${b.prometheus.mode}`);
+  }
+  const changed = Object.keys(current.targets).filter((k) => baseline.targets[k] !== undefined && baseline.targets[k] !== current.targets[k]);
+  if (changed.length) w.push(`targets differ: ${changed.join(', ')}`);
+  return w;
+}
+
+export function fmtP(p: number): string {
+  if (p < 0.0001) return '<0.0001';
+  return p < 0.001 ? p.toFixed(4) : p.toFixed(3);
+}

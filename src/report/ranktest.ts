@@ -1,0 +1,241 @@
+/**
+ * Two-sample rank statistics for the baseline comparison: the Mann-Whitney U test, the
+ * Hodges–Lehmann estimate of the shift between two samples and its distribution-free (Moses)
+ * confidence interval. Written here rather than taken from npm: the packages there either have
+ * no exact distribution, no tie correction or no confidence interval, and this is small enough to
+ * check line by line against published reference values (test/unit/baseline-stats.test.ts).
+ *
+ * Conventions: `x` is the current run, `y` the baseline. U counts the pairs where x beats y:
+ * U = #(x_i > y_j) + ½ #(x_i = y_j) = R_x − n_x(n_x+1)/2, R_x the rank sum of x with midranks
+ * for ties. The shift is "x − y" (current minus baseline).
+ *
+ * Mann-Whitney p-value (two-sided):
+ * - exact when n_x + n_y <= EXACT_MAX_N: the permutation distribution of R_x over the observed
+ *   midranks, so ties are handled exactly (the conditional test of StatXact and
+ *   `exactRankTests::wilcox.exact`); two-sided p = P(|R − E R| >= |r_obs − E R|);
+ * - otherwise the normal approximation with the tie correction of the variance,
+ *   σ² = n_x n_y / 12 · ((N + 1) − Σ(t³ − t) / (N(N − 1))), and a continuity correction of ½
+ *   (as R's `wilcox.test(correct = TRUE)`).
+ *
+ * Confidence interval of the shift (Hollander & Wolfe, Nonparametric Statistical Methods, §4.3):
+ * sort the n_x·n_y differences x_i − y_j; the estimate is their median (Hodges–Lehmann) and the
+ * interval is [D(k), D(n_x n_y + 1 − k)], with k the largest integer such that P0(U <= k − 1) <= α/2
+ * under the no-ties null distribution of U (exact for small samples), or, for larger ones,
+ * k = floor(n_x n_y / 2 − z(1−α/2) · sqrt(n_x n_y (N + 1) / 12)). When k < 1 no interval at this
+ * level exists for samples this small, and `ci` is null. The interval and the test are duals: the
+ * interval leaves out 0 exactly when the (untied) test rejects at α.
+ */
+
+/** Above this total sample count the p-value comes from the normal approximation. */
+export const EXACT_MAX_N = 60;
+
+export interface MannWhitney {
+  nx: number;
+  ny: number;
+  /** U of x: the number of (x, y) pairs where x is larger, ties counting ½. */
+  u: number;
+  /** Two-sided p-value. */
+  p: number;
+  method: 'exact' | 'normal';
+  /** True when some values occur more than once in the pooled samples. */
+  ties: boolean;
+  /** The standardised statistic of the normal approximation (with continuity correction). */
+  z?: number;
+}
+
+export interface ShiftEstimate {
+  /** Hodges–Lehmann estimate of x − y: the median of all pairwise differences. */
+  estimate: number;
+  /** The confidence interval of the shift, or null when the samples are too small for the level. */
+  ci: [number, number] | null;
+  /** The k of the interval [D(k), D(mn + 1 − k)] (1-based), 0 when none exists. */
+  k: number;
+  method: 'exact' | 'normal';
+}
+
+/** Midranks (1-based) of the values, ties sharing the mean of their ranks. */
+export function midranks(values: readonly number[]): { ranks: number[]; tieGroups: number[] } {
+  const order = values.map((_, i) => i).sort((a, b) => values[a]! - values[b]!);
+  const ranks = new Array<number>(values.length);
+  const tieGroups: number[] = [];
+  let i = 0;
+  while (i < order.length) {
+    let j = i;
+    while (j + 1 < order.length && values[order[j + 1]!] === values[order[i]!]) j++;
+    const r = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) ranks[order[k]!] = r;
+    if (j > i) tieGroups.push(j - i + 1);
+    i = j + 1;
+  }
+  return { ranks, tieGroups };
+}
+
+/**
+ * The permutation distribution of the sum of `k` scores drawn from `scores` (non-negative
+ * integers): entry s is the probability that a random k-subset sums to s.
+ */
+export function subsetSumDistribution(scores: readonly number[], k: number): Float64Array {
+  const total = scores.reduce((a, b) => a + b, 0);
+  // counts[j][s]: number of j-subsets of the scores seen so far with sum s (as doubles: the
+  // counts pass 2^53 for larger samples, and only their ratios matter).
+  const counts: Float64Array[] = [];
+  for (let j = 0; j <= k; j++) counts.push(new Float64Array(total + 1));
+  counts[0]![0] = 1;
+  let seen = 0;
+  for (const sc of scores) {
+    seen += sc;
+    for (let j = Math.min(k, scores.length); j >= 1; j--) {
+      const to = counts[j]!;
+      const from = counts[j - 1]!;
+      for (let s = seen; s >= sc; s--) {
+        const c = from[s - sc]!;
+        if (c !== 0) to[s] = to[s]! + c;
+      }
+    }
+  }
+  const dist = counts[k]!;
+  let sum = 0;
+  for (const c of dist) sum += c;
+  for (let s = 0; s < dist.length; s++) dist[s] = dist[s]! / sum;
+  return dist;
+}
+
+/** Mann-Whitney U test of x against y (two-sided). Throws on an empty sample or a non-finite value. */
+export function mannWhitney(x: readonly number[], y: readonly number[], opts: { exact?: boolean; continuity?: boolean } = {}): MannWhitney {
+  checkSamples(x, y);
+  const nx = x.length;
+  const ny = y.length;
+  const n = nx + ny;
+  const { ranks, tieGroups } = midranks([...x, ...y]);
+  let rx = 0;
+  for (let i = 0; i < nx; i++) rx += ranks[i]!;
+  const u = rx - (nx * (nx + 1)) / 2;
+  const ties = tieGroups.length > 0;
+  const exact = opts.exact ?? n <= EXACT_MAX_N;
+  if (exact) {
+    // Midranks are multiples of ½: doubled, they are integers and the distribution is exact.
+    const doubled = ranks.map((r) => Math.round(r * 2));
+    const dist = subsetSumDistribution(doubled, nx);
+    const mean2 = nx * (n + 1); // 2·E[R_x]
+    const obs = Math.abs(Math.round(rx * 2) - mean2);
+    let p = 0;
+    for (let s = 0; s < dist.length; s++) if (Math.abs(s - mean2) >= obs) p += dist[s]!;
+    return { nx, ny, u, p: Math.min(1, p), method: 'exact', ties };
+  }
+  const tieSum = tieGroups.reduce((a, t) => a + t ** 3 - t, 0);
+  const sigma = Math.sqrt(((nx * ny) / 12) * (n + 1 - tieSum / (n * (n - 1))));
+  const d = u - (nx * ny) / 2;
+  if (sigma === 0) return { nx, ny, u, p: 1, method: 'normal', ties, z: 0 };
+  const cc = opts.continuity === false ? 0 : Math.sign(d) * 0.5;
+  const z = (d - cc) / sigma;
+  const p = Math.min(1, 2 * normalCdf(-Math.abs(z)));
+  return { nx, ny, u, p, method: 'normal', ties, z };
+}
+
+/**
+ * The smallest two-sided exact p-value that samples of these sizes can produce (all of one
+ * sample above all of the other, no ties): 2 / C(nx + ny, nx). A test at level α can only reject
+ * when this is <= α.
+ */
+export function smallestAttainableP(nx: number, ny: number): number {
+  // 2 / C(n, k) computed as a product of ratios to stay finite.
+  const k = Math.min(nx, ny);
+  let inv = 1;
+  for (let i = 1; i <= k; i++) inv *= i / (nx + ny - k + i);
+  return Math.min(1, 2 * inv);
+}
+
+/** Hodges–Lehmann estimate of x − y and its distribution-free confidence interval. */
+export function shiftEstimate(x: readonly number[], y: readonly number[], confidence = 0.95, opts: { exact?: boolean } = {}): ShiftEstimate {
+  checkSamples(x, y);
+  const nx = x.length;
+  const ny = y.length;
+  const mn = nx * ny;
+  const diffs = new Float64Array(mn);
+  let i = 0;
+  for (const a of x) for (const b of y) diffs[i++] = a - b;
+  diffs.sort();
+  const estimate = mn % 2 === 1 ? diffs[(mn - 1) / 2]! : (diffs[mn / 2 - 1]! + diffs[mn / 2]!) / 2;
+  const alpha = 1 - confidence;
+  const exact = opts.exact ?? nx + ny <= EXACT_MAX_N;
+  let k: number;
+  if (exact) {
+    // The no-ties null distribution of U: that of the rank sum of ranks 1..N, shifted.
+    const ranks2 = Array.from({ length: nx + ny }, (_, j) => j + 1);
+    const dist = subsetSumDistribution(ranks2, nx);
+    const offset = (nx * (nx + 1)) / 2;
+    let cum = 0;
+    k = 0;
+    // P(U <= k - 1) <= alpha/2, k as large as possible.
+    for (let uu = 0; uu <= mn; uu++) {
+      cum += dist[uu + offset]!;
+      if (cum > alpha / 2 + 1e-12) break;
+      k = uu + 1;
+    }
+  } else {
+    const z = normalQuantile(1 - alpha / 2);
+    k = Math.floor(mn / 2 - z * Math.sqrt((mn * (nx + ny + 1)) / 12));
+  }
+  if (k < 1) return { estimate, ci: null, k: 0, method: exact ? 'exact' : 'normal' };
+  return { estimate, ci: [diffs[k - 1]!, diffs[mn - k]!], k, method: exact ? 'exact' : 'normal' };
+}
+
+function checkSamples(x: readonly number[], y: readonly number[]): void {
+  if (x.length === 0 || y.length === 0) throw new Error('rank test: both samples need at least one value');
+  for (const v of [...x, ...y]) if (!Number.isFinite(v)) throw new Error(`rank test: non-finite sample ${v}`);
+}
+
+/**
+ * Standard normal CDF. Marsaglia's Taylor series (J. Stat. Softw. 11(4), 2004), absolute error
+ * about 1e-15; tails beyond ±37 are 0 and 1.
+ */
+export function normalCdf(x: number): number {
+  if (x < -37) return 0;
+  if (x > 37) return 1;
+  if (x < -5) {
+    // Asymptotic continued fraction for the far lower tail (keeps relative precision).
+    let f = 0;
+    for (let k = 60; k >= 1; k--) f = k / (-x + f);
+    return Math.exp(-0.5 * x * x - 0.91893853320467274178) / (-x + f);
+  }
+  let s = x;
+  let t = 0;
+  let b = x;
+  const q = x * x;
+  let i = 1;
+  while (s !== t) {
+    t = s;
+    i += 2;
+    b *= q / i;
+    s = t + b;
+  }
+  return 0.5 + s * Math.exp(-0.5 * q - 0.91893853320467274178);
+}
+
+/**
+ * Inverse standard normal CDF: Acklam's rational approximation (relative error < 1.2e-9), refined
+ * by one Halley step against `normalCdf`.
+ */
+export function normalQuantile(p: number): number {
+  if (!(p > 0 && p < 1)) throw new Error(`normalQuantile: p must be in (0, 1), got ${p}`);
+  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
+  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+  const lo = 0.02425;
+  let x: number;
+  if (p < lo) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    x = (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  } else if (p <= 1 - lo) {
+    const q = p - 0.5;
+    const r = q * q;
+    x = ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  } else {
+    const q = Math.sqrt(-2 * Math.log(1 - p));
+    x = -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  }
+  const e = normalCdf(x) - p;
+  const u = e * Math.sqrt(2 * Math.PI) * Math.exp((x * x) / 2);
+  return x - u / (1 + (x * u) / 2);
+}

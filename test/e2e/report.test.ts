@@ -1,0 +1,153 @@
+/**
+ * `swarmbench report` and the exports of `swarmbench run`, as a user runs them: child processes,
+ * exit codes, files. The report of a results.json is the report the run printed.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, type TestSuites } from 'junit2json';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResultDocument, type ResultDocument as Doc } from '../../src/api/schema.ts';
+import { describe as distribution } from '../../src/bench/stats.ts';
+import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'swarmbench-report-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function swarmbench(args: string[], timeoutMs = 120_000) {
+  const r = spawnSync(process.execPath, [CLI_ENTRY, ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function manifest(name: string, specYaml: string): string {
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: ${name}}\nspec:\n${specYaml}`);
+  return file;
+}
+
+const readDoc = (file: string): Doc => ResultDocument.parse(JSON.parse(readFileSync(file, 'utf8')));
+
+/** A baseline made from a real document: 5.1's samples 20× faster, so the real run regressed. */
+function fasterBaseline(doc: Doc, file: string): string {
+  const base: Doc = {
+    ...doc,
+    run: { ...doc.run, name: 'fast-baseline' },
+    tests: doc.tests.map((t) => {
+      if (t.id !== '5.1' || !t.rawSamples) return t;
+      const raw = t.rawSamples.map((v) => v / 20);
+      return { ...t, rawSamples: raw, distribution: distribution(raw) };
+    }),
+  };
+  writeFileSync(file, JSON.stringify(base, null, 2));
+  return file;
+}
+
+describe('swarmbench run writes the exports and prints the report of its results.json', () => {
+  const out = join(work, 'run');
+  let run: ReturnType<typeof swarmbench>;
+  beforeAll(() => {
+    run = swarmbench(['run', '-f', manifest('exports', '  mode: quick\n'), '--categories', 'integration', '--out', out]);
+  });
+
+  it('exits 0 with every export written', async () => {
+    expect(run.code, run.stderr).toBe(0);
+    for (const f of ['results.json', 'summary.csv', 'junit.xml', 'report.md', 'report.txt']) expect(existsSync(join(out, f)), f).toBe(true);
+    const doc = readDoc(join(out, 'results.json'));
+    expect(doc.recommendations).toBeDefined();
+    const junit = (await parse(readFileSync(join(out, 'junit.xml'), 'utf8'))) as TestSuites;
+    expect(junit.tests).toBe(doc.summary.total);
+    expect(junit.failures).toBe(doc.summary.failed);
+    expect(readFileSync(join(out, 'summary.csv'), 'utf8')).toMatch(/^Metric,Value,Target,Status,/);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/^# SwarmBench: exports\n\n\*\*✅ PASSED\*\*/);
+  });
+
+  it('`swarmbench report results.json` prints exactly the report the run printed', () => {
+    const r = swarmbench(['report', join(out, 'results.json')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/VERDICT: PASSED/);
+    expect(run.stdout.startsWith(r.stdout), `run printed:\n${run.stdout}\nreport printed:\n${r.stdout}`).toBe(true);
+    expect(run.stdout.slice(r.stdout.length)).toMatch(/^results: .*results\.json \(\d+ s\); summary\.csv, junit\.xml, report\.md, report\.txt beside it\n$/);
+    expect(readFileSync(join(out, 'report.txt'), 'utf8')).toBe(r.stdout);
+  });
+
+  it('--format prints one export; --out writes them all', () => {
+    const file = join(out, 'results.json');
+    expect(swarmbench(['report', file, '--format', 'junit']).stdout).toBe(readFileSync(join(out, 'junit.xml'), 'utf8'));
+    expect(swarmbench(['report', file, '--format', 'csv']).stdout).toBe(readFileSync(join(out, 'summary.csv'), 'utf8'));
+    expect(swarmbench(['report', file, '--format', 'markdown']).stdout).toBe(readFileSync(join(out, 'report.md'), 'utf8'));
+    expect(readDoc(join(out, 'results.json'))).toEqual(ResultDocument.parse(JSON.parse(swarmbench(['report', file, '--format', 'json']).stdout)));
+    const again = join(work, 'again');
+    expect(swarmbench(['report', file, '--out', again]).code).toBe(0);
+    expect(readFileSync(join(again, 'report.txt'), 'utf8')).toBe(readFileSync(join(out, 'report.txt'), 'utf8'));
+  });
+
+  it('--baseline reports the regression; --fail-on-regression makes it fail the verdict', () => {
+    const file = join(out, 'results.json');
+    const base = fasterBaseline(readDoc(file), join(work, 'fast-baseline.json'));
+    const open = swarmbench(['report', file, '--baseline', base]);
+    expect(open.code, open.stderr).toBe(0);
+    expect(open.stdout).toMatch(/\n {2}5\.1 {2}End-to-end workflow .* REGRESSED\n/);
+    expect(open.stdout).toMatch(/VERDICT: PASSED · regressed: 5\.1\n/);
+    const gated = swarmbench(['report', file, '--baseline', base, '--fail-on-regression', '--out', join(work, 'gated')]);
+    expect(gated.code).toBe(1);
+    expect(gated.stdout).toMatch(/VERDICT: FAILED · regressed \(gated\): 5\.1\n/);
+    const doc = readDoc(join(work, 'gated', 'results.json'));
+    expect(doc.summary).toMatchObject({ verdict: 'Failed', regressions: 1, regressionGate: true });
+    expect(doc.comparison?.regressed).toEqual(['5.1']);
+    // The gated document renders the same from the file alone.
+    expect(swarmbench(['report', join(work, 'gated', 'results.json')]).stdout).toBe(gated.stdout);
+  });
+});
+
+describe('swarmbench run --baseline with spec.baseline.failOnRegression', () => {
+  it('a regression against the baseline fails the run (exit 1) and is in results.json', () => {
+    const base = join(work, 'run-baseline.json');
+    const src = join(REPO_ROOT, 'test', 'fixtures', 'results-quick.json');
+    fasterBaseline(readDoc(src), base);
+    const out = join(work, 'run-gated');
+    const r = swarmbench(['run', '-f', manifest('gated', '  mode: quick\n  baseline: {failOnRegression: true}\n'), '--categories', 'integration', '--out', out, '--baseline', base]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/VERDICT: FAILED · regressed \(gated\): 5\.1/);
+    const doc = readDoc(join(out, 'results.json'));
+    expect(doc.comparison?.baseline).toMatchObject({ name: 'fast-baseline', source: base });
+    expect(doc.summary).toMatchObject({ passed: 3, failed: 0, verdict: 'Failed', regressions: 1, regressionGate: true });
+  });
+});
+
+describe('invalid input exits 2 and starts nothing', () => {
+  it('report: no file, a missing file, not a result document, a bad format or option', () => {
+    expect(swarmbench(['report']).code).toBe(2);
+    const missing = swarmbench(['report', join(work, 'nope.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read .*nope\.json: ENOENT/);
+    const notDoc = join(work, 'not-a-doc.json');
+    writeFileSync(notDoc, '{"kind": "ConfigMap"}');
+    expect(swarmbench(['report', notDoc]).stderr).toMatch(/not a SwarmBench result document/);
+    const fixture = join(REPO_ROOT, 'test', 'fixtures', 'results-quick.json');
+    expect(swarmbench(['report', fixture, '--format', 'pdf']).stderr).toMatch(/unknown format "pdf"/);
+    expect(swarmbench(['report', fixture, '--baseline', fixture, '--alpha', '2']).stderr).toMatch(/--alpha: invalid value "2"/);
+    expect(swarmbench(['report', fixture, '--min-effect', '3']).stderr).toMatch(/need --baseline/);
+    const broken = join(work, 'broken.json');
+    writeFileSync(broken, JSON.stringify({ ...readDoc(fixture), summary: { total: 'many' } }));
+    const b = swarmbench(['report', broken]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/invalid result document:\n {2}summary\.total/);
+  });
+
+  it('run: an unreadable --baseline is refused before anything runs', () => {
+    const out = join(work, 'out-bad-baseline');
+    const r = swarmbench(['run', '-f', manifest('badbase', '  mode: quick\n'), '--out', out, '--baseline', join(work, 'nope.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--baseline: cannot read/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('report --rules lists every rule', () => {
+    const r = swarmbench(['report', '--rules']);
+    expect(r.code).toBe(0);
+    for (const name of ['scaling-knee', 'gpu-batch-crossover', 'latency-tail', 'p95-drift', 'memory-per-agent', 'early-shedding', 'scrape-near-interval', 'gpu-not-used', 'runner-saturated']) {
+      expect(r.stdout).toContain(name);
+    }
+  });
+});
