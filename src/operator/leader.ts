@@ -86,6 +86,11 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /** Milliseconds since the last successful renewal while leading; undefined when not leading. */
+  msSinceRenew(): number | undefined {
+    return this.leading ? Date.now() - this.lastRenew : undefined;
+  }
+
   /** The holder this candidate last saw in the Lease ('' for none). */
   observedLeader(): string | undefined {
     return this.observed?.holder;
