@@ -303,6 +303,7 @@ function loadBalance(ctx: BenchContext, client: AgentClient, pool: Pool): Promis
       perAgent.set(t.executor, (perAgent.get(t.executor) ?? 0) + 1);
     }
     const counts = [...perAgent.values()];
+    const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
     const lost = coordinatorOf.size - done.length;
     const value = meanAbsRelDeviation(counts);
     const problems = [
@@ -314,7 +315,8 @@ function loadBalance(ctx: BenchContext, client: AgentClient, pool: Pool): Promis
       id: '1.5',
       value: Number.isFinite(value) ? value : null,
       samples: done.length,
-      raw: counts,
+      // One sample per agent: its relative deviation |x - mean| / mean (their mean is the value).
+      raw: mean > 0 ? counts.map((c) => Math.abs(c - mean) / mean) : [],
       details: { tasks: m, accepted: coordinatorOf.size, perAgent: Object.fromEntries(perAgent), rejected, failed, lost },
       ...(problems.length ? { fail: problems.join('; ') } : {}),
     };

@@ -53,7 +53,20 @@ function hookExit(): void {
   });
 }
 
+/**
+ * The Prometheus binary, or null (the Prometheus tests are then reported skipped). With
+ * SWARMBENCH_REQUIRE_PROMETHEUS=1 (set by .ci/run, which installs it) a missing binary is an
+ * error instead, so CI can never pass by skipping them.
+ */
 export function prometheusBinary(): string | null {
+  const found = findPrometheus();
+  if (!found && process.env.SWARMBENCH_REQUIRE_PROMETHEUS === '1') {
+    throw new Error('SWARMBENCH_REQUIRE_PROMETHEUS=1 but no prometheus binary was found (apt-get install prometheus)');
+  }
+  return found;
+}
+
+function findPrometheus(): string | null {
   for (const b of [process.env.PROMETHEUS_BIN, '/usr/bin/prometheus', '/usr/local/bin/prometheus']) {
     if (b && existsSync(b)) return b;
   }
