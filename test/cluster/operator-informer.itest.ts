@@ -13,13 +13,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions,
+  ApiextensionsV1Api, AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APISERVER_URL, KUBECONFIG, PKI, REPO, TOOLS_BIN } from './lib/config.ts';
 import { ok } from './lib/http.ts';
-import { configMapInformer, benchmarkRunInformer, type EventType } from '../../src/operator/informer.ts';
+import { benchmarkRunInformer, configMapInformer, deploymentInformer, jobInformer, waitForSync, type EventType } from '../../src/operator/informer.ts';
 import {
   controllerRef, createOrGet, isControlledBy, isNotFound, ownerRunKey, patchRunStatus, patchRunStatusRaw, runLabels,
 } from '../../src/operator/kube.ts';
@@ -222,6 +222,28 @@ describe.skipIf(!!notUp)(title, () => {
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'after-silence', labels: { test: 'silent' } } } });
     await until('after-silence seen', () => seen.includes('after-silence'));
     await inf.stop();
+  });
+
+  it('Jobs and Deployments a run owns map back to the run through the controller ownerReference', async () => {
+    const owner = await createRun('epsilon');
+    const ref = controllerRef({ apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', metadata: { name: 'epsilon', uid: owner.metadata.uid } });
+    const sel = 'app.kubernetes.io/managed-by=swarmbench';
+    const jobs = track(jobInformer(kc, { namespace: ns, labelSelector: sel, log: quiet }));
+    const deps = track(deploymentInformer(kc, { namespace: ns, labelSelector: sel, log: quiet }));
+    const q = new WorkQueue({ name: 'children' });
+    jobs.enqueue(q, ownerRunKey);
+    deps.enqueue(q, ownerRunKey);
+    jobs.start();
+    deps.start();
+    await waitForSync([jobs, deps], 10_000);
+    const labels = { 'app.kubernetes.io/managed-by': 'swarmbench' }; // no run label: the ownerRef alone
+    const pod = { metadata: { labels: { app: 'eps' } }, spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'ghcr.io/swarmbench/swarmbench:dev', args: ['probe'] }] } };
+    await kc.makeApiClient(BatchV1Api).createNamespacedJob({ namespace: ns, body: { metadata: { name: 'epsilon-step-1', labels, ownerReferences: [ref] }, spec: { suspend: true, template: pod } } });
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'epsilon-agents', labels, ownerReferences: [ref] }, spec: { replicas: 0, selector: { matchLabels: { app: 'eps' } }, template: { ...pod, spec: { ...pod.spec, restartPolicy: 'Always' } } } } });
+    await until('both children cached', () => jobs.get(`${ns}/epsilon-step-1`) && deps.get(`${ns}/epsilon-agents`));
+    expect(await q.get()).toBe(`${ns}/epsilon`);
+    await Promise.all([jobs.stop(), deps.stop()]);
+    await q.shutdown();
   });
 
   it('status merge-patch goes to /status only: a spec change in the same patch is ignored, generation unchanged', async () => {
