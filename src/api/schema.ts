@@ -469,6 +469,8 @@ export const BenchmarkRunStatus = z
       improved: z.array(z.string()),
     }),
     export: z.object({ configMapName: z.string() }),
+    /** The value of the `swarmbench.io/rerun` annotation that started the current attempt. */
+    lastRerun: z.string(),
     history: z.array(z.object({ attempt: z.number().int(), phase: z.string(), verdict: z.string().optional(), successRate: z.number().nullable().optional(), finishedAt: z.string().optional() })).max(10),
   })
   .partial();

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { resolveParams } from '../../src/plan/params.ts';
+import { buildPlan } from '../../src/plan/plan.ts';
+import { conditionsFor, jobName, jobState, kubeName, paramsConfigMap, setCondition, stepJob } from '../../src/operator/desired.ts';
+
+const run = { name: 'nightly', namespace: 'bench', uid: 'u-1', generation: 3 };
+const images = { image: 'reg/swarmbench:1', gpuImage: 'reg/swarmbench-gpu:1' };
+
+describe('desired objects', () => {
+  it('names are deterministic, DNS-safe and bounded', () => {
+    expect(jobName('nightly', 2, 'gpu')).toBe('nightly-a2-gpu');
+    const long = kubeName(['x'.repeat(80), 'a1', 'scalability']);
+    expect(long.length).toBeLessThanOrEqual(63);
+    expect(long).toBe(kubeName(['x'.repeat(80), 'a1', 'scalability']));
+    expect(long).not.toBe(kubeName(['x'.repeat(80), 'a1', 'stress']));
+  });
+
+  it('a step Job runs the runner with its params, owned and labelled; GPU steps get the GPU scheduling', () => {
+    const spec = { gpu: { nodeSelector: { 'nvidia.com/gpu.present': 'true' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' as const }], resources: { limits: { 'nvidia.com/gpu': 1 } } } };
+    const plan = buildPlan(resolveParams(spec));
+    const gpu = stepJob(run, 2, plan.find((s) => s.category === 'gpu')!, spec, images);
+    const dist = stepJob(run, 2, plan.find((s) => s.category === 'distributed')!, spec, images);
+    expect(gpu.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'BenchmarkRun', uid: 'u-1', controller: true, blockOwnerDeletion: true });
+    expect(gpu.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'swarmbench', 'swarmbench.io/run': 'nightly', 'swarmbench.io/attempt': '2', 'swarmbench.io/category': 'gpu' });
+    const g = gpu.spec!.template.spec!;
+    expect(g.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
+    expect(g.containers[0]!.image).toBe('reg/swarmbench-gpu:1');
+    expect(g.containers[0]!.resources).toEqual({ limits: { 'nvidia.com/gpu': 1 } });
+    expect(g.containers[0]!.args).toEqual(['runner', '--step', 'gpu', '--platform', 'kubernetes', '--result-configmap', 'nightly-a2-gpu-result', '--attempt', '2']);
+    const d = dist.spec!.template.spec!;
+    expect(d.nodeSelector).toBeUndefined();
+    expect(d.tolerations).toBeUndefined();
+    expect(d.containers[0]!.image).toBe('reg/swarmbench:1');
+    expect(d.containers[0]!.env?.find((e) => e.name === 'SWARMBENCH_PARAMS')?.valueFrom?.configMapKeyRef).toEqual({ name: 'nightly-a2-params', key: 'params.json' });
+  });
+
+  it('the params ConfigMap freezes the resolved params', () => {
+    const p = resolveParams({ mode: 'quick', categories: ['stress'] });
+    const cm = paramsConfigMap(run, 1, p);
+    expect(JSON.parse(cm.data!['params.json']!)).toEqual(p);
+  });
+});
+
+describe('job state and conditions', () => {
+  it('finished detection uses conditions, not completionTime', () => {
+    expect(jobState({ status: { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'x' }] } }).state).toBe('Failed');
+    expect(jobState({ status: { completionTime: new Date() } }).state).toBe('Running');
+    expect(jobState({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }).state).toBe('Complete');
+  });
+
+  it('lastTransitionTime moves only when the status changes', () => {
+    const a = setCondition([], { type: 'Ready', status: 'False', reason: 'Running', message: '' }, 't1');
+    const b = setCondition(a, { type: 'Ready', status: 'False', reason: 'Still', message: 'm' }, 't2');
+    expect(b[0]!.lastTransitionTime).toBe('t1');
+    const c = setCondition(b, { type: 'Ready', status: 'True', reason: 'Done', message: '' }, 't3');
+    expect(c[0]!.lastTransitionTime).toBe('t3');
+  });
+
+  it('Complete is True for both verdicts; Ready only when it passed; all carry observedGeneration', () => {
+    const ok = conditionsFor([], 4, 'Succeeded', 'TargetsMet', 'm', 't');
+    const bad = conditionsFor([], 4, 'Failed', 'TargetsMissed', 'm', 't');
+    const get = (l: typeof ok, t: string) => l.find((c) => c.type === t)!;
+    expect(get(ok, 'Complete').status).toBe('True');
+    expect(get(bad, 'Complete').status).toBe('True');
+    expect(get(ok, 'Ready').status).toBe('True');
+    expect(get(bad, 'Ready').status).toBe('False');
+    expect(get(bad, 'Degraded').status).toBe('True');
+    expect(ok.every((c) => c.observedGeneration === 4)).toBe(true);
+    const running = conditionsFor([], 1, 'Running', 'Running', 'm', 't');
+    expect(get(running, 'Progressing').status).toBe('True');
+    expect(get(running, 'Complete').status).toBe('False');
+  });
+});
