@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import {
-  agentDeployment, agentHandleOf, dnsLabel, isPodReady, labelValue, metricValue, pidOfPod, poolLabels, poolNames, poolSelector,
+  agentDeployment, agentHandleOf, dnsLabel, isOwnImage, isPodReady, labelValue, metricValue, pidOfPod, poolLabels, poolNames, poolSelector,
   resultConfigMapName, runOwnerReference, seedsConfigMap, selectorString, statsFromMetrics, stepResultConfigMap, type PoolContext,
 } from '../../src/platform/kubernetes/manifests.ts';
 
@@ -165,5 +165,16 @@ describe('reading pods and metrics', () => {
     expect(metricValue(text, 'process_cpu_seconds_total')).toBe(1.5);
     expect(metricValue(text, 'missing')).toBeUndefined();
     expect(statsFromMetrics(7, text)).toEqual({ pid: 7, agents: 1, rssBytes: 52428800, heapUsedBytes: 1000, cpuSeconds: 1.5 });
+  });
+});
+
+describe('isOwnImage', () => {
+  it('recognises the project image in any registry, tag or digest', () => {
+    expect(isOwnImage('swarmbench:dev')).toBe(true);
+    expect(isOwnImage('ghcr.io/swarmbench/swarmbench:dev')).toBe(true);
+    expect(isOwnImage('registry:5000/x/swarmbench-gpu@sha256:abc')).toBe(true);
+    expect(isOwnImage('registry:5000/swarmbench')).toBe(true);
+    expect(isOwnImage('acme/agent:1')).toBe(false);
+    expect(isOwnImage('swarmbench/other:1')).toBe(false);
   });
 });

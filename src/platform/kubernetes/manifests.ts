@@ -352,3 +352,16 @@ export function statsFromMetrics(pid: number, text: string): ProcessStats {
     cpuSeconds: metricValue(text, 'process_cpu_seconds_total') ?? 0,
   };
 }
+
+/**
+ * Whether an image is the project's own (`…/swarmbench` or `…/swarmbench-gpu`, any registry, tag
+ * or digest): then the agent is started as `swarmbench agent` with flags.
+ */
+export function isOwnImage(image: string): boolean {
+  const noDigest = image.split('@')[0]!;
+  const lastSlash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  const repo = colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
+  const last = repo.slice(repo.lastIndexOf('/') + 1);
+  return last === 'swarmbench' || last === 'swarmbench-gpu';
+}

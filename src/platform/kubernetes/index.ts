@@ -1,0 +1,384 @@
+/**
+ * The Kubernetes platform: an agent pool is a Deployment owned by the BenchmarkRun; one pod per
+ * agent, agent id = pod name, URL = http://<pod IP>:8080 (no DNS or ClusterIP needed).
+ * Design, names, labels and RBAC: docs/kubernetes-platform.md.
+ *
+ * - Seeding: the pods read `SWARMBENCH_SEEDS` from the pool's seeds ConfigMap (configMapKeyRef,
+ *   resolved when a container starts). Growing an empty pool starts one pod with no seeds (it
+ *   founds the cluster), waits until it is ready, writes its URL into the ConfigMap, then scales
+ *   to the size asked for; every later growth or replacement first refreshes the ConfigMap with
+ *   up to three ready agents, so a new pod always joins through live members. Changing the
+ *   ConfigMap never restarts running pods (the Deployment's template does not change).
+ * - The view of the pool is a pod informer (list + watch, scoped to the pool's label selector):
+ *   `agents()` is synchronous and cheap. `scaleTo(n)` merge-patches `spec.replicas` and resolves
+ *   when exactly n pods of the pool exist, all Ready and answering 200 on /readyz (when shrinking,
+ *   also when the removed pods are gone, i.e. their processes ended).
+ * - `kill(id)` deletes the pod with gracePeriodSeconds 0 (no SIGTERM handler runs: an abrupt
+ *   crash). With `autoHeal` the Deployment replaces it (a new pod, a new id); without it the
+ *   replicas are lowered by one right after the delete, so the pool stays one smaller (a
+ *   replacement the ReplicaSet may have created in between is removed again while still pending).
+ * - `agentsPerProcess` is ignored: one agent per pod.
+ * - `stats()`: one entry per pod from the agent's /metrics (process_resident_memory_bytes,
+ *   process_cpu_seconds_total, nodejs_heap_size_used_bytes); `pid` is the host pid where the
+ *   runtime reports it (the test cluster), 0 otherwise.
+ * - `close()` deletes the Deployment and the seeds ConfigMap and waits (bounded) until the
+ *   pool's pods are gone.
+ */
+import {
+  AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions,
+  type KubeConfig, type KubernetesListObject, type V1Pod,
+} from '@kubernetes/client-node';
+import { AgentClient } from '../../agent/client.ts';
+import type { Logger } from '../../bench/types.ts';
+import { createOrGet, describeError, isNotFound } from '../../operator/kube.ts';
+import { Informer } from '../../operator/informer.ts';
+import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
+import {
+  agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, MAX_SEEDS, poolNames, poolSelector, seedsConfigMap,
+  selectorString, statsFromMetrics, type PoolContext, type RunRef, type Scheduling,
+} from './manifests.ts';
+
+export type { RunRef, Scheduling } from './manifests.ts';
+
+export interface KubernetesPlatformLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  debug?(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface KubernetesPlatformOptions {
+  kc: KubeConfig;
+  namespace: string;
+  /** The BenchmarkRun (owner of every object) and its attempt. */
+  run: RunRef;
+  /** The step's name (in object names and the `swarmbench.io/step` label). */
+  step: string;
+  /** The step's category (label `swarmbench.io/category`); default: the step name. */
+  category?: string;
+  /** The agents' image. */
+  agentImage: string;
+  /** Start the agent as `swarmbench agent` with flags; default: the image is `…/swarmbench[-gpu]`. */
+  ownImage?: boolean;
+  scheduling?: Scheduling;
+  log?: KubernetesPlatformLog;
+  /** Deadline for scaleTo (default 180 s). */
+  readyTimeoutMs?: number;
+  /** Deadline for close() to see the pods gone (default 60 s). */
+  closeTimeoutMs?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+function toLogger(log: KubernetesPlatformLog | undefined): Logger {
+  return {
+    info: (m, f) => log?.info(m, f),
+    warn: (m, f) => log?.warn(m, f),
+    debug: (m, f) => log?.debug?.(m, f),
+  };
+}
+
+class KubernetesPool implements Pool {
+  readonly name: string;
+  private readonly platform: KubernetesPlatform;
+  private readonly opts: PoolOptions;
+  private readonly ctx: PoolContext;
+  private readonly names: { deployment: string; seeds: string };
+  private readonly selector: string;
+  private readonly informer: Informer<V1Pod>;
+  private readonly client = new AgentClient({ maxSockets: 8, timeoutMs: 3000 });
+  /** Pods this pool deleted (kill): hidden from agents() before the watch reports them gone. */
+  private readonly deleted = new Set<string>();
+  /** Pod uids whose agent answered 200 on /readyz. */
+  private readonly confirmed = new Set<string>();
+  private replicas = 0;
+  private seeds = '';
+  private closed = false;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(platform: KubernetesPlatform, opts: PoolOptions) {
+    this.platform = platform;
+    this.opts = opts;
+    this.name = opts.name;
+    this.ctx = platform.context;
+    this.names = poolNames(this.ctx, opts.name);
+    this.selector = selectorString(poolSelector(this.ctx, opts.name));
+    const ns = this.ctx.namespace;
+    const core = platform.core;
+    this.informer = new Informer<V1Pod>({
+      kc: platform.kc,
+      path: `/api/v1/namespaces/${ns}/pods`,
+      list: () => core.listNamespacedPod({ namespace: ns, labelSelector: this.selector }) as Promise<KubernetesListObject<V1Pod>>,
+      labelSelector: this.selector,
+      name: `pods/${this.names.deployment}`,
+      log: toLogger(platform.log),
+    });
+  }
+
+  /** Creates the seeds ConfigMap and the Deployment (0 replicas), replacing leftovers of an earlier try. */
+  async start(): Promise<void> {
+    const { core, apps } = this.platform;
+    const ns = this.ctx.namespace;
+    const cm = seedsConfigMap(this.ctx, this.name, []);
+    const got = await createOrGet(
+      () => core.createNamespacedConfigMap({ namespace: ns, body: cm }),
+      () => core.readNamespacedConfigMap({ namespace: ns, name: this.names.seeds }),
+    );
+    if (!got.created) {
+      await core.replaceNamespacedConfigMap({
+        namespace: ns, name: this.names.seeds,
+        body: { ...cm, metadata: { ...cm.metadata, resourceVersion: got.object.metadata?.resourceVersion } },
+      });
+    }
+    const dep = agentDeployment({
+      ctx: this.ctx,
+      pool: this.opts,
+      replicas: 0,
+      image: this.platform.agentImage,
+      ownImage: this.platform.ownImage,
+      ...(this.platform.scheduling ? { scheduling: this.platform.scheduling } : {}),
+    });
+    this.informer.start();
+    const d = await createOrGet(
+      () => apps.createNamespacedDeployment({ namespace: ns, body: dep }),
+      () => apps.readNamespacedDeployment({ namespace: ns, name: this.names.deployment }),
+    );
+    if (!d.created) {
+      // A pool of the same run, attempt, step and name exists: an earlier try of this step (a
+      // restarted runner pod). Its agents would skew every measurement: start from nothing.
+      this.log('warn', 'replacing a leftover agent pool', { deployment: this.names.deployment });
+      await this.deleteDeployment();
+      await this.until('the leftover pool is gone', () => this.informer.list().length === 0, this.platform.closeTimeoutMs);
+      await apps.createNamespacedDeployment({ namespace: ns, body: dep });
+    }
+    await this.informer.synced;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The view
+
+  /** The pool's pods that are not being deleted, oldest first. */
+  private livePods(): V1Pod[] {
+    return this.informer
+      .list()
+      .filter((p) => !this.deleted.has(p.metadata?.name ?? '') && !p.metadata?.deletionTimestamp)
+      .sort(byAge);
+  }
+
+  private readyPods(): V1Pod[] {
+    return this.livePods().filter(isPodReady);
+  }
+
+  agents(): AgentHandle[] {
+    return this.readyPods().map(agentHandleOf);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Changes, one at a time
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  scaleTo(n: number): Promise<AgentHandle[]> {
+    if (!Number.isInteger(n) || n < 0) return Promise.reject(new Error(`scaleTo: bad size ${n}`));
+    return this.enqueue(async () => {
+      if (this.closed) throw new Error(`pool ${this.name} is closed`);
+      const deadline = Date.now() + this.platform.readyTimeoutMs;
+      if (n > 0 && this.readyPods().length === 0) {
+        // An empty pool: one pod founds the cluster, the others join it.
+        await this.writeSeeds([]);
+        await this.patchReplicas(1);
+        await this.waitSize(1, deadline);
+      }
+      if (n > 0) await this.writeSeeds(this.agents().map((a) => a.url));
+      await this.patchReplicas(n);
+      await this.waitSize(n, deadline);
+      return this.agents();
+    });
+  }
+
+  private async patchReplicas(n: number): Promise<void> {
+    if (n === this.replicas) return;
+    await this.platform.apps.patchNamespacedDeployment(
+      { namespace: this.ctx.namespace, name: this.names.deployment, body: { spec: { replicas: n } } },
+      MERGE,
+    );
+    this.replicas = n;
+  }
+
+  private async writeSeeds(urls: string[]): Promise<void> {
+    const value = urls.slice(0, MAX_SEEDS).join(',');
+    if (value === this.seeds) return;
+    await this.platform.core.patchNamespacedConfigMap(
+      { namespace: this.ctx.namespace, name: this.names.seeds, body: { data: { seeds: value } } },
+      MERGE,
+    );
+    this.seeds = value;
+  }
+
+  /** Until exactly n pods of the pool exist (none being deleted), all Ready and answering /readyz. */
+  private async waitSize(n: number, deadline: number): Promise<void> {
+    for (;;) {
+      if (this.closed) throw new Error(`pool ${this.name} closed while scaling`);
+      const all = this.informer.list().filter((p) => !this.deleted.has(p.metadata?.name ?? ''));
+      const ready = all.filter(isPodReady);
+      if (all.length === n && ready.length === n && (await this.confirmReady(ready))) return;
+      if (Date.now() > deadline) {
+        const failing = all.filter((p) => !isPodReady(p)).map((p) => `${p.metadata?.name} ${p.status?.phase ?? '?'}${p.status?.reason ? ` ${p.status.reason}` : ''}${p.status?.message ? `: ${p.status.message}` : ''}`);
+        throw new Error(
+          `pool ${this.name}: ${ready.length} of ${n} agents ready (${all.length} pods) after ${this.platform.readyTimeoutMs} ms${failing.length ? `; not ready: ${failing.slice(0, 3).join('; ')}` : ''}`,
+        );
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Each ready pod's agent answers 200 on /readyz (remembered per pod uid). */
+  private async confirmReady(pods: V1Pod[]): Promise<boolean> {
+    const todo = pods.filter((p) => !this.confirmed.has(p.metadata?.uid ?? ''));
+    const oks = await Promise.all(
+      todo.map(async (p) => {
+        try {
+          const r = await this.client.readyz(agentHandleOf(p).url);
+          if (r.status === 200) this.confirmed.add(p.metadata?.uid ?? '');
+          return r.status === 200;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    return oks.every(Boolean);
+  }
+
+  kill(id: string): Promise<void> {
+    return this.enqueue(async () => {
+      const pod = this.livePods().find((p) => p.metadata?.name === id);
+      if (!pod) throw new Error(`pool ${this.name}: no live agent ${id}`);
+      const others = this.agents().filter((a) => a.id !== id);
+      // The replacement (autoHeal) joins through agents that are still alive.
+      if (this.opts.autoHeal && others.length > 0) await this.writeSeeds(others.map((a) => a.url));
+      this.deleted.add(id);
+      try {
+        await this.platform.core.deleteNamespacedPod({ namespace: this.ctx.namespace, name: id, gracePeriodSeconds: 0 });
+      } catch (err) {
+        if (!isNotFound(err)) {
+          this.deleted.delete(id);
+          throw err;
+        }
+      }
+      if (!this.opts.autoHeal) await this.patchReplicas(Math.max(0, this.replicas - 1));
+      this.log('info', 'agent killed', { pool: this.name, agent: id, autoHeal: !!this.opts.autoHeal });
+    });
+  }
+
+  async stats(): Promise<ProcessStats[]> {
+    const out = await Promise.all(
+      this.agents().map(async (a) => {
+        try {
+          const r = await this.client.metrics(a.url);
+          return r.status === 200 ? statsFromMetrics(a.pid, r.body) : null;
+        } catch {
+          return null; // the agent may be going away
+        }
+      }),
+    );
+    return out.filter((s): s is ProcessStats => s !== null);
+  }
+
+  private async deleteDeployment(): Promise<void> {
+    try {
+      await this.platform.apps.deleteNamespacedDeployment({ namespace: this.ctx.namespace, name: this.names.deployment, propagationPolicy: 'Background' });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  private async until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`pool ${this.name}: timed out after ${timeoutMs} ms waiting until ${what}`);
+      await sleep(50);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain;
+    try {
+      await this.deleteDeployment();
+      try {
+        await this.platform.core.deleteNamespacedConfigMap({ namespace: this.ctx.namespace, name: this.names.seeds });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      await this.until('its pods are gone', () => this.informer.list().length === 0, this.platform.closeTimeoutMs);
+    } catch (err) {
+      this.log('warn', 'closing the agent pool failed', { pool: this.name, error: describeError(err) });
+      throw err;
+    } finally {
+      await this.informer.stop();
+      this.client.close();
+      this.platform.poolClosed(this);
+    }
+  }
+
+  private log(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void {
+    this.platform.log?.[level](msg, fields);
+  }
+}
+
+export class KubernetesPlatform implements Platform {
+  readonly kind = 'kubernetes' as const;
+  readonly kc: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly context: PoolContext;
+  readonly agentImage: string;
+  readonly ownImage: boolean;
+  readonly scheduling: Scheduling | undefined;
+  readonly log: KubernetesPlatformLog | undefined;
+  readonly readyTimeoutMs: number;
+  readonly closeTimeoutMs: number;
+  private readonly pools = new Set<KubernetesPool>();
+
+  constructor(o: KubernetesPlatformOptions) {
+    this.kc = o.kc;
+    this.core = o.kc.makeApiClient(CoreV1Api);
+    this.apps = o.kc.makeApiClient(AppsV1Api);
+    this.context = { namespace: o.namespace, run: o.run, step: o.step, category: o.category ?? o.step };
+    this.agentImage = o.agentImage;
+    this.ownImage = o.ownImage ?? isOwnImage(o.agentImage);
+    this.scheduling = o.scheduling;
+    this.log = o.log;
+    this.readyTimeoutMs = o.readyTimeoutMs ?? 180_000;
+    this.closeTimeoutMs = o.closeTimeoutMs ?? 60_000;
+  }
+
+  async createPool(opts: PoolOptions): Promise<Pool> {
+    if ([...this.pools].some((p) => p.name === opts.name)) throw new Error(`a pool named ${opts.name} is already open`);
+    const pool = new KubernetesPool(this, opts);
+    this.pools.add(pool);
+    try {
+      await pool.start();
+      await pool.scaleTo(opts.size);
+    } catch (err) {
+      await pool.close().catch(() => undefined);
+      throw err;
+    }
+    return pool;
+  }
+
+  poolClosed(pool: KubernetesPool): void {
+    this.pools.delete(pool);
+  }
+
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([...this.pools].map((p) => p.close()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+  }
+}
