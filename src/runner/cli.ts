@@ -1,18 +1,51 @@
 /**
  * `swarmbench runner --step NAME --params FILE --out FILE [--attempt N] [--file-sd PATH]`
+ * `swarmbench runner --step NAME --platform kubernetes --result-configmap NAME [--attempt N]`
  *
- * Runs one step of a plan and writes its StepResult document to --out. Progress goes to stdout
- * as JSON lines `{"event":"progress","step":..,"detail":..}`; logs go to stderr (JSON).
+ * Runs one step of a plan and writes its StepResult document to --out and/or into the ConfigMap
+ * --result-configmap (key `result.json`, created or replaced idempotently, labelled with the run,
+ * attempt, category, step and `swarmbench.io/component=step-result`, owned by the run). Progress
+ * goes to stdout as JSON lines `{"event":"progress","step":..,"detail":..}`; logs go to stderr (JSON).
+ *
+ * `--platform local` (default): agents are local processes. `--platform kubernetes` (in the step's
+ * Job): agent pools are Deployments owned by the run (src/platform/kubernetes), configured by the
+ * environment the operator sets (docs/kubernetes-platform.md): SWARMBENCH_PARAMS (the Params JSON,
+ * used when --params is not given), SWARMBENCH_RUN_NAME, SWARMBENCH_RUN_UID, SWARMBENCH_NAMESPACE,
+ * SWARMBENCH_IMAGE (the agents' image when params.agents.image is `local`), NODE_NAME, and
+ * optionally SWARMBENCH_AGENT_SCHEDULING (JSON {nodeSelector, tolerations, resources} for the agents).
+ *
  * Exit code 0 when a result document was written (even one whose tests fail: judging is the
- * executor's job), 2 on bad arguments, 1 when no document could be written.
+ * executor's job), 2 on bad arguments or configuration, 1 when no document could be written
+ * (with the reason on stderr).
  */
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../log.ts';
 import { buildPlan } from '../plan/plan.ts';
 import type { Params } from '../plan/params.ts';
+import { loadKubeConfig } from '../operator/kube.ts';
 import { LocalPlatform } from '../platform/local/index.ts';
+import { KubernetesPlatform, type RunRef, type Scheduling } from '../platform/kubernetes/index.ts';
+import { writeStepResult } from '../platform/kubernetes/result.ts';
+import type { Platform } from '../platform/types.ts';
+import type { StepResult } from '../api/schema.ts';
 import { runStep } from './step.ts';
+
+const USAGE = `usage: swarmbench runner --step NAME (--params FILE | env SWARMBENCH_PARAMS) (--out FILE | --result-configmap NAME)
+                         [--platform local|kubernetes] [--attempt N] [--file-sd PATH]
+`;
+
+function fail(msg: string, code: number): number {
+  process.stderr.write(`swarmbench runner: ${msg}\n`);
+  return code;
+}
+
+/** The run this Job works for, from the environment the operator sets. */
+export function kubeEnv(env: NodeJS.ProcessEnv, attempt: number): { namespace: string; run: RunRef } {
+  const missing = ['SWARMBENCH_NAMESPACE', 'SWARMBENCH_RUN_NAME', 'SWARMBENCH_RUN_UID'].filter((k) => !env[k]);
+  if (missing.length > 0) throw new Error(`missing environment: ${missing.join(', ')} (set by the operator's Job)`);
+  return { namespace: env.SWARMBENCH_NAMESPACE!, run: { name: env.SWARMBENCH_RUN_NAME!, uid: env.SWARMBENCH_RUN_UID!, attempt } };
+}
 
 export async function main(argv: string[]): Promise<number> {
   let values;
@@ -25,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         attempt: { type: 'string', default: '1' },
         'file-sd': { type: 'string' },
+        platform: { type: 'string', default: 'local' },
+        'result-configmap': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -33,36 +68,82 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`swarmbench runner: ${(err as Error).message}\n`);
     return 2;
   }
-  if (values.help || !values.step || !values.params || !values.out) {
-    process.stderr.write('usage: swarmbench runner --step NAME --params FILE --out FILE [--attempt N] [--file-sd PATH]\n');
+  if (values.help || !values.step || (!values.out && !values['result-configmap'])) {
+    process.stderr.write(USAGE);
     return values.help ? 0 : 2;
   }
-  const params = JSON.parse(readFileSync(values.params, 'utf8')) as Params;
-  const step = buildPlan(params).find((s) => s.name === values.step);
-  if (!step) {
-    process.stderr.write(`swarmbench runner: step "${values.step}" is not in the plan\n`);
-    return 2;
+  if (values.platform !== 'local' && values.platform !== 'kubernetes') return fail(`--platform must be local or kubernetes, not "${values.platform}"`, 2);
+  const paramsText = values.params ? readFileSync(values.params, 'utf8') : process.env.SWARMBENCH_PARAMS;
+  if (!paramsText) return fail('no parameters: give --params FILE or set SWARMBENCH_PARAMS', 2);
+  let params: Params;
+  try {
+    params = JSON.parse(paramsText) as Params;
+  } catch (err) {
+    return fail(`the parameters are not JSON (${values.params ?? 'SWARMBENCH_PARAMS'}): ${(err as Error).message}`, 2);
   }
+  const step = buildPlan(params).find((s) => s.name === values.step);
+  if (!step) return fail(`step "${values.step}" is not in the plan`, 2);
   const attempt = Number(values.attempt);
+  if (!Number.isInteger(attempt) || attempt < 1) return fail(`--attempt must be an integer >= 1, not "${values.attempt}"`, 2);
   const log = createLogger({ role: 'runner', step: step.name, attempt });
-  const platform = new LocalPlatform(values['file-sd'] ? { fileSdPath: values['file-sd'] } : {});
+
+  const needKube = values.platform === 'kubernetes' || !!values['result-configmap'];
+  let kube: { kc: ReturnType<typeof loadKubeConfig>; namespace: string; run: RunRef } | undefined;
+  let platform: Platform;
+  try {
+    if (needKube) kube = { kc: loadKubeConfig(), ...kubeEnv(process.env, attempt) };
+    if (values.platform === 'kubernetes') {
+      const own = params.agents.image === 'local';
+      const image = own ? process.env.SWARMBENCH_IMAGE : params.agents.image;
+      if (!image) throw new Error('SWARMBENCH_IMAGE is not set (the agents\' image when params.agents.image is "local")');
+      const sched = process.env.SWARMBENCH_AGENT_SCHEDULING ? (JSON.parse(process.env.SWARMBENCH_AGENT_SCHEDULING) as Scheduling) : undefined;
+      platform = new KubernetesPlatform({
+        kc: kube!.kc, namespace: kube!.namespace, run: kube!.run, step: step.name, category: step.category,
+        agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}), log,
+      });
+    } else {
+      platform = new LocalPlatform(values['file-sd'] ? { fileSdPath: values['file-sd'] } : {});
+    }
+  } catch (err) {
+    return fail(`cannot set up the ${values.platform} platform: ${(err as Error).message}`, 2);
+  }
+
   const ac = new AbortController();
   const stop = () => ac.abort(new Error('interrupted'));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  let result: StepResult;
   try {
-    const result = await runStep(step, params, {
+    result = await runStep(step, params, {
       platform,
       log,
       signal: ac.signal,
       attempt,
+      ...(process.env.NODE_NAME && values.platform === 'kubernetes' ? { node: process.env.NODE_NAME } : {}),
       progress: (s, detail) => process.stdout.write(`${JSON.stringify({ event: 'progress', step: s, detail })}\n`),
     });
-    const tmp = `${values.out}.tmp`;
-    writeFileSync(tmp, JSON.stringify(result));
-    renameSync(tmp, values.out);
-    return 0;
   } finally {
-    await platform.close();
+    await platform.close().catch((err: unknown) => log.warn('closing the platform failed', { error: String(err) }));
   }
+  if (values.out) {
+    try {
+      const tmp = `${values.out}.tmp`;
+      writeFileSync(tmp, JSON.stringify(result));
+      renameSync(tmp, values.out);
+    } catch (err) {
+      return fail(`cannot write the result to ${values.out}: ${(err as Error).message}`, 1);
+    }
+  }
+  if (values['result-configmap']) {
+    try {
+      const { replaced } = await writeStepResult({
+        kc: kube!.kc, namespace: kube!.namespace, name: values['result-configmap'], run: kube!.run,
+        step: step.name, category: step.category, result,
+      });
+      log.info('step result written', { configMap: `${kube!.namespace}/${values['result-configmap']}`, replaced, measurements: result.measurements.length });
+    } catch (err) {
+      return fail((err as Error).message, 1);
+    }
+  }
+  return 0;
 }

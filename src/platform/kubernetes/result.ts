@@ -1,0 +1,55 @@
+/**
+ * Writes a step's result document into its ConfigMap (key `result.json`), idempotently: create;
+ * on 409 read it and replace it with the read resourceVersion (a conflict on replace: read and
+ * try again). Transient failures (network, 429, 5xx) are retried with backoff until the deadline;
+ * refusals (401/403), invalid objects (422) and the like fail at once with the server's message.
+ */
+import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { describeError, isConflict, isNotFound, statusCode } from '../../operator/kube.ts';
+import { stepResultConfigMap, type RunRef } from './manifests.ts';
+
+export interface WriteResultOptions {
+  kc: KubeConfig;
+  namespace: string;
+  name: string;
+  run: RunRef;
+  step: string;
+  category: string;
+  /** The StepResult document (serialised here with JSON.stringify). */
+  result: unknown;
+  /** Give up after this long (default 60 s). */
+  timeoutMs?: number;
+}
+
+function transient(err: unknown): boolean {
+  const code = statusCode(err);
+  return code === undefined || code === 429 || code >= 500;
+}
+
+/** Returns the written ConfigMap and whether it replaced an existing one. */
+export async function writeStepResult(o: WriteResultOptions): Promise<{ configMap: V1ConfigMap; replaced: boolean }> {
+  const core = o.kc.makeApiClient(CoreV1Api);
+  const body = stepResultConfigMap({ name: o.name, namespace: o.namespace, run: o.run, step: o.step, category: o.category, json: JSON.stringify(o.result) });
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+  let delay = 200;
+  for (;;) {
+    try {
+      try {
+        return { configMap: await core.createNamespacedConfigMap({ namespace: o.namespace, body }), replaced: false };
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+      const cur = await core.readNamespacedConfigMap({ namespace: o.namespace, name: o.name });
+      const next: V1ConfigMap = { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } };
+      return { configMap: await core.replaceNamespacedConfigMap({ namespace: o.namespace, name: o.name, body: next }), replaced: true };
+    } catch (err) {
+      // A conflict (someone wrote between our read and replace) or a delete racing us: go again.
+      const again = isConflict(err) || isNotFound(err) || transient(err);
+      if (!again || Date.now() + delay > deadline) {
+        throw new Error(`cannot write the step result to ConfigMap ${o.namespace}/${o.name}: ${describeError(err)}`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
