@@ -129,6 +129,43 @@ describe.skipIf(!!notUp)(title, () => {
     return p;
   };
 
+  const paramsCm = `${runName}-a1-params`;
+  const owner = () => [{ apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', name: runName, uid: runUid, controller: true, blockOwnerDeletion: true }];
+  /** The step Job as the operator builds it (the contract of docs/kubernetes-platform.md). */
+  const createRunnerJob = async (jobName: string, resultCm: string, paramsFrom: string): Promise<void> => {
+    const field = (fieldPath: string) => ({ valueFrom: { fieldRef: { fieldPath } } });
+    await batch.createNamespacedJob({
+      namespace: ns,
+      body: {
+        metadata: { name: jobName, ownerReferences: owner() },
+        spec: {
+          backoffLimit: 0,
+          template: {
+            spec: {
+              restartPolicy: 'Never',
+              serviceAccountName: 'swarmbench-runner',
+              containers: [{
+                name: 'runner',
+                image: IMAGE,
+                command: ['swarmbench'],
+                args: ['runner', '--step', 'integration', '--platform', 'kubernetes', '--result-configmap', resultCm, '--attempt', '1'],
+                env: [
+                  { name: 'SWARMBENCH_PARAMS', valueFrom: { configMapKeyRef: { name: paramsFrom, key: 'params.json' } } },
+                  { name: 'SWARMBENCH_RUN_NAME', value: runName },
+                  { name: 'SWARMBENCH_RUN_UID', value: runUid },
+                  { name: 'SWARMBENCH_NAMESPACE', ...field('metadata.namespace') },
+                  { name: 'SWARMBENCH_IMAGE', value: IMAGE },
+                  { name: 'POD_NAME', ...field('metadata.name') },
+                  { name: 'NODE_NAME', ...field('spec.nodeName') },
+                ],
+              }],
+            },
+          },
+        },
+      },
+    });
+  };
+
   /** Every agent's membership view holds exactly the pool's agents as alive. */
   const membershipIs = async (urls: string[], ids: string[]): Promise<boolean> => {
     for (const u of urls) {
@@ -213,43 +250,11 @@ describe.skipIf(!!notUp)(title, () => {
 
   it('(b) a Job of the project image runs the integration step as the runner service account and writes its result ConfigMap', async () => {
     const params = resolveParams({ mode: 'quick', trials: 3, agents: { poolSize: 3 } }, ['integration']);
-    const owner = [{ apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', name: runName, uid: runUid, controller: true, blockOwnerDeletion: true }];
-    const paramsCm = `${runName}-a1-params`;
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: paramsCm, ownerReferences: owner }, data: { 'params.json': JSON.stringify(params) } } });
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: paramsCm, ownerReferences: owner() }, data: { 'params.json': JSON.stringify(params) } } });
     const resultCm = resultConfigMapName(runName, 1, 'integration');
     const jobName = `${runName}-a1-integration`;
-    const field = (fieldPath: string) => ({ valueFrom: { fieldRef: { fieldPath } } });
     const t0 = Date.now();
-    await batch.createNamespacedJob({
-      namespace: ns,
-      body: {
-        metadata: { name: jobName, ownerReferences: owner },
-        spec: {
-          backoffLimit: 0,
-          template: {
-            spec: {
-              restartPolicy: 'Never',
-              serviceAccountName: 'swarmbench-runner',
-              containers: [{
-                name: 'runner',
-                image: IMAGE,
-                command: ['swarmbench'],
-                args: ['runner', '--step', 'integration', '--platform', 'kubernetes', '--result-configmap', resultCm, '--attempt', '1'],
-                env: [
-                  { name: 'SWARMBENCH_PARAMS', valueFrom: { configMapKeyRef: { name: paramsCm, key: 'params.json' } } },
-                  { name: 'SWARMBENCH_RUN_NAME', value: runName },
-                  { name: 'SWARMBENCH_RUN_UID', value: runUid },
-                  { name: 'SWARMBENCH_NAMESPACE', ...field('metadata.namespace') },
-                  { name: 'SWARMBENCH_IMAGE', value: IMAGE },
-                  { name: 'POD_NAME', ...field('metadata.name') },
-                  { name: 'NODE_NAME', ...field('spec.nodeName') },
-                ],
-              }],
-            },
-          },
-        },
-      },
-    });
+    await createRunnerJob(jobName, resultCm, paramsCm);
     let sawPool = false;
     await until('the Job Complete', async () => {
       if (!sawPool) sawPool = (await podsOf('swarmbench.io/step=integration,swarmbench.io/component=agent')).length > 0;
@@ -284,6 +289,22 @@ describe.skipIf(!!notUp)(title, () => {
     process.stderr.write(`kube-platform: integration results ${result.measurements.map((m) => `${m.id}=${Number(m.value).toFixed(1)}`).join(' ')}\n`);
     // The runner closed its pool: nothing of it is left.
     expect(await podsOf('swarmbench.io/step=integration,swarmbench.io/component=agent')).toHaveLength(0);
+  }, 240_000);
+
+  it('(b) a runner that cannot write its result exits non-zero and says why', async () => {
+    // An invalid ConfigMap name: the API server refuses it (422) after the step ran.
+    const jobName = `${runName}-a1-badresult`;
+    await createRunnerJob(jobName, 'Not_A_Valid_Name', paramsCm);
+    const pod = await until('the Job Failed', async () => {
+      const j = await batch.readNamespacedJob({ namespace: ns, name: jobName });
+      if (j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) throw new Fatal('the Job completed');
+      if (!j.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True')) return undefined;
+      return (await podsOf(`job-name=${jobName}`))[0];
+    }, 200_000, 250);
+    const term = pod.status?.containerStatuses?.[0]?.state?.terminated;
+    expect(term?.exitCode).toBe(1);
+    const logs = await execp(join(TOOLS_BIN, 'kubectl'), ['logs', '-n', ns, pod.metadata!.name!], { env: { ...process.env, KUBECONFIG } });
+    expect(logs.stderr + logs.stdout).toMatch(/swarmbench runner: cannot write the step result to ConfigMap .*Not_A_Valid_Name: HTTP 422/);
   }, 240_000);
 
   it('(c) deleting the BenchmarkRun garbage-collects its pools, their pods and the result ConfigMap', async () => {
