@@ -56,6 +56,11 @@ function portOpen(url: string): Promise<boolean> {
   const u = new URL(url);
   return new Promise((resolve) => {
     const s = connect({ host: u.hostname, port: Number(u.port) });
+    // A deleted pod's address may drop packets rather than refuse them: no answer in 2 s is closed.
+    s.setTimeout(2000, () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -155,11 +160,13 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     // Give the agents' event loops a moment to release what the workload held, then compare.
     await new Promise((r) => setTimeout(r, 1000));
     const after = await pool.stats();
-    const growth = before.map((b) => {
-      const a = after.find((x) => x.pid === b.pid);
+    // Host processes are matched by pid; where the platform knows none (pid 0: pods on a real
+    // container runtime) by position, which is stable for a pool that did not change.
+    const growth = before.map((b, i) => {
+      const a = b.pid > 0 ? after.find((x) => x.pid === b.pid) : after[i];
       return a ? (a.rssBytes - b.rssBytes) / 2 ** 20 : Number.NaN;
     });
-    const pids = [...new Set(agents.map((a) => a.pid))];
+    const pids = [...new Set(agents.map((a) => a.pid))].filter((pid) => pid > 0);
     const urls = agents.map((a) => a.url);
     await pool.close();
     closed = true;
