@@ -1,0 +1,254 @@
+/**
+ * The operator end to end on the real control plane (`npm run cluster:up`, then
+ * `npm run test:cluster`): `swarmbench operator` runs as a process against the API server; a
+ * BenchmarkRun applied with kubectl runs its steps as Jobs of the project's image (run by the
+ * test node agent as real processes), and the verdict comes back into the status and the export.
+ *
+ * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResultDocument, StepResult } from '../../src/api/schema.ts';
+import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
+import { APISERVER_URL, KUBECONFIG, PKI, TOOLS_BIN } from './lib/config.ts';
+import { ok } from './lib/http.ts';
+
+async function clusterUp(): Promise<string | undefined> {
+  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
+  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
+  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
+}
+const notUp = await clusterUp();
+if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
+const title = notUp ? `operator end to end [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator end to end';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+const ns = `op-e2e-${Date.now().toString(36)}`;
+const env = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
+function kubectl(args: string[], input?: string) {
+  const r = spawnSync(join(TOOLS_BIN, 'kubectl'), args, { env, encoding: 'utf8', input, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const run = (name: string, spec: string) =>
+  `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${spec}`;
+
+/** A small run that finishes in about a minute on 2 cores: integration only, a pool of 3. */
+const SMALL = '  mode: quick\n  categories: [integration]\n  trials: 3\n  agents: {poolSize: 3, agentsPerProcess: 1}\n  cleanup: {policy: Never}\n';
+
+interface Run {
+  metadata: { name: string; generation: number; uid: string };
+  status?: {
+    phase?: string;
+    attempt?: number;
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[];
+    summary?: { total: number; passed: number; failed: number; skipped: number; verdict: string; passedOfTotal?: string };
+    tests?: { id: string; result: string; value: number | null }[];
+    export?: { configMapName: string };
+    history?: { attempt: number; phase: string }[];
+  };
+}
+
+describe.skipIf(!!notUp)(title, () => {
+  const kc = new KubeConfig();
+  let core: CoreV1Api;
+  let batch: BatchV1Api;
+  let apps: AppsV1Api;
+  let custom: CustomObjectsApi;
+  let operator: ChildProcess | undefined;
+  const operatorLog: string[] = [];
+
+  const get = async (name: string): Promise<Run> =>
+    (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name })) as Run;
+  const terminal = (name: string, timeoutMs = 300_000) =>
+    until(`${name} to finish`, async () => {
+      const r = await get(name);
+      return r.status?.phase === 'Succeeded' || r.status?.phase === 'Failed' ? r : undefined;
+    }, timeoutMs, 1000);
+
+  function startOperator(): ChildProcess {
+    const p = spawn(
+      process.execPath,
+      [CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1', '--leader-elect', 'false'],
+      { cwd: REPO_ROOT, env: { ...env, SWARMBENCH_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      operatorLog.push(d);
+      if (operatorLog.length > 400) operatorLog.shift();
+    });
+    return p;
+  }
+
+  beforeAll(async () => {
+    kc.loadFromFile(KUBECONFIG);
+    core = kc.makeApiClient(CoreV1Api);
+    batch = kc.makeApiClient(BatchV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    expect(kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]).code).toBe(0);
+    await until('the CRD to be established', () => kubectl(['wait', '--for=condition=Established', 'crd/benchmarkruns.swarmbench.io', '--timeout=30s']).code === 0);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    // What the runner Jobs need (docs/kubernetes-platform.md): pools, their pods, result ConfigMaps, events.
+    const rbac = `
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: swarmbench-runner, namespace: ${ns}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: swarmbench-runner, namespace: ${ns}}
+rules:
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, update, patch, delete, deletecollection]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, delete]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+- apiGroups: [swarmbench.io]
+  resources: [benchmarkruns]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: swarmbench-runner, namespace: ${ns}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: swarmbench-runner}
+subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
+`;
+    const r = kubectl(['apply', '-f', '-'], rbac);
+    expect(r.code, r.stderr).toBe(0);
+    operator = startOperator();
+  });
+
+  afterAll(async () => {
+    operator?.kill('SIGTERM');
+    await core?.deleteNamespace({ name: ns }).catch(() => undefined);
+  });
+
+  it('a BenchmarkRun runs to a verdict: status, printer columns, kubectl wait, and an export that agrees', async () => {
+    const a = kubectl(['apply', '-f', '-'], run('small', SMALL));
+    expect(a.code, a.stderr).toBe(0);
+    const done = await terminal('small').catch((e: unknown) => {
+      throw new Error(`${String(e)}\noperator log tail:\n${operatorLog.slice(-30).join('')}`);
+    });
+    const st = done.status!;
+    expect(st.attempt).toBe(1);
+    expect(st.observedGeneration).toBe(done.metadata.generation);
+    expect(st.summary!.total).toBe(3);
+    expect(st.summary!.passed + st.summary!.failed + st.summary!.skipped).toBe(3);
+    expect(st.tests!.map((t) => t.id)).toEqual(['5.1', '5.2', '5.3']);
+    for (const t of st.tests!) expect(t.value, `${t.id} has a measured value`).not.toBeNull();
+    for (const c of st.conditions!) expect(c.observedGeneration).toBe(done.metadata.generation);
+    expect(st.conditions!.find((c) => c.type === 'Complete')!.status).toBe('True');
+
+    const w = kubectl(['wait', '-n', ns, '--for=condition=Complete', 'br/small', '--timeout=10s']);
+    expect(w.code, w.stderr).toBe(0);
+    const table = kubectl(['get', 'br', '-n', ns]);
+    expect(table.stdout).toMatch(/NAME\s+PHASE\s+PASSED\s+SUCCESS\s+VERDICT\s+AGE/);
+    expect(table.stdout).toMatch(new RegExp(`small\\s+${st.phase}\\s+${st.summary!.passed}/3\\s+`));
+
+    // The step ran as a Job whose result ConfigMap holds a valid StepResult of attempt 1.
+    // (The operator moves on as soon as the result exists; the Job controller marks it Complete soon after.)
+    await until('the step Job to complete', async () => {
+      const job = await batch.readNamespacedJob({ namespace: ns, name: 'small-a1-integration' });
+      return job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ? true : undefined;
+    }, 60_000);
+    const res = await core.readNamespacedConfigMap({ namespace: ns, name: 'small-a1-integration-result' });
+    const step = StepResult.parse(JSON.parse(res.data!['result.json']!));
+    expect(step.attempt).toBe(1);
+    expect(step.measurements.map((m) => m.id)).toEqual(['5.1', '5.2', '5.3']);
+    expect(res.metadata?.labels).toMatchObject({ 'swarmbench.io/run': 'small', 'swarmbench.io/attempt': '1', 'swarmbench.io/category': 'integration' });
+
+    // The export: four files that agree with the status.
+    const exp = await core.readNamespacedConfigMap({ namespace: ns, name: st.export!.configMapName });
+    expect(Object.keys(exp.data!).sort()).toEqual(['junit.xml', 'report.md', 'results.json', 'summary.csv']);
+    const doc = ResultDocument.parse(JSON.parse(exp.data!['results.json']!));
+    expect(doc.summary).toMatchObject({ total: st.summary!.total, passed: st.summary!.passed, failed: st.summary!.failed, verdict: st.summary!.verdict });
+    expect(doc.tests.map((t) => [t.id, t.result, t.value])).toEqual(st.tests!.map((t) => [t.id, t.result, t.value]));
+    expect(exp.data!['junit.xml']).toMatch(new RegExp(`tests="3"`));
+    for (const t of doc.tests) expect(exp.data!['summary.csv']).toContain(t.name);
+    expect(exp.data!['report.md']).toMatch(/5\.1/);
+
+    // The pool the runner made is gone (the runner closes it), and events tell the story.
+    const pools = await apps.listNamespacedDeployment({ namespace: ns, labelSelector: 'swarmbench.io/run=small' });
+    expect(pools.items).toHaveLength(0);
+    const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=small' });
+    const reasons = events.items.map((e) => e.reason);
+    expect(reasons).toContain('AttemptStarted');
+    expect(reasons).toContain('StepStarted');
+    expect(reasons.some((r) => r === 'Succeeded' || r === 'Failed')).toBe(true);
+  }, 360_000);
+
+  it('changing the spec of a finished run starts attempt 2 and keeps attempt 1 in the history', async () => {
+    const before = await get('small');
+    const a = kubectl(['apply', '-f', '-'], run('small', SMALL.replace('trials: 3', 'trials: 4')));
+    expect(a.code, a.stderr).toBe(0);
+    await until('attempt 2 to start', async () => ((await get('small')).status?.attempt === 2 ? true : undefined), 30_000);
+    const done = await terminal('small');
+    expect(done.status!.attempt).toBe(2);
+    expect(done.status!.observedGeneration).toBe(before.metadata.generation + 1);
+    expect(done.status!.history![0]).toMatchObject({ attempt: 1, phase: before.status!.phase });
+    await batch.readNamespacedJob({ namespace: ns, name: 'small-a2-integration' });
+  }, 360_000);
+
+  it('a spec the CRD cannot catch is marked SpecInvalid without retries; the CRD rejects the rest naming the field', async () => {
+    const bad = kubectl(['apply', '-f', '-'], run('badmix', '  agents: {taskMix: {io: 0.5, cpu: 0.1}}\n'));
+    expect(bad.code, bad.stderr).toBe(0);
+    const r = await until('SpecInvalid', async () => {
+      const x = await get('badmix');
+      const ready = x.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.reason === 'SpecInvalid' ? x : undefined;
+    }, 30_000);
+    expect(r.status!.phase).toBe('Failed');
+    const jobs = await batch.listNamespacedJob({ namespace: ns, labelSelector: 'swarmbench.io/run=badmix' });
+    expect(jobs.items).toHaveLength(0);
+    for (const [spec, field] of [
+      ['  mode: fast\n', 'spec.mode'],
+      ['  agents: {poolSize: -3}\n', 'spec.agents.poolSize'],
+      ['  trials: many\n', 'spec.trials'],
+    ] as const) {
+      const x = kubectl(['apply', '-f', '-'], run('rejected', spec));
+      expect(x.code).not.toBe(0);
+      expect(x.stderr).toContain(field);
+    }
+    // The operator is still alive after all of that.
+    expect(operator!.exitCode).toBeNull();
+  }, 120_000);
+
+  it('deleting a run removes its Jobs, pods and result ConfigMaps; the export stays', async () => {
+    const cmsBefore = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'swarmbench.io/run=small,swarmbench.io/component=step-result' });
+    expect(cmsBefore.items.length).toBeGreaterThan(0);
+    const d = kubectl(['delete', '-n', ns, 'br/small', '--wait=true', '--timeout=60s']);
+    expect(d.code, d.stderr).toBe(0);
+    await until('children to be garbage-collected', async () => {
+      const jobs = await batch.listNamespacedJob({ namespace: ns, labelSelector: 'swarmbench.io/run=small' });
+      const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'swarmbench.io/run=small' });
+      const cms = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'swarmbench.io/run=small,swarmbench.io/component in (step-result,params)' });
+      return jobs.items.length + pods.items.length + cms.items.length === 0 ? true : undefined;
+    }, 90_000, 1000);
+    await core.readNamespacedConfigMap({ namespace: ns, name: 'small-results' });
+  }, 120_000);
+});
