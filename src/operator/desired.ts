@@ -81,8 +81,30 @@ export function paramsConfigMap(run: RunRef, attempt: number, params: Params): V
  * `swarmbench-runner` service account. backoffLimit 1: a runner that died (node lost) is retried
  * once; its result ConfigMap is replaced, never added twice.
  */
-export function stepJob(run: RunRef, attempt: number, step: Step, spec: BenchmarkRunSpec, images: OperatorImages): V1Job {
-  const gpu = step.fixture.gpu;
+export interface GpuScheduling {
+  nodeSelector: Record<string, string>;
+  tolerations: NonNullable<NonNullable<BenchmarkRunSpec['gpu']>['tolerations']>;
+  resources?: NonNullable<BenchmarkRunSpec['gpu']>['resources'];
+}
+
+/**
+ * Where the GPU step goes: the spec's `gpu` scheduling, or the usual NVIDIA defaults (a node
+ * labelled `nvidia.com/gpu.present=true`, tolerating the `nvidia.com/gpu` taint, one
+ * `nvidia.com/gpu`). The reconcile checks that some node matches; when none does, the step runs
+ * on an ordinary node with the ordinary image and the GPU-only tests report Skipped.
+ */
+export function gpuScheduling(spec: BenchmarkRunSpec): GpuScheduling {
+  const g = spec.gpu ?? {};
+  return {
+    nodeSelector: g.nodeSelector ?? { 'nvidia.com/gpu.present': 'true' },
+    tolerations: g.tolerations ?? [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+    resources: g.resources ?? { limits: { 'nvidia.com/gpu': 1 } },
+  };
+}
+
+/** `gpu`: the scheduling of a GPU step, or null to run it like any other step (no GPU node). */
+export function stepJob(run: RunRef, attempt: number, step: Step, spec: BenchmarkRunSpec, images: OperatorImages, gpuSched: GpuScheduling | null = step.fixture.gpu ? gpuScheduling(spec) : null): V1Job {
+  const gpu = step.fixture.gpu && gpuSched !== null;
   const image = gpu ? images.gpuImage : images.image;
   const name = jobName(run.name, attempt, step.name);
   const field = (path: string) => ({ valueFrom: { fieldRef: { fieldPath: path } } });
@@ -105,8 +127,7 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
         spec: {
           restartPolicy: 'Never',
           serviceAccountName: RUNNER_SERVICE_ACCOUNT,
-          ...(gpu && spec.gpu?.nodeSelector ? { nodeSelector: spec.gpu.nodeSelector } : {}),
-          ...(gpu && spec.gpu?.tolerations ? { tolerations: spec.gpu.tolerations } : {}),
+          ...(gpu ? { nodeSelector: gpuSched.nodeSelector, tolerations: gpuSched.tolerations } : {}),
           securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
@@ -132,7 +153,7 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
                   ? [{ name: 'SWARMBENCH_PROMETHEUS_TOKEN', valueFrom: { secretKeyRef: { name: spec.prometheus.bearerTokenSecretRef.name, key: spec.prometheus.bearerTokenSecretRef.key } } }]
                   : []),
               ],
-              ...(gpu && spec.gpu?.resources ? { resources: spec.gpu.resources as never } : {}),
+              ...(gpu && gpuSched.resources ? { resources: gpuSched.resources as never } : {}),
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

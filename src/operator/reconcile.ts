@@ -53,6 +53,7 @@ import {
   conditionsFor,
   exportConfigMap,
   exportName,
+  gpuScheduling,
   jobName,
   jobState,
   labels,
@@ -62,6 +63,7 @@ import {
   resultName,
   stepJob,
   type Condition,
+  type GpuScheduling,
   type OperatorImages,
   type RunRef,
 } from './desired.ts';
@@ -175,8 +177,9 @@ export class Reconciler {
       }
       const job = await this.readJob(ref, attempt, step.name);
       if (!job) {
+        const sched = step.fixture.gpu ? await this.gpuPlacement(run, spec, attempt) : null;
         const created = await createOrGet(
-          () => this.batch.createNamespacedJob({ namespace: ref.namespace, body: stepJob(ref, attempt, step, spec, this.opts.images) }),
+          () => this.batch.createNamespacedJob({ namespace: ref.namespace, body: stepJob(ref, attempt, step, spec, this.opts.images, sched) }),
           () => this.batch.readNamespacedJob({ namespace: ref.namespace, name: jobName(ref.name, attempt, step.name) }),
         );
         if (created.created) {
@@ -206,6 +209,16 @@ export class Reconciler {
 
     // 5. Every step is done.
     return this.finish(run, ref, spec, params, attempt, steps, failures);
+  }
+
+  /** The GPU step's scheduling, or null (with a Warning event) when no node matches it. */
+  private async gpuPlacement(run: RunObject, spec: BenchmarkRunSpec, attempt: number): Promise<GpuScheduling | null> {
+    const sched = gpuScheduling(spec);
+    const selector = Object.entries(sched.nodeSelector).map(([k, v]) => `${k}=${v}`).join(',');
+    const nodes = await this.core.listNode({ labelSelector: selector });
+    if (nodes.items.length > 0) return sched;
+    await this.event(run, 'Warning', 'NoGpuNode', `attempt ${attempt}: no node matches ${selector}; the gpu step runs on an ordinary node and the GPU-only tests report Skipped`);
+    return null;
   }
 
   private async startAttempt(run: RunObject, ref: RunRef, spec: BenchmarkRunSpec, attempt: number, rerun: string | undefined): Promise<ReconcileResult> {

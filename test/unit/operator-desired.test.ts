@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveParams } from '../../src/plan/params.ts';
 import { buildPlan } from '../../src/plan/plan.ts';
-import { conditionsFor, jobName, jobState, kubeName, paramsConfigMap, setCondition, stepJob } from '../../src/operator/desired.ts';
+import { conditionsFor, gpuScheduling, jobName, jobState, kubeName, paramsConfigMap, setCondition, stepJob } from '../../src/operator/desired.ts';
 
 const run = { name: 'nightly', namespace: 'bench', uid: 'u-1', generation: 3 };
 const images = { image: 'reg/swarmbench:1', gpuImage: 'reg/swarmbench-gpu:1' };
@@ -27,6 +27,13 @@ describe('desired objects', () => {
     expect(g.containers[0]!.image).toBe('reg/swarmbench-gpu:1');
     expect(g.containers[0]!.resources).toEqual({ limits: { 'nvidia.com/gpu': 1 } });
     expect(g.containers[0]!.args).toEqual(['runner', '--step', 'gpu', '--platform', 'kubernetes', '--result-configmap', 'nightly-a2-gpu-result', '--attempt', '2']);
+    // Without a GPU node the reconcile passes null: an ordinary Job with the ordinary image.
+    const plain = stepJob(run, 2, plan.find((s) => s.category === 'gpu')!, spec, images, null).spec!.template.spec!;
+    expect(plain.nodeSelector).toBeUndefined();
+    expect(plain.containers[0]!.image).toBe('reg/swarmbench:1');
+    // No gpu section: the NVIDIA defaults.
+    const def = gpuScheduling({});
+    expect(def).toMatchObject({ nodeSelector: { 'nvidia.com/gpu.present': 'true' }, resources: { limits: { 'nvidia.com/gpu': 1 } } });
     const d = dist.spec!.template.spec!;
     expect(d.nodeSelector).toBeUndefined();
     expect(d.tolerations).toBeUndefined();
