@@ -10,7 +10,7 @@
  * See docs/cluster.md.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ALL_PORTS, APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, KUBECONFIG, KUBERNETES_VERSION, LOGS, NODE_AGENT_URL, NODES,
@@ -283,14 +283,38 @@ async function status(): Promise<number> {
   return 0;
 }
 
+/**
+ * `cluster.ts restart <daemon>`: kill -9 one daemon (a crash) and start it again with the same
+ * command line, leaving everything else running: what the operator's robustness tests use to
+ * restart the API server mid-run. Waits until the cluster is healthy again.
+ */
+async function restart(name: string | undefined): Promise<void> {
+  const rec = readPidFiles(PIDS).find((r) => r.name === name);
+  if (!name || !rec || !isOurs(rec)) throw new Error(`restart: ${name ?? '(no name)'} is not running (known: ${DAEMONS.join(', ')})`);
+  const args = readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1);
+  const t0 = Date.now();
+  process.kill(rec.pid, 'SIGKILL');
+  for (let i = 0; i < 200 && isOurs(rec); i++) await sleep(50);
+  if (isOurs(rec)) throw new Error(`restart: ${name} (${rec.pid}) did not die`);
+  startDaemon({ name, exe: rec.exe, args, pidDir: PIDS, logDir: LOGS, cwd: STATE });
+  for (;;) {
+    const problems = await healthy();
+    if (problems.length === 0) break;
+    if (Date.now() - t0 > 120_000) throw new Error(`restart: not healthy after 120 s: ${problems.join('; ')}`);
+    await sleep(200);
+  }
+  log(`restarted ${name} in ${Date.now() - t0} ms`);
+}
+
 const cmd = process.argv[2];
 try {
   if (cmd === 'up') await up();
   else if (cmd === 'down') await down();
   else if (cmd === 'env') env();
   else if (cmd === 'status') process.exitCode = await status();
+  else if (cmd === 'restart') await restart(process.argv[3]);
   else {
-    console.error('usage: cluster.ts up|down|env|status');
+    console.error('usage: cluster.ts up|down|env|status|restart <daemon>');
     process.exitCode = 2;
   }
 } catch (e) {

@@ -1,0 +1,316 @@
+/**
+ * The operator under adversity, on the real control plane: SIGKILLed three times during a run,
+ * the API server restarted mid-run, two replicas with leader election and the leader killed, a
+ * running run deleted and one suspended, and a corpus of bad resources.
+ *
+ * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResultDocument } from '../../src/api/schema.ts';
+import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
+import { APISERVER_URL, CLUSTER_SRC, KUBECONFIG, PKI, TOOLS_BIN } from './lib/config.ts';
+import { ok } from './lib/http.ts';
+
+async function clusterUp(): Promise<string | undefined> {
+  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
+  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
+  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
+}
+const notUp = await clusterUp();
+if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
+const title = notUp ? `operator robustness [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator robustness';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+const ns = `op-robust-${Date.now().toString(36)}`;
+const env = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
+function kubectl(args: string[], input?: string) {
+  const r = spawnSync(join(TOOLS_BIN, 'kubectl'), args, { env, encoding: 'utf8', input, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const manifest = (name: string, spec: string) =>
+  `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${spec}`;
+/** Two steps (distributed, then integration) of small pools: about a minute on 2 cores. */
+const TWO_STEPS = '  mode: quick\n  categories: [distributed, integration]\n  trials: 3\n  agents: {poolSize: 3}\n  cleanup: {policy: Never}\n';
+
+interface Run {
+  metadata: { name: string; generation: number };
+  status?: { phase?: string; attempt?: number; summary?: { total: number; passed: number; failed: number }; tests?: { id: string; result: string; reason?: string; value: number | null }[]; export?: { configMapName: string } };
+}
+
+describe.skipIf(!!notUp)(title, () => {
+  const kc = new KubeConfig();
+  let core: CoreV1Api;
+  let batch: BatchV1Api;
+  let apps: AppsV1Api;
+  let custom: CustomObjectsApi;
+  let leases: CoordinationV1Api;
+  const procs = new Set<ChildProcess>();
+  const logs = new Map<ChildProcess, string[]>();
+
+  const get = async (name: string): Promise<Run> =>
+    (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name })) as Run;
+  const phaseOf = async (name: string) => (await get(name)).status?.phase;
+  const terminal = (name: string, timeoutMs = 420_000) =>
+    until(`${name} to finish`, async () => {
+      const r = await get(name);
+      return r.status?.phase === 'Succeeded' || r.status?.phase === 'Failed' ? r : undefined;
+    }, timeoutMs, 1000);
+
+  function operator(extra: string[] = ['--leader-elect', 'false'], id = 'op'): ChildProcess {
+    const p = spawn(
+      process.execPath,
+      [CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1', ...extra],
+      { cwd: REPO_ROOT, env: { ...env, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const lines: string[] = [];
+    logs.set(p, lines);
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      lines.push(d);
+      if (lines.length > 300) lines.shift();
+    });
+    procs.add(p);
+    p.once('exit', () => procs.delete(p));
+    return p;
+  }
+  const kill9 = async (p: ChildProcess) => {
+    p.kill('SIGKILL');
+    if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r));
+  };
+
+  /** Every Job of a run, with the uid it had when first seen: a Job created twice shows a new uid. */
+  function watchJobs(run: string) {
+    const uids = new Map<string, Set<string>>();
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        const jobs = await batch.listNamespacedJob({ namespace: ns, labelSelector: `swarmbench.io/run=${run}` }).catch(() => undefined);
+        for (const j of jobs?.items ?? []) {
+          const set = uids.get(j.metadata!.name!) ?? new Set<string>();
+          set.add(j.metadata!.uid!);
+          uids.set(j.metadata!.name!, set);
+        }
+        await sleep(300);
+      }
+    })();
+    return {
+      uids,
+      stop: async () => {
+        stop = true;
+        await loop;
+      },
+    };
+  }
+
+  async function assertComplete(name: string, ids: string[]) {
+    const r = await get(name);
+    expect(r.status!.tests!.map((t) => t.id)).toEqual(ids);
+    for (const t of r.status!.tests!) {
+      expect(t.reason ?? '', `${t.id}`).not.toMatch(/produced no result|without (a|writing its) result/);
+      expect(t.value, `${t.id} measured`).not.toBeNull();
+    }
+    const exp = await core.readNamespacedConfigMap({ namespace: ns, name: r.status!.export!.configMapName });
+    const doc = ResultDocument.parse(JSON.parse(exp.data!['results.json']!));
+    expect(doc.tests.map((t) => t.id)).toEqual(ids); // each result exactly once
+    return r;
+  }
+
+  beforeAll(async () => {
+    kc.loadFromFile(KUBECONFIG);
+    core = kc.makeApiClient(CoreV1Api);
+    batch = kc.makeApiClient(BatchV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    leases = kc.makeApiClient(CoordinationV1Api);
+    expect(kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]).code).toBe(0);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    const rbac = `
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: swarmbench-runner, namespace: ${ns}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: swarmbench-runner, namespace: ${ns}}
+rules:
+- {apiGroups: [apps], resources: [deployments], verbs: [get, create, patch, delete]}
+- {apiGroups: [""], resources: [pods], verbs: [list, watch, delete]}
+- {apiGroups: [""], resources: [configmaps], verbs: [get, create, update, patch, delete]}
+- {apiGroups: [""], resources: [events], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: swarmbench-runner, namespace: ${ns}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: swarmbench-runner}
+subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
+`;
+    const r = kubectl(['apply', '-f', '-'], rbac);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    for (const p of procs) p.kill('SIGKILL');
+    await core?.deleteNamespace({ name: ns }).catch(() => undefined);
+  });
+
+  it('SIGKILLed three times during a run: it completes with every result once and no Job created twice', async () => {
+    let op = operator();
+    expect(kubectl(['apply', '-f', '-'], manifest('killed', TWO_STEPS)).code).toBe(0);
+    const jobs = watchJobs('killed');
+    // Kill at three moments: right after the attempt starts, during the first step, during the second.
+    await until('attempt 1 to start', async () => (await phaseOf('killed')) === 'Running', 60_000, 100);
+    await kill9(op);
+    op = operator();
+    await until('the first step Job', async () => jobs.uids.size >= 1, 60_000, 200);
+    await sleep(3000);
+    await kill9(op);
+    op = operator();
+    await until('the second step Job', async () => jobs.uids.size >= 2, 240_000, 500);
+    await kill9(op);
+    op = operator();
+    await terminal('killed');
+    await jobs.stop();
+    expect([...jobs.uids.keys()].sort()).toEqual(['killed-a1-distributed', 'killed-a1-integration']);
+    for (const [name, set] of jobs.uids) expect(set.size, `${name} created once`).toBe(1);
+    const r = await assertComplete('killed', ['1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '5.1', '5.2', '5.3']);
+    expect(r.status!.attempt).toBe(1);
+    const started = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=killed' })).items.filter((e) => e.reason === 'StepStarted');
+    expect(started).toHaveLength(2);
+    await kill9(op);
+  }, 600_000);
+
+  it('the API server restarted mid-run: the run still completes with every result', async () => {
+    const op = operator();
+    expect(kubectl(['apply', '-f', '-'], manifest('apirestart', TWO_STEPS)).code).toBe(0);
+    const jobs = watchJobs('apirestart');
+    await until('the first step Job', async () => jobs.uids.size >= 1, 60_000, 200);
+    await sleep(2000);
+    const r = spawnSync(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), 'restart', 'kube-apiserver'], { env, encoding: 'utf8', timeout: 180_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/restarted kube-apiserver/);
+    await terminal('apirestart');
+    await jobs.stop();
+    for (const [name, set] of jobs.uids) expect(set.size, `${name} created once`).toBe(1);
+    await assertComplete('apirestart', ['1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '5.1', '5.2', '5.3']);
+    expect(op.exitCode, (logs.get(op) ?? []).slice(-20).join('')).toBeNull();
+    await kill9(op);
+  }, 600_000);
+
+  it('two replicas: only the leader reconciles; killing it hands over within the lease time', async () => {
+    const lease = 'swarmbench-operator';
+    const args = ['--leader-elect', 'true', '--lease-namespace', ns, '--lease-name', lease, '--lease-seconds', '4', '--concurrency', '2', '--resync-seconds', '30'];
+    const a = operator(args, 'replica-a');
+    const b = operator(args, 'replica-b');
+    const holder = async () => (await leases.readNamespacedLease({ namespace: ns, name: lease })).spec?.holderIdentity ?? '';
+    const first = await until('a leader', async () => ((await holder()) ? await holder() : undefined), 30_000, 100);
+    const leader = first.includes(String(a.pid)) ? a : b;
+    const standby = leader === a ? b : a;
+    // Only the leader works: its log shows workers starting, the standby's does not.
+    await until('the leader to start its workers', () => (logs.get(leader) ?? []).join('').includes('leading: starting informers'), 30_000, 100);
+    expect((logs.get(standby) ?? []).join('')).not.toContain('leading: starting informers');
+    expect(kubectl(['apply', '-f', '-'], manifest('leader1', '  mode: quick\n  categories: [integration]\n  trials: 3\n  agents: {poolSize: 3}\n')).code).toBe(0);
+    await terminal('leader1', 240_000);
+    expect((logs.get(standby) ?? []).join('')).not.toContain('"run":"leader1"');
+    // Kill the leader; the standby takes over within the lease duration (plus a retry period).
+    const t0 = Date.now();
+    await kill9(leader);
+    const next = await until('a new leader', async () => {
+      const h = await holder();
+      return h && h !== first ? h : undefined;
+    }, 30_000, 100);
+    const handoverMs = Date.now() - t0;
+    expect(next).toContain(String(standby.pid));
+    expect(handoverMs).toBeLessThan(4000 + 2000);
+    expect(kubectl(['apply', '-f', '-'], manifest('leader2', '  mode: quick\n  categories: [integration]\n  trials: 3\n  agents: {poolSize: 3}\n')).code).toBe(0);
+    await terminal('leader2', 240_000);
+    await kill9(standby);
+  }, 600_000);
+
+  it('deleting a running run removes its Jobs, pods, pools and result ConfigMaps', async () => {
+    const op = operator();
+    expect(kubectl(['apply', '-f', '-'], manifest('doomed', TWO_STEPS)).code).toBe(0);
+    await until('its agent pool to run', async () => {
+      const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'swarmbench.io/run=doomed' });
+      return pods.items.length >= 3 ? true : undefined;
+    }, 120_000, 500);
+    expect(kubectl(['delete', '-n', ns, 'br/doomed', '--wait=true', '--timeout=90s']).code).toBe(0);
+    await until('everything of the run to be gone', async () => {
+      const sel = { namespace: ns, labelSelector: 'swarmbench.io/run=doomed' };
+      const [j, p, d, c] = await Promise.all([batch.listNamespacedJob(sel), core.listNamespacedPod(sel), apps.listNamespacedDeployment(sel), core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'swarmbench.io/run=doomed,swarmbench.io/component!=export' })]);
+      return j.items.length + p.items.length + d.items.length + c.items.length === 0 ? true : undefined;
+    }, 120_000, 1000);
+    expect(op.exitCode).toBeNull();
+    await kill9(op);
+  }, 300_000);
+
+  it('spec.suspend cancels a running attempt and removes its Jobs and pools', async () => {
+    const op = operator();
+    expect(kubectl(['apply', '-f', '-'], manifest('paused', TWO_STEPS)).code).toBe(0);
+    await until('its first Job', async () => (await batch.listNamespacedJob({ namespace: ns, labelSelector: 'swarmbench.io/run=paused' })).items.length > 0, 60_000, 200);
+    expect(kubectl(['patch', '-n', ns, 'br/paused', '--type=merge', '-p', '{"spec":{"suspend":true}}']).code).toBe(0);
+    await until('Cancelled', async () => (await phaseOf('paused')) === 'Cancelled', 60_000, 200);
+    await until('its Jobs and pools to go', async () => {
+      const sel = { namespace: ns, labelSelector: 'swarmbench.io/run=paused' };
+      const [j, d] = await Promise.all([batch.listNamespacedJob(sel), apps.listNamespacedDeployment(sel)]);
+      return j.items.length + d.items.length === 0 ? true : undefined;
+    }, 120_000, 500);
+    await kill9(op);
+  }, 300_000);
+
+  it('a corpus of bad resources: the API server rejects what the schema catches, the operator marks the rest and survives', async () => {
+    const op = operator();
+    const rejected: [string, string][] = [
+      ['  mode: turbo\n', 'spec.mode'],
+      ['  categories: [distributed, telepathy]\n', 'spec.categories[1]'],
+      ['  trials: 1\n', 'spec.trials'],
+      ['  agents: {poolSize: 0}\n', 'spec.agents.poolSize'],
+      ['  agents: {steps: [1, 2, 3]}\n', 'spec.agents.steps'],
+      ['  targets: {successRate: 250}\n', 'spec.targets.successRate'],
+      ['  stress: {sustainedDuration: forever}\n', 'spec.stress.sustainedDuration'],
+      ['  gpu: {batchSizes: [0, 8]}\n', 'spec.gpu.batchSizes[0]'],
+      ['  cleanup: {policy: Sometimes}\n', 'spec.cleanup.policy'],
+    ];
+    for (const [spec, field] of rejected) {
+      const r = kubectl(['apply', '-f', '-'], manifest('bad', spec));
+      expect(r.code, spec).not.toBe(0);
+      expect(r.stderr, spec).toContain(field);
+    }
+    const accepted: [string, string, RegExp][] = [
+      ['mix', '  agents: {taskMix: {io: 0.9, cpu: 0.3}}\n', /taskMix: io \+ cpu must equal 1/],
+      ['order', '  agents: {steps: [50, 10, 20, 30, 40]}\n', /strictly increasing/],
+      ['spike', '  stress: {spikeFrom: 50, spikeTo: 10}\n', /spikeTo must be larger/],
+      ['longrun', '  stress: {sustainedDuration: 200h}\n', /at most 24h/],
+      ['dupcat', '  categories: [gpu, gpu]\n', /must not repeat/],
+    ];
+    for (const [name, spec] of accepted) expect(kubectl(['apply', '-f', '-'], manifest(name, spec)).code, spec).toBe(0);
+    for (const [name, , message] of accepted) {
+      const r = await until(`${name} to be marked SpecInvalid`, async () => {
+        const x = (await get(name)) as Run & { status?: { conditions?: { type: string; reason: string; message: string }[] } };
+        const c = x.status?.conditions?.find((k) => k.type === 'Ready');
+        return c?.reason === 'SpecInvalid' ? c : undefined;
+      }, 30_000, 200);
+      expect(r.message).toMatch(message);
+      expect((await batch.listNamespacedJob({ namespace: ns, labelSelector: `swarmbench.io/run=${name}` })).items).toHaveLength(0);
+    }
+    expect(op.exitCode).toBeNull();
+    await kill9(op);
+  }, 180_000);
+});
