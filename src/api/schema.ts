@@ -403,6 +403,57 @@ export const Comparison = z.object({
 });
 export type Comparison = z.infer<typeof Comparison>;
 
+// ---------------------------------------------------------------------------------------------
+// Observations: what Prometheus saw during each step's window (src/operator/observe.ts)
+
+export const ObservationSource = z.enum(['kubelet', 'agent', 'prometheus', 'dcgm', 'spec']);
+export const ObservationStatistic = z.enum(['max', 'avg', 'p95', 'rate', 'last', 'min']);
+
+/** One figure over a step's window. `value` is null exactly when `reason` says why: never a made-up zero. */
+export const ObservedMetric = z.object({
+  name: z.string(),
+  unit: z.string(),
+  value: z.number().nullable(),
+  /** How the samples of the window were reduced to `value` (docs/operator.md "Observations"). */
+  statistic: ObservationStatistic,
+  source: ObservationSource,
+  /** The PromQL sent (instant queries are evaluated at the window's end). */
+  query: z.string(),
+  reason: z.string().optional(),
+  /** How the figure was obtained where it is not obvious (fallbacks, approximations). */
+  note: z.string().optional(),
+  /** Per series (extra queries with several series; at most 20). */
+  series: z
+    .array(z.object({ labels: z.record(z.string(), z.string()), points: z.number().int(), avg: z.number().nullable(), max: z.number().nullable(), last: z.number().nullable() }))
+    .optional(),
+});
+export type ObservedMetric = z.infer<typeof ObservedMetric>;
+
+export const StepObservation = z.object({
+  step: z.string(),
+  category: z.string(),
+  window: z.object({ start: z.string(), end: z.string(), stepSeconds: z.number().positive().optional() }),
+  /** Why the step has no figures at all (e.g. its window is not valid). */
+  reason: z.string().optional(),
+  /** Where the agent CPU and memory figures came from: the kubelet's container metrics or the agents' own. */
+  resourceSource: z.enum(['kubelet', 'agent']).optional(),
+  /** The label matchers that select this step's agents. */
+  agentSelector: z.string().optional(),
+  metrics: z.array(ObservedMetric),
+  /** Agent memory and CPU grouped by how many agents were up at each evaluation step of the window. */
+  byPoolSize: z
+    .array(z.object({ agents: z.number().int().min(1), points: z.number().int().min(1), memoryBytes: z.number().nullable(), cpuCores: z.number().nullable() }))
+    .optional(),
+});
+export type StepObservation = z.infer<typeof StepObservation>;
+
+export const Observations = z.object({
+  prometheus: z.object({ url: z.string().nullable(), available: z.boolean(), reason: z.string().optional() }),
+  /** Empty when Prometheus is not available (the reason is in `prometheus.reason`). */
+  steps: z.array(StepObservation),
+});
+export type Observations = z.infer<typeof Observations>;
+
 export const ResultDocument = z.object({
   apiVersion: z.literal(API_VERSION_FULL),
   kind: z.literal('BenchmarkResult'),
@@ -425,6 +476,8 @@ export const ResultDocument = z.object({
   recommendations: z.array(Recommendation).optional(),
   /** The statistical comparison with an earlier result document, when one was given. */
   comparison: Comparison.optional(),
+  /** Prometheus's figures over each step's window (agent CPU and memory, scrapes, GPU, spec queries). */
+  observations: Observations.optional(),
 });
 export type ResultDocument = z.infer<typeof ResultDocument>;
 
@@ -453,9 +506,12 @@ export const BenchmarkRunStatus = z
       totalSteps: z.number().int(),
       currentStep: z.string().optional(),
     }),
-    summary: Summary.extend({ passedOfTotal: z.string().optional() }),
+    // The status is written with JSON merge patches, where null deletes a field: a figure that
+    // was not measured is absent here (optional), not null.
+    summary: Summary.extend({ passedOfTotal: z.string().optional(), successRate: z.number().optional() }),
     tests: z.array(
-      TestResult.pick({ id: true, name: true, category: true, result: true, value: true, unit: true, reason: true }).extend({
+      TestResult.pick({ id: true, name: true, category: true, result: true, unit: true, reason: true }).extend({
+        value: z.number().optional(),
         target: z.string(),
         p95: z.number().optional(),
       }),

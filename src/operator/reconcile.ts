@@ -352,13 +352,13 @@ export class Reconciler {
         phase,
         finishedAt: doc.run.finishedAt,
         progress: { completedSteps: buildPlan(params).length, totalSteps: buildPlan(params).length, currentStep: '' },
-        summary: { ...s, passedOfTotal: `${s.passed}/${s.total}` },
+        summary: { ...withoutNull(s), passedOfTotal: `${s.passed}/${s.total}` },
         tests: doc.tests.map((t) => ({
           id: t.id,
           name: t.name,
           category: t.category,
           result: t.result,
-          value: t.value,
+          ...(t.value !== null ? { value: t.value } : {}),
           unit: t.unit,
           target: `${t.target.op}${t.target.value}`,
           ...(t.reason ? { reason: t.reason } : {}),
@@ -529,6 +529,11 @@ function inferenceOf(steps: StepResultT[]): Environment['inference'] | undefined
     }
   }
   return undefined;
+}
+
+/** The object without its null fields (a merge patch would delete them: absent is what we mean). */
+function withoutNull<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null)) as T;
 }
 
 /** JSON equality for status comparison; null in a merge patch means "absent". */
