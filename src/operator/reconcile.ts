@@ -68,6 +68,7 @@ import {
   type RunRef,
 } from './desired.ts';
 import { BENCHMARKRUN_PLURAL, createOrGet, isNotFound, patchRunStatus, splitKey } from './kube.ts';
+import { observeSteps } from './observe.ts';
 
 export interface RunObject {
   apiVersion?: string;
@@ -328,6 +329,20 @@ export class Reconciler {
       tests,
       environment: this.environment(params, steps),
     });
+    // Prometheus over each step's window (unavailable with a reason, never zero).
+    doc = {
+      ...doc,
+      observations: await observeSteps({
+        url: params.monitoring.prometheusUrl,
+        ...(await this.prometheusToken(ref, spec)),
+        namespace: ref.namespace,
+        run: ref.name,
+        attempt,
+        steps: steps.map((x) => ({ step: x.step, category: x.category, startedAt: x.startedAt, finishedAt: x.finishedAt })),
+        extraQueries: params.monitoring.extraQueries,
+        timeoutMs: 10_000,
+      }),
+    };
     const baseline = await this.baseline(ref, spec);
     doc = completeDocument(doc, {
       ...(baseline.doc ? { baseline: baseline.doc } : {}),
@@ -400,6 +415,20 @@ export class Reconciler {
         ? { prometheus: { url: params.monitoring.prometheusUrl, mode: params.monitoring.prometheusUrl ? ('prometheus' as const) : ('direct-scrape' as const) } }
         : {}),
     };
+  }
+
+  /** The bearer token of spec.prometheus.bearerTokenSecretRef (the only Secret the operator reads). */
+  private async prometheusToken(ref: RunRef, spec: BenchmarkRunSpec): Promise<{ token?: string }> {
+    const sel = spec.prometheus?.bearerTokenSecretRef;
+    if (!sel) return {};
+    try {
+      const secret = await this.core.readNamespacedSecret({ namespace: ref.namespace, name: sel.name });
+      const b64 = secret.data?.[sel.key];
+      return b64 ? { token: Buffer.from(b64, 'base64').toString('utf8').trim() } : {};
+    } catch (e) {
+      this.opts.log.warn('prometheus token unreadable', { run: ref.name, secret: sel.name, error: e instanceof Error ? e.message : String(e) });
+      return {};
+    }
   }
 
   /** spec.baseline: another run's export (runRef) or a ConfigMap holding an earlier results.json. */

@@ -13,7 +13,7 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument, StepResult } from '../../src/api/schema.ts';
 import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
-import { APISERVER_URL, KUBECONFIG, PKI, TOOLS_BIN } from './lib/config.ts';
+import { APISERVER_URL, KUBECONFIG, PKI, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
 import { ok } from './lib/http.ts';
 
 async function clusterUp(): Promise<string | undefined> {
@@ -51,7 +51,7 @@ const run = (name: string, spec: string) =>
   `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${spec}`;
 
 /** A small run that finishes in about a minute on 2 cores: integration only, a pool of 3. */
-const SMALL = '  mode: quick\n  categories: [integration]\n  trials: 3\n  agents: {poolSize: 3, agentsPerProcess: 1}\n  cleanup: {policy: Never}\n';
+const SMALL = `  mode: quick\n  categories: [integration]\n  trials: 3\n  agents: {poolSize: 3}\n  cleanup: {policy: Never}\n  prometheus: {url: "${PROMETHEUS_URL}"}\n`;
 
 interface Run {
   metadata: { name: string; generation: number; uid: string };
@@ -191,6 +191,11 @@ subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
     expect(exp.data!['junit.xml']).toMatch(new RegExp(`tests="3"`));
     for (const t of doc.tests) expect(exp.data!['summary.csv']).toContain(t.name);
     expect(exp.data!['report.md']).toMatch(/5\.1/);
+    // Prometheus was asked about the step's window: every figure has a value or a reason, never a made-up zero.
+    expect(doc.observations?.prometheus).toMatchObject({ url: PROMETHEUS_URL, available: true });
+    const obs = doc.observations!.steps.find((x) => x.step === 'integration')!;
+    expect(obs.metrics.length).toBeGreaterThan(3);
+    for (const m of obs.metrics) expect(m.value !== null || (m.reason ?? '').length > 0, m.name).toBe(true);
 
     // The pool the runner made is gone (the runner closes it), and events tell the story.
     const pools = await apps.listNamespacedDeployment({ namespace: ns, labelSelector: 'swarmbench.io/run=small' });
@@ -204,7 +209,8 @@ subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
 
   it('changing the spec of a finished run starts attempt 2 and keeps attempt 1 in the history', async () => {
     const before = await get('small');
-    const a = kubectl(['apply', '-f', '-'], run('small', SMALL.replace('trials: 3', 'trials: 4')));
+    // The new generation also points at a Prometheus that is not there.
+    const a = kubectl(['apply', '-f', '-'], run('small', SMALL.replace('trials: 3', 'trials: 4').replace(PROMETHEUS_URL, 'http://127.0.0.1:1')));
     expect(a.code, a.stderr).toBe(0);
     await until('attempt 2 to start', async () => ((await get('small')).status?.attempt === 2 ? true : undefined), 30_000);
     const done = await terminal('small');
@@ -212,6 +218,11 @@ subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
     expect(done.status!.observedGeneration).toBe(before.metadata.generation + 1);
     expect(done.status!.history![0]).toMatchObject({ attempt: 1, phase: before.status!.phase });
     await batch.readNamespacedJob({ namespace: ns, name: 'small-a2-integration' });
+    const exp = await core.readNamespacedConfigMap({ namespace: ns, name: 'small-results' });
+    const doc = ResultDocument.parse(JSON.parse(exp.data!['results.json']!));
+    expect(doc.run.attempt).toBe(2);
+    expect(doc.observations?.prometheus.available).toBe(false);
+    expect(doc.observations?.prometheus.reason).toMatch(/ECONNREFUSED|unreachable|refused/i);
   }, 360_000);
 
   it('a spec the CRD cannot catch is marked SpecInvalid without retries; the CRD rejects the rest naming the field', async () => {
