@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!step) return fail(`step "${values.step}" is not in the plan`, 2);
   const attempt = Number(values.attempt);
   if (!Number.isInteger(attempt) || attempt < 1) return fail(`--attempt must be an integer >= 1, not "${values.attempt}"`, 2);
-  const log = createLogger({ role: 'runner', step: step.name, attempt });
+  const log = createLogger({ role: 'runner', run: process.env.SWARMBENCH_RUN_NAME ?? 'local', step: step.name, attempt });
 
   const needKube = values.platform === 'kubernetes' || !!values['result-configmap'];
   let kube: { kc: ReturnType<typeof loadKubeConfig>; namespace: string; run: RunRef } | undefined;

@@ -292,10 +292,17 @@ async function restart(name: string | undefined): Promise<void> {
   const rec = readPidFiles(PIDS).find((r) => r.name === name);
   if (!name || !rec || !isOurs(rec)) throw new Error(`restart: ${name ?? '(no name)'} is not running (known: ${DAEMONS.join(', ')})`);
   const args = readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1);
+  // The ports it listens on: a killed multi-threaded process shows as a zombie before its last
+  // thread has closed its sockets, so "dead" is not "port free"; wait for the ports too.
+  const ports = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(`pid=${rec.pid},`))
+    .map((l) => Number(/:(\d+)\s/.exec(l)?.[1]))
+    .filter((p) => p > 0);
   const t0 = Date.now();
   process.kill(rec.pid, 'SIGKILL');
-  for (let i = 0; i < 200 && isOurs(rec); i++) await sleep(50);
-  if (isOurs(rec)) throw new Error(`restart: ${name} (${rec.pid}) did not die`);
+  for (let i = 0; i < 200 && (isOurs(rec) || listeningOn(ports).length > 0); i++) await sleep(50);
+  if (isOurs(rec) || listeningOn(ports).length > 0) throw new Error(`restart: ${name} (${rec.pid}) did not die or its ports ${ports.join(', ')} are still taken`);
   startDaemon({ name, exe: rec.exe, args, pidDir: PIDS, logDir: LOGS, cwd: STATE });
   for (;;) {
     const problems = await healthy();

@@ -6,47 +6,15 @@
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument, StepResult } from '../../src/api/schema.ts';
-import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
-import { APISERVER_URL, KUBECONFIG, PKI, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
-import { ok } from './lib/http.ts';
+import { KUBECONFIG, PROMETHEUS_URL } from './lib/config.ts';
+import { clusterGate, kubectl, prepareNamespace, startOperator, until, type OperatorProcess } from './lib/itest.ts';
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
-}
-const notUp = await clusterUp();
-if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
-const title = notUp ? `operator end to end [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator end to end';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+const gate = await clusterGate('operator end to end');
 
 const ns = `op-e2e-${Date.now().toString(36)}`;
-const env = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
-function kubectl(args: string[], input?: string) {
-  const r = spawnSync(join(TOOLS_BIN, 'kubectl'), args, { env, encoding: 'utf8', input, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 const run = (name: string, spec: string) =>
   `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${spec}`;
 
@@ -67,14 +35,13 @@ interface Run {
   };
 }
 
-describe.skipIf(!!notUp)(title, () => {
+describe.skipIf(!!gate.notUp)(gate.title, () => {
   const kc = new KubeConfig();
   let core: CoreV1Api;
   let batch: BatchV1Api;
   let apps: AppsV1Api;
   let custom: CustomObjectsApi;
-  let operator: ChildProcess | undefined;
-  const operatorLog: string[] = [];
+  let operator: OperatorProcess | undefined;
 
   const get = async (name: string): Promise<Run> =>
     (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name })) as Run;
@@ -84,67 +51,18 @@ describe.skipIf(!!notUp)(title, () => {
       return r.status?.phase === 'Succeeded' || r.status?.phase === 'Failed' ? r : undefined;
     }, timeoutMs, 1000);
 
-  function startOperator(): ChildProcess {
-    const p = spawn(
-      process.execPath,
-      [CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1', '--leader-elect', 'false'],
-      { cwd: REPO_ROOT, env: { ...env, SWARMBENCH_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    p.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      operatorLog.push(d);
-      if (operatorLog.length > 400) operatorLog.shift();
-    });
-    return p;
-  }
-
   beforeAll(async () => {
     kc.loadFromFile(KUBECONFIG);
     core = kc.makeApiClient(CoreV1Api);
     batch = kc.makeApiClient(BatchV1Api);
     apps = kc.makeApiClient(AppsV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
-    expect(kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]).code).toBe(0);
-    await until('the CRD to be established', () => kubectl(['wait', '--for=condition=Established', 'crd/benchmarkruns.swarmbench.io', '--timeout=30s']).code === 0);
-    await core.createNamespace({ body: { metadata: { name: ns } } });
-    // What the runner Jobs need (docs/kubernetes-platform.md): pools, their pods, result ConfigMaps, events.
-    const rbac = `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: swarmbench-runner, namespace: ${ns}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: swarmbench-runner, namespace: ${ns}}
-rules:
-- apiGroups: [apps]
-  resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete, deletecollection]
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch, delete]
-- apiGroups: [""]
-  resources: [configmaps]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [events]
-  verbs: [create]
-- apiGroups: [swarmbench.io]
-  resources: [benchmarkruns]
-  verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: swarmbench-runner, namespace: ${ns}}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: swarmbench-runner}
-subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
-`;
-    const r = kubectl(['apply', '-f', '-'], rbac);
-    expect(r.code, r.stderr).toBe(0);
-    operator = startOperator();
+    prepareNamespace(ns);
+    operator = startOperator(ns);
   });
 
   afterAll(async () => {
-    operator?.kill('SIGTERM');
+    operator?.proc.kill('SIGTERM');
     await core?.deleteNamespace({ name: ns }).catch(() => undefined);
   });
 
@@ -152,7 +70,7 @@ subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
     const a = kubectl(['apply', '-f', '-'], run('small', SMALL));
     expect(a.code, a.stderr).toBe(0);
     const done = await terminal('small').catch((e: unknown) => {
-      throw new Error(`${String(e)}\noperator log tail:\n${operatorLog.slice(-30).join('')}`);
+      throw new Error(`${String(e)}\noperator log tail:\n${(operator?.log ?? []).slice(-30).join('')}`);
     });
     const st = done.status!;
     expect(st.attempt).toBe(1);
@@ -246,7 +164,7 @@ subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
       expect(x.stderr).toContain(field);
     }
     // The operator is still alive after all of that.
-    expect(operator!.exitCode).toBeNull();
+    expect(operator!.proc.exitCode).toBeNull();
   }, 120_000);
 
   it('deleting a run removes its Jobs, pods and result ConfigMaps; the export stays', async () => {

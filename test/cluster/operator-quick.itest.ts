@@ -5,41 +5,27 @@
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { CATALOGUE } from '../../src/bench/catalogue.ts';
-import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
-import { APISERVER_URL, KUBECONFIG, PKI, TOOLS_BIN } from './lib/config.ts';
-import { ok } from './lib/http.ts';
+import { REPO_ROOT } from '../../src/paths.ts';
+import { KUBECONFIG, TOOLS_BIN } from './lib/config.ts';
+import { clusterGate, kubeEnv, kubectl, prepareNamespace, sleep, startOperator, type OperatorProcess } from './lib/itest.ts';
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
-}
-const notUp = await clusterUp();
-if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
-const title = notUp ? `operator quick example [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator quick example';
+const gate = await clusterGate('operator quick example');
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ns = `op-quick-${Date.now().toString(36)}`;
-const env = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
-function kubectl(args: string[], input?: string) {
-  const r = spawnSync(join(TOOLS_BIN, 'kubectl'), args, { env, encoding: 'utf8', input, timeout: 700_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-describe.skipIf(!!notUp)(title, () => {
+describe.skipIf(!!gate.notUp)(gate.title, () => {
   const kc = new KubeConfig();
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let batch: BatchV1Api;
   let custom: CustomObjectsApi;
-  let operator: ChildProcess | undefined;
+  let operator: OperatorProcess | undefined;
 
   beforeAll(async () => {
     kc.loadFromFile(KUBECONFIG);
@@ -47,38 +33,12 @@ describe.skipIf(!!notUp)(title, () => {
     apps = kc.makeApiClient(AppsV1Api);
     batch = kc.makeApiClient(BatchV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
-    expect(kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]).code).toBe(0);
-    await core.createNamespace({ body: { metadata: { name: ns } } });
-    const rbac = `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: swarmbench-runner, namespace: ${ns}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: swarmbench-runner, namespace: ${ns}}
-rules:
-- {apiGroups: [apps], resources: [deployments], verbs: [get, create, patch, delete]}
-- {apiGroups: [""], resources: [pods], verbs: [list, watch, delete]}
-- {apiGroups: [""], resources: [configmaps], verbs: [get, create, update, patch, delete]}
-- {apiGroups: [""], resources: [events], verbs: [create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: swarmbench-runner, namespace: ${ns}}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: swarmbench-runner}
-subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
-`;
-    expect(kubectl(['apply', '-f', '-'], rbac).code).toBe(0);
-    operator = spawn(
-      process.execPath,
-      [CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1', '--leader-elect', 'false'],
-      { cwd: REPO_ROOT, env, stdio: 'ignore' },
-    );
+    prepareNamespace(ns);
+    operator = startOperator(ns);
   });
 
   afterAll(async () => {
-    operator?.kill('SIGTERM');
+    operator?.proc.kill('SIGTERM');
     await core?.deleteNamespace({ name: ns }).catch(() => undefined);
   });
 
@@ -111,7 +71,7 @@ subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
     expect(a.code, a.stderr).toBe(0);
     // Asynchronously: the watcher above keeps polling while kubectl waits.
     const w = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile(join(TOOLS_BIN, 'kubectl'), ['wait', '-n', ns, '--for=condition=Complete', 'br/quick', '--timeout=600s'], { env }, (err, _out, stderr) =>
+      execFile(join(TOOLS_BIN, 'kubectl'), ['wait', '-n', ns, '--for=condition=Complete', 'br/quick', '--timeout=600s'], { env: kubeEnv }, (err, _out, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
       ),
     );

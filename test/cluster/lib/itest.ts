@@ -1,0 +1,88 @@
+/**
+ * What the cluster test files share: the gate (skip with the reason in the suite's name when the
+ * test cluster is down; fail under SWARMBENCH_REQUIRE_CLUSTER=1), waiting for a condition with a
+ * deadline, kubectl, the runner RBAC, and an operator process with its log kept for failures.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI_ENTRY, REPO_ROOT } from '../../../src/paths.ts';
+import { APISERVER_URL, KUBECONFIG, PKI, TOOLS_BIN } from './config.ts';
+import { ok } from './http.ts';
+
+/** Why the cluster is not usable, or undefined when it is. */
+export async function clusterNotUp(): Promise<string | undefined> {
+  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
+  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
+  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
+}
+
+/** The suite gate: `describe.skipIf(!!gate.notUp)(gate.title, ...)`. */
+export async function clusterGate(name: string): Promise<{ notUp: string | undefined; title: string }> {
+  const notUp = await clusterNotUp();
+  if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
+  if (notUp) process.stderr.write(`${name}: SKIPPED, the test cluster is not up (${notUp})\n`);
+  return { notUp, title: notUp ? `${name} [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : name };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns something other than undefined/false, or fails after the deadline. */
+export async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+export const kubeEnv = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
+
+export function kubectl(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(join(TOOLS_BIN, 'kubectl'), args, { env: kubeEnv, encoding: 'utf8', input, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The CRD, a fresh namespace and the runner's RBAC (the shipped manifests/runner-rbac.yaml). */
+export function prepareNamespace(ns: string): void {
+  for (const args of [['apply', '-f', join(REPO_ROOT, 'crds')], ['create', 'namespace', ns], ['apply', '-n', ns, '-f', join(REPO_ROOT, 'manifests', 'runner-rbac.yaml')]]) {
+    const r = kubectl(args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  }
+  const w = kubectl(['wait', '--for=condition=Established', 'crd/benchmarkruns.swarmbench.io', '--timeout=30s']);
+  if (w.code !== 0) throw new Error(`the CRD is not established: ${w.stderr}`);
+}
+
+export interface OperatorProcess {
+  proc: ChildProcess;
+  /** The last lines it logged (stderr), for failure messages. */
+  log: string[];
+}
+
+/** `swarmbench operator` as a process watching one namespace (test images `swarmbench:dev`). */
+export function startOperator(ns: string, extra: string[] = ['--leader-elect', 'false'], id = 'operator'): OperatorProcess {
+  const proc = spawn(
+    process.execPath,
+    [CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1', ...extra],
+    { cwd: REPO_ROOT, env: { ...kubeEnv, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const log: string[] = [];
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    log.push(d);
+    if (log.length > 300) log.shift();
+  });
+  return { proc, log };
+}
+
+/** SIGKILL and wait for the exit. */
+export async function kill9(p: ChildProcess): Promise<void> {
+  p.kill('SIGKILL');
+  if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r));
+}
