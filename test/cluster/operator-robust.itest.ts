@@ -5,48 +5,20 @@
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { CATALOGUE } from '../../src/bench/catalogue.ts';
-import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
-import { APISERVER_URL, CLUSTER_SRC, KUBECONFIG, PKI, TOOLS_BIN } from './lib/config.ts';
-import { ok } from './lib/http.ts';
+import { REPO_ROOT } from '../../src/paths.ts';
+import { CLUSTER_SRC, KUBECONFIG } from './lib/config.ts';
+import { clusterGate, kill9, kubeEnv, kubectl, prepareNamespace, sleep, startOperator, until } from './lib/itest.ts';
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
-}
-const notUp = await clusterUp();
-if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
-const title = notUp ? `operator robustness [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator robustness';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+const gate = await clusterGate('operator robustness');
 
 const ns = `op-robust-${Date.now().toString(36)}`;
-const env = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
-function kubectl(args: string[], input?: string) {
-  const r = spawnSync(join(TOOLS_BIN, 'kubectl'), args, { env, encoding: 'utf8', input, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 const manifest = (name: string, spec: string) =>
   `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${spec}`;
 /** Two steps (distributed, then integration) of small pools: about a minute on 2 cores. */
@@ -57,7 +29,7 @@ interface Run {
   status?: { phase?: string; attempt?: number; summary?: { total: number; passed: number; failed: number }; tests?: { id: string; result: string; reason?: string; value: number | null }[]; export?: { configMapName: string } };
 }
 
-describe.skipIf(!!notUp)(title, () => {
+describe.skipIf(!!gate.notUp)(gate.title, () => {
   const kc = new KubeConfig();
   let core: CoreV1Api;
   let batch: BatchV1Api;
@@ -77,25 +49,12 @@ describe.skipIf(!!notUp)(title, () => {
     }, timeoutMs, 1000);
 
   function operator(extra: string[] = ['--leader-elect', 'false'], id = 'op'): ChildProcess {
-    const p = spawn(
-      process.execPath,
-      [CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1', ...extra],
-      { cwd: REPO_ROOT, env: { ...env, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    const lines: string[] = [];
-    logs.set(p, lines);
-    p.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      lines.push(d);
-      if (lines.length > 300) lines.shift();
-    });
-    procs.add(p);
-    p.once('exit', () => procs.delete(p));
-    return p;
+    const { proc, log } = startOperator(ns, extra, id);
+    logs.set(proc, log);
+    procs.add(proc);
+    proc.once('exit', () => procs.delete(proc));
+    return proc;
   }
-  const kill9 = async (p: ChildProcess) => {
-    p.kill('SIGKILL');
-    if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r));
-  };
 
   /** Every Job of a run, with the uid it had when first seen: a Job created twice shows a new uid. */
   function watchJobs(run: string) {
@@ -141,30 +100,7 @@ describe.skipIf(!!notUp)(title, () => {
     apps = kc.makeApiClient(AppsV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
     leases = kc.makeApiClient(CoordinationV1Api);
-    expect(kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]).code).toBe(0);
-    await core.createNamespace({ body: { metadata: { name: ns } } });
-    const rbac = `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: swarmbench-runner, namespace: ${ns}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: swarmbench-runner, namespace: ${ns}}
-rules:
-- {apiGroups: [apps], resources: [deployments], verbs: [get, create, patch, delete]}
-- {apiGroups: [""], resources: [pods], verbs: [list, watch, delete]}
-- {apiGroups: [""], resources: [configmaps], verbs: [get, create, update, patch, delete]}
-- {apiGroups: [""], resources: [events], verbs: [create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: swarmbench-runner, namespace: ${ns}}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: swarmbench-runner}
-subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
-`;
-    const r = kubectl(['apply', '-f', '-'], rbac);
-    expect(r.code, r.stderr).toBe(0);
+    prepareNamespace(ns);
   });
 
   afterAll(async () => {
@@ -208,7 +144,7 @@ subjects: [{kind: ServiceAccount, name: swarmbench-runner, namespace: ${ns}}]
     const jobs = watchJobs('apirestart');
     await until('the third step Job', async () => jobs.uids.size >= 3, 400_000, 200);
     await sleep(2000);
-    const r = spawnSync(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), 'restart', 'kube-apiserver'], { env, encoding: 'utf8', timeout: 180_000 });
+    const r = spawnSync(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), 'restart', 'kube-apiserver'], { env: kubeEnv, encoding: 'utf8', timeout: 180_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/restarted kube-apiserver/);
     await terminal('apirestart', 600_000);
