@@ -178,3 +178,13 @@ describe('isOwnImage', () => {
     expect(isOwnImage('swarmbench/other:1')).toBe(false);
   });
 });
+
+describe('manifests/runner-rbac.yaml', () => {
+  it('is what RUNNER_ROLE_RULES generate (run `npm run gen:rbac` after changing them)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { REPO_ROOT } = await import('../../src/paths.ts');
+    const { renderRunnerRbac } = await import('../../src/platform/kubernetes/rbac.ts');
+    expect(readFileSync(join(REPO_ROOT, 'manifests', 'runner-rbac.yaml'), 'utf8')).toBe(renderRunnerRbac());
+  });
+});
