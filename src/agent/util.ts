@@ -2,6 +2,7 @@
  * Small pure helpers of the reference agent: a seeded PRNG (gossip peer choice must not use
  * Math.random, so runs are reproducible), FNV-1a hashing for digests, and sleeping.
  */
+import { mulberry32 } from '../prng.ts';
 
 /** 32-bit FNV-1a of a string (UTF-16 code units; only used for digests compared between agents). */
 export function fnv1a(text: string, seed = 0x811c9dc5): number {
@@ -13,17 +14,8 @@ export function fnv1a(text: string, seed = 0x811c9dc5): number {
   return h >>> 0;
 }
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (mulberry32), floats in [0, 1). */
+export const prng = mulberry32;
 
 /** Fisher-Yates shuffle in place with the given random source. */
 export function shuffle<T>(items: T[], rand: () => number): T[] {

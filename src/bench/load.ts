@@ -30,6 +30,7 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { mulberry32 } from '../prng.ts';
 import { percentile } from './stats.ts';
 
 export type LoadMode = 'tasks' | 'dispatch';
@@ -144,17 +145,8 @@ export interface LatencySummary {
   max: number | null;
 }
 
-/** Seeded PRNG (mulberry32): deterministic, 32-bit state, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32), re-exported for the load generator's callers. */
+export { mulberry32 };
 
 /**
  * Deterministic interleave of the task mix (Bresenham): task i is CPU-bound iff

@@ -16,22 +16,17 @@ import {
   type V1Container, type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_PORTS, APISERVER_URL, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_AGENT_URL, NODES, PIDS, PKI, PODS, podNetwork, PORTS, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
-import { get, ok } from './lib/http.ts';
+import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_AGENT_URL, NODES, PIDS, PODS, podNetwork, PORTS, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
+import { get } from './lib/http.ts';
 import { isOurs, listeningOn, readPidFiles } from './lib/proc.ts';
+import { clusterNotUp } from './lib/itest.ts';
 
 const run = promisify(execFile);
 const IMAGE = 'ghcr.io/swarmbench/swarmbench:dev';
 const GPU_NODE = NODES.find((n) => n.gpu > 0)!.name;
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  if (!existsSync(join(TOOLS_BIN, 'kubectl'))) return `no kubectl at ${TOOLS_BIN}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
-}
 
-const notUp = await clusterUp();
+const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
 if (notUp) console.warn(`\n*** cluster tests SKIPPED: the test cluster is not up (${notUp}). Run: npm run cluster:up && npm run test:cluster ***\n`);
 const title = notUp ? `test cluster [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'test cluster';

@@ -16,7 +16,6 @@
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -24,24 +23,18 @@ import {
   type V1Pod, type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APISERVER_URL, KUBECONFIG, PKI, REPO, TOOLS_BIN } from './lib/config.ts';
-import { ok } from './lib/http.ts';
+import { KUBECONFIG, REPO, TOOLS_BIN } from './lib/config.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import { StepResult } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
 import { RUNNER_ROLE_RULES } from '../../src/platform/kubernetes/rbac.ts';
 import { resultConfigMapName } from '../../src/platform/kubernetes/manifests.ts';
+import { clusterNotUp } from './lib/itest.ts';
 
 const execp = promisify(execFile);
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  if (!existsSync(join(TOOLS_BIN, 'kubectl'))) return `no kubectl at ${TOOLS_BIN}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
-}
-const notUp = await clusterUp();
+const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
 if (notUp) process.stderr.write(`kube-platform cluster tests SKIPPED: the test cluster is not up (${notUp})\n`);
 const title = notUp ? `kubernetes platform [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'kubernetes platform and the runner as a Job';

@@ -15,28 +15,20 @@
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APISERVER_URL, KUBECONFIG, NODE_AGENT_URL, PKI, PROMETHEUS_URL, REPO, TOOLS_BIN } from './lib/config.ts';
-import { ok } from './lib/http.ts';
+import { KUBECONFIG, NODE_AGENT_URL, PROMETHEUS_URL, REPO, TOOLS_BIN } from './lib/config.ts';
 import { Observations, type ObservedMetric, type StepObservation } from '../../src/api/schema.ts';
 import { observeSteps } from '../../src/operator/observe.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
 import { PrometheusClient } from '../../src/prometheus/client.ts';
+import { clusterNotUp } from './lib/itest.ts';
 
 const execp = promisify(execFile);
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  if (!existsSync(join(TOOLS_BIN, 'kubectl'))) return `no kubectl at ${TOOLS_BIN}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  if (!readyz) return `API server ${APISERVER_URL} is not ready`;
-  return (await ok(`${PROMETHEUS_URL}/-/ready`)) ? undefined : `Prometheus ${PROMETHEUS_URL} is not ready`;
-}
-const notUp = await clusterUp();
+const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
 if (notUp) process.stderr.write(`observe cluster tests SKIPPED: the test cluster is not up (${notUp})\n`);
 const title = notUp ? `observations [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'observations from the real Prometheus over a step window';

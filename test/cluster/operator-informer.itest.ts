@@ -9,7 +9,6 @@
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -17,23 +16,17 @@ import {
   type V1ConfigMap,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APISERVER_URL, KUBECONFIG, PKI, REPO, TOOLS_BIN } from './lib/config.ts';
-import { ok } from './lib/http.ts';
+import { KUBECONFIG, REPO, TOOLS_BIN } from './lib/config.ts';
 import { benchmarkRunInformer, configMapInformer, deploymentInformer, jobInformer, waitForSync, type EventType } from '../../src/operator/informer.ts';
 import {
   controllerRef, createOrGet, isControlledBy, isNotFound, ownerRunKey, patchRunStatus, patchRunStatusRaw, runLabels,
 } from '../../src/operator/kube.ts';
 import { WorkQueue } from '../../src/operator/queue.ts';
+import { clusterNotUp } from './lib/itest.ts';
 
 const run = promisify(execFile);
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  if (!existsSync(join(TOOLS_BIN, 'kubectl'))) return `no kubectl at ${TOOLS_BIN}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
-}
-const notUp = await clusterUp();
+const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
 const title = notUp ? `operator informers [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator informers and kube helpers';
 

@@ -6,20 +6,13 @@
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APISERVER_URL, KUBECONFIG, PKI } from './lib/config.ts';
-import { ok } from './lib/http.ts';
+import { KUBECONFIG } from './lib/config.ts';
 import { LeaderElector, type LeaderElectionOptions } from '../../src/operator/leader.ts';
+import { clusterNotUp } from './lib/itest.ts';
 
-async function clusterUp(): Promise<string | undefined> {
-  if (!existsSync(KUBECONFIG)) return `no kubeconfig at ${KUBECONFIG}`;
-  const readyz = await ok(`${APISERVER_URL}/readyz`, { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key') });
-  return readyz ? undefined : `API server ${APISERVER_URL} is not ready`;
-}
-const notUp = await clusterUp();
+const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
 const title = notUp ? `operator leader election [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator leader election';
 

@@ -2,6 +2,7 @@
  * Baseline comparison: verdicts on planted changes, the direction of "better", the minimum
  * number of samples, and the regression gate of the run's verdict.
  */
+import { mulberry32 } from '../../src/prng.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,16 +15,7 @@ const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const load = (f: string): Doc => ResultDocument.parse(JSON.parse(readFileSync(join(FIXTURES, f), 'utf8')));
 
 /** A seeded PRNG (mulberry32) and log-normal latencies around `median` ms. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 function latencies(n: number, median: number, seed: number, sigma = 0.3): number[] {
   const r = rng(seed);
   return Array.from({ length: n }, () => {

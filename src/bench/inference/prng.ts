@@ -3,6 +3,7 @@
  * GPU category comes from a model and inputs that are a pure function of a seed, so every backend
  * computes the same function on the same data and two runs are comparable. Not for cryptography.
  */
+import { mulberry32 as uniform01 } from '../../prng.ts';
 
 export interface Prng {
   /** Uniform in [0, 1). */
@@ -12,14 +13,7 @@ export interface Prng {
 }
 
 export function mulberry32(seed: number): Prng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = uniform01(seed);
   return { next, uniform: (lo, hi) => lo + (hi - lo) * next() };
 }
 
