@@ -76,9 +76,11 @@ describe('reference agent', () => {
     let n = 0;
     let killed = false;
     // Open-loop load of ~250 tasks/s for 3 s through the coordinator; the victim dies after 1 s.
+    // Tasks of 300 ms: the victim surely holds some in flight when it dies (with short tasks
+    // a loaded machine can leave it idle at that instant, and there is nothing to redispatch).
     while (Date.now() - started < 3000) {
       const batch = Array.from({ length: 5 }, () => `f${n++}`);
-      const rs = await Promise.all(batch.map((id) => client.dispatch(coordinator.url, { id, kind: 'io', ioMs: 40, payload: id })));
+      const rs = await Promise.all(batch.map((id) => client.dispatch(coordinator.url, { id, kind: 'io', ioMs: 300, payload: id })));
       rs.forEach((r, i) => (r.status === 202 ? accepted.push(batch[i]!) : rejected++));
       if (!killed && Date.now() - started > 1000) {
         killed = true;
