@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_AGENT_URL, NODES, PIDS, PODS, podNetwork, PORTS, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
 import { get } from './lib/http.ts';
 import { isOurs, listeningOn, readPidFiles } from './lib/proc.ts';
-import { clusterNotUp } from './lib/itest.ts';
+import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const run = promisify(execFile);
 const IMAGE = 'ghcr.io/swarmbench/swarmbench:dev';
@@ -33,20 +33,9 @@ const title = notUp ? `test cluster [SKIPPED: cluster not up: ${notUp}; run npm 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 90_000, everyMs = 500): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+/** The shared poll-until-deadline, with this file's defaults (90_000 ms, every 500 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 90_000, everyMs = 500): Promise<T> =>
+  untilBase(what, fn, timeoutMs, everyMs);
 
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run(join(TOOLS_BIN, 'kubectl'), args, { env: { ...process.env, KUBECONFIG }, maxBuffer: 16 << 20 });

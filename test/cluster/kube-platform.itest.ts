@@ -30,7 +30,7 @@ import { resolveParams } from '../../src/plan/params.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
 import { RUNNER_ROLE_RULES } from '../../src/platform/kubernetes/rbac.ts';
 import { resultConfigMapName } from '../../src/platform/kubernetes/manifests.ts';
-import { clusterNotUp } from './lib/itest.ts';
+import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const execp = promisify(execFile);
 
@@ -39,24 +39,11 @@ if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`th
 if (notUp) process.stderr.write(`kube-platform cluster tests SKIPPED: the test cluster is not up (${notUp})\n`);
 const title = notUp ? `kubernetes platform [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'kubernetes platform and the runner as a Job';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 class Fatal extends Error {}
 /** Polls until fn returns a value; a Fatal thrown by fn ends the wait at once. */
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      if (e instanceof Fatal) throw e;
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+/** The shared poll-until-deadline, with this file's defaults (60_000 ms, every 100 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 100): Promise<T> =>
+  untilBase(what, fn, timeoutMs, everyMs);
 
 const GROUP = 'swarmbench.io';
 const VERSION = 'v1alpha1';

@@ -24,7 +24,7 @@ import { Observations, type ObservedMetric, type StepObservation } from '../../s
 import { observeSteps } from '../../src/operator/observe.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
 import { PrometheusClient } from '../../src/prometheus/client.ts';
-import { clusterNotUp } from './lib/itest.ts';
+import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const execp = promisify(execFile);
 
@@ -34,20 +34,9 @@ if (notUp) process.stderr.write(`observe cluster tests SKIPPED: the test cluster
 const title = notUp ? `observations [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'observations from the real Prometheus over a step window';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+/** The shared poll-until-deadline, with this file's defaults (60_000 ms, every 500 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500): Promise<T> =>
+  untilBase(what, fn, timeoutMs, everyMs);
 
 const GROUP = 'swarmbench.io';
 const VERSION = 'v1alpha1';

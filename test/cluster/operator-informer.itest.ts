@@ -22,7 +22,7 @@ import {
   controllerRef, createOrGet, isControlledBy, isNotFound, ownerRunKey, patchRunStatus, patchRunStatusRaw, runLabels,
 } from '../../src/operator/kube.ts';
 import { WorkQueue } from '../../src/operator/queue.ts';
-import { clusterNotUp } from './lib/itest.ts';
+import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const run = promisify(execFile);
 
@@ -30,21 +30,9 @@ const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
 const title = notUp ? `operator informers [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator informers and kube helpers';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+/** The shared poll-until-deadline, with this file's defaults (30_000 ms, every 50 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> =>
+  untilBase(what, fn, timeoutMs, everyMs);
 
 const GROUP = 'swarmbench.io';
 const VERSION = 'v1alpha1';

@@ -10,22 +10,15 @@ import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-nod
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KUBECONFIG } from './lib/config.ts';
 import { LeaderElector, type LeaderElectionOptions } from '../../src/operator/leader.ts';
-import { clusterNotUp } from './lib/itest.ts';
+import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
 const title = notUp ? `operator leader election [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : 'operator leader election';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 20): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+/** The shared poll-until-deadline, with this file's defaults (30_000 ms, every 20 ms). */
+const until = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 20): Promise<T> =>
+  untilBase(what, fn, timeoutMs, everyMs);
 const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
 
 describe.skipIf(!!notUp)(title, () => {

@@ -3,6 +3,7 @@
  * planted data-loss bug (`loseAccepted`) that 6.1 must catch. Assertions are about consistency
  * and plausibility on a shared 2-core machine, never about the system passing its targets.
  */
+import type { LoadCounts } from '../../src/bench/load.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/agent/client.ts';
 import { runStress, sustained, SPIKE_HOLD_MS } from '../../src/bench/stress.ts';
@@ -22,17 +23,7 @@ function ctxOf(p = params): BenchContext {
   return { params: p, platform, log, progress: () => undefined, signal: new AbortController().signal };
 }
 
-interface Counts {
-  offered: number;
-  sent: number;
-  ok: number;
-  rejected: number;
-  error: number;
-  timeout: number;
-  lost: number;
-  dropped: number;
-  accepted: number;
-}
+type Counts = LoadCounts;
 const total = (c: Counts) => c.ok + c.rejected + c.error + c.timeout + c.lost + c.dropped;
 
 beforeAll(async () => {
