@@ -3,6 +3,7 @@
  * The machine is shared and small, so the assertions are about consistency and plausibility,
  * never about the system passing its targets; the verdict is shown to be able to fail.
  */
+import type { LoadCounts } from '../../src/bench/load.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/bench/scalability.ts';
 import type { Logger, Measurement } from '../../src/bench/types.ts';
@@ -26,16 +27,7 @@ afterAll(async () => {
   await platform.close();
 });
 
-interface Counts {
-  offered: number;
-  sent: number;
-  ok: number;
-  rejected: number;
-  error: number;
-  timeout: number;
-  lost: number;
-  dropped: number;
-}
+type Counts = LoadCounts;
 
 describe('scalability, quick mode, real agents', () => {
   it('reports one efficiency per pool size, in catalogue order, within the quick budget', () => {

@@ -61,7 +61,7 @@ export interface Runtime {
   nodePackage: NodePackage | null;
   /** Probe outcomes so far: a package is imported at most once per process. */
   probes: Map<BackendName, ProbeResult>;
-  /** Engine factories of the backends that initialised, kept to restore one after a simulated loss. */
+  /** Engine factories of the backends that initialised, kept to restore one after an injected loss. */
   factories: Map<string, { factory: () => unknown; priority: number }>;
 }
 
@@ -125,7 +125,7 @@ async function activate(rt: Runtime, tfName: string): Promise<string | null> {
   return null;
 }
 
-/** Re-registers a backend removed from the engine (a simulated device loss) from its saved factory. */
+/** Re-registers a backend removed from the engine (an injected device loss) from its saved factory. */
 export function ensureRegistered(rt: Runtime, tfName: string): void {
   if (rt.tf.engine().registryFactory[tfName]) return;
   const saved = rt.factories.get(tfName);
@@ -242,7 +242,7 @@ async function probeUncached(rt: Runtime, name: BackendName): Promise<ProbeResul
 export async function probe(rt: Runtime, name: BackendName): Promise<ProbeResult> {
   const cached = rt.probes.get(name);
   if (cached) {
-    // Re-activate (and re-register after a simulated loss) a backend that worked before.
+    // Re-activate (and re-register after an injected loss) a backend that worked before.
     if (cached.ok) {
       const err = await activate(rt, cached.tfName);
       if (err) return { ok: false, name, reason: err };
@@ -255,7 +255,7 @@ export async function probe(rt: Runtime, name: BackendName): Promise<ProbeResult
 }
 
 /**
- * Simulates the loss of a backend's device: the engine backend is disposed and removed (its
+ * Injects the loss of a backend's device: the engine backend is disposed and removed (its
  * tensors are gone with it) and the engine has no active backend until one is set. Its factory
  * stays saved in the runtime, so `ensureRegistered` (or a later `probe`) can bring it back.
  */
