@@ -1,67 +1,123 @@
 /**
- * What the runner (`swarmbench runner --platform kubernetes`, service account
- * `swarmbench-runner`) needs in the run's namespace: the rules of its Role. The operator (or the
- * Helm chart) creates this Role and a RoleBinding to the service account; the cluster tests use
- * exactly these rules, so a missing verb fails a test.
+ * Who may do what: the RBAC rules of the operator and of the runner Jobs, in one place. The Helm
+ * chart renders exactly these (a cluster test compares the rendered rules with these constants),
+ * `manifests/runner-rbac.yaml` is generated from them, and the operator writes the per-run Role.
  *
- * - deployments: the agent pools (create, read back on 409, patch replicas, delete on close);
- * - pods: the pool's view (list + watch through an informer), kill (delete);
- * - configmaps: the pool's seeds (create, get, update on a leftover, patch, delete on close) and
- *   the step result (create, get, update on 409);
- * - events: create (reserved for reporting pool events; nothing else needs it);
- * - benchmarkruns/finalizers update: needed to set `blockOwnerDeletion` on the children where
- *   the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift, hardened clusters).
+ * The runner (`swarmbench runner --platform kubernetes`) runs as a ServiceAccount of its own run,
+ * `<run>-runner`, which the operator creates with two RoleBindings in the run's namespace:
+ *
+ * 1. to the ClusterRole `swarmbench-runner` (RUNNER_POOL_RULES, installed by the chart; the
+ *    operator may bind it through `bind` on that one ClusterRole, so it needs none of its verbs):
+ *    - deployments: the agent pools (create, read back on 409, patch replicas, delete on close);
+ *    - pods: the pool's view (list + watch through an informer), kill (delete);
+ *    - events: create (pool events);
+ *    - benchmarkruns/finalizers update: to set `blockOwnerDeletion` on the pools where the
+ *      OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift, hardened clusters).
+ *    Kubernetes RBAC cannot name an object that does not exist yet (`create` ignores
+ *    resourceNames) nor select by label, so these are namespace-wide: run benchmarks in a
+ *    namespace of their own, not in the operator's (docs/install.md, "Security").
+ * 2. to the run's own Role `<run>-runner` (runnerRunRules): get/update/patch on exactly the
+ *    ConfigMaps of the current attempt that the operator created beforehand, by name: each
+ *    step's result ConfigMap and its pools' seeds ConfigMap. No `create` on ConfigMaps at all, and
+ *    no Secrets: the Prometheus token reaches the runner through a secretKeyRef that the kubelet
+ *    resolves.
  */
 export interface PolicyRule {
   apiGroups: string[];
   resources: string[];
   verbs: string[];
+  resourceNames?: string[];
 }
 
-export const RUNNER_SERVICE_ACCOUNT = 'swarmbench-runner';
+/** The default name of the runners' ClusterRole (the chart's is `<fullname>-runner`). */
+export const RUNNER_CLUSTER_ROLE = 'swarmbench-runner';
 
-export const RUNNER_ROLE_RULES: PolicyRule[] = [
+export const RUNNER_POOL_RULES: PolicyRule[] = [
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'delete'] },
-  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/finalizers'], verbs: ['update'] },
 ];
 
+/** The per-run Role: the attempt's ConfigMaps, by name (the operator created them first). */
+export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
+  return [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'update', 'patch'], resourceNames: [...configMapNames].sort() }];
+}
+
 /**
- * The runner's ServiceAccount, Role and RoleBinding as one YAML file, for `kubectl apply -n NS`
- * (namespace-less on purpose). `manifests/runner-rbac.yaml` is this, generated.
+ * What the operator needs in every namespace it watches (a ClusterRole when it watches all, a
+ * Role per namespace otherwise):
+ * - benchmarkruns: read and watch; status through /status only; finalizers (blockOwnerDeletion);
+ * - jobs: the step Jobs (create, read, watch, delete on cancel/cleanup);
+ * - configmaps: params, step results and seeds it creates, the export, the baseline it reads;
+ * - deployments deletecollection: removing a cancelled run's agent pools at once;
+ * - events: the run's Events;
+ * - serviceaccounts, roles, rolebindings: the per-run runner identity and its Role. Writing a
+ *   Role needs the operator to hold what it grants (get/update/patch on ConfigMaps: it does).
+ */
+export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
+  { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/status'], verbs: ['get', 'update', 'patch'] },
+  { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/finalizers'], verbs: ['update'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'deletecollection'] },
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['deletecollection'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create'] },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['get', 'create', 'update'] },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'create'] },
+];
+
+/** May bind the runners' ClusterRole (and no other) in a RoleBinding of a watched namespace. */
+export function operatorBindRule(runnerClusterRole: string): PolicyRule {
+  return { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: [runnerClusterRole] };
+}
+
+/** Cluster-scoped, always a ClusterRole: which nodes exist (does a GPU node match?). */
+export const OPERATOR_CLUSTER_RULES: PolicyRule[] = [{ apiGroups: [''], resources: ['nodes'], verbs: ['list'] }];
+
+/** In the operator's own namespace: its leader-election Lease (create cannot be limited by name). */
+export function operatorLeaseRules(leaseName: string): PolicyRule[] {
+  return [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [leaseName] },
+  ];
+}
+
+/** Optional, per watched namespace: read only the named Secrets (runs' Prometheus tokens). */
+export function operatorSecretRule(names: string[]): PolicyRule {
+  return { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [...names].sort() };
+}
+
+function renderRules(rules: PolicyRule[]): string {
+  return rules
+    .map(
+      (r) =>
+        `  - apiGroups: [${r.apiGroups.map((g) => JSON.stringify(g)).join(', ')}]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]` +
+        (r.resourceNames ? `\n    resourceNames: [${r.resourceNames.join(', ')}]` : ''),
+    )
+    .join('\n');
+}
+
+/**
+ * The runners' ClusterRole as YAML, for an operator run outside the chart (development, the
+ * cluster tests): `kubectl apply -f manifests/runner-rbac.yaml`. `manifests/runner-rbac.yaml` is
+ * this, generated (`npm run gen:rbac`); the chart renders the same rules.
  */
 export function renderRunnerRbac(): string {
-  const rules = RUNNER_ROLE_RULES.map(
-    (r) => `  - apiGroups: [${r.apiGroups.map((g) => JSON.stringify(g)).join(', ')}]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]`,
-  ).join('\n');
-  const meta = `  name: ${RUNNER_SERVICE_ACCOUNT}\n  labels:\n    app.kubernetes.io/name: swarmbench\n    app.kubernetes.io/component: runner`;
   return `# Generated by \`npm run gen:rbac\` from src/platform/kubernetes/rbac.ts. Do not edit by hand.
-# What the runner Jobs of the operator need in a namespace where BenchmarkRuns run:
-#   kubectl apply -n NAMESPACE -f manifests/runner-rbac.yaml
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-${meta}
----
+# The ClusterRole the operator binds to each run's runner ServiceAccount (\`<run>-runner\`) in the
+# run's namespace. The Helm chart and manifests/install.yaml include it; apply this file only when
+# you run the operator outside the chart:
+#   kubectl apply -f manifests/runner-rbac.yaml
 apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
+kind: ClusterRole
 metadata:
-${meta}
+  name: ${RUNNER_CLUSTER_ROLE}
+  labels:
+    app.kubernetes.io/name: swarmbench
+    app.kubernetes.io/component: runner
 rules:
-${rules}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-${meta}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: ${RUNNER_SERVICE_ACCOUNT}
-subjects:
-  - kind: ServiceAccount
-    name: ${RUNNER_SERVICE_ACCOUNT}
+${renderRules(RUNNER_POOL_RULES)}
 `;
 }
