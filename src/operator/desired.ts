@@ -5,20 +5,26 @@
  * Names are deterministic, so a create retried after a crash finds what exists (409):
  *   `<run>-a<attempt>-params`        ConfigMap with the resolved Params (frozen for the attempt)
  *   `<run>-a<attempt>-<step>`        the step's Job (`swarmbench runner ...`)
- *   `<run>-a<attempt>-<step>-result` the step's result ConfigMap, written by the runner
+ *   `<run>-a<attempt>-<step>-result` the step's result ConfigMap, created empty before the Job and
+ *                                    written (updated) by the runner
+ *   `<run>-a<attempt>-<step>-seeds`  the step's agent-pool seeds ConfigMap (the same way)
+ *   `<run>-runner`                   the runners' ServiceAccount, their Role (the attempt's
+ *                                    ConfigMaps by name) and RoleBinding; `<run>-runner-pools`
+ *                                    binds the chart's runner ClusterRole (src/platform/kubernetes/rbac.ts)
  *   `spec.export.configMapName` or `<run>-results`: the export ConfigMap
  * Every object is labelled (managed-by, run, attempt, category) and owned by the run.
  */
 import { createHash } from 'node:crypto';
-import type { V1ConfigMap, V1Job, V1OwnerReference } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Job, V1OwnerReference, V1Role, V1RoleBinding, V1ServiceAccount } from '@kubernetes/client-node';
 import type { BenchmarkRunSpec } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 import type { Step } from '../plan/plan.ts';
+import { stepResultConfigMap, stepSeedsConfigMap, stepSeedsName } from '../platform/kubernetes/manifests.ts';
+import { runnerRunRules, type PolicyRule } from '../platform/kubernetes/rbac.ts';
 
 export const MANAGED_BY = 'swarmbench';
 export const COMPONENT_LABEL = 'swarmbench.io/component';
 export const RERUN_ANNOTATION = 'swarmbench.io/rerun';
-export const RUNNER_SERVICE_ACCOUNT = 'swarmbench-runner';
 
 export interface RunRef {
   name: string;
@@ -45,7 +51,10 @@ export function kubeName(parts: string[], max = 63): string {
 export const paramsName = (run: string, attempt: number) => kubeName([run, `a${attempt}`, 'params'], 253);
 export const jobName = (run: string, attempt: number, step: string) => kubeName([run, `a${attempt}`, step]);
 export const resultName = (run: string, attempt: number, step: string) => kubeName([run, `a${attempt}`, step, 'result'], 253);
+export const seedsName = (run: string, attempt: number, step: string) => stepSeedsName(run, attempt, step);
 export const exportName = (run: string, spec: BenchmarkRunSpec) => spec.export?.configMapName ?? kubeName([run, 'results'], 253);
+export const runnerName = (run: string) => kubeName([run, 'runner']);
+export const runnerPoolsBindingName = (run: string) => kubeName([run, 'runner-pools']);
 
 export function ownerRef(run: RunRef): V1OwnerReference {
   return { apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', name: run.name, uid: run.uid, controller: true, blockOwnerDeletion: true };
@@ -78,7 +87,7 @@ export function paramsConfigMap(run: RunRef, attempt: number, params: Params): V
  * The Job of one step. The runner gets its parameters from the params ConfigMap (an env var: the
  * test cluster's node agent has no volumes, and env works everywhere), writes its result into
  * the step's result ConfigMap, and manages its agent pools through the API as the
- * `swarmbench-runner` service account. backoffLimit 1: a runner that died (node lost) is retried
+ * run's own `<run>-runner` service account (runnerIdentity). backoffLimit 1: a runner that died (node lost) is retried
  * once; its result ConfigMap is replaced, never added twice.
  */
 export interface GpuScheduling {
@@ -88,17 +97,25 @@ export interface GpuScheduling {
 }
 
 /**
- * Where the GPU step goes: the spec's `gpu` scheduling, or the usual NVIDIA defaults (a node
- * labelled `nvidia.com/gpu.present=true`, tolerating the `nvidia.com/gpu` taint, one
- * `nvidia.com/gpu`). The reconcile checks that some node matches; when none does, the step runs
+ * Where the GPU step goes: the spec's `gpu` scheduling, or the operator's defaults (the chart's
+ * `gpu` values; without them the usual NVIDIA ones: a node labelled `nvidia.com/gpu.present=true`,
+ * tolerating the `nvidia.com/gpu` taint, one `nvidia.com/gpu`). The reconcile checks that some node matches; when none does, the step runs
  * on an ordinary node with the ordinary image and the GPU-only tests report Skipped.
  */
-export function gpuScheduling(spec: BenchmarkRunSpec): GpuScheduling {
+export const NVIDIA_GPU_DEFAULTS: GpuScheduling = {
+  nodeSelector: { 'nvidia.com/gpu.present': 'true' },
+  tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+  resources: { limits: { 'nvidia.com/gpu': 1 } },
+};
+
+/** Each field of `spec.gpu` that is set wins; the rest come from the operator's defaults (`--gpu-defaults`). */
+export function gpuScheduling(spec: BenchmarkRunSpec, defaults: GpuScheduling = NVIDIA_GPU_DEFAULTS): GpuScheduling {
   const g = spec.gpu ?? {};
+  const resources = g.resources ?? defaults.resources;
   return {
-    nodeSelector: g.nodeSelector ?? { 'nvidia.com/gpu.present': 'true' },
-    tolerations: g.tolerations ?? [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
-    resources: g.resources ?? { limits: { 'nvidia.com/gpu': 1 } },
+    nodeSelector: g.nodeSelector ?? defaults.nodeSelector,
+    tolerations: g.tolerations ?? defaults.tolerations,
+    ...(resources ? { resources } : {}),
   };
 }
 
@@ -126,7 +143,8 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
         },
         spec: {
           restartPolicy: 'Never',
-          serviceAccountName: RUNNER_SERVICE_ACCOUNT,
+          serviceAccountName: runnerName(run.name),
+          automountServiceAccountToken: true,
           ...(gpu ? { nodeSelector: gpuSched.nodeSelector, tolerations: gpuSched.tolerations } : {}),
           securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
@@ -164,6 +182,45 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
         },
       },
     },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runners' identity and the ConfigMaps they may write
+
+/** The empty result and seeds ConfigMaps of a step, created before its Job (the runner updates them). */
+export function stepConfigMaps(run: RunRef, attempt: number, step: Step): V1ConfigMap[] {
+  const r = { name: run.name, uid: run.uid, attempt };
+  return [
+    stepResultConfigMap({ name: resultName(run.name, attempt, step.name), namespace: run.namespace, run: r, step: step.name, category: step.category }),
+    stepSeedsConfigMap({ namespace: run.namespace, run: r, step: step.name, category: step.category }),
+  ];
+}
+
+/**
+ * The run's runner identity for an attempt: a ServiceAccount, a Role that may get/update/patch
+ * exactly the attempt's result and seeds ConfigMaps (by name), its RoleBinding, and a RoleBinding
+ * to the runners' ClusterRole (agent pools: RUNNER_POOL_RULES). All owned by the run; the Role's
+ * names change with each attempt, so an old attempt's runner cannot write the new one's results.
+ */
+export function runnerIdentity(run: RunRef, attempt: number, steps: Step[], runnerClusterRole: string): { serviceAccount: V1ServiceAccount; role: V1Role; bindings: V1RoleBinding[] } {
+  const name = runnerName(run.name);
+  const meta = (n: string) => ({ name: n, namespace: run.namespace, labels: labels(run.name, undefined, { [COMPONENT_LABEL]: 'runner' }), ownerReferences: [ownerRef(run)] });
+  const subjects = [{ kind: 'ServiceAccount', name, namespace: run.namespace }];
+  const names = steps.flatMap((s) => [resultName(run.name, attempt, s.name), seedsName(run.name, attempt, s.name)]);
+  return {
+    serviceAccount: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(name), automountServiceAccountToken: false },
+    role: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(name), rules: runnerRunRules(names) as PolicyRule[] },
+    bindings: [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(name), roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: meta(runnerPoolsBindingName(run.name)),
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: runnerClusterRole },
+        subjects,
+      },
+    ],
   };
 }
 

@@ -8,25 +8,101 @@
  * that loses the Lease exits (its Deployment restarts it as a standby). /healthz, /readyz and
  * /metrics are served by every replica.
  *
- * Flags: --namespace NS (watch one namespace; default all), --image IMG, --gpu-image IMG,
- * --port 8080, --concurrency 4, --resync-seconds 300, --leader-elect true|false,
- * --lease-namespace NS (default $POD_NAMESPACE or "default"), --lease-name swarmbench-operator,
- * --lease-seconds 15. Environment: KUBECONFIG or the in-cluster service account.
+ * Flags: --namespaces a,b (watch these namespaces; default all; --namespace is the same flag),
+ * --image IMG, --gpu-image IMG, --runner-cluster-role NAME (the ClusterRole bound to each run's
+ * runner ServiceAccount; default swarmbench-runner), --prometheus-url URL (the Prometheus of runs
+ * that name none; its bearer token from $SWARMBENCH_PROMETHEUS_TOKEN), --gpu-defaults JSON
+ * ({nodeSelector, tolerations, resources} for runs without spec.gpu), --port 8080,
+ * --concurrency 4, --resync-seconds 300, --leader-elect true|false, --lease-namespace NS
+ * (default $POD_NAMESPACE or "default"), --lease-name swarmbench-operator, --lease-seconds 15.
+ * Environment: KUBECONFIG or the in-cluster service account; SWARMBENCH_LOG_LEVEL.
+ * Bad flags exit 2 with the reason, before anything starts.
  */
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../cli/version.ts';
 import { benchmarkRunInformer, configMapInformer, jobInformer, waitForSync, type Informer } from './informer.ts';
 import { loadKubeConfig, ownerRunKey } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import { WorkQueue } from './queue.ts';
+import { NVIDIA_GPU_DEFAULTS, type GpuScheduling } from './desired.ts';
 import { Reconciler } from './reconcile.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
 
-const USAGE = `usage: swarmbench operator [--namespace NS] [--image IMG] [--gpu-image IMG] [--port 8080]
+const USAGE = `usage: swarmbench operator [--namespaces NS,NS...] [--image IMG] [--gpu-image IMG]
+       [--runner-cluster-role NAME] [--prometheus-url URL] [--gpu-defaults JSON] [--port 8080]
        [--concurrency 4] [--resync-seconds 300] [--leader-elect true|false]
        [--lease-namespace NS] [--lease-name NAME] [--lease-seconds 15]
 `;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** `--gpu-defaults`: what a run without spec.gpu gets (each field optional; absent: NVIDIA's). */
+const GpuDefaults = z
+  .object({
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    tolerations: z
+      .array(
+        z.strictObject({
+          key: z.string().optional(),
+          operator: z.enum(['Exists', 'Equal']).optional(),
+          value: z.string().optional(),
+          effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+          tolerationSeconds: z.number().int().optional(),
+        }),
+      )
+      .optional(),
+    resources: z
+      .strictObject({
+        limits: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+        requests: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+      })
+      .optional(),
+  })
+  .strict();
+
+/** Parses `--gpu-defaults`; throws with the field at fault. */
+export function parseGpuDefaults(text: string | undefined): GpuScheduling {
+  if (!text) return NVIDIA_GPU_DEFAULTS;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`--gpu-defaults is not JSON: ${(e as Error).message}`);
+  }
+  const r = GpuDefaults.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new Error(`--gpu-defaults: ${i.path.join('.') || '(top)'}: ${i.message}`);
+  }
+  const resources = r.data.resources ?? NVIDIA_GPU_DEFAULTS.resources;
+  return {
+    nodeSelector: r.data.nodeSelector ?? NVIDIA_GPU_DEFAULTS.nodeSelector,
+    tolerations: r.data.tolerations ?? NVIDIA_GPU_DEFAULTS.tolerations,
+    ...(resources ? { resources: resources as GpuScheduling['resources'] } : {}),
+  };
+}
+
+/** `--namespaces a,b`: the watched namespaces (empty: all); throws on a name that is not a DNS label. */
+export function parseNamespaces(text: string | undefined): string[] {
+  const list = [...new Set((text ?? '').split(',').map((s) => s.trim()).filter(Boolean))];
+  for (const n of list) if (!DNS_LABEL.test(n)) throw new Error(`--namespaces: "${n}" is not a namespace name (a DNS label)`);
+  return list;
+}
+
+/** `--prometheus-url`: http(s) only. */
+export function parsePrometheusUrl(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new Error(`--prometheus-url: "${text}" is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--prometheus-url: "${text}" is not http(s)`);
+  return text;
+}
 
 export async function main(argv: string[]): Promise<number> {
   let v;
@@ -34,7 +110,11 @@ export async function main(argv: string[]): Promise<number> {
     ({ values: v } = parseArgs({
       args: argv,
       options: {
+        namespaces: { type: 'string' },
         namespace: { type: 'string' },
+        'runner-cluster-role': { type: 'string', default: 'swarmbench-runner' },
+        'prometheus-url': { type: 'string', default: process.env.SWARMBENCH_PROMETHEUS_URL ?? '' },
+        'gpu-defaults': { type: 'string' },
         image: { type: 'string', default: process.env.SWARMBENCH_IMAGE ?? `ghcr.io/swarmbench/swarmbench:${VERSION}` },
         'gpu-image': { type: 'string', default: process.env.SWARMBENCH_GPU_IMAGE ?? `ghcr.io/swarmbench/swarmbench-gpu:${VERSION}` },
         port: { type: 'string', default: process.env.PORT ?? '8080' },
@@ -63,7 +143,12 @@ export async function main(argv: string[]): Promise<number> {
     return n;
   };
   let port: number, concurrency: number, resyncMs: number, leaseMs: number;
+  let namespaces: string[], gpuDefaults: GpuScheduling, prometheusUrl: string | undefined;
   try {
+    namespaces = parseNamespaces([v.namespaces, v.namespace].filter(Boolean).join(','));
+    gpuDefaults = parseGpuDefaults(v['gpu-defaults']);
+    prometheusUrl = parsePrometheusUrl(v['prometheus-url']);
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v['runner-cluster-role']!)) throw new Error(`--runner-cluster-role: "${v['runner-cluster-role']}" is not a ClusterRole name`);
     port = int('port', v.port!, 0);
     concurrency = int('concurrency', v.concurrency!, 1);
     resyncMs = int('resync-seconds', v['resync-seconds']!, 1) * 1000;
@@ -74,16 +159,31 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger({ role: 'operator', pod: process.env.POD_NAME });
   const kc = loadKubeConfig();
-  const scope = { ...(v.namespace ? { namespace: v.namespace } : {}), log };
+  // One set of informers per watched namespace (or one cluster-wide set): a namespaced install's
+  // RBAC allows no cluster-wide list.
+  const scopes = namespaces.length ? namespaces.map((namespace) => ({ namespace, log })) : [{ log }];
   const queue = new WorkQueue({ name: 'benchmarkrun', maxDelayMs: 120_000 });
-  const runs = benchmarkRunInformer(kc, { ...scope, resyncMs });
-  const jobs = jobInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
-  const cms = configMapInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
-  const informers: Informer<never>[] = [runs, jobs, cms] as never[];
-  runs.enqueue(queue);
-  jobs.enqueue(queue, (o) => ownerRunKey(o));
-  cms.enqueue(queue, (o) => ownerRunKey(o));
-  const reconciler = new Reconciler({ kc, images: { image: v.image!, gpuImage: v['gpu-image']! }, log, version: VERSION });
+  const runInformers = scopes.map((scope) => benchmarkRunInformer(kc, { ...scope, resyncMs }));
+  const informers: Informer<never>[] = [];
+  for (const [i, scope] of scopes.entries()) {
+    const runs = runInformers[i]!;
+    const jobs = jobInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
+    const cms = configMapInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
+    informers.push(...([runs, jobs, cms] as never[]));
+    runs.enqueue(queue);
+    jobs.enqueue(queue, (o) => ownerRunKey(o));
+    cms.enqueue(queue, (o) => ownerRunKey(o));
+  }
+  const token = process.env.SWARMBENCH_PROMETHEUS_TOKEN?.trim();
+  const reconciler = new Reconciler({
+    kc,
+    images: { image: v.image!, gpuImage: v['gpu-image']! },
+    log,
+    version: VERSION,
+    runnerClusterRole: v['runner-cluster-role']!,
+    gpuDefaults,
+    ...(prometheusUrl ? { prometheus: { url: prometheusUrl, ...(token ? { token } : {}) } } : {}),
+  });
   const metrics = new OperatorMetrics();
   metrics.trackQueue(queue);
 
@@ -109,14 +209,14 @@ export async function main(argv: string[]): Promise<number> {
     readyChecks: { informers: () => (!elector || elector.isLeader() ? syncedCheck(informers)() : true) },
     healthChecks: elector ? { leader: leaderHealthCheck(elector) } : {},
   });
-  log.info('operator started', { version: VERSION, port: server.port, namespace: v.namespace ?? '(all)', leaderElect });
+  log.info('operator started', { version: VERSION, port: server.port, namespaces: namespaces.length ? namespaces.join(',') : '(all)', leaderElect, prometheus: prometheusUrl ?? '(none)' });
 
   let stopping = false;
   async function work(signal: AbortSignal): Promise<void> {
     log.info('leading: starting informers and workers');
     for (const i of informers) i.start();
     await waitForSync(informers, 60_000).catch((e: unknown) => log.warn('informers not synced yet', { error: String(e) }));
-    const phaseTimer = setInterval(() => metrics.setRunPhases(runs.list().map((r) => (r as { status?: { phase?: string } }).status?.phase)), 5000);
+    const phaseTimer = setInterval(() => metrics.setRunPhases(runInformers.flatMap((r) => r.list()).map((r) => (r as { status?: { phase?: string } }).status?.phase)), 5000);
     const workers = queue.run(
       async (key) => {
         const r = await reconciler.reconcile(key);

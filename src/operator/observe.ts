@@ -29,7 +29,7 @@ export interface ObserveStep {
 }
 
 export interface ObserveInput {
-  /** spec.prometheus.url; null when the spec names none. */
+  /** spec.prometheus.url, else the operator's --prometheus-url; null when neither is set. */
   url: string | null;
   /** Bearer token (the Secret of spec.prometheus.bearerTokenSecretRef). */
   token?: string | undefined;
@@ -141,7 +141,7 @@ const metric = (m: Omit<ObservedMetric, 'value' | 'reason'>, value: number | und
 /** Observes every step's window. Never throws for Prometheus's sake: failures become reasons. */
 export async function observeSteps(input: ObserveInput): Promise<Observations> {
   if (!input.url) {
-    return { prometheus: { url: null, available: false, reason: 'spec.prometheus.url is not set' }, steps: [] };
+    return { prometheus: { url: null, available: false, reason: "neither spec.prometheus.url nor the operator's --prometheus-url is set" }, steps: [] };
   }
   let client: PrometheusClient;
   try {

@@ -12,8 +12,10 @@
  *     outcome goes into a bounded history (10).
  *  3. `spec.suspend` cancels a running attempt: its Jobs and agent pools are deleted, phase
  *     Cancelled.
- *  4. Steps run one at a time, in plan order: a step is done when its result ConfigMap exists;
- *     its Job is created (deterministic name: a retried create finds it) when neither exists; a
+ *  4. Steps run one at a time, in plan order: a step is done when its result ConfigMap holds a
+ *     result; before its Job the run's runner identity and the step's empty result and seeds
+ *     ConfigMaps are made (runnerAccess: the runner may update only those, by name); the Job is
+ *     created (deterministic name: a retried create finds it) when there is neither; a
  *     Job that failed, or completed without a result, fails its category's tests with the reason.
  *  5. When every step is done: the verdict, recommendations and baseline comparison (from the
  *     report module), the export ConfigMap (results.json, summary.csv, junit.xml, report.md),
@@ -28,6 +30,7 @@ import {
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  RbacAuthorizationV1Api,
   type KubeConfig,
   type V1ConfigMap,
   type V1Job,
@@ -45,7 +48,9 @@ import {
 import { formatErrors, validateSpec } from '../api/validate.ts';
 import type { Logger, Measurement } from '../bench/types.ts';
 import { resolveParams, type Params } from '../plan/params.ts';
-import { buildPlan } from '../plan/plan.ts';
+import { buildPlan, type Step } from '../plan/plan.ts';
+import { RESULT_KEY } from '../platform/kubernetes/manifests.ts';
+import { RUNNER_CLUSTER_ROLE } from '../platform/kubernetes/rbac.ts';
 import { buildResultDocument, completeDocument, parseResultDocument } from '../report/document.ts';
 import { renderExports } from '../report/exports.ts';
 import { judgeAll } from '../report/verdict.ts';
@@ -61,6 +66,8 @@ import {
   paramsName,
   RERUN_ANNOTATION,
   resultName,
+  runnerIdentity,
+  stepConfigMaps,
   stepJob,
   type Condition,
   type GpuScheduling,
@@ -83,6 +90,15 @@ export interface ReconcilerOptions {
   images: OperatorImages;
   log: Logger;
   version: string;
+  /** The ClusterRole bound to each run's runner ServiceAccount (default `swarmbench-runner`). */
+  runnerClusterRole?: string;
+  /** GPU scheduling for runs without `spec.gpu` (default: the NVIDIA labels, taint and resource). */
+  gpuDefaults?: GpuScheduling;
+  /**
+   * The operator's Prometheus (`--prometheus-url`, token from SWARMBENCH_PROMETHEUS_TOKEN): used for
+   * the observations of runs that name no `spec.prometheus.url`. A run's own Prometheus wins.
+   */
+  prometheus?: { url: string; token?: string };
   /** Re-check a running attempt at least this often even without events (ms). */
   pollMs?: number;
   now?: () => Date;
@@ -98,6 +114,7 @@ export class Reconciler {
   private readonly batch: BatchV1Api;
   private readonly apps: AppsV1Api;
   private readonly custom: CustomObjectsApi;
+  private readonly rbac: RbacAuthorizationV1Api;
   private readonly opts: ReconcilerOptions;
 
   constructor(opts: ReconcilerOptions) {
@@ -106,6 +123,7 @@ export class Reconciler {
     this.batch = opts.kc.makeApiClient(BatchV1Api);
     this.apps = opts.kc.makeApiClient(AppsV1Api);
     this.custom = opts.kc.makeApiClient(CustomObjectsApi);
+    this.rbac = opts.kc.makeApiClient(RbacAuthorizationV1Api);
   }
 
   private now(): string {
@@ -178,6 +196,7 @@ export class Reconciler {
       }
       const job = await this.readJob(ref, attempt, step.name);
       if (!job) {
+        await this.runnerAccess(ref, attempt, plan, step);
         const sched = step.fixture.gpu ? await this.gpuPlacement(run, spec, attempt) : null;
         const created = await createOrGet(
           () => this.batch.createNamespacedJob({ namespace: ref.namespace, body: stepJob(ref, attempt, step, spec, this.opts.images, sched) }),
@@ -214,12 +233,55 @@ export class Reconciler {
 
   /** The GPU step's scheduling, or null (with a Warning event) when no node matches it. */
   private async gpuPlacement(run: RunObject, spec: BenchmarkRunSpec, attempt: number): Promise<GpuScheduling | null> {
-    const sched = gpuScheduling(spec);
+    const sched = gpuScheduling(spec, this.opts.gpuDefaults);
     const selector = Object.entries(sched.nodeSelector).map(([k, v]) => `${k}=${v}`).join(',');
     const nodes = await this.core.listNode({ labelSelector: selector });
     if (nodes.items.length > 0) return sched;
     await this.event(run, 'Warning', 'NoGpuNode', `attempt ${attempt}: no node matches ${selector}; the gpu step runs on an ordinary node and the GPU-only tests report Skipped`);
     return null;
+  }
+
+  /**
+   * Before a step's Job: the run's runner identity (ServiceAccount, the Role naming this attempt's
+   * ConfigMaps, both RoleBindings) and the step's empty result and seeds ConfigMaps, which the
+   * runner may update but not create. Idempotent: reads what exists, fixes a Role of an older
+   * attempt, recreates a RoleBinding whose roleRef changed (roleRef is immutable).
+   */
+  private async runnerAccess(ref: RunRef, attempt: number, plan: Step[], step: Step): Promise<void> {
+    const ns = ref.namespace;
+    const want = runnerIdentity(ref, attempt, plan, this.opts.runnerClusterRole ?? RUNNER_CLUSTER_ROLE);
+    await createOrGet(
+      () => this.core.createNamespacedServiceAccount({ namespace: ns, body: want.serviceAccount }),
+      () => this.core.readNamespacedServiceAccount({ namespace: ns, name: want.serviceAccount.metadata!.name! }),
+    );
+    const role = await createOrGet(
+      () => this.rbac.createNamespacedRole({ namespace: ns, body: want.role }),
+      () => this.rbac.readNamespacedRole({ namespace: ns, name: want.role.metadata!.name! }),
+    );
+    if (!role.created && !sameJson(role.object.rules, want.role.rules)) {
+      await this.rbac.replaceNamespacedRole({
+        namespace: ns,
+        name: want.role.metadata!.name!,
+        body: { ...want.role, metadata: { ...want.role.metadata, resourceVersion: role.object.metadata?.resourceVersion } },
+      });
+    }
+    for (const b of want.bindings) {
+      const name = b.metadata!.name!;
+      const got = await createOrGet(
+        () => this.rbac.createNamespacedRoleBinding({ namespace: ns, body: b }),
+        () => this.rbac.readNamespacedRoleBinding({ namespace: ns, name }),
+      );
+      if (!got.created && !sameJson(got.object.roleRef, b.roleRef)) {
+        await this.rbac.deleteNamespacedRoleBinding({ namespace: ns, name });
+        await this.rbac.createNamespacedRoleBinding({ namespace: ns, body: b });
+      }
+    }
+    for (const cm of stepConfigMaps(ref, attempt, step)) {
+      await createOrGet(
+        () => this.core.createNamespacedConfigMap({ namespace: ns, body: cm }),
+        () => this.core.readNamespacedConfigMap({ namespace: ns, name: cm.metadata!.name! }),
+      );
+    }
   }
 
   private async startAttempt(run: RunObject, ref: RunRef, spec: BenchmarkRunSpec, attempt: number, rerun: string | undefined): Promise<ReconcileResult> {
@@ -287,6 +349,7 @@ export class Reconciler {
     if (cm.metadata?.ownerReferences?.some((o) => o.controller && o.uid !== ref.uid)) {
       return { error: `result ConfigMap ${cm.metadata?.name} belongs to another owner` };
     }
+    if (cm.data?.[RESULT_KEY] === undefined) return undefined; // created empty for the runner: not written yet
     try {
       const parsed = StepResult.safeParse(JSON.parse(cm.data?.['result.json'] ?? 'null'));
       if (!parsed.success) return { error: `the ${step} result is invalid: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}` };
@@ -333,8 +396,7 @@ export class Reconciler {
     doc = {
       ...doc,
       observations: await observeSteps({
-        url: params.monitoring.prometheusUrl,
-        ...(await this.prometheusToken(ref, spec)),
+        ...(await this.prometheusFor(ref, spec, params)),
         namespace: ref.namespace,
         run: ref.name,
         attempt,
@@ -417,7 +479,22 @@ export class Reconciler {
     };
   }
 
-  /** The bearer token of spec.prometheus.bearerTokenSecretRef (the only Secret the operator reads). */
+  /**
+   * The Prometheus of the observations: the run's own (`spec.prometheus.url`, token from its
+   * `bearerTokenSecretRef`), else the operator's (`--prometheus-url`), else none (a reason).
+   */
+  private async prometheusFor(ref: RunRef, spec: BenchmarkRunSpec, params: Params): Promise<{ url: string | null; token?: string }> {
+    if (params.monitoring.prometheusUrl) return { url: params.monitoring.prometheusUrl, ...(await this.prometheusToken(ref, spec)) };
+    const own = this.opts.prometheus;
+    if (own) return { url: own.url, ...(own.token ? { token: own.token } : {}) };
+    return { url: null };
+  }
+
+  /**
+   * The bearer token of spec.prometheus.bearerTokenSecretRef: the only Secret the operator reads,
+   * and only where the chart granted it by name (`rbac.prometheusTokenSecrets`); a refusal leaves
+   * the queries unauthenticated and is logged (the runner gets the token through a secretKeyRef).
+   */
   private async prometheusToken(ref: RunRef, spec: BenchmarkRunSpec): Promise<{ token?: string }> {
     const sel = spec.prometheus?.bearerTokenSecretRef;
     if (!sel) return {};
@@ -481,7 +558,7 @@ export class Reconciler {
     await this.batch.deleteCollectionNamespacedJob({ namespace: ns, labelSelector: selector, propagationPolicy: 'Background' });
     if (what.pools) await this.apps.deleteCollectionNamespacedDeployment({ namespace: ns, labelSelector: selector, propagationPolicy: 'Background' });
     if (what.results) {
-      await this.core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: `${selector},swarmbench.io/component in (step-result,params)` });
+      await this.core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: `${selector},swarmbench.io/component in (step-result,agent-seeds,params)` });
     }
   }
 

@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import {
   agentDeployment, agentHandleOf, dnsLabel, isOwnImage, isPodReady, labelValue, metricValue, pidOfPod, poolLabels, poolNames, poolSelector,
-  resultConfigMapName, runOwnerReference, seedsConfigMap, selectorString, statsFromMetrics, stepResultConfigMap, type PoolContext,
+  resultConfigMapName, runOwnerReference, seedsKey, seedsValue, selectorString, stepSeedsConfigMap, statsFromMetrics, stepResultConfigMap, type PoolContext,
 } from '../../src/platform/kubernetes/manifests.ts';
 
 const ctx: PoolContext = { namespace: 'bench', run: { name: 'nightly', uid: 'uid-1', attempt: 2 }, step: 'integration', category: 'integration' };
@@ -11,7 +11,7 @@ const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 describe('names', () => {
   it('keeps short valid names as they are', () => {
     expect(dnsLabel('nightly-a2-integration-integ')).toBe('nightly-a2-integration-integ');
-    expect(poolNames(ctx, 'integ')).toEqual({ deployment: 'nightly-a2-integration-integ', seeds: 'nightly-a2-integration-integ-seeds' });
+    expect(poolNames(ctx, 'integ')).toEqual({ deployment: 'nightly-a2-integration-integ', seeds: 'nightly-a2-integration-seeds', seedsKey: 'integ' });
     expect(resultConfigMapName('nightly', 2, 'integration')).toBe('nightly-a2-integration-result');
   });
 
@@ -20,7 +20,11 @@ describe('names', () => {
     const n1 = poolNames(long, 'pool-one');
     const n2 = poolNames(long, 'pool-two');
     expect(n1.deployment.length).toBeLessThanOrEqual(57);
-    expect(n1.seeds.length).toBeLessThanOrEqual(63);
+    expect(n1.seeds.length).toBeLessThanOrEqual(253);
+    expect(n1.seeds).toBe(n2.seeds); // one seeds ConfigMap per step, a key per pool
+    expect(n1.seedsKey).not.toBe(n2.seedsKey);
+    expect(seedsKey('a b/c')).toMatch(/^[-._a-zA-Z0-9]+$/);
+    expect(seedsKey('a b/c')).not.toBe(seedsKey('a_b_c'));
     expect(n1.deployment).toMatch(DNS);
     expect(n1.deployment).not.toBe(n2.deployment);
     expect(poolNames(long, 'pool-one')).toEqual(n1);
@@ -77,7 +81,7 @@ describe('agent Deployment', () => {
     expect(env.POD_IP!.valueFrom!.fieldRef!.fieldPath).toBe('status.podIP');
     expect(env.POD_NAME!.valueFrom!.fieldRef!.fieldPath).toBe('metadata.name');
     expect(env.SWARMBENCH_AGENT_ID!.valueFrom!.fieldRef!.fieldPath).toBe('metadata.name');
-    expect(env.SWARMBENCH_SEEDS!.valueFrom!.configMapKeyRef).toEqual({ name: 'nightly-a2-integration-integ-seeds', key: 'seeds' });
+    expect(env.SWARMBENCH_SEEDS!.valueFrom!.configMapKeyRef).toEqual({ name: 'nightly-a2-integration-seeds', key: 'integ' });
     expect(env.SWARMBENCH_GOSSIP_INTERVAL_MS!.value).toBe('100');
   });
 
@@ -104,12 +108,14 @@ describe('agent Deployment', () => {
 });
 
 describe('ConfigMaps', () => {
-  it('seeds list at most three URLs', () => {
-    const cm = seedsConfigMap(ctx, 'integ', ['http://a:1', 'http://b:1', 'http://c:1', 'http://d:1']);
-    expect(cm.metadata!.name).toBe('nightly-a2-integration-integ-seeds');
-    expect(cm.data).toEqual({ seeds: 'http://a:1,http://b:1,http://c:1' });
+  it('seeds list at most three URLs, in one ConfigMap per step', () => {
+    expect(seedsValue(['http://a:1', 'http://b:1', 'http://c:1', 'http://d:1'])).toBe('http://a:1,http://b:1,http://c:1');
+    expect(seedsValue([])).toBe('');
+    const cm = stepSeedsConfigMap({ namespace: ctx.namespace, run: ctx.run, step: ctx.step, category: ctx.category });
+    expect(cm.metadata!.name).toBe('nightly-a2-integration-seeds');
+    expect(cm.data).toEqual({});
     expect(cm.metadata!.labels!['swarmbench.io/component']).toBe('agent-seeds');
-    expect(seedsConfigMap(ctx, 'integ', []).data).toEqual({ seeds: '' });
+    expect(cm.metadata!.ownerReferences![0]!.uid).toBe(ctx.run.uid);
   });
 
   it('step result: labels, owner, key', () => {

@@ -128,7 +128,7 @@ describe('agentNamePrefix', () => {
 describe('observeSteps', () => {
   it('without a URL: unavailable with the reason and no figures at all', async () => {
     const o = await observeSteps(input({ url: null }));
-    expect(o).toEqual({ prometheus: { url: null, available: false, reason: 'spec.prometheus.url is not set' }, steps: [] });
+    expect(o).toEqual({ prometheus: { url: null, available: false, reason: "neither spec.prometheus.url nor the operator's --prometheus-url is set" }, steps: [] });
     expect(seen).toHaveLength(0);
     Observations.parse(o);
   });

@@ -3,8 +3,9 @@
  * agent, agent id = pod name, URL = http://<pod IP>:8080 (no DNS or ClusterIP needed).
  * Design, names, labels and RBAC: docs/kubernetes-platform.md.
  *
- * - Seeding: the pods read `SWARMBENCH_SEEDS` from the pool's seeds ConfigMap (configMapKeyRef,
- *   resolved when a container starts). Growing an empty pool starts one pod with no seeds (it
+ * - Seeding: the pods read `SWARMBENCH_SEEDS` from the pool's key in the step's seeds ConfigMap
+ *   (configMapKeyRef, resolved when a container starts; the operator created the ConfigMap, the
+ *   runner only patches its own keys). Growing an empty pool starts one pod with no seeds (it
  *   founds the cluster), waits until it is ready, writes its URL into the ConfigMap, then scales
  *   to the size asked for; every later growth or replacement first refreshes the ConfigMap with
  *   up to three ready agents, so a new pod always joins through live members. Changing the
@@ -21,7 +22,7 @@
  * - `stats()`: one entry per pod from the agent's /metrics (process_resident_memory_bytes,
  *   process_cpu_seconds_total, nodejs_heap_size_used_bytes); `pid` is the host pid where the
  *   runtime reports it (the test cluster), 0 otherwise.
- * - `close()` deletes the Deployment and the seeds ConfigMap and waits (bounded) until the
+ * - `close()` deletes the Deployment and the pool's seeds key and waits (bounded) until the
  *   pool's pods are gone.
  */
 import {
@@ -34,8 +35,8 @@ import { createOrGet, describeError, isNotFound } from '../../operator/kube.ts';
 import { Informer } from '../../operator/informer.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
 import {
-  agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, MAX_SEEDS, poolNames, poolSelector, seedsConfigMap,
-  selectorString, statsFromMetrics, type PoolContext, type RunRef, type Scheduling,
+  agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, poolNames, poolSelector, seedsValue,
+  selectorString, statsFromMetrics, stepSeedsConfigMap, type PoolContext, type RunRef, type Scheduling,
 } from './manifests.ts';
 
 export type { RunRef, Scheduling } from './manifests.ts';
@@ -83,7 +84,7 @@ class KubernetesPool implements Pool {
   private readonly platform: KubernetesPlatform;
   private readonly opts: PoolOptions;
   private readonly ctx: PoolContext;
-  private readonly names: { deployment: string; seeds: string };
+  private readonly names: { deployment: string; seeds: string; seedsKey: string };
   private readonly selector: string;
   private readonly informer: Informer<V1Pod>;
   private readonly client = new AgentClient({ maxSockets: 8, timeoutMs: 3000 });
@@ -115,21 +116,11 @@ class KubernetesPool implements Pool {
     });
   }
 
-  /** Creates the seeds ConfigMap and the Deployment (0 replicas), replacing leftovers of an earlier try. */
+  /** Sets the pool's seeds key and creates the Deployment (0 replicas), replacing leftovers of an earlier try. */
   async start(): Promise<void> {
-    const { core, apps } = this.platform;
+    const { apps } = this.platform;
     const ns = this.ctx.namespace;
-    const cm = seedsConfigMap(this.ctx, this.name, []);
-    const got = await createOrGet(
-      () => core.createNamespacedConfigMap({ namespace: ns, body: cm }),
-      () => core.readNamespacedConfigMap({ namespace: ns, name: this.names.seeds }),
-    );
-    if (!got.created) {
-      await core.replaceNamespacedConfigMap({
-        namespace: ns, name: this.names.seeds,
-        body: { ...cm, metadata: { ...cm.metadata, resourceVersion: got.object.metadata?.resourceVersion } },
-      });
-    }
+    await this.putSeeds('');
     const dep = agentDeployment({
       ctx: this.ctx,
       pool: this.opts,
@@ -210,13 +201,30 @@ class KubernetesPool implements Pool {
   }
 
   private async writeSeeds(urls: string[]): Promise<void> {
-    const value = urls.slice(0, MAX_SEEDS).join(',');
+    const value = seedsValue(urls);
     if (value === this.seeds) return;
-    await this.platform.core.patchNamespacedConfigMap(
-      { namespace: this.ctx.namespace, name: this.names.seeds, body: { data: { seeds: value } } },
-      MERGE,
-    );
-    this.seeds = value;
+    await this.putSeeds(value);
+  }
+
+  /**
+   * Merge-patches the pool's key of the step's seeds ConfigMap (null removes it). The operator
+   * created that ConfigMap; where it does not exist (the platform used without the operator), it
+   * is created here.
+   */
+  private async putSeeds(value: string | null): Promise<void> {
+    const { core } = this.platform;
+    const ns = this.ctx.namespace;
+    const patch = () => core.patchNamespacedConfigMap({ namespace: ns, name: this.names.seeds, body: { data: { [this.names.seedsKey]: value } } }, MERGE);
+    try {
+      await patch();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      if (value === null) return;
+      const cm = stepSeedsConfigMap({ namespace: ns, run: this.ctx.run, step: this.ctx.step, category: this.ctx.category, data: { [this.names.seedsKey]: value } });
+      const got = await createOrGet(() => core.createNamespacedConfigMap({ namespace: ns, body: cm }), () => core.readNamespacedConfigMap({ namespace: ns, name: this.names.seeds }));
+      if (!got.created) await patch();
+    }
+    this.seeds = value ?? '';
   }
 
   /** Until exactly n pods of the pool exist (none being deleted), all Ready and answering /readyz. */
@@ -310,11 +318,7 @@ class KubernetesPool implements Pool {
     await this.chain;
     try {
       await this.deleteDeployment();
-      try {
-        await this.platform.core.deleteNamespacedConfigMap({ namespace: this.ctx.namespace, name: this.names.seeds });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      await this.putSeeds(null);
       await this.until('its pods are gone', () => this.informer.list().length === 0, this.platform.closeTimeoutMs);
     } catch (err) {
       this.log('warn', 'closing the agent pool failed', { pool: this.name, error: describeError(err) });

@@ -5,8 +5,10 @@
  *
  * Names (docs/kubernetes-platform.md):
  * - agent pool:   Deployment `<run>-a<attempt>-<step>-<pool>` (at most 57 characters: longer
- *                 names are cut and end in 8 hex digits of a hash of the whole name), and its seeds
- *                 ConfigMap `<that>-seeds`;
+ *                 names are cut and end in 8 hex digits of a hash of the whole name);
+ * - seeds:        one ConfigMap per step, `<run>-a<attempt>-<step>-seeds`, one key per pool (the
+ *                 pool's name made a valid key). The operator creates it (empty) before the step's
+ *                 Job, so the runner needs no `create` on ConfigMaps, only get/patch on it by name;
  * - step result:  ConfigMap `<run>-a<attempt>-<step>-result` (chosen by the operator, passed to the
  *                 runner with --result-configmap).
  * Every label value is at most 63 characters (cut + hash the same way).
@@ -27,7 +29,6 @@ export const AGENT_COMPONENT = 'agent';
 export const STEP_RESULT_COMPONENT = 'step-result';
 export const SEEDS_COMPONENT = 'agent-seeds';
 export const RESULT_KEY = 'result.json';
-export const SEEDS_KEY = 'seeds';
 export const AGENT_PORT = 8080;
 export const AGENT_CONTAINER = 'agent';
 /** The annotation the ReplicaSet controller reads to choose which pod to remove first (lowest first). */
@@ -82,10 +83,21 @@ export function labelValue(v: string): string {
   return head ? `${head}-${hash8(v)}` : hash8(v);
 }
 
-/** Deterministic names of a pool's objects. */
-export function poolNames(ctx: PoolContext, pool: string): { deployment: string; seeds: string } {
+/** Deterministic names of a pool's objects: its Deployment, and its key in the step's seeds ConfigMap. */
+export function poolNames(ctx: PoolContext, pool: string): { deployment: string; seeds: string; seedsKey: string } {
   const deployment = dnsLabel(`${ctx.run.name}-a${ctx.run.attempt}-${ctx.step}-${pool}`, 57);
-  return { deployment, seeds: `${deployment}-seeds` };
+  return { deployment, seeds: stepSeedsName(ctx.run.name, ctx.run.attempt, ctx.step), seedsKey: seedsKey(pool) };
+}
+
+/** The step's seeds ConfigMap, as the operator names (and creates) it. */
+export function stepSeedsName(run: string, attempt: number, step: string): string {
+  return dnsLabel(`${run}-a${attempt}-${step}-seeds`, 253);
+}
+
+/** A pool's key in the seeds ConfigMap: a valid ConfigMap key ([-._a-zA-Z0-9], at most 253). */
+export function seedsKey(pool: string): string {
+  const clean = pool.replace(/[^-._a-zA-Z0-9]+/g, '_');
+  return clean === pool && clean.length <= 253 && clean !== '.' && clean !== '..' ? clean : `${clean.slice(0, 240)}_${hash8(pool)}`;
 }
 
 /** The name of a step's result ConfigMap, as the operator names it. */
@@ -176,7 +188,7 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
     { name: 'SWARMBENCH_AGENT_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'PORT', value: String(AGENT_PORT) },
     { name: 'SWARMBENCH_CAPACITY', value: String(pool.capacity) },
-    { name: 'SWARMBENCH_SEEDS', valueFrom: { configMapKeyRef: { name: names.seeds, key: SEEDS_KEY } } },
+    { name: 'SWARMBENCH_SEEDS', valueFrom: { configMapKeyRef: { name: names.seeds, key: names.seedsKey } } },
   ];
   if (pool.gossipIntervalMs !== undefined) env.push({ name: 'SWARMBENCH_GOSSIP_INTERVAL_MS', value: String(pool.gossipIntervalMs) });
   if (pool.failureTimeoutMs !== undefined) env.push({ name: 'SWARMBENCH_FAILURE_TIMEOUT_MS', value: String(pool.failureTimeoutMs) });
@@ -210,6 +222,13 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           terminationGracePeriodSeconds: 10,
+          // The restricted Pod Security Standard. The project's image runs as 65532 with a
+          // read-only root; another agent image must itself run as a non-root user.
+          securityContext: {
+            runAsNonRoot: true,
+            ...(args ? { runAsUser: 65532, runAsGroup: 65532 } : {}),
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
           ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}),
           ...(s.tolerations ? { tolerations: s.tolerations } : {}),
           topologySpreadConstraints: [
@@ -223,6 +242,11 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
               ...(args ? { command: ['swarmbench'], args } : {}),
               env,
               ports: [{ name: 'http', containerPort: AGENT_PORT, protocol: 'TCP' }],
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ['ALL'] },
+                ...(args ? { readOnlyRootFilesystem: true } : {}),
+              },
               readinessProbe: {
                 httpGet: { path: '/readyz', port: AGENT_PORT },
                 periodSeconds: 1,
@@ -240,18 +264,28 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
 }
 
 /** The seeds ConfigMap of a pool: `seeds` = comma-separated agent URLs ('' = found a cluster). */
-export function seedsConfigMap(ctx: PoolContext, pool: string, seeds: string[]): V1ConfigMap {
+/**
+ * The step's seeds ConfigMap: `data[poolKey]` = up to MAX_SEEDS agent URLs, comma-separated.
+ * The operator creates it empty before the step's Job; the runner creates it only where it runs
+ * without the operator (then with the pools it knows).
+ */
+export function stepSeedsConfigMap(o: { namespace: string; run: RunRef; step: string; category: string; data?: Record<string, string> }): V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: poolNames(ctx, pool).seeds,
-      namespace: ctx.namespace,
-      labels: { ...poolLabels(ctx, pool), [COMPONENT_LABEL]: SEEDS_COMPONENT },
-      ownerReferences: [runOwnerReference(ctx.run)],
+      name: stepSeedsName(o.run.name, o.run.attempt, o.step),
+      namespace: o.namespace,
+      labels: { ...runAttemptLabels(o.run, o.category), [STEP_LABEL]: labelValue(o.step), [COMPONENT_LABEL]: SEEDS_COMPONENT },
+      ownerReferences: [runOwnerReference(o.run)],
     },
-    data: { [SEEDS_KEY]: seeds.slice(0, MAX_SEEDS).join(',') },
+    data: o.data ?? {},
   };
+}
+
+/** The seeds value of a pool: at most MAX_SEEDS URLs. */
+export function seedsValue(urls: string[]): string {
+  return urls.slice(0, MAX_SEEDS).join(',');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,8 +297,8 @@ export interface StepResultConfigMapOptions {
   run: RunRef;
   step: string;
   category: string;
-  /** The StepResult document, serialised. */
-  json: string;
+  /** The StepResult document, serialised; absent: the empty ConfigMap the operator creates first. */
+  json?: string;
 }
 
 export function stepResultConfigMap(o: StepResultConfigMapOptions): V1ConfigMap {
@@ -281,7 +315,7 @@ export function stepResultConfigMap(o: StepResultConfigMapOptions): V1ConfigMap 
       },
       ownerReferences: [runOwnerReference(o.run)],
     },
-    data: { [RESULT_KEY]: o.json },
+    data: o.json !== undefined ? { [RESULT_KEY]: o.json } : {},
   };
 }
 

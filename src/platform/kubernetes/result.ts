@@ -1,12 +1,14 @@
 /**
- * Writes a step's result document into its ConfigMap (key `result.json`), idempotently: create;
- * on 409 read it and replace it with the read resourceVersion (a conflict on replace: read and
- * try again). Transient failures (network, 429, 5xx) are retried with backoff until the deadline;
+ * Writes a step's result document into its ConfigMap (key `result.json`), idempotently. The
+ * operator creates that ConfigMap (empty) before the step's Job and lets the runner update only
+ * it, by name: so read it and replace it with the read resourceVersion (a conflict on replace:
+ * read and try again); only where it does not exist (the runner used without the operator) create
+ * it. Transient failures (network, 429, 5xx) are retried with backoff until the deadline;
  * refusals (401/403), invalid objects (422) and the like fail at once with the server's message.
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { describeError, isConflict, isNotFound, statusCode } from '../../operator/kube.ts';
-import { stepResultConfigMap, type RunRef } from './manifests.ts';
+import { RESULT_KEY, stepResultConfigMap, type RunRef } from './manifests.ts';
 
 export interface WriteResultOptions {
   kc: KubeConfig;
@@ -26,7 +28,7 @@ function transient(err: unknown): boolean {
   return code === undefined || code === 429 || code >= 500;
 }
 
-/** Returns the written ConfigMap and whether it replaced an existing one. */
+/** Returns the written ConfigMap and whether it replaced an earlier result (a retried runner). */
 export async function writeStepResult(o: WriteResultOptions): Promise<{ configMap: V1ConfigMap; replaced: boolean }> {
   const core = o.kc.makeApiClient(CoreV1Api);
   const body = stepResultConfigMap({ name: o.name, namespace: o.namespace, run: o.run, step: o.step, category: o.category, json: JSON.stringify(o.result) });
@@ -34,16 +36,19 @@ export async function writeStepResult(o: WriteResultOptions): Promise<{ configMa
   let delay = 200;
   for (;;) {
     try {
+      let cur: V1ConfigMap;
       try {
-        return { configMap: await core.createNamespacedConfigMap({ namespace: o.namespace, body }), replaced: false };
+        cur = await core.readNamespacedConfigMap({ namespace: o.namespace, name: o.name });
       } catch (err) {
-        if (!isConflict(err)) throw err;
+        if (!isNotFound(err)) throw err;
+        return { configMap: await core.createNamespacedConfigMap({ namespace: o.namespace, body }), replaced: false };
       }
-      const cur = await core.readNamespacedConfigMap({ namespace: o.namespace, name: o.name });
       const next: V1ConfigMap = { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } };
-      return { configMap: await core.replaceNamespacedConfigMap({ namespace: o.namespace, name: o.name, body: next }), replaced: true };
+      const replaced = cur.data?.[RESULT_KEY] !== undefined;
+      return { configMap: await core.replaceNamespacedConfigMap({ namespace: o.namespace, name: o.name, body: next }), replaced };
     } catch (err) {
-      // A conflict (someone wrote between our read and replace) or a delete racing us: go again.
+      // A conflict (someone wrote between our read and replace, or created it after our 404) or a
+      // delete racing us: go again.
       const again = isConflict(err) || isNotFound(err) || transient(err);
       if (!again || Date.now() + delay > deadline) {
         throw new Error(`cannot write the step result to ConfigMap ${o.namespace}/${o.name}: ${describeError(err)}`);
