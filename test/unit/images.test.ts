@@ -1,0 +1,309 @@
+/**
+ * Static checks of images/: the Dockerfiles cannot be built here (no container engine), so what
+ * can be checked without building is checked: bases, stages, the dependency install, the user,
+ * the entrypoint, that every COPY source exists and gets into the build context, and that the
+ * Node floor of bin/swarmbench.js admits the Node the GPU image runs.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../src/paths.ts';
+
+export interface Instruction {
+  /** Upper-cased keyword: FROM, RUN, COPY, ... */
+  op: string;
+  /** Everything after the keyword, continuation lines joined with a space. */
+  args: string;
+  /** 1-based line of the keyword. */
+  line: number;
+}
+
+/**
+ * Parses a Dockerfile into instructions: `\` continues a line (the escape directive is not
+ * supported and refused), comment lines and blank lines (also inside a continuation) are dropped,
+ * parser directives (`# syntax=...`) are ignored as comments, and a file ending in a continuation
+ * is an error.
+ */
+export function parseDockerfile(text: string): Instruction[] {
+  if (/^#\s*escape\s*=/im.test(text)) throw new Error('the escape directive is not supported');
+  const out: Instruction[] = [];
+  let cur: { parts: string[]; line: number } | undefined;
+  const lines = text.split(/\r?\n/);
+  for (const [i, raw] of lines.entries()) {
+    const trimmed = raw.trim();
+    // Comment lines, and empty lines (also inside a continuation, as Docker does) are dropped.
+    if (trimmed.startsWith('#') || trimmed === '') continue;
+    const continued = /\\\s*$/.test(raw);
+    const body = continued ? raw.replace(/\\\s*$/, '') : raw;
+    if (!cur) cur = { parts: [], line: i + 1 };
+    cur.parts.push(body.trim());
+    if (!continued) {
+      const joined = cur.parts.filter((p) => p !== '').join(' ');
+      const m = /^(\S+)\s*(.*)$/s.exec(joined);
+      if (m) out.push({ op: m[1]!.toUpperCase(), args: m[2]!.trim(), line: cur.line });
+      cur = undefined;
+    }
+  }
+  if (cur) throw new Error(`line ${cur.line}: the instruction ends in a line continuation`);
+  return out;
+}
+
+/** The exec form (a JSON array) of CMD/ENTRYPOINT/RUN, or null for the shell form. */
+export function execForm(args: string): string[] | null {
+  if (!args.startsWith('[')) return null;
+  const v: unknown = JSON.parse(args);
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new Error(`not an exec form: ${args}`);
+  return v;
+}
+
+/** Splits COPY/ADD arguments into flags, sources and the destination. */
+export function copyArgs(args: string): { flags: Record<string, string>; sources: string[]; dest: string } {
+  const words = execForm(args) ?? args.split(/\s+/).filter((w) => w !== '');
+  const flags: Record<string, string> = {};
+  while (words[0]?.startsWith('--')) {
+    const [k, v = ''] = words.shift()!.slice(2).split('=', 2);
+    flags[k!] = v;
+  }
+  const dest = words.pop();
+  if (dest === undefined || words.length === 0) throw new Error(`COPY needs a source and a destination: ${args}`);
+  return { flags, sources: words, dest };
+}
+
+export interface Stage {
+  image: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
+
+export function stages(instrs: Instruction[]): Stage[] {
+  const out: Stage[] = [];
+  for (const ins of instrs) {
+    if (ins.op === 'FROM') {
+      const m = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
+      if (!m) throw new Error(`line ${ins.line}: cannot read FROM ${ins.args}`);
+      out.push({ image: m[1]!, name: m[2], instructions: [] });
+    } else if (ins.op !== 'ARG' || out.length > 0) {
+      if (out.length === 0) throw new Error(`line ${ins.line}: ${ins.op} before the first FROM`);
+      out.at(-1)!.instructions.push(ins);
+    }
+  }
+  return out;
+}
+
+/**
+ * A .dockerignore matcher with Docker's rules: patterns are matched against the path and each of
+ * its parent folders, `*` and `?` stay within one path segment, `**` spans any number of them, a
+ * leading `!` re-includes, and the last matching pattern wins.
+ */
+export function dockerignore(text: string): (path: string) => boolean {
+  const rules = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!');
+      const pat = (negate ? l.slice(1) : l).trim().replace(/^\/+/, '').replace(/\/+$/, '');
+      let re = '';
+      for (let i = 0; i < pat.length; i++) {
+        const c = pat[i]!;
+        if (c === '*' && pat[i + 1] === '*') {
+          i++;
+          if (pat[i + 1] === '/') {
+            i++;
+            re += '(?:.*/)?';
+          } else re += '.*';
+        } else if (c === '*') re += '[^/]*';
+        else if (c === '?') re += '[^/]';
+        else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+      }
+      return { negate, re: new RegExp(`^${re}$`) };
+    });
+  return (path: string) => {
+    const segs = path.split('/');
+    const prefixes = segs.map((_, i) => segs.slice(0, i + 1).join('/'));
+    let excluded = false;
+    for (const r of rules) if (prefixes.some((p) => r.re.test(p))) excluded = !r.negate;
+    return excluded;
+  };
+}
+
+const IMAGES = {
+  swarmbench: 'images/swarmbench/Dockerfile',
+  'swarmbench-gpu': 'images/swarmbench-gpu/Dockerfile',
+} as const;
+
+function load(rel: string): { instrs: Instruction[]; stages: Stage[] } {
+  const instrs = parseDockerfile(readFileSync(join(REPO_ROOT, rel), 'utf8'));
+  return { instrs, stages: stages(instrs) };
+}
+
+/** `node:24.21-bookworm-slim` -> [24, 21]; null when the reference is not an official node image pinned by major.minor. */
+function nodeTag(image: string): [number, number] | null {
+  const m = /^(?:docker\.io\/(?:library\/)?)?node:(\d+)\.(\d+)(?:\.\d+)?-[a-z]+(?:-slim)?$/.exec(image);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+function binFloor(): [number, number] {
+  const text = readFileSync(join(REPO_ROOT, 'bin/swarmbench.js'), 'utf8');
+  const m = /const MIN = \[(\d+), (\d+)\]/.exec(text);
+  if (!m) throw new Error('bin/swarmbench.js: no `const MIN = [major, minor]`');
+  return [Number(m[1]), Number(m[2])];
+}
+
+const atLeast = (v: [number, number], floor: [number, number]) => v[0] > floor[0] || (v[0] === floor[0] && v[1] >= floor[1]);
+
+describe('the Dockerfile parser', () => {
+  it('joins continuations, drops comments inside them, reads stages and exec forms', () => {
+    const instrs = parseDockerfile(
+      '# syntax=docker/dockerfile:1.7\nARG X=1\nFROM a:1 AS one\nRUN a \\\n  # note\n  && b\n\nfrom --platform=$BUILDPLATFORM b:2\nENTRYPOINT ["x", "y"]\nCOPY --from=one --chown=1:1 /a /b ./c/\n',
+    );
+    expect(instrs.map((i) => i.op)).toEqual(['ARG', 'FROM', 'RUN', 'FROM', 'ENTRYPOINT', 'COPY']);
+    expect(instrs[2]).toEqual({ op: 'RUN', args: 'a && b', line: 4 });
+    const st = stages(instrs);
+    expect(st.map((s) => [s.image, s.name])).toEqual([['a:1', 'one'], ['b:2', undefined]]);
+    expect(execForm(instrs[4]!.args)).toEqual(['x', 'y']);
+    expect(execForm('x y')).toBeNull();
+    expect(copyArgs(instrs[5]!.args)).toEqual({ flags: { from: 'one', chown: '1:1' }, sources: ['/a', '/b'], dest: './c/' });
+    expect(() => parseDockerfile('FROM a\nRUN x \\\n')).toThrow(/continuation/);
+  });
+
+  it('matches .dockerignore patterns the way Docker does', () => {
+    const ignored = dockerignore('**\n!src\n**/node_modules\n*.md\n!README.md\n');
+    expect(ignored('test/unit/a.ts')).toBe(true);
+    expect(ignored('src/cli/main.ts')).toBe(false);
+    expect(ignored('src/x/node_modules/y.js')).toBe(true);
+    expect(ignored('NOTES.md')).toBe(true);
+    expect(ignored('README.md')).toBe(false);
+    expect(dockerignore('out\n')('out/results.json')).toBe(true);
+    expect(dockerignore('out\n')('docs/out.md')).toBe(false);
+  });
+});
+
+describe.each(Object.entries(IMAGES))('image %s', (name, rel) => {
+  const { instrs, stages: st } = load(rel);
+  const final = st.at(-1)!;
+  const all = (op: string, list: Instruction[] = instrs) => list.filter((i) => i.op === op);
+
+  it('is multi-stage: dependencies are installed in a stage of their own, the last stage is the runtime', () => {
+    expect(st.length).toBeGreaterThanOrEqual(2);
+    const names = st.map((s) => s.name).filter(Boolean);
+    expect(new Set(names).size).toBe(names.length);
+    expect(all('RUN', final.instructions).some((r) => /\bnpm (ci|install)\b/.test(r.args))).toBe(false);
+    expect(all('COPY', final.instructions).some((c) => copyArgs(c.args).flags.from !== undefined && c.args.includes('node_modules'))).toBe(true);
+  });
+
+  it('has the right bases', () => {
+    const bases = st.map((s) => s.image);
+    if (name === 'swarmbench') {
+      for (const b of bases) expect(nodeTag(b)?.[0], b).toBe(24);
+    } else {
+      expect(final.image).toBe('nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04');
+      const nodes = bases.filter((b) => nodeTag(b));
+      expect(nodes.length).toBeGreaterThanOrEqual(1);
+      for (const b of nodes) expect(nodeTag(b)?.[0], b).toBe(22);
+      // The node binary comes from the official Node 22 stage.
+      const copiesNode = all('COPY', final.instructions).some((c) => {
+        const a = copyArgs(c.args);
+        const from = st.find((s) => s.name === a.flags.from);
+        return from !== undefined && nodeTag(from.image)?.[0] === 22 && a.sources.includes('/usr/local/bin/node');
+      });
+      expect(copiesNode).toBe(true);
+    }
+    // Every image is pinned (a tag, never `latest`, and never a bare name).
+    for (const b of bases.filter((b) => !st.some((s) => s.name === b))) expect(b).toMatch(/^[^:@]+[:@](?!latest$).+$/);
+  });
+
+  it('installs exactly the locked runtime dependencies: npm ci --omit=dev', () => {
+    const runs = all('RUN').map((r) => r.args);
+    const ci = runs.find((r) => /\bnpm ci\b/.test(r));
+    expect(ci, 'npm ci').toBeDefined();
+    expect(ci).toMatch(/--omit=dev\b/);
+    expect(ci).toMatch(/--ignore-scripts\b/);
+    expect(runs.join('\n')).not.toMatch(/npm install(?![^&]*--no-save)/);
+  });
+
+  it('runs as a numeric non-root user, with NODE_ENV=production', () => {
+    const users = all('USER', final.instructions);
+    expect(users.length).toBeGreaterThanOrEqual(1);
+    const user = users.at(-1)!.args;
+    expect(user).toMatch(/^\d+(:\d+)?$/);
+    expect(user.split(':').map(Number).every((n) => n !== 0)).toBe(true);
+    expect(user).toBe('65532:65532');
+    expect(all('ENV', final.instructions).some((e) => /\bNODE_ENV=production\b/.test(e.args))).toBe(true);
+  });
+
+  it('has ENTRYPOINT exactly ["swarmbench"], linked on PATH to bin/swarmbench.js', () => {
+    const eps = all('ENTRYPOINT', final.instructions);
+    expect(eps.length).toBe(1);
+    expect(execForm(eps[0]!.args)).toEqual(['swarmbench']);
+    expect(all('RUN', final.instructions).some((r) => /ln -s \/app\/bin\/swarmbench\.js \/usr\/local\/bin\/swarmbench\b/.test(r.args))).toBe(true);
+    expect(all('WORKDIR', final.instructions).at(-1)?.args).toBe('/app');
+  });
+
+  it('copies only what exists, and only application files (no tests)', () => {
+    const copies = all('COPY').filter((c) => copyArgs(c.args).flags.from === undefined);
+    expect(copies.length).toBeGreaterThan(0);
+    const sources = copies.flatMap((c) => copyArgs(c.args).sources);
+    for (const s of sources) expect(existsSync(join(REPO_ROOT, s)), s).toBe(true);
+    for (const need of ['package.json', 'package-lock.json', 'bin', 'src', 'crds']) expect(sources).toContain(need);
+    expect(sources.some((s) => /^(test|examples|node_modules|out)\b/.test(s))).toBe(false);
+    expect(all('ADD')).toEqual([]);
+  });
+
+  it('has a BuildKit ignore file beside it that keeps out node_modules, tests, .git and out/, and lets in what is copied', () => {
+    const ignoreFile = join(REPO_ROOT, `${rel}.dockerignore`);
+    expect(existsSync(ignoreFile)).toBe(true);
+    expect(dirname(ignoreFile)).toBe(join(REPO_ROOT, dirname(rel)));
+    const ignored = dockerignore(readFileSync(ignoreFile, 'utf8'));
+    for (const p of ['node_modules/zod/package.json', 'test/unit/images.test.ts', '.git/HEAD', 'out/results.json', 'src/x/node_modules/a.js']) {
+      expect(ignored(p), p).toBe(true);
+    }
+    for (const p of ['package.json', 'package-lock.json', 'bin/swarmbench.js', 'src/cli/main.ts', 'src/api/schema.ts', 'crds/swarmbench.io_benchmarkruns.yaml']) {
+      expect(ignored(p), p).toBe(false);
+    }
+  });
+});
+
+describe('Node versions agree', () => {
+  const floor = binFloor();
+  const gpuNode = stages(parseDockerfile(readFileSync(join(REPO_ROOT, IMAGES['swarmbench-gpu']), 'utf8')))
+    .map((s) => nodeTag(s.image))
+    .find((v) => v !== null)!;
+  const mainNode = nodeTag(stages(parseDockerfile(readFileSync(join(REPO_ROOT, IMAGES.swarmbench), 'utf8'))).at(-1)!.image)!;
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    engines?: { node?: string };
+    devDependencies?: Record<string, string>;
+    dependencies?: Record<string, string>;
+  };
+
+  it('bin/swarmbench.js admits the GPU image Node (22, tfjs-node-gpu 4.22 breaks on >= 23) and the main image Node', () => {
+    expect(gpuNode[0]).toBe(22);
+    expect(atLeast(gpuNode, floor), `GPU image node ${gpuNode.join('.')} vs floor ${floor.join('.')}`).toBe(true);
+    expect(atLeast(mainNode, floor)).toBe(true);
+    expect(floor[0]).toBe(gpuNode[0]);
+  });
+
+  it('package.json engines (when present) has the same floor', () => {
+    const range = pkg.engines?.node;
+    if (range === undefined) return;
+    const m = /^>=\s*(\d+)(?:\.(\d+))?/.exec(range);
+    expect(m, range).not.toBeNull();
+    expect([Number(m![1]), Number(m![2] ?? 0)]).toEqual(floor);
+  });
+
+  it('the main image runs the Node major of the node devDependency the tests run on', () => {
+    const dev = pkg.devDependencies?.node;
+    expect(dev).toBeDefined();
+    expect(Number(/(\d+)/.exec(dev!)![1])).toBe(mainNode[0]);
+  });
+
+  it('the GPU image installs tfjs-node-gpu 4.22.x at the locked @tensorflow/tfjs version (one engine, not two)', () => {
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+    const tfjs = lock.packages['node_modules/@tensorflow/tfjs']?.version;
+    const text = readFileSync(join(REPO_ROOT, IMAGES['swarmbench-gpu']), 'utf8');
+    const m = /@tensorflow\/tfjs-node-gpu@(\d+\.\d+\.\d+)/.exec(text);
+    expect(m).not.toBeNull();
+    expect(m![1]).toMatch(/^4\.22\./);
+    expect(m![1]).toBe(tfjs);
+  });
+});
