@@ -93,7 +93,7 @@ export const NOTES: Record<string, string> = {
   'status.attempt': 'Number of the current attempt (1, 2, ...). A new generation or a new `swarmbench.io/rerun` value after a finished attempt starts the next one.',
   'status.startedAt': 'When the current attempt started (RFC 3339).',
   'status.finishedAt': 'When it finished.',
-  'status.conditions': 'metav1.Conditions: `Ready` (finished and passed), `Progressing`, `Complete` (finished, whatever the verdict), `Degraded`, `Regressed` (with a baseline).',
+  'status.conditions': 'metav1.Conditions: `Ready` (finished and passed), `Progressing` and `Reconciling` (kstatus) while an attempt runs, `Complete` (finished, whatever the verdict), `Degraded`, `Regressed` (with a baseline).',
   'status.conditions[].type': 'Condition type.',
   'status.conditions[].status': 'True, False or Unknown.',
   'status.conditions[].reason': 'CamelCase reason.',

@@ -275,13 +275,16 @@ export function setCondition(list: readonly Condition[], c: Omit<Condition, 'las
   return [...list.filter((x) => x.type !== c.type), next].sort((a, b) => CONDITION_ORDER.indexOf(a.type) - CONDITION_ORDER.indexOf(b.type));
 }
 
-export const CONDITION_ORDER = ['Ready', 'Progressing', 'Complete', 'Degraded', 'Regressed'];
+export const CONDITION_ORDER = ['Ready', 'Progressing', 'Reconciling', 'Complete', 'Degraded', 'Regressed'];
 
 /**
  * The conditions of a run in a phase. Ready is what Flux (kstatus) and Argo CD read for health:
  * True once the attempt finished with a passing verdict; False with a reason otherwise.
  * Complete becomes True when the attempt finished, whatever the verdict (`kubectl wait
  * --for=condition=Complete` returns on every finished attempt); Degraded says why it did not pass.
+ * Reconciling mirrors Progressing under kstatus's name (True while an attempt runs; absent-or-False
+ * otherwise), so tools with kstatus's generic rules (Flux `wait: true`, `kubectl` plugins, cli-utils)
+ * see a running benchmark as in progress without a custom health check.
  */
 export function conditionsFor(
   prev: readonly Condition[],
@@ -300,6 +303,7 @@ export function conditionsFor(
   const running = phase === 'Pending' || phase === 'Running';
   set('Ready', phase === 'Succeeded' ? 'True' : 'False', reason, message);
   set('Progressing', running ? 'True' : 'False', running ? reason : 'Finished', running ? message : `attempt ended: ${phase}`);
+  set('Reconciling', running ? 'True' : 'False', running ? reason : 'Finished', running ? message : `attempt ended: ${phase}`);
   set('Complete', phase === 'Succeeded' || phase === 'Failed' ? 'True' : 'False', reason, message);
   set('Degraded', phase === 'Failed' || phase === 'Cancelled' ? 'True' : 'False', phase === 'Failed' || phase === 'Cancelled' ? reason : 'AsExpected', phase === 'Failed' || phase === 'Cancelled' ? message : '');
   if (regressed) {

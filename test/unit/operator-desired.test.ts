@@ -75,6 +75,9 @@ describe('job state and conditions', () => {
     expect(ok.every((c) => c.observedGeneration === 4)).toBe(true);
     const running = conditionsFor([], 1, 'Running', 'Running', 'm', 't');
     expect(get(running, 'Progressing').status).toBe('True');
+    expect(get(running, 'Reconciling').status).toBe('True'); // kstatus: in progress
     expect(get(running, 'Complete').status).toBe('False');
+    expect(get(ok, 'Reconciling').status).toBe('False');
+    expect(get(bad, 'Reconciling').status).toBe('False');
   });
 });
