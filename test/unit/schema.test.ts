@@ -79,6 +79,11 @@ describe('CRD', () => {
     expect(committed).toBe(renderCrd());
   });
 
+  it("the Helm chart's copy of the CRD is the same bytes (`npm run gen:crd` writes both)", () => {
+    const chartCopy = readFileSync(join(REPO_ROOT, 'charts/swarmbench/crds/swarmbench.io_benchmarkruns.yaml'), 'utf8');
+    expect(chartCopy).toBe(renderCrd());
+  });
+
   it('is structural: every node has a type or an explicit escape, no additionalProperties:false', () => {
     const text = renderCrd();
     expect(text).not.toMatch(/additionalProperties: false/);

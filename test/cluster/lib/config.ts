@@ -30,6 +30,9 @@ export const KUBECTL_LAYER_VERSION: string = versions.KUBECTL_LAYER_VERSION!;
 export const CACHE: string = process.env.SWARMBENCH_CACHE || join(homedir(), '.cache', 'swarmbench');
 export const CONTROLPLANE_BIN: string = join(CACHE, 'controlplane', `${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}`, 'bin');
 export const TOOLS_BIN: string = join(CACHE, 'tools', `kubectl-layer-${KUBECTL_LAYER_VERSION}`, 'bin');
+/** Helm 3 (the chart supports Helm 3 and 4; TOOLS_BIN's helm is 4), built by `build.sh helm3`. */
+export const HELM3_VERSION: string = versions.HELM3_VERSION ?? 'v3.22.0';
+export const HELM3_BIN: string = join(CACHE, 'tools', `helm-${HELM3_VERSION}`, 'bin');
 
 export const STATE: string = process.env.SWARMBENCH_CLUSTER_DIR || join(REPO, '.tmp', 'cluster');
 export const PKI: string = join(STATE, 'pki');

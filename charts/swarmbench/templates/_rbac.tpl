@@ -1,0 +1,85 @@
+{{/*
+The RBAC rules, exactly those of src/platform/kubernetes/rbac.ts (test/cluster/chart.itest.ts
+compares the rendered rules with its constants; change both together).
+*/}}
+
+{{/* OPERATOR_NAMESPACED_RULES + operatorBindRule(<fullname>-runner) [+ operatorSecretRule(names)] */}}
+{{- define "swarmbench.rules.operatorNamespaced" -}}
+- apiGroups: ["swarmbench.io"]
+  resources: ["benchmarkruns"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["swarmbench.io"]
+  resources: ["benchmarkruns/status"]
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["swarmbench.io"]
+  resources: ["benchmarkruns/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "delete", "deletecollection"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["deletecollection"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "create"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles"]
+  verbs: ["get", "create", "update"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["rolebindings"]
+  verbs: ["get", "create"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["clusterroles"]
+  verbs: ["bind"]
+  resourceNames: [{{ include "swarmbench.runnerClusterRole" . | quote }}]
+{{- with .Values.rbac.prometheusTokenSecrets }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+  resourceNames:
+  {{- range (sortAlpha .) }}
+    - {{ . | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* OPERATOR_CLUSTER_RULES */}}
+{{- define "swarmbench.rules.operatorCluster" -}}
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["list"]
+{{- end }}
+
+{{/* operatorLeaseRules(<lease name>) */}}
+{{- define "swarmbench.rules.lease" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "update"]
+  resourceNames: [{{ include "swarmbench.leaseName" . | quote }}]
+{{- end }}
+
+{{/* RUNNER_POOL_RULES */}}
+{{- define "swarmbench.rules.runner" -}}
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch", "delete"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: ["swarmbench.io"]
+  resources: ["benchmarkruns/finalizers"]
+  verbs: ["update"]
+{{- end }}
