@@ -39,6 +39,8 @@ const TEST_VALUES = [
   '--set', 'gpuImage.repository=swarmbench-gpu', '--set', 'gpuImage.tag=dev',
   '--set', 'prometheus.url=http://127.0.0.1:16090',
   '--set', 'leaderElection.leaseSeconds=6',
+  // The test cluster's pods are local processes sharing the host's network: bind the pod IP.
+  '--set', 'metrics.bindPodIP=true',
 ];
 
 function helm(args: string[], timeoutMs = 300_000): { code: number | null; stdout: string; stderr: string } {
@@ -90,9 +92,10 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   };
   const operatorPods = async () =>
     (await core.listNamespacedPod({ namespace: sys, labelSelector: `app.kubernetes.io/instance=${RELEASE}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  /** The pod holding the Lease (an identity is `<pod name>_<pid>_<random>`). */
   const holder = async () => {
     try {
-      return (await leases.readNamespacedLease({ namespace: sys, name: leaseName })).spec?.holderIdentity;
+      return (await leases.readNamespacedLease({ namespace: sys, name: leaseName })).spec?.holderIdentity?.split('_')[0];
     } catch {
       return undefined;
     }
@@ -289,6 +292,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect((Date.now() - t0) / 1000).toBeLessThan(660);
 
     const st = (await getRun('quick')).status!;
+    process.stderr.write(`helm e2e: quick example through the chart in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${st.phase}, ${st.summary?.passed}/${st.summary?.total} passed, ${st.summary?.skipped} skipped; failed: ${st.tests?.filter((t) => t.result === 'Failed').map((t) => t.id).join(', ') || 'none'}\n`);
     expect(st.attempt, 'the upgrade did not start a new attempt').toBe(1);
     expect(st.history ?? []).toHaveLength(0);
     expect(['Succeeded', 'Failed']).toContain(st.phase);
