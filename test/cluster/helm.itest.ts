@@ -18,13 +18,13 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
+import type { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { CATALOGUE } from '../../src/bench/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
-import { KUBECONFIG, TOOLS_BIN } from './lib/config.ts';
-import { clusterGate, kubeEnv, kubectl, sleep, until } from './lib/itest.ts';
+import { TOOLS_BIN } from './lib/config.ts';
+import { adminClients, clusterGate, kubeEnv, kubectl, sleep, until } from './lib/itest.ts';
 
 const gate = await clusterGate('helm chart end to end');
 
@@ -73,7 +73,6 @@ interface Run {
 }
 
 describe.skipIf(!!gate.notUp)(gate.title, () => {
-  const kc = new KubeConfig();
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let batch: BatchV1Api;
@@ -102,12 +101,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   };
 
   beforeAll(async () => {
-    kc.loadFromFile(KUBECONFIG);
-    core = kc.makeApiClient(CoreV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    batch = kc.makeApiClient(BatchV1Api);
-    custom = kc.makeApiClient(CustomObjectsApi);
-    leases = kc.makeApiClient(CoordinationV1Api);
+    ({ core, apps, batch, custom, leases } = adminClients());
     for (const ns of [sys, runs, other]) restrictedNamespace(ns);
   });
 

@@ -6,11 +6,11 @@
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
-import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument, StepResult } from '../../src/api/schema.ts';
-import { KUBECONFIG, PROMETHEUS_URL } from './lib/config.ts';
-import { clusterGate, kubectl, prepareNamespace, startOperator, until, type OperatorProcess } from './lib/itest.ts';
+import { PROMETHEUS_URL } from './lib/config.ts';
+import { adminClients, clusterGate, kubectl, prepareNamespace, startOperator, type OperatorProcess, until } from './lib/itest.ts';
 
 const gate = await clusterGate('operator end to end');
 
@@ -36,7 +36,6 @@ interface Run {
 }
 
 describe.skipIf(!!gate.notUp)(gate.title, () => {
-  const kc = new KubeConfig();
   let core: CoreV1Api;
   let batch: BatchV1Api;
   let apps: AppsV1Api;
@@ -52,11 +51,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     }, timeoutMs, 1000);
 
   beforeAll(async () => {
-    kc.loadFromFile(KUBECONFIG);
-    core = kc.makeApiClient(CoreV1Api);
-    batch = kc.makeApiClient(BatchV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    custom = kc.makeApiClient(CustomObjectsApi);
+    ({ core, batch, apps, custom } = adminClients());
     prepareNamespace(ns);
     operator = startOperator(ns);
   });

@@ -8,13 +8,13 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { CATALOGUE } from '../../src/bench/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
-import { CLUSTER_SRC, KUBECONFIG } from './lib/config.ts';
-import { clusterGate, kill9, kubeEnv, kubectl, prepareNamespace, sleep, startOperator, until } from './lib/itest.ts';
+import { CLUSTER_SRC } from './lib/config.ts';
+import { adminClients, clusterGate, kill9, kubectl, kubeEnv, prepareNamespace, sleep, startOperator, until } from './lib/itest.ts';
 
 const gate = await clusterGate('operator robustness');
 
@@ -30,7 +30,6 @@ interface Run {
 }
 
 describe.skipIf(!!gate.notUp)(gate.title, () => {
-  const kc = new KubeConfig();
   let core: CoreV1Api;
   let batch: BatchV1Api;
   let apps: AppsV1Api;
@@ -94,12 +93,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   }
 
   beforeAll(async () => {
-    kc.loadFromFile(KUBECONFIG);
-    core = kc.makeApiClient(CoreV1Api);
-    batch = kc.makeApiClient(BatchV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    custom = kc.makeApiClient(CustomObjectsApi);
-    leases = kc.makeApiClient(CoordinationV1Api);
+    ({ core, batch, apps, custom, leases } = adminClients());
     prepareNamespace(ns);
   });
 

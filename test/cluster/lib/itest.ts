@@ -6,6 +6,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
 import { CLI_ENTRY, REPO_ROOT } from '../../../src/paths.ts';
 import { APISERVER_URL, KUBECONFIG, PKI, TOOLS_BIN } from './config.ts';
 import { ok } from './http.ts';
@@ -41,6 +44,21 @@ export async function until<T>(what: string, fn: () => T | undefined | false | P
     await sleep(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** The API clients the cluster tests use, as the cluster's admin. */
+export function adminClients() {
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    batch: kc.makeApiClient(BatchV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    rbac: kc.makeApiClient(RbacAuthorizationV1Api),
+    leases: kc.makeApiClient(CoordinationV1Api),
+  };
 }
 
 export const kubeEnv = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
