@@ -334,11 +334,13 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   it('helm uninstall removes what it installed and leaves the CRD, the runs and their exports', async () => {
     const u = helm(['uninstall', RELEASE, '-n', sys, '--wait', '--timeout', '120s']);
     expect(u.code, u.stderr).toBe(0);
-    const left = kubectl(['get', 'deploy,rs,pods,svc,sa,cm,role,rolebinding,pdb', '-n', sys, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
-    expect(left.stdout.trim()).toBe('');
+    // The Deployment goes at once; its ReplicaSet and pods through the garbage collector (background
+    // propagation), so wait until nothing labelled with the release is left, terminating pods included.
+    const leftover = () => kubectl(['get', 'deploy,rs,pods,svc,sa,cm,role,rolebinding,pdb', '-n', sys, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']).stdout.trim();
+    await until('nothing of the release left in its namespace', () => leftover() === '' || undefined, 90_000, 1000).catch(() => undefined);
+    expect(leftover()).toBe('');
     const cluster = kubectl(['get', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
     expect(cluster.stdout.trim()).toBe('');
-    await until('the operator pods gone', async () => (await operatorPods()).length === 0 || undefined, 60_000);
     // Kept, as docs/install.md promises: CRDs are not removed by Helm, so runs and exports stay.
     expect(kubectl(['get', 'crd', 'benchmarkruns.swarmbench.io']).code).toBe(0);
     expect((await getRun('quick')).status?.phase).toMatch(/Succeeded|Failed/);
