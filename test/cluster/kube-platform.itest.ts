@@ -19,22 +19,23 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  ApiextensionsV1Api, AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api,
+  AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api,
   type V1Pod, type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KUBECONFIG, REPO, TOOLS_BIN } from './lib/config.ts';
+import { KUBECONFIG, TOOLS_BIN } from './lib/config.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import { StepResult } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
 import { RUNNER_POOL_RULES } from '../../src/platform/kubernetes/rbac.ts';
 
+import { resultConfigMapName } from '../../src/platform/kubernetes/manifests.ts';
+import { clusterNotUp, createOwnerRun, prepareNamespace, until as untilBase } from './lib/itest.ts';
+
 // The platform used without the operator: the pool rules, plus creating ConfigMaps (the operator
 // would have created the seeds and result ConfigMaps beforehand).
 const RUNNER_ROLE_RULES = [...RUNNER_POOL_RULES, { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'patch'] }];
-import { resultConfigMapName } from '../../src/platform/kubernetes/manifests.ts';
-import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const execp = promisify(execFile);
 
@@ -77,18 +78,8 @@ describe.skipIf(!!notUp)(title, () => {
     batch = kc.makeApiClient(BatchV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-    await execp(join(TOOLS_BIN, 'kubectl'), ['apply', '-f', join(REPO, 'crds')], { env: { ...process.env, KUBECONFIG } });
-    const ext = kc.makeApiClient(ApiextensionsV1Api);
-    await until('the BenchmarkRun CRD Established', async () => {
-      const crd = await ext.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-    });
-    await core.createNamespace({ body: { metadata: { name: ns } } });
-    const br = (await custom.createNamespacedCustomObject({
-      group: GROUP, version: VERSION, namespace: ns, plural: PLURAL,
-      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', metadata: { name: runName }, spec: { mode: 'quick', categories: ['integration'] } },
-    })) as { metadata: { uid: string } };
-    runUid = br.metadata.uid;
+    prepareNamespace(ns);
+    runUid = await createOwnerRun(ns, runName, { mode: 'quick', categories: ['integration'] });
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'swarmbench-runner' } } });
     await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: 'swarmbench-runner' }, rules: RUNNER_ROLE_RULES as V1PolicyRule[] } });
     await rbac.createNamespacedRoleBinding({

@@ -12,21 +12,16 @@
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KUBECONFIG, NODE_AGENT_URL, PROMETHEUS_URL, REPO, TOOLS_BIN } from './lib/config.ts';
+import { KUBECONFIG, NODE_AGENT_URL, PROMETHEUS_URL } from './lib/config.ts';
 import { Observations, type ObservedMetric, type StepObservation } from '../../src/api/schema.ts';
 import { observeSteps } from '../../src/operator/observe.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
 import { PrometheusClient } from '../../src/prometheus/client.ts';
-import { clusterNotUp, until as untilBase } from './lib/itest.ts';
-
-const execp = promisify(execFile);
+import { clusterNotUp, createOwnerRun, prepareNamespace, until as untilBase } from './lib/itest.ts';
 
 const notUp = await clusterNotUp();
 if (notUp && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${notUp}); run npm run cluster:up`);
@@ -38,9 +33,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const until = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500): Promise<T> =>
   untilBase(what, fn, timeoutMs, everyMs);
 
-const GROUP = 'swarmbench.io';
-const VERSION = 'v1alpha1';
-const PLURAL = 'benchmarkruns';
 const IMAGE = 'ghcr.io/swarmbench/swarmbench:dev';
 const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
 const m = (s: StepObservation, name: string): ObservedMetric => {
@@ -61,19 +53,8 @@ describe.skipIf(!!notUp)(title, () => {
   beforeAll(async () => {
     kc.loadFromFile(KUBECONFIG);
     core = kc.makeApiClient(CoreV1Api);
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    await execp(join(TOOLS_BIN, 'kubectl'), ['apply', '-f', join(REPO, 'crds')], { env: { ...process.env, KUBECONFIG } });
-    const ext = kc.makeApiClient(ApiextensionsV1Api);
-    await until('the BenchmarkRun CRD Established', async () => {
-      const crd = await ext.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-    });
-    await core.createNamespace({ body: { metadata: { name: ns } } });
-    const br = (await custom.createNamespacedCustomObject({
-      group: GROUP, version: VERSION, namespace: ns, plural: PLURAL,
-      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', metadata: { name: runName }, spec: { mode: 'quick', categories: ['distributed'] } },
-    })) as { metadata: { uid: string } };
-    runUid = br.metadata.uid;
+    prepareNamespace(ns);
+    runUid = await createOwnerRun(ns, runName, { mode: 'quick', categories: ['distributed'] });
   });
 
   afterAll(async () => {

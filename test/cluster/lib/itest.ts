@@ -78,6 +78,19 @@ export function prepareNamespace(ns: string): void {
   if (w.code !== 0) throw new Error(`the CRD is not established: ${w.stderr}`);
 }
 
+/**
+ * A BenchmarkRun created directly (no operator watching), to own what a test creates by hand
+ * through the platform; returns its uid. prepareNamespace(ns) first.
+ */
+export async function createOwnerRun(ns: string, name: string, spec: Record<string, unknown>): Promise<string> {
+  const { custom } = adminClients();
+  const br = (await custom.createNamespacedCustomObject({
+    group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns',
+    body: { apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', metadata: { name }, spec },
+  })) as { metadata: { uid: string } };
+  return br.metadata.uid;
+}
+
 export interface OperatorProcess {
   proc: ChildProcess;
   /** The last lines it logged (stderr), for failure messages. */
