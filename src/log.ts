@@ -3,7 +3,13 @@
  * on every line. Level from SWARMBENCH_LOG_LEVEL (default info).
  */
 import winston from 'winston';
-import type { Logger } from './bench/types.ts';
+
+/** What every layer logs through: structured messages with fields. */
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  debug(msg: string, fields?: Record<string, unknown>): void;
+}
 
 export function createLogger(fields: Record<string, unknown> = {}, level = process.env.SWARMBENCH_LOG_LEVEL ?? 'info'): Logger & { child(f: Record<string, unknown>): Logger } {
   const base = winston.createLogger({

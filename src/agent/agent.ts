@@ -27,8 +27,10 @@ import { Membership, type MemberChange, type WireMember } from './membership.ts'
 import { AgentMetrics } from './metrics.ts';
 import { MAX_KEY_LENGTH, StateStore, type WireState, type WireVersion } from './state.ts';
 import type { AgentInfo, TaskKind, TaskRequest, WorkflowOp, WorkflowStep } from './types.ts';
-import { epochMs, fnv1a, prng, sleep } from './util.ts';
+import { mulberry32 } from '../prng.ts';
+import { epochMs, fnv1a, sleep } from './util.ts';
 import { applyStep, cpuTaskResult, ioTaskResult, WORKFLOW_OPS } from './work.ts';
+import { errorMessage } from '../errors.ts';
 
 export const AGENT_VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -179,7 +181,7 @@ export class Agent {
     this.id = opts.id;
     this.capacity = opts.capacity;
     this.state = new StateStore(opts.id);
-    this.rand = prng(fnv1a(opts.id));
+    this.rand = mulberry32(fnv1a(opts.id));
     // A probe that times out suspects the peer; an overloaded machine answers slowly, so the probe
     // waits as long as the failure timeout (a killed peer is refused at once anyway).
     this.gossipTimeoutMs = Math.max(200, opts.failureTimeoutMs);
@@ -507,7 +509,7 @@ export class Agent {
       },
       (err: unknown) => {
         if (err instanceof HttpError) send(res, err.status, { error: err.message });
-        else send(res, 500, { error: err instanceof Error ? err.message : String(err) });
+        else send(res, 500, { error: errorMessage(err) });
       },
     );
   }
@@ -850,7 +852,7 @@ export class Agent {
         rttMs.push(dt);
       }
     } catch (err) {
-      return { status: 502, body: { error: err instanceof Error ? err.message : String(err), peer: b.peer } };
+      return { status: 502, body: { error: errorMessage(err), peer: b.peer } };
     }
     return { status: 200, body: { peer: b.peer, rttMs } };
   }

@@ -29,6 +29,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Agent } from './agent.ts';
+import { errorMessage } from '../errors.ts';
 
 interface AgentSpec {
   id: string;
@@ -180,7 +181,7 @@ class Host {
       return url;
     } catch (err) {
       this.agents.delete(spec.id);
-      out({ event: 'error', id: spec.id, message: err instanceof Error ? err.message : String(err) });
+      out({ event: 'error', id: spec.id, message: errorMessage(err) });
       return null;
     }
   }
@@ -238,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     cfg = resolveConfig(args, process.env);
   } catch (err) {
-    process.stderr.write(`swarmbench agent: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    process.stderr.write(`swarmbench agent: ${errorMessage(err)}\n${USAGE}`);
     return 2;
   }
   process.title = `swarmbench-agent ${cfg.name}`;

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from './cli.ts';
 import { runConformance, type CheckResult } from './conformance.ts';
+import { errorMessage } from '../errors.ts';
 
 const USAGE = 'usage: swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS]\n';
 
@@ -24,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
       new Set(['url', 'peer', 'json', 'timeout-ms', 'help']),
     );
   } catch (err) {
-    process.stderr.write(`swarmbench conformance: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    process.stderr.write(`swarmbench conformance: ${errorMessage(err)}\n${USAGE}`);
     return 2;
   }
   if (args.has('help')) {

@@ -12,6 +12,7 @@ import { AgentClient, type Reply } from './client.ts';
 import type { AgentEvent, AgentInfo, DispatchTask, MembersResult, StateEntry, TaskResult } from './types.ts';
 import { cpuTaskResult, expectedWorkflowOutput } from './work.ts';
 import type { WorkflowStep } from './types.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface CheckResult {
   name: string;
@@ -76,7 +77,7 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
     try {
       results.push({ name, ok: true, detail: await fn() });
     } catch (err) {
-      results.push({ name, ok: false, detail: err instanceof Error ? err.message : String(err) });
+      results.push({ name, ok: false, detail: errorMessage(err) });
     }
   };
 

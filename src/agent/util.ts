@@ -1,8 +1,8 @@
 /**
- * Small pure helpers of the reference agent: a seeded PRNG (gossip peer choice must not use
- * Math.random, so runs are reproducible), FNV-1a hashing for digests, and sleeping.
+ * Small pure helpers of the reference agent: FNV-1a hashing for digests, shuffling with a given
+ * random source (gossip uses the project's seeded PRNG, `src/prng.ts`, never Math.random, so runs
+ * are reproducible), and sleeping.
  */
-import { mulberry32 } from '../prng.ts';
 
 /** 32-bit FNV-1a of a string (UTF-16 code units; only used for digests compared between agents). */
 export function fnv1a(text: string, seed = 0x811c9dc5): number {
@@ -13,9 +13,6 @@ export function fnv1a(text: string, seed = 0x811c9dc5): number {
   }
   return h >>> 0;
 }
-
-/** The project's seeded PRNG (mulberry32), floats in [0, 1). */
-export const prng = mulberry32;
 
 /** Fisher-Yates shuffle in place with the given random source. */
 export function shuffle<T>(items: T[], rand: () => number): T[] {

@@ -12,7 +12,7 @@
  * - descriptions: `NOTES` below (the targets' from the catalogue). A test fails when a spec field
  *   has no note or a note names a field that no longer exists.
  */
-import { CATALOGUE, DEFAULT_TARGETS } from '../bench/catalogue.ts';
+import { CATALOGUE, DEFAULT_TARGETS } from '../plan/catalogue.ts';
 import { resolveParams, type Params } from '../plan/params.ts';
 import { buildCrd } from './crd.ts';
 import { CATEGORIES } from './schema.ts';

@@ -13,10 +13,10 @@
  *   condition, the CLI as exit code 2.
  */
 import { z } from 'zod';
+import { API_GROUP, API_VERSION, API_VERSION_FULL } from '../kube/names.ts';
 
-export const API_GROUP = 'swarmbench.io';
-export const API_VERSION = 'v1alpha1';
-export const API_VERSION_FULL = `${API_GROUP}/${API_VERSION}`;
+// The resource's identity is defined once, with the other Kubernetes names, in kube/names.ts.
+export { API_GROUP, API_VERSION, API_VERSION_FULL };
 export const RESULT_SCHEMA_VERSION = 1;
 
 export const CATEGORIES = ['distributed', 'gpu', 'monitoring', 'scalability', 'integration', 'stress'] as const;
@@ -546,6 +546,12 @@ export const MeasurementDoc = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
   durationMs: z.number().optional(),
 });
+
+/**
+ * What a category measured for one test: the statistic the catalogue names (or null when nothing
+ * could be measured), its samples, and `skip` / `fail` reasons. `report/verdict.ts` judges it.
+ */
+export type Measurement = z.infer<typeof MeasurementDoc>;
 
 export const StepResult = z.object({
   apiVersion: z.literal(API_VERSION_FULL),

@@ -25,8 +25,10 @@ import { AgentClient } from '../agent/client.ts';
 import type { DispatchTask, MembersResult, PingResult, StateEntry } from '../agent/types.ts';
 import { startLoad } from './load.ts';
 import type { AgentHandle, Pool } from '../platform/types.ts';
-import { describe, meanAbsRelDeviation } from './stats.ts';
-import type { BenchContext, Measurement } from './types.ts';
+import { describe, meanAbsRelDeviation } from '../stats.ts';
+import type { BenchContext } from './types.ts';
+import type { Measurement } from '../api/schema.ts';
+import { errorMessage } from '../errors.ts';
 
 const POLL_MS = 20;
 
@@ -119,7 +121,7 @@ async function measureSafely(id: string, fn: () => Promise<Measurement>): Promis
     const m = await fn();
     return { ...m, durationMs: m.durationMs ?? elapsed(t0) };
   } catch (err) {
-    return { id, value: null, samples: 0, fail: err instanceof Error ? err.message : String(err), durationMs: elapsed(t0) };
+    return { id, value: null, samples: 0, fail: errorMessage(err), durationMs: elapsed(t0) };
   }
 }
 

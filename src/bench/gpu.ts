@@ -12,8 +12,10 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Tensor } from '@tensorflow/tfjs';
-import { describe, median, round } from './stats.ts';
-import type { BenchContext, CategoryRunner, Measurement } from './types.ts';
+import { describe, median, round } from '../stats.ts';
+import type { BenchContext, CategoryRunner } from './types.ts';
+import type { Measurement } from '../api/schema.ts';
+import { firstLine } from '../errors.ts';
 import {
   BackendLostError,
   buildWeights,
@@ -98,10 +100,6 @@ export interface GpuSession {
   firstWrong: string | null;
 }
 
-function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
-}
-
 function checkAborted(ctx: BenchContext): void {
   if (ctx.signal.aborted) throw new Error('cancelled');
 }
@@ -184,7 +182,7 @@ async function openCpuBaseline(s: GpuSession): Promise<InferenceBackend> {
       b.dispose();
       reasons.push(`${name}: wrong results`);
     } catch (e) {
-      reasons.push(`${name}: ${errMsg(e)}`);
+      reasons.push(`${name}: ${firstLine(e, Infinity)}`);
     }
   }
   throw new Error(`no CPU baseline backend: ${reasons.join('; ')}`);
@@ -201,7 +199,7 @@ async function batchAndSpeedup(s: GpuSession): Promise<BatchOutcome> {
     try {
       cpu = await openCpuBaseline(s);
     } catch (e) {
-      cpuError = errMsg(e);
+      cpuError = firstLine(e, Infinity);
     }
   }
   // At least max(10, 4 x trials) repetitions, more until `targetMs` of sampling (short predictions
@@ -504,7 +502,7 @@ async function cpuFallback(s: GpuSession): Promise<Measurement> {
     try {
       await lost.predict(s.inputs, 1);
     } catch (e) {
-      errorKind = e instanceof BackendLostError ? 'BackendLostError' : errMsg(e);
+      errorKind = e instanceof BackendLostError ? 'BackendLostError' : firstLine(e, Infinity);
     }
     const t1 = performance.now();
     if (errorKind === 'none') throw new Error(`a prediction on ${primaryName} succeeded after its device was removed`);
@@ -606,7 +604,7 @@ export async function runGpu(ctx: BenchContext, opts: GpuRunOptions = {}): Promi
   try {
     s = await openSession(ctx, opts);
   } catch (e) {
-    const reason = `inference backend selection failed: ${errMsg(e)}`;
+    const reason = `inference backend selection failed: ${firstLine(e, Infinity)}`;
     return ids.map((id) => failed(id, reason, { backend: 'none', gpuInUse: false }, started));
   }
   ctx.log.info('gpu: inference backend selected', {
@@ -627,7 +625,7 @@ export async function runGpu(ctx: BenchContext, opts: GpuRunOptions = {}): Promi
         results.set(m.id, m);
       }
     } catch (e) {
-      for (const id of idsOf) results.set(id, failed(id, errMsg(e), { ...s.base }, t));
+      for (const id of idsOf) results.set(id, failed(id, firstLine(e, Infinity), { ...s.base }, t));
     }
   };
   await guard(['2.1', '2.2'], async () => {

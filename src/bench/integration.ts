@@ -16,8 +16,9 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { AgentClient } from '../agent/client.ts';
 import type { WorkflowResult, WorkflowStep } from '../agent/types.ts';
-import { describe } from './stats.ts';
-import type { BenchContext, Measurement } from './types.ts';
+import { describe } from '../stats.ts';
+import type { BenchContext } from './types.ts';
+import type { Measurement } from '../api/schema.ts';
 
 const OPS: WorkflowStep['op'][] = ['upper', 'reverse', 'sha256', 'append'];
 

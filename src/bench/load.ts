@@ -31,7 +31,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { mulberry32 } from '../prng.ts';
-import { percentile } from './stats.ts';
+import { percentile } from '../stats.ts';
 
 export type LoadMode = 'tasks' | 'dispatch';
 
@@ -145,8 +145,6 @@ export interface LatencySummary {
   max: number | null;
 }
 
-/** Seeded PRNG (mulberry32), re-exported for the load generator's callers. */
-export { mulberry32 };
 
 /**
  * Deterministic interleave of the task mix (Bresenham): task i is CPU-bound iff

@@ -41,8 +41,11 @@ import type { Params } from '../plan/params.ts';
 import type { AgentHandle, Pool } from '../platform/types.ts';
 import { PrometheusClient, escapeRegex, promDuration, type Series } from '../prometheus/client.ts';
 import { AgentEventStream, Dashboard, subscribeDashboard, type AgentEventMessage, type DashboardUpdate } from './dashboard.ts';
-import { capSamples, describe as distribution, median, percentile, round } from './stats.ts';
-import type { BenchContext, CategoryRunner, Logger, Measurement } from './types.ts';
+import { capSamples, describe as distribution, median, percentile, round } from '../stats.ts';
+import type { BenchContext, CategoryRunner } from './types.ts';
+import type { Logger } from '../log.ts';
+import type { Measurement } from '../api/schema.ts';
+import { errorMessage } from '../errors.ts';
 
 /** Agents that 3.1 and 3.4 probe (the dashboard and the scrapes cover the whole pool). */
 const PROBE_AGENTS = 4;
@@ -81,9 +84,6 @@ function epochNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 function checkAbort(signal: AbortSignal): void {
   if (signal.aborted) throw new Error('cancelled');
@@ -136,8 +136,8 @@ async function guard(id: string, log: Logger, fn: () => Promise<Measurement>): P
     const m = await fn();
     return { ...m, durationMs: m.durationMs ?? Math.round(now() - t0) };
   } catch (e) {
-    log.warn(`monitoring ${id} failed`, { error: errMsg(e) });
-    return failed(id, errMsg(e), undefined, Math.round(now() - t0));
+    log.warn(`monitoring ${id} failed`, { error: errorMessage(e) });
+    return failed(id, errorMessage(e), undefined, Math.round(now() - t0));
   }
 }
 
@@ -459,7 +459,7 @@ async function measureAlertLatency(ctx: BenchContext, client: AgentClient, dash:
         lat.push(at - t0);
         if (await waitUntil(() => received.has(id), 2000, ctx.signal, 5)) delivered.push(received.get(id)! - t0);
       } catch (e) {
-        problems.push(`trial ${t + 1} (${a.id}): ${errMsg(e)}`);
+        problems.push(`trial ${t + 1} (${a.id}): ${errorMessage(e)}`);
       } finally {
         dash.off('alert', onAlert);
       }
@@ -573,7 +573,7 @@ class DirectScraper implements ScrapeSource {
       const samples = countExpositionSamples(r.body);
       this.scrapes.push({ agent: a.id, at: t0, durationMs: now() - t0, samples });
     } catch (e) {
-      this.scrapes.push({ agent: a.id, at: t0, durationMs: now() - t0, samples: 0, error: errMsg(e) });
+      this.scrapes.push({ agent: a.id, at: t0, durationMs: now() - t0, samples: 0, error: errorMessage(e) });
     }
   }
 
@@ -756,11 +756,11 @@ class PrometheusSource implements ScrapeSource {
       base.failedScrapes = down.length;
       upFail = scrapeFailure(down.length, all.length, down[0] ? `${down[0]} down` : '');
     } catch (e) {
-      base.failedScrapes = { error: errMsg(e) };
+      base.failedScrapes = { error: errorMessage(e) };
     }
     const [m32, m35, extra] = await Promise.all([
-      this.#scrapeDuration(end, base).catch((e: unknown) => failed('3.2', `Prometheus query failed: ${errMsg(e)}`, base)),
-      this.#volume(end, base).catch((e: unknown) => failed('3.5', `Prometheus query failed: ${errMsg(e)}`, base)),
+      this.#scrapeDuration(end, base).catch((e: unknown) => failed('3.2', `Prometheus query failed: ${errorMessage(e)}`, base)),
+      this.#volume(end, base).catch((e: unknown) => failed('3.5', `Prometheus query failed: ${errorMessage(e)}`, base)),
       this.#extraQueries(end),
     ]);
     if (extra) m32.details = { ...(m32.details ?? {}), extraQueries: extra };
@@ -779,7 +779,7 @@ class PrometheusSource implements ScrapeSource {
       }
       return n;
     } catch (e) {
-      return { error: errMsg(e) };
+      return { error: errorMessage(e) };
     } finally {
       c.close();
     }
@@ -833,7 +833,7 @@ class PrometheusSource implements ScrapeSource {
     try {
       details.prometheusHeadSamplesAppendedPerSec = round(await this.#prom.scalar(`sum(rate(prometheus_tsdb_head_samples_appended_total[${dur}]))`, end), 2);
     } catch (e) {
-      details.prometheusHeadSamplesAppendedPerSec = { error: errMsg(e) };
+      details.prometheusHeadSamplesAppendedPerSec = { error: errorMessage(e) };
     }
     if (ing.perTarget.length === 0 || ing.perRound.length === 0) {
       return failed('3.5', `Prometheus returned fewer than two scrape_samples_scraped samples per target for ${this.#shortSel()}`, details);
@@ -872,7 +872,7 @@ class PrometheusSource implements ScrapeSource {
             ? { query: q.query, error: 'no data: the query matched no series in the window' }
             : { query: q.query, ...(q.unit ? { unit: q.unit } : {}), series, ...(r.series.length > 20 ? { seriesTotal: r.series.length } : {}) };
       } catch (e) {
-        out[q.name] = { query: q.query, error: errMsg(e) };
+        out[q.name] = { query: q.query, error: errorMessage(e) };
       }
     }
     return out;
@@ -948,13 +948,13 @@ export const run: CategoryRunner = async (ctx) => {
     try {
       pool = await ctx.platform.createPool(poolOptions(p));
     } catch (e) {
-      return ids.map((id) => failed(id, `could not start the monitoring pool: ${errMsg(e)}`));
+      return ids.map((id) => failed(id, `could not start the monitoring pool: ${errorMessage(e)}`));
     }
     let sizing: VolumeSizing;
     try {
       sizing = await sizeForVolume(ctx, client, pool);
     } catch (e) {
-      return ids.map((id) => failed(id, `could not size the monitoring pool: ${errMsg(e)}`));
+      return ids.map((id) => failed(id, `could not size the monitoring pool: ${errorMessage(e)}`));
     }
     const agents = [...pool.agents()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const probes = agents.slice(0, Math.min(PROBE_AGENTS, agents.length));
@@ -991,7 +991,7 @@ export const run: CategoryRunner = async (ctx) => {
       try {
         source = await PrometheusSource.begin(ctx, agents, minScrapes);
       } catch (e) {
-        sourceError = errMsg(e);
+        sourceError = errorMessage(e);
         ctx.log.warn('monitoring: Prometheus unavailable', { error: sourceError });
       }
     } else {
@@ -1012,7 +1012,7 @@ export const run: CategoryRunner = async (ctx) => {
     if (source) {
       const t0 = now();
       const r = await source.finish().catch((e: unknown) => {
-        const why = `scrape measurement failed: ${errMsg(e)}`;
+        const why = `scrape measurement failed: ${errorMessage(e)}`;
         return { m32: failed('3.2', why), m35: failed('3.5', why) };
       });
       const ms = Math.round(now() - t0 + sourceMs);

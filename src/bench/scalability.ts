@@ -24,12 +24,14 @@
  * One pool serves the category: it starts with one agent (the reference), then grows to each
  * step's size in turn, so agents that joined earlier keep running (as in a real scale-out).
  */
-import { capSamples, describe as distribution, round } from './stats.ts';
-import { testsOf } from './catalogue.ts';
-import type { BenchContext, CategoryRunner, Measurement } from './types.ts';
+import { capSamples, describe as distribution, round } from '../stats.ts';
+import { testsOf } from '../plan/catalogue.ts';
+import type { BenchContext, CategoryRunner } from './types.ts';
+import type { Measurement } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 import type { Pool, ProcessStats } from '../platform/types.ts';
 import { startLoad, type LoadRun } from './load.ts';
+import { errorMessage } from '../errors.ts';
 
 /** Window of the raw samples and the reported series (ms). */
 export const SCALING_WINDOW_MS = 500;
@@ -271,5 +273,5 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
 };
 
 function msg(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

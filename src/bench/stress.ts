@@ -31,10 +31,12 @@ import { AgentClient } from '../agent/client.ts';
 import type { Params } from '../plan/params.ts';
 import type { Pool } from '../platform/types.ts';
 import { OUTCOME, startLoad, type LoadRun } from './load.ts';
-import { testsOf } from './catalogue.ts';
+import { testsOf } from '../plan/catalogue.ts';
 import { lagWarning, urlsOf } from './scalability.ts';
-import { capSamples, describe as distribution, median, round } from './stats.ts';
-import type { BenchContext, CategoryRunner, Measurement } from './types.ts';
+import { capSamples, describe as distribution, median, round } from '../stats.ts';
+import type { BenchContext, CategoryRunner } from './types.ts';
+import type { Measurement } from '../api/schema.ts';
+import { errorMessage } from '../errors.ts';
 
 /** Sliding window and its step for the spike's throughput (ms). */
 export const SPIKE_WINDOW_MS = 250;
@@ -67,7 +69,7 @@ function poolOptions(p: Params, size: number, name: string) {
 }
 
 function msg(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 function r(v: number | null, d = 2): number | null {

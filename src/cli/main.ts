@@ -5,6 +5,7 @@
  * pay for loading TensorFlow.js or the Kubernetes client.
  */
 import { COMMANDS } from './commands.ts';
+import { errorMessage } from '../errors.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -13,7 +14,7 @@ export async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   if (name === '--version' || name === 'version') {
-    const { VERSION } = await import('./version.ts');
+    const { VERSION } = await import('../version.ts');
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
@@ -39,7 +40,7 @@ if (isEntry) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`swarmbench: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`swarmbench: ${errorMessage(err)}\n`);
       process.exitCode = 3;
     },
   );

@@ -23,7 +23,7 @@ import { buildResultDocument, completeDocument, localEnvironment, parseResultDoc
 import { EXPORT_FILES, writeExports } from '../report/exports.ts';
 import { renderReport, styleFor } from '../report/terminal.ts';
 import { judgeAll } from '../report/verdict.ts';
-import { VERSION } from './version.ts';
+import { VERSION } from '../version.ts';
 
 const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
 

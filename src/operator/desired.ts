@@ -2,71 +2,31 @@
  * Pure builders of what the operator creates for a BenchmarkRun attempt, and of its status
  * conditions. No I/O: unit-tested, and the reconcile only compares and applies them.
  *
- * Names are deterministic, so a create retried after a crash finds what exists (409):
- *   `<run>-a<attempt>-params`        ConfigMap with the resolved Params (frozen for the attempt)
- *   `<run>-a<attempt>-<step>`        the step's Job (`swarmbench runner ...`)
- *   `<run>-a<attempt>-<step>-result` the step's result ConfigMap, created empty before the Job and
- *                                    written (updated) by the runner
- *   `<run>-a<attempt>-<step>-seeds`  the step's agent-pool seeds ConfigMap (the same way)
- *   `<run>-runner`                   the runners' ServiceAccount, their Role (the attempt's
- *                                    ConfigMaps by name) and RoleBinding; `<run>-runner-pools`
- *                                    binds the chart's runner ClusterRole (src/platform/kubernetes/rbac.ts)
- *   `spec.export.configMapName` or `<run>-results`: the export ConfigMap
- * Every object is labelled (managed-by, run, attempt, category) and owned by the run.
+ * Names are deterministic (kube/names.ts), so a create retried after a crash finds what exists
+ * (409): the params ConfigMap (the resolved Params, frozen for the attempt), each step's Job
+ * (`swarmbench runner ...`), its result and seeds ConfigMaps (created empty before the Job and
+ * updated by the runner), the runners' ServiceAccount, Role (the attempt's ConfigMaps by name) and
+ * RoleBindings (one binds the chart's runner ClusterRole, platform/kubernetes/rbac.ts), and the
+ * export ConfigMap. Every object is labelled (managed-by, run, attempt, category) and owned by the
+ * run, except the export, which outlives it.
  */
-import { createHash } from 'node:crypto';
-import type { V1ConfigMap, V1Job, V1OwnerReference, V1Role, V1RoleBinding, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Job, V1Role, V1RoleBinding, V1ServiceAccount } from '@kubernetes/client-node';
 import type { BenchmarkRunSpec } from '../api/schema.ts';
+import {
+  CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, STEP_LABEL,
+  jobName, ownerReference, paramsName, runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
+  type RunRef,
+} from '../kube/names.ts';
 import type { Params } from '../plan/params.ts';
 import type { Step } from '../plan/plan.ts';
-import { stepResultConfigMap, stepSeedsConfigMap, stepSeedsName } from '../platform/kubernetes/manifests.ts';
+import { stepResultConfigMap, stepSeedsConfigMap } from '../platform/kubernetes/manifests.ts';
 import { runnerRunRules, type PolicyRule } from '../platform/kubernetes/rbac.ts';
-
-export const MANAGED_BY = 'swarmbench';
-export const COMPONENT_LABEL = 'swarmbench.io/component';
-export const RERUN_ANNOTATION = 'swarmbench.io/rerun';
-
-export interface RunRef {
-  name: string;
-  namespace: string;
-  uid: string;
-  generation: number;
-}
 
 export interface OperatorImages {
   /** The project's image (runner and reference agent). */
   image: string;
   /** The GPU runner image (CUDA, tfjs-node-gpu). */
   gpuImage: string;
-}
-
-/** A Kubernetes name: at most `max` characters, lower case; long ones keep a hash suffix. */
-export function kubeName(parts: string[], max = 63): string {
-  const raw = parts.join('-').toLowerCase().replace(/[^a-z0-9-]/g, '-');
-  if (raw.length <= max) return raw;
-  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
-  return `${raw.slice(0, max - 9).replace(/-+$/, '')}-${hash}`;
-}
-
-export const paramsName = (run: string, attempt: number) => kubeName([run, `a${attempt}`, 'params'], 253);
-export const jobName = (run: string, attempt: number, step: string) => kubeName([run, `a${attempt}`, step]);
-export const resultName = (run: string, attempt: number, step: string) => kubeName([run, `a${attempt}`, step, 'result'], 253);
-export const seedsName = (run: string, attempt: number, step: string) => stepSeedsName(run, attempt, step);
-export const exportName = (run: string, spec: BenchmarkRunSpec) => spec.export?.configMapName ?? kubeName([run, 'results'], 253);
-export const runnerName = (run: string) => kubeName([run, 'runner']);
-export const runnerPoolsBindingName = (run: string) => kubeName([run, 'runner-pools']);
-
-export function ownerRef(run: RunRef): V1OwnerReference {
-  return { apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', name: run.name, uid: run.uid, controller: true, blockOwnerDeletion: true };
-}
-
-export function labels(run: string, attempt?: number, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    'app.kubernetes.io/managed-by': MANAGED_BY,
-    'swarmbench.io/run': run,
-    ...(attempt !== undefined ? { 'swarmbench.io/attempt': String(attempt) } : {}),
-    ...extra,
-  };
 }
 
 export function paramsConfigMap(run: RunRef, attempt: number, params: Params): V1ConfigMap {
@@ -76,8 +36,8 @@ export function paramsConfigMap(run: RunRef, attempt: number, params: Params): V
     metadata: {
       name: paramsName(run.name, attempt),
       namespace: run.namespace,
-      labels: labels(run.name, attempt, { [COMPONENT_LABEL]: 'params' }),
-      ownerReferences: [ownerRef(run)],
+      labels: runLabels(run.name, attempt, { [COMPONENT_LABEL]: COMPONENT.params }),
+      ownerReferences: [ownerReference(run)],
     },
     data: { 'params.json': JSON.stringify(params) },
   };
@@ -131,15 +91,15 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
     metadata: {
       name,
       namespace: run.namespace,
-      labels: labels(run.name, attempt, { 'swarmbench.io/category': step.category, 'swarmbench.io/step': step.name, [COMPONENT_LABEL]: 'runner' }),
-      ownerReferences: [ownerRef(run)],
+      labels: runLabels(run.name, attempt, { [CATEGORY_LABEL]: step.category, [STEP_LABEL]: step.name, [COMPONENT_LABEL]: COMPONENT.runner }),
+      ownerReferences: [ownerReference(run)],
     },
     spec: {
       backoffLimit: 1,
       activeDeadlineSeconds: Math.ceil(step.timeoutMs / 1000),
       template: {
         metadata: {
-          labels: labels(run.name, attempt, { 'swarmbench.io/category': step.category, 'swarmbench.io/step': step.name, [COMPONENT_LABEL]: 'runner' }),
+          labels: runLabels(run.name, attempt, { [CATEGORY_LABEL]: step.category, [STEP_LABEL]: step.name, [COMPONENT_LABEL]: COMPONENT.runner }),
         },
         spec: {
           restartPolicy: 'Never',
@@ -156,7 +116,7 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
                 'runner',
                 '--step', step.name,
                 '--platform', 'kubernetes',
-                '--result-configmap', resultName(run.name, attempt, step.name),
+                '--result-configmap', stepResultName(run.name, attempt, step.name),
                 '--attempt', String(attempt),
               ],
               env: [
@@ -190,10 +150,9 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
 
 /** The empty result and seeds ConfigMaps of a step, created before its Job (the runner updates them). */
 export function stepConfigMaps(run: RunRef, attempt: number, step: Step): V1ConfigMap[] {
-  const r = { name: run.name, uid: run.uid, attempt };
   return [
-    stepResultConfigMap({ name: resultName(run.name, attempt, step.name), namespace: run.namespace, run: r, step: step.name, category: step.category }),
-    stepSeedsConfigMap({ namespace: run.namespace, run: r, step: step.name, category: step.category }),
+    stepResultConfigMap({ name: stepResultName(run.name, attempt, step.name), run, attempt, step: step.name, category: step.category }),
+    stepSeedsConfigMap({ run, attempt, step: step.name, category: step.category }),
   ];
 }
 
@@ -205,9 +164,9 @@ export function stepConfigMaps(run: RunRef, attempt: number, step: Step): V1Conf
  */
 export function runnerIdentity(run: RunRef, attempt: number, steps: Step[], runnerClusterRole: string): { serviceAccount: V1ServiceAccount; role: V1Role; bindings: V1RoleBinding[] } {
   const name = runnerName(run.name);
-  const meta = (n: string) => ({ name: n, namespace: run.namespace, labels: labels(run.name, undefined, { [COMPONENT_LABEL]: 'runner' }), ownerReferences: [ownerRef(run)] });
+  const meta = (n: string) => ({ name: n, namespace: run.namespace, labels: runLabels(run.name, undefined, { [COMPONENT_LABEL]: COMPONENT.runner }), ownerReferences: [ownerReference(run)] });
   const subjects = [{ kind: 'ServiceAccount', name, namespace: run.namespace }];
-  const names = steps.flatMap((s) => [resultName(run.name, attempt, s.name), seedsName(run.name, attempt, s.name)]);
+  const names = steps.flatMap((s) => [stepResultName(run.name, attempt, s.name), stepSeedsName(run.name, attempt, s.name)]);
   return {
     serviceAccount: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(name), automountServiceAccountToken: false },
     role: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(name), rules: runnerRunRules(names) as PolicyRule[] },
@@ -232,7 +191,7 @@ export function exportConfigMap(run: RunRef, name: string, attempt: number, file
       name,
       namespace: run.namespace,
       // Not owned by the run: the export outlives it (deleting the run keeps its last results).
-      labels: labels(run.name, attempt, { [COMPONENT_LABEL]: 'export' }),
+      labels: runLabels(run.name, attempt, { [COMPONENT_LABEL]: COMPONENT.export }),
     },
     data: files,
   };

@@ -21,14 +21,16 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { createLogger } from '../log.ts';
-import { VERSION } from '../cli/version.ts';
-import { benchmarkRunInformer, configMapInformer, jobInformer, waitForSync, type Informer } from './informer.ts';
-import { loadKubeConfig, ownerRunKey } from './kube.ts';
-import { LeaderElector } from './leader.ts';
-import { WorkQueue } from './queue.ts';
+import { VERSION } from '../version.ts';
+import { benchmarkRunInformer, configMapInformer, jobInformer, waitForSync, type Informer } from '../kube/informer.ts';
+import { loadKubeConfig } from '../kube/client.ts';
+import { ownerRunKey } from '../kube/names.ts';
+import { LeaderElector } from '../kube/leader.ts';
+import { WorkQueue } from '../kube/queue.ts';
 import { NVIDIA_GPU_DEFAULTS, type GpuScheduling } from './desired.ts';
 import { Reconciler } from './reconcile.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
+import { errorMessage } from '../errors.ts';
 
 const USAGE = `usage: swarmbench operator [--namespaces NS,NS...] [--image IMG] [--gpu-image IMG]
        [--runner-cluster-role NAME] [--prometheus-url URL] [--gpu-defaults JSON] [--port 8080]
@@ -226,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
         concurrency,
         onDone: (key, outcome, seconds, err) => {
           metrics.onDone('benchmarkrun')(key, outcome, seconds, err);
-          if (err) log.warn('reconcile failed', { key, error: err instanceof Error ? err.message : String(err) });
+          if (err) log.warn('reconcile failed', { key, error: errorMessage(err) });
         },
       },
     );

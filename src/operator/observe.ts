@@ -18,8 +18,10 @@
  * from the agents' own process metrics otherwise.
  */
 import type { ObservedMetric, Observations, StepObservation } from '../api/schema.ts';
-import { percentile } from '../bench/stats.ts';
+import { percentile } from '../stats.ts';
 import { PrometheusClient, PrometheusError, escapeRegex, promDuration, type QueryResult, type Series } from '../prometheus/client.ts';
+import { errorMessage } from '../errors.ts';
+import { AGENT_CONTAINER, agentNamePrefix } from '../kube/names.ts';
 
 export interface ObserveStep {
   step: string;
@@ -44,20 +46,8 @@ export interface ObserveInput {
   fetch?: typeof fetch | undefined;
 }
 
-/** The container name of agent pods (manifests.ts AGENT_CONTAINER). */
-const AGENT_CONTAINER = 'agent';
 /** Above this many raw scrape samples the scrape p95 is computed by Prometheus (per-target p95s). */
 const MAX_RAW_SAMPLES = 50_000;
-
-/**
- * The prefix every agent pod name of the step starts with. Pool Deployments are named
- * dnsLabel(`<run>-a<attempt>-<step>-<pool>`, 57): names that fit are kept whole, longer ones keep
- * their first 48 characters, so the common prefix is at most 48 characters.
- */
-export function agentNamePrefix(run: string, attempt: number, step: string): string {
-  const p = `${run}-a${attempt}-${step}-`.toLowerCase().replace(/[^a-z0-9-]+/g, '-');
-  return p.length <= 48 ? p : p.slice(0, 48).replace(/-+$/, '');
-}
 
 const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
 const round = (v: number, digits = 6): number => Number(v.toPrecision(digits));
@@ -66,9 +56,6 @@ const finiteOrNull = (v: number | undefined): number | null => (finite(v) ? roun
 /** A PromQL string literal's content (for `=` matchers). */
 const quote = (s: string): string => s.replace(/[\\"]/g, (c) => `\\${c}`);
 
-function reasonOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 interface Ctx {
   client: PrometheusClient;
@@ -83,7 +70,7 @@ async function ask(ctx: Ctx, fn: () => Promise<QueryResult>): Promise<Answer> {
   try {
     return { ok: true, r: await fn() };
   } catch (e) {
-    const reason = reasonOf(e);
+    const reason = errorMessage(e);
     if (e instanceof PrometheusError && (e.kind === 'network' || e.kind === 'timeout')) ctx.dead ??= reason;
     return { ok: false, reason };
   }
@@ -147,7 +134,7 @@ export async function observeSteps(input: ObserveInput): Promise<Observations> {
   try {
     client = new PrometheusClient({ url: input.url, bearerToken: input.token, timeoutMs: input.timeoutMs ?? 10_000, fetch: input.fetch });
   } catch (e) {
-    return { prometheus: { url: input.url, available: false, reason: reasonOf(e) }, steps: [] };
+    return { prometheus: { url: input.url, available: false, reason: errorMessage(e) }, steps: [] };
   }
   const ctx: Ctx = { client };
   const probe = await ask(ctx, () => client.query('time()'));

@@ -46,7 +46,8 @@ import {
   type StepResult as StepResultT,
 } from '../api/schema.ts';
 import { formatErrors, validateSpec } from '../api/validate.ts';
-import type { Logger, Measurement } from '../bench/types.ts';
+import type { Logger } from '../log.ts';
+import type { Measurement } from '../api/schema.ts';
 import { resolveParams, type Params } from '../plan/params.ts';
 import { buildPlan, type Step } from '../plan/plan.ts';
 import { RESULT_KEY } from '../platform/kubernetes/manifests.ts';
@@ -57,25 +58,22 @@ import { judgeAll } from '../report/verdict.ts';
 import {
   conditionsFor,
   exportConfigMap,
-  exportName,
   gpuScheduling,
-  jobName,
   jobState,
-  labels,
   paramsConfigMap,
-  paramsName,
-  RERUN_ANNOTATION,
-  resultName,
   runnerIdentity,
   stepConfigMaps,
   stepJob,
   type Condition,
   type GpuScheduling,
   type OperatorImages,
-  type RunRef,
 } from './desired.ts';
-import { BENCHMARKRUN_PLURAL, createOrGet, isNotFound, patchRunStatus, splitKey } from './kube.ts';
+import { createOrGet, isNotFound, patchRunStatus, splitKey } from '../kube/client.ts';
+import {
+  BENCHMARKRUN_PLURAL, RERUN_ANNOTATION, exportName, jobName, paramsName, runLabels, stepResultName, type RunRef,
+} from '../kube/names.ts';
 import { observeSteps } from './observe.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface RunObject {
   apiVersion?: string;
@@ -141,7 +139,7 @@ export class Reconciler {
     }
     const status: BenchmarkRunStatus = run.status ?? {};
     const generation = run.metadata.generation ?? 1;
-    const ref: RunRef = { name, namespace, uid: run.metadata.uid, generation };
+    const ref: RunRef = { name, namespace, uid: run.metadata.uid };
     const log = this.opts.log;
 
     // 1. Spec validation (what the CRD cannot express).
@@ -303,13 +301,13 @@ export class Reconciler {
       () => this.core.readNamespacedConfigMap({ namespace: ref.namespace, name: paramsName(ref.name, attempt) }),
     );
     const message = `attempt ${attempt}: ${plan.length} steps (${plan.map((s) => s.name).join(', ')})`;
-    const conditions = conditionsFor((status.conditions ?? []) as Condition[], ref.generation, 'Running', 'Running', message, this.now());
+    const conditions = conditionsFor((status.conditions ?? []) as Condition[], (run.metadata.generation ?? 1), 'Running', 'Running', message, this.now());
     await this.writeStatus(
       run,
       {
         phase: 'Running',
         attempt,
-        observedGeneration: ref.generation,
+        observedGeneration: (run.metadata.generation ?? 1),
         startedAt: this.now(),
         finishedAt: null,
         progress: { completedSteps: 0, totalSteps: plan.length, currentStep: plan[0]?.name ?? '' },
@@ -341,7 +339,7 @@ export class Reconciler {
   private async readResult(ref: RunRef, attempt: number, step: string): Promise<StepResultT | { error: string } | undefined> {
     let cm: V1ConfigMap;
     try {
-      cm = await this.core.readNamespacedConfigMap({ namespace: ref.namespace, name: resultName(ref.name, attempt, step) });
+      cm = await this.core.readNamespacedConfigMap({ namespace: ref.namespace, name: stepResultName(ref.name, attempt, step) });
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -412,7 +410,7 @@ export class Reconciler {
     });
     const files = renderExports(doc);
     const data = Object.fromEntries(EXPORT_FILES.map((f) => [f, files[f]]));
-    const cmName = exportName(ref.name, spec);
+    const cmName = exportName(ref.name, spec.export?.configMapName);
     await this.upsertConfigMap(exportConfigMap(ref, cmName, attempt, data));
     const s = doc.summary;
     const phase = s.verdict === 'Passed' ? 'Succeeded' : 'Failed';
@@ -422,7 +420,7 @@ export class Reconciler {
       (failed.length ? `; failed: ${failed.join(', ')}` : '') +
       (baseline.note ? `; ${baseline.note}` : '');
     const regressed = doc.comparison ? { count: doc.comparison.regressed.length, names: doc.comparison.regressed } : undefined;
-    const conditions = conditionsFor((status.conditions ?? []) as Condition[], ref.generation, phase, phase === 'Succeeded' ? 'TargetsMet' : 'TargetsMissed', message, this.now(), regressed);
+    const conditions = conditionsFor((status.conditions ?? []) as Condition[], (run.metadata.generation ?? 1), phase, phase === 'Succeeded' ? 'TargetsMet' : 'TargetsMissed', message, this.now(), regressed);
     await this.writeStatus(
       run,
       {
@@ -503,7 +501,7 @@ export class Reconciler {
       const b64 = secret.data?.[sel.key];
       return b64 ? { token: Buffer.from(b64, 'base64').toString('utf8').trim() } : {};
     } catch (e) {
-      this.opts.log.warn('prometheus token unreadable', { run: ref.name, secret: sel.name, error: e instanceof Error ? e.message : String(e) });
+      this.opts.log.warn('prometheus token unreadable', { run: ref.name, secret: sel.name, error: errorMessage(e) });
       return {};
     }
   }
@@ -522,7 +520,7 @@ export class Reconciler {
     } else {
       try {
         const other = (await this.custom.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: ref.namespace, plural: BENCHMARKRUN_PLURAL, name: b.runRef! })) as RunObject;
-        cmName = other.status?.export?.configMapName ?? exportName(b.runRef!, (other.spec ?? {}) as BenchmarkRunSpec);
+        cmName = other.status?.export?.configMapName ?? exportName(b.runRef!, ((other.spec ?? {}) as BenchmarkRunSpec).export?.configMapName);
       } catch (e) {
         if (isNotFound(e)) return { note: `baseline run ${b.runRef} not found: no comparison` };
         throw e;
@@ -536,7 +534,7 @@ export class Reconciler {
       return { doc: parseResultDocument(text, `${cmName}/${key}`), name: label };
     } catch (e) {
       if (isNotFound(e)) return { note: `baseline ConfigMap ${cmName} not found: no comparison` };
-      return { note: `baseline ${label} unreadable: ${e instanceof Error ? e.message : String(e)}` };
+      return { note: `baseline ${label} unreadable: ${errorMessage(e)}` };
     }
   }
 
@@ -594,7 +592,7 @@ export class Reconciler {
     const cur = (run.status ?? {}) as Record<string, unknown>;
     const changed = Object.entries(patch).some(([k, v]) => !sameJson(cur[k], v));
     if (!changed) return;
-    const updated = await patchRunStatus(this.custom, run.metadata.namespace, run.metadata.name, patch);
+    const updated = await patchRunStatus<BenchmarkRunStatus>(this.custom, run.metadata.namespace, run.metadata.name, patch);
     run.status = updated.status ?? run.status;
     if (reason && message) await this.event(run, type, reason, message);
   }
@@ -605,7 +603,7 @@ export class Reconciler {
       await this.core.createNamespacedEvent({
         namespace: run.metadata.namespace,
         body: {
-          metadata: { generateName: `${run.metadata.name}.`, namespace: run.metadata.namespace, labels: labels(run.metadata.name, run.status?.attempt) },
+          metadata: { generateName: `${run.metadata.name}.`, namespace: run.metadata.namespace, labels: runLabels(run.metadata.name, run.status?.attempt) },
           involvedObject: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'BenchmarkRun', name: run.metadata.name, namespace: run.metadata.namespace, uid: run.metadata.uid },
           type,
           reason,
@@ -619,7 +617,7 @@ export class Reconciler {
         },
       });
     } catch (e) {
-      this.opts.log.warn('event not recorded', { reason, error: e instanceof Error ? e.message : String(e) });
+      this.opts.log.warn('event not recorded', { reason, error: errorMessage(e) });
     }
   }
 }

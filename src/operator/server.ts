@@ -26,8 +26,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { LeaderElector } from './leader.ts';
-import type { Outcome, RunOptions, WorkQueue } from './queue.ts';
+import type { LeaderElector } from '../kube/leader.ts';
+import type { Outcome, RunOptions, WorkQueue } from '../kube/queue.ts';
+import { errorMessage } from '../errors.ts';
 
 export const RUN_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
 
@@ -140,7 +141,7 @@ export function evaluateChecks(checks: Record<string, Check>): { ok: boolean; bo
     try {
       r = check();
     } catch (e) {
-      r = e instanceof Error ? e.message : String(e);
+      r = errorMessage(e);
     }
     if (r === true || r === undefined) lines.push(`[+]${name} ok`);
     else {

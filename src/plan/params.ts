@@ -6,7 +6,7 @@
  * and durations, never which tests run.
  */
 import { CATEGORIES, parseDuration, type BenchmarkRunSpec, type Category, type Mode } from '../api/schema.ts';
-import { DEFAULT_TARGETS } from '../bench/catalogue.ts';
+import { DEFAULT_TARGETS } from './catalogue.ts';
 import type { Targets } from '../api/schema.ts';
 
 export interface Params {

@@ -7,7 +7,7 @@
  * categories first so a run that is cancelled early has said the most.
  */
 import type { Category } from '../api/schema.ts';
-import { testsOf } from '../bench/catalogue.ts';
+import { testsOf } from './catalogue.ts';
 import type { Params } from './params.ts';
 
 export interface Step {

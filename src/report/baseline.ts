@@ -27,7 +27,7 @@
  * test fails the run's verdict even when its value still meets its target.
  */
 import type { Comparison, ComparisonVerdict, MetricComparison, ResultDocument, TestResult } from '../api/schema.ts';
-import { median } from '../bench/stats.ts';
+import { median } from '../stats.ts';
 import { mannWhitney, shiftEstimate, smallestAttainableP } from './ranktest.ts';
 
 export const DEFAULT_ALPHA = 0.05;

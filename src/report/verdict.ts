@@ -11,10 +11,10 @@
  *   regression gate is on (spec.baseline.failOnRegression) any regression fails the verdict.
  */
 import type { Comparison, ResultDocument, Summary, TestResult } from '../api/schema.ts';
-import { CATALOGUE, meets, targetOf, type TestDef } from '../bench/catalogue.ts';
-import { capSamples, describe } from '../bench/stats.ts';
+import { CATALOGUE, meets, targetOf, type TestDef } from '../plan/catalogue.ts';
+import { capSamples, describe } from '../stats.ts';
 import { num } from './format.ts';
-import type { Measurement } from '../bench/types.ts';
+import type { Measurement } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 
 export function judgeOne(def: TestDef, m: Measurement | undefined, params: Params, fallbackReason?: string): TestResult {

@@ -23,9 +23,10 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../log.ts';
 import { buildPlan } from '../plan/plan.ts';
 import type { Params } from '../plan/params.ts';
-import { loadKubeConfig } from '../operator/kube.ts';
+import { loadKubeConfig } from '../kube/client.ts';
 import { LocalPlatform } from '../platform/local/index.ts';
-import { KubernetesPlatform, type RunRef, type Scheduling } from '../platform/kubernetes/index.ts';
+import { KubernetesPlatform, type Scheduling } from '../platform/kubernetes/index.ts';
+import type { RunRef } from '../kube/names.ts';
 import { writeStepResult } from '../platform/kubernetes/result.ts';
 import type { Platform } from '../platform/types.ts';
 import type { StepResult } from '../api/schema.ts';
@@ -41,10 +42,10 @@ function fail(msg: string, code: number): number {
 }
 
 /** The run this Job works for, from the environment the operator sets. */
-export function kubeEnv(env: NodeJS.ProcessEnv, attempt: number): { namespace: string; run: RunRef } {
+export function kubeEnv(env: NodeJS.ProcessEnv): RunRef {
   const missing = ['SWARMBENCH_NAMESPACE', 'SWARMBENCH_RUN_NAME', 'SWARMBENCH_RUN_UID'].filter((k) => !env[k]);
   if (missing.length > 0) throw new Error(`missing environment: ${missing.join(', ')} (set by the operator's Job)`);
-  return { namespace: env.SWARMBENCH_NAMESPACE!, run: { name: env.SWARMBENCH_RUN_NAME!, uid: env.SWARMBENCH_RUN_UID!, attempt } };
+  return { namespace: env.SWARMBENCH_NAMESPACE!, name: env.SWARMBENCH_RUN_NAME!, uid: env.SWARMBENCH_RUN_UID! };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -88,17 +89,17 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ role: 'runner', run: process.env.SWARMBENCH_RUN_NAME ?? 'local', step: step.name, attempt });
 
   const needKube = values.platform === 'kubernetes' || !!values['result-configmap'];
-  let kube: { kc: ReturnType<typeof loadKubeConfig>; namespace: string; run: RunRef } | undefined;
+  let kube: { kc: ReturnType<typeof loadKubeConfig>; run: RunRef } | undefined;
   let platform: Platform;
   try {
-    if (needKube) kube = { kc: loadKubeConfig(), ...kubeEnv(process.env, attempt) };
+    if (needKube) kube = { kc: loadKubeConfig(), run: kubeEnv(process.env) };
     if (values.platform === 'kubernetes') {
       const own = params.agents.image === 'local';
       const image = own ? process.env.SWARMBENCH_IMAGE : params.agents.image;
       if (!image) throw new Error('SWARMBENCH_IMAGE is not set (the agents\' image when params.agents.image is "local")');
       const sched = process.env.SWARMBENCH_AGENT_SCHEDULING ? (JSON.parse(process.env.SWARMBENCH_AGENT_SCHEDULING) as Scheduling) : undefined;
       platform = new KubernetesPlatform({
-        kc: kube!.kc, namespace: kube!.namespace, run: kube!.run, step: step.name, category: step.category,
+        kc: kube!.kc, run: kube!.run, attempt, step: step.name, category: step.category,
         agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}), log,
       });
     } else {
@@ -137,10 +138,10 @@ export async function main(argv: string[]): Promise<number> {
   if (values['result-configmap']) {
     try {
       const { replaced } = await writeStepResult({
-        kc: kube!.kc, namespace: kube!.namespace, name: values['result-configmap'], run: kube!.run,
+        kc: kube!.kc, name: values['result-configmap'], run: kube!.run, attempt,
         step: step.name, category: step.category, result,
       });
-      log.info('step result written', { configMap: `${kube!.namespace}/${values['result-configmap']}`, replaced, measurements: result.measurements.length });
+      log.info('step result written', { configMap: `${kube!.run.namespace}/${values['result-configmap']}`, replaced, measurements: result.measurements.length });
     } catch (err) {
       return fail((err as Error).message, 1);
     }

@@ -5,10 +5,12 @@
 import { hostname } from 'node:os';
 import { API_VERSION_FULL, type StepResult } from '../api/schema.ts';
 import { CATEGORY_MODULES } from '../bench/index.ts';
-import type { Logger, Measurement } from '../bench/types.ts';
+import type { Logger } from '../log.ts';
+import type { Measurement } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 import type { Step } from '../plan/plan.ts';
 import type { Platform } from '../platform/types.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface StepOptions {
   platform: Platform;
@@ -39,7 +41,7 @@ export async function runStep(step: Step, params: Params, opts: StepOptions): Pr
       measurements = measurements.filter((m) => allowed.has(m.id));
     }
   } catch (err) {
-    error = `step ${step.name} failed: ${err instanceof Error ? err.message : String(err)}`;
+    error = `step ${step.name} failed: ${errorMessage(err)}`;
     opts.log.warn('step failed', { step: step.name, error: err instanceof Error ? err.stack : String(err) });
   }
   return {

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import type { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
-import { CATALOGUE } from '../../src/bench/catalogue.ts';
+import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 import { TOOLS_BIN } from './lib/config.ts';
 import { adminClients, clusterGate, kubeEnv, kubectl, sleep, until } from './lib/itest.ts';

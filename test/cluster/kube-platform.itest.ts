@@ -30,7 +30,7 @@ import { resolveParams } from '../../src/plan/params.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
 import { RUNNER_POOL_RULES } from '../../src/platform/kubernetes/rbac.ts';
 
-import { resultConfigMapName } from '../../src/platform/kubernetes/manifests.ts';
+import { stepResultName } from '../../src/kube/names.ts';
 import { clusterNotUp, createOwnerRun, prepareNamespace, until as untilBase } from './lib/itest.ts';
 
 // The platform used without the operator: the pool rules, plus creating ConfigMaps (the operator
@@ -99,7 +99,7 @@ describe.skipIf(!!notUp)(title, () => {
   });
 
   const platform = (step: string): KubernetesPlatform => {
-    const p = new KubernetesPlatform({ kc, namespace: ns, run: { name: runName, uid: runUid, attempt: 1 }, step, agentImage: IMAGE, log: quiet, readyTimeoutMs: 90_000 });
+    const p = new KubernetesPlatform({ kc, run: { namespace: ns, name: runName, uid: runUid }, attempt: 1, step, agentImage: IMAGE, log: quiet, readyTimeoutMs: 90_000 });
     platforms.push(p);
     return p;
   };
@@ -227,7 +227,7 @@ describe.skipIf(!!notUp)(title, () => {
   it('(b) a Job of the project image runs the integration step as the runner service account and writes its result ConfigMap', async () => {
     const params = resolveParams({ mode: 'quick', trials: 3, agents: { poolSize: 3 } }, ['integration']);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: paramsCm, ownerReferences: owner() }, data: { 'params.json': JSON.stringify(params) } } });
-    const resultCm = resultConfigMapName(runName, 1, 'integration');
+    const resultCm = stepResultName(runName, 1, 'integration');
     const jobName = `${runName}-a1-integration`;
     const t0 = Date.now();
     await createRunnerJob(jobName, resultCm, paramsCm);
@@ -294,7 +294,7 @@ describe.skipIf(!!notUp)(title, () => {
     await until('the pool pods gone', async () => (await podsOf(sel)).length === 0, 60_000);
     await until('the result and seeds ConfigMaps gone', async () => (await core.listNamespacedConfigMap({ namespace: ns, labelSelector: sel })).items.length === 0, 60_000);
     await until('the Job gone', async () => (await batch.listNamespacedJob({ namespace: ns })).items.length === 0, 60_000);
-    await expect(core.readNamespacedConfigMap({ namespace: ns, name: resultConfigMapName(runName, 1, 'integration') })).rejects.toMatchObject({ code: 404 });
+    await expect(core.readNamespacedConfigMap({ namespace: ns, name: stepResultName(runName, 1, 'integration') })).rejects.toMatchObject({ code: 404 });
     await p.close(); // nothing left to delete: idempotent against what GC removed
   }, 120_000);
 });

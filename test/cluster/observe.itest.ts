@@ -63,7 +63,7 @@ describe.skipIf(!!notUp)(title, () => {
   });
 
   it('a pool of 2 scraped for ~15 s: memory, CPU, pool size, scrapes; extra queries; no DCGM', async () => {
-    platform = new KubernetesPlatform({ kc, namespace: ns, run: { name: runName, uid: runUid, attempt: 1 }, step: 'distributed', agentImage: IMAGE, log: quiet, readyTimeoutMs: 90_000 });
+    platform = new KubernetesPlatform({ kc, run: { namespace: ns, name: runName, uid: runUid }, attempt: 1, step: 'distributed', agentImage: IMAGE, log: quiet, readyTimeoutMs: 90_000 });
     const pool = await platform.createPool({ name: 'obs', size: 2, capacity: 16, agentsPerProcess: 1 });
     const ids = pool.agents().map((a) => a.id).sort();
     expect(ids).toHaveLength(2);

@@ -17,11 +17,11 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KUBECONFIG, REPO, TOOLS_BIN } from './lib/config.ts';
-import { benchmarkRunInformer, configMapInformer, deploymentInformer, jobInformer, waitForSync, type EventType } from '../../src/operator/informer.ts';
-import {
-  controllerRef, createOrGet, isControlledBy, isNotFound, ownerRunKey, patchRunStatus, patchRunStatusRaw, runLabels,
-} from '../../src/operator/kube.ts';
-import { WorkQueue } from '../../src/operator/queue.ts';
+import { benchmarkRunInformer, configMapInformer, deploymentInformer, jobInformer, waitForSync, type EventType } from '../../src/kube/informer.ts';
+import type { BenchmarkRunStatus } from '../../src/api/schema.ts';
+import { createOrGet, isNotFound, patchRunStatus, patchRunStatusRaw } from '../../src/kube/client.ts';
+import { CATEGORY_LABEL, isControlledBy, ownerReference, ownerRunKey, runLabels } from '../../src/kube/names.ts';
+import { WorkQueue } from '../../src/kube/queue.ts';
 import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const run = promisify(execFile);
@@ -101,14 +101,14 @@ describe.skipIf(!!notUp)(title, () => {
 
     // Children: one by label only, one by controller ownerReference only (no run label), one not ours.
     processed.length = 0;
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'alpha-step-1', labels: runLabels('alpha', 1, 'distributed') }, data: { r: '1' } } });
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'alpha-step-1', labels: runLabels('alpha', 1, { [CATEGORY_LABEL]: 'distributed' }) }, data: { r: '1' } } });
     const beta = await createRun('beta');
     await core.createNamespacedConfigMap({
       namespace: ns,
       body: {
         metadata: {
           name: 'beta-export', labels: { 'app.kubernetes.io/managed-by': 'swarmbench' },
-          ownerReferences: [controllerRef({ apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', metadata: { name: 'beta', uid: beta.metadata.uid } })],
+          ownerReferences: [ownerReference({ name: 'beta', uid: beta.metadata.uid })],
         },
       },
     });
@@ -207,7 +207,7 @@ describe.skipIf(!!notUp)(title, () => {
 
   it('Jobs and Deployments a run owns map back to the run through the controller ownerReference', async () => {
     const owner = await createRun('epsilon');
-    const ref = controllerRef({ apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', metadata: { name: 'epsilon', uid: owner.metadata.uid } });
+    const ref = ownerReference({ name: 'epsilon', uid: owner.metadata.uid });
     const sel = 'app.kubernetes.io/managed-by=swarmbench';
     const jobs = track(jobInformer(kc, { namespace: ns, labelSelector: sel, log: quiet }));
     const deps = track(deploymentInformer(kc, { namespace: ns, labelSelector: sel, log: quiet }));
@@ -231,14 +231,14 @@ describe.skipIf(!!notUp)(title, () => {
     const created = await createRun('gamma', { mode: 'quick' });
     expect(created.metadata.generation).toBe(1);
     const now = new Date().toISOString();
-    const a = await patchRunStatus(custom, ns, 'gamma', {
+    const a = await patchRunStatus<BenchmarkRunStatus>(custom, ns, 'gamma', {
       phase: 'Running', observedGeneration: 1, attempt: 1,
       conditions: [{ type: 'Progressing', status: 'True', reason: 'Started', message: 'attempt 1', lastTransitionTime: now, observedGeneration: 1 }],
     });
     expect(a.status?.phase).toBe('Running');
     expect(a.metadata?.generation).toBe(1);
 
-    const b = await patchRunStatusRaw(custom, ns, 'gamma', { spec: { mode: 'full' }, metadata: { labels: { sneaky: 'yes' } }, status: { attempt: 2 } });
+    const b = await patchRunStatusRaw<BenchmarkRunStatus>(custom, ns, 'gamma', { spec: { mode: 'full' }, metadata: { labels: { sneaky: 'yes' } }, status: { attempt: 2 } });
     expect((b as { spec?: { mode?: string } }).spec?.mode).toBe('quick');
     expect(b.metadata?.labels?.sneaky).toBeUndefined();
     expect(b.metadata?.generation).toBe(1);
@@ -252,15 +252,15 @@ describe.skipIf(!!notUp)(title, () => {
     expect(fresh.status.attempt).toBe(2);
 
     // null deletes a field (merge-patch semantics); the schema still validates the status.
-    const c = await patchRunStatus(custom, ns, 'gamma', { attempt: null } as unknown as Record<string, unknown>);
+    const c = await patchRunStatus<BenchmarkRunStatus>(custom, ns, 'gamma', { attempt: null } as unknown as Record<string, unknown>);
     expect(c.status?.attempt).toBeUndefined();
-    await expect(patchRunStatus(custom, ns, 'gamma', { phase: 'Exploded' } as unknown as Record<string, unknown>)).rejects.toMatchObject({ code: 422 });
-    await expect(patchRunStatus(custom, ns, 'nope', { phase: 'Running' })).rejects.toSatisfy(isNotFound);
+    await expect(patchRunStatus<BenchmarkRunStatus>(custom, ns, 'gamma', { phase: 'Exploded' } as unknown as Record<string, unknown>)).rejects.toMatchObject({ code: 422 });
+    await expect(patchRunStatus<BenchmarkRunStatus>(custom, ns, 'nope', { phase: 'Running' })).rejects.toSatisfy(isNotFound);
   });
 
   it('createOrGet: the second create of a deterministic name reads the existing child', async () => {
     const owner = await createRun('delta');
-    const ref = controllerRef({ apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkRun', metadata: { name: 'delta', uid: owner.metadata.uid } });
+    const ref = ownerReference({ name: 'delta', uid: owner.metadata.uid });
     const body = { metadata: { name: 'delta-results', labels: runLabels('delta', 1), ownerReferences: [ref] }, data: { v: '1' } };
     const create = (data: Record<string, string>) => () => core.createNamespacedConfigMap({ namespace: ns, body: { ...body, data } });
     const read = () => core.readNamespacedConfigMap({ name: 'delta-results', namespace: ns });

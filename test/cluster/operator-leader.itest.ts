@@ -9,7 +9,7 @@
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KUBECONFIG } from './lib/config.ts';
-import { LeaderElector, type LeaderElectionOptions } from '../../src/operator/leader.ts';
+import { LeaderElector, type LeaderElectionOptions } from '../../src/kube/leader.ts';
 import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 
 const notUp = await clusterNotUp();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
-import { CATALOGUE } from '../../src/bench/catalogue.ts';
+import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 import { CLUSTER_SRC } from './lib/config.ts';
 import { adminClients, clusterGate, kill9, kubectl, kubeEnv, prepareNamespace, sleep, startOperator, until } from './lib/itest.ts';

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { run as runDistributed } from '../../src/bench/distributed.ts';
 import { run as runIntegration, expectedOutput, workflowFor } from '../../src/bench/integration.ts';
-import type { Measurement } from '../../src/bench/types.ts';
+import type { Measurement } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 import { LocalPlatform } from '../../src/platform/local/index.ts';
 import { judgeAll } from '../../src/report/verdict.ts';

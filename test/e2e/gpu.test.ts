@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { inferenceEnvironment, run } from '../../src/bench/gpu.ts';
-import { defOf } from '../../src/bench/catalogue.ts';
-import type { BenchContext, Measurement } from '../../src/bench/types.ts';
+import { defOf } from '../../src/plan/catalogue.ts';
+import type { BenchContext } from '../../src/bench/types.ts';
+import type { Measurement } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 
 describe('gpu category (quick mode)', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parse, type TestSuites } from 'junit2json';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument, type ResultDocument as Doc } from '../../src/api/schema.ts';
-import { describe as distribution } from '../../src/bench/stats.ts';
+import { describe as distribution } from '../../src/stats.ts';
 import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'swarmbench-report-'));

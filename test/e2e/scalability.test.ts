@@ -6,7 +6,8 @@
 import type { LoadCounts } from '../../src/bench/load.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/bench/scalability.ts';
-import type { Logger, Measurement } from '../../src/bench/types.ts';
+import type { Logger } from '../../src/log.ts';
+import type { Measurement } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 import { LocalPlatform } from '../../src/platform/local/index.ts';
 import { judgeAll } from '../../src/report/verdict.ts';

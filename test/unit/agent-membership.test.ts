@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Membership, supersedes, type WireMember } from '../../src/agent/membership.ts';
-import { prng } from '../../src/agent/util.ts';
+import { mulberry32 } from '../../src/prng.ts';
 
 function clock(start = 1000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
@@ -114,7 +114,7 @@ describe('Membership', () => {
       nodes[0]!.merge([x.selfWire()]);
       x.merge(nodes[0]!.all());
     }
-    const rand = prng(42);
+    const rand = mulberry32(42);
     let rounds = 0;
     const byId = new Map(nodes.map((x) => [x.selfId, x]));
     while (!nodes.every((x) => x.aliveCount() === n) && rounds < 50) {
@@ -134,7 +134,7 @@ describe('Membership', () => {
   it('nextTargets visits every reachable member before repeating (round robin)', () => {
     const m = mk('a');
     m.merge(Array.from({ length: 9 }, (_, i): WireMember => [`p${i}`, `http://p${i}`, 0, 0]));
-    const rand = prng(7);
+    const rand = mulberry32(7);
     const seen = new Set<string>();
     for (let i = 0; i < 3; i++) for (const t of m.nextTargets(3, rand)) seen.add(t);
     expect(seen.size).toBe(9);

@@ -9,7 +9,7 @@ import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { API_VERSION_FULL, type BenchmarkRunManifest } from '../../src/api/schema.ts';
 import { parseManifestText, validateManifest } from '../../src/api/validate.ts';
-import { RERUN_ANNOTATION } from '../../src/operator/desired.ts';
+import { RERUN_ANNOTATION } from '../../src/kube/names.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 
 const EXAMPLES = join(REPO_ROOT, 'examples');

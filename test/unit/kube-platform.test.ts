@@ -1,18 +1,19 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { dnsName, labelValue, ownerReference, seedsKey, selectorString, stepResultName } from '../../src/kube/names.ts';
 import {
-  agentDeployment, agentHandleOf, dnsLabel, isOwnImage, isPodReady, labelValue, metricValue, pidOfPod, poolLabels, poolNames, poolSelector,
-  resultConfigMapName, runOwnerReference, seedsKey, seedsValue, selectorString, stepSeedsConfigMap, statsFromMetrics, stepResultConfigMap, type PoolContext,
+  agentDeployment, agentHandleOf, isOwnImage, isPodReady, metricValue, pidOfPod, poolLabels, poolNames, poolSelector,
+  seedsValue, stepSeedsConfigMap, statsFromMetrics, stepResultConfigMap, type PoolContext,
 } from '../../src/platform/kubernetes/manifests.ts';
 
-const ctx: PoolContext = { namespace: 'bench', run: { name: 'nightly', uid: 'uid-1', attempt: 2 }, step: 'integration', category: 'integration' };
+const ctx: PoolContext = { run: { namespace: 'bench', name: 'nightly', uid: 'uid-1' }, attempt: 2, step: 'integration', category: 'integration' };
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 describe('names', () => {
   it('keeps short valid names as they are', () => {
-    expect(dnsLabel('nightly-a2-integration-integ')).toBe('nightly-a2-integration-integ');
+    expect(dnsName('nightly-a2-integration-integ')).toBe('nightly-a2-integration-integ');
     expect(poolNames(ctx, 'integ')).toEqual({ deployment: 'nightly-a2-integration-integ', seeds: 'nightly-a2-integration-seeds', seedsKey: 'integ' });
-    expect(resultConfigMapName('nightly', 2, 'integration')).toBe('nightly-a2-integration-result');
+    expect(stepResultName('nightly', 2, 'integration')).toBe('nightly-a2-integration-result');
   });
 
   it('cuts long names to the limit with a hash, deterministic and distinct', () => {
@@ -28,8 +29,8 @@ describe('names', () => {
     expect(n1.deployment).toMatch(DNS);
     expect(n1.deployment).not.toBe(n2.deployment);
     expect(poolNames(long, 'pool-one')).toEqual(n1);
-    expect(dnsLabel('Foo_Bar.baz')).toMatch(DNS);
-    expect(dnsLabel('---')).toMatch(DNS);
+    expect(dnsName('Foo_Bar.baz')).toMatch(DNS);
+    expect(dnsName('---')).toMatch(DNS);
   });
 
   it('makes label values valid and at most 63 characters', () => {
@@ -111,7 +112,7 @@ describe('ConfigMaps', () => {
   it('seeds list at most three URLs, in one ConfigMap per step', () => {
     expect(seedsValue(['http://a:1', 'http://b:1', 'http://c:1', 'http://d:1'])).toBe('http://a:1,http://b:1,http://c:1');
     expect(seedsValue([])).toBe('');
-    const cm = stepSeedsConfigMap({ namespace: ctx.namespace, run: ctx.run, step: ctx.step, category: ctx.category });
+    const cm = stepSeedsConfigMap({ run: ctx.run, attempt: ctx.attempt, step: ctx.step, category: ctx.category });
     expect(cm.metadata!.name).toBe('nightly-a2-integration-seeds');
     expect(cm.data).toEqual({});
     expect(cm.metadata!.labels!['swarmbench.io/component']).toBe('agent-seeds');
@@ -119,7 +120,7 @@ describe('ConfigMaps', () => {
   });
 
   it('step result: labels, owner, key', () => {
-    const cm = stepResultConfigMap({ name: 'nightly-a2-integration-result', namespace: 'bench', run: ctx.run, step: 'integration', category: 'integration', json: '{}' });
+    const cm = stepResultConfigMap({ name: 'nightly-a2-integration-result', run: ctx.run, attempt: ctx.attempt, step: 'integration', category: 'integration', json: '{}' });
     expect(cm.data).toEqual({ 'result.json': '{}' });
     expect(cm.metadata!.labels).toEqual({
       'app.kubernetes.io/managed-by': 'swarmbench',
@@ -129,7 +130,7 @@ describe('ConfigMaps', () => {
       'swarmbench.io/step': 'integration',
       'swarmbench.io/component': 'step-result',
     });
-    expect(cm.metadata!.ownerReferences).toEqual([runOwnerReference(ctx.run)]);
+    expect(cm.metadata!.ownerReferences).toEqual([ownerReference(ctx.run)]);
   });
 });
 

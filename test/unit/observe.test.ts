@@ -7,7 +7,8 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Observations, type ObservedMetric, type StepObservation } from '../../src/api/schema.ts';
-import { agentNamePrefix, observeSteps, type ObserveInput } from '../../src/operator/observe.ts';
+import { agentNamePrefix } from '../../src/kube/names.ts';
+import { observeSteps, type ObserveInput } from '../../src/operator/observe.ts';
 
 interface Req {
   path: string;
@@ -115,7 +116,7 @@ function agentsPrometheus(over: (r: Req, res: ServerResponse) => boolean = () =>
 }
 
 describe('agentNamePrefix', () => {
-  it('is the pool Deployment name up to the pool, cut like dnsLabel(…, 57) for long names', () => {
+  it('is the pool Deployment name up to the pool, cut like dnsName(…, 57) for long names', () => {
     expect(agentNamePrefix('nightly', 2, 'distributed')).toBe('nightly-a2-distributed-');
     const long = 'a-very-long-benchmark-run-name-that-goes-on-and-on';
     const p = agentNamePrefix(long, 1, 'scalability');

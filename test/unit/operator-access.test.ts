@@ -7,11 +7,12 @@ import { describe, expect, it } from 'vitest';
 import type { V1PodSpec } from '@kubernetes/client-node';
 import { resolveParams } from '../../src/plan/params.ts';
 import { buildPlan } from '../../src/plan/plan.ts';
-import { gpuScheduling, resultName, runnerIdentity, seedsName, stepConfigMaps, stepJob } from '../../src/operator/desired.ts';
+import { stepResultName as resultName, stepSeedsName as seedsName } from '../../src/kube/names.ts';
+import { gpuScheduling, runnerIdentity, stepConfigMaps, stepJob } from '../../src/operator/desired.ts';
 import { parseGpuDefaults, parseNamespaces, parsePrometheusUrl } from '../../src/operator/main.ts';
 import { agentDeployment } from '../../src/platform/kubernetes/manifests.ts';
 
-const run = { name: 'nightly', namespace: 'bench', uid: 'u-1', generation: 3 };
+const run = { name: 'nightly', namespace: 'bench', uid: 'u-1' };
 const images = { image: 'reg/swarmbench:1', gpuImage: 'reg/swarmbench-gpu:1' };
 const plan = buildPlan(resolveParams({ mode: 'quick' }));
 
@@ -77,7 +78,7 @@ describe('the runner identity of a run', () => {
   });
 
   it('agent pods pass the restricted Pod Security Standard (own image and a user image)', () => {
-    const ctx = { namespace: 'bench', run: { name: 'nightly', uid: 'u-1', attempt: 2 }, step: 'distributed', category: 'distributed' };
+    const ctx = { run: { namespace: 'bench', name: 'nightly', uid: 'u-1' }, attempt: 2, step: 'distributed', category: 'distributed' };
     const pool = { name: 'coord', size: 3, capacity: 16, agentsPerProcess: 1 };
     for (const ownImage of [true, false]) {
       const d = agentDeployment({ ctx, pool, replicas: 1, image: ownImage ? 'swarmbench:dev' : 'example/agent:1', ownImage });

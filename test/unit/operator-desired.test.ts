@@ -1,18 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { resolveParams } from '../../src/plan/params.ts';
 import { buildPlan } from '../../src/plan/plan.ts';
-import { conditionsFor, gpuScheduling, jobName, jobState, kubeName, paramsConfigMap, setCondition, stepJob } from '../../src/operator/desired.ts';
+import { dnsName, jobName } from '../../src/kube/names.ts';
+import { conditionsFor, gpuScheduling, jobState, paramsConfigMap, setCondition, stepJob } from '../../src/operator/desired.ts';
 
-const run = { name: 'nightly', namespace: 'bench', uid: 'u-1', generation: 3 };
+const run = { name: 'nightly', namespace: 'bench', uid: 'u-1' };
 const images = { image: 'reg/swarmbench:1', gpuImage: 'reg/swarmbench-gpu:1' };
 
 describe('desired objects', () => {
   it('names are deterministic, DNS-safe and bounded', () => {
     expect(jobName('nightly', 2, 'gpu')).toBe('nightly-a2-gpu');
-    const long = kubeName(['x'.repeat(80), 'a1', 'scalability']);
+    const long = dnsName(`${'x'.repeat(80)}-a1-scalability`);
     expect(long.length).toBeLessThanOrEqual(63);
-    expect(long).toBe(kubeName(['x'.repeat(80), 'a1', 'scalability']));
-    expect(long).not.toBe(kubeName(['x'.repeat(80), 'a1', 'stress']));
+    expect(long).toBe(dnsName(`${'x'.repeat(80)}-a1-scalability`));
+    expect(long).not.toBe(dnsName(`${'x'.repeat(80)}-a1-stress`));
   });
 
   it('a step Job runs the runner with its params, owned and labelled; GPU steps get the GPU scheduling', () => {

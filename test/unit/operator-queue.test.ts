@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Clock, WorkQueue } from '../../src/operator/queue.ts';
+import { type Clock, WorkQueue } from '../../src/kube/queue.ts';
 
 /** A clock that moves only when told to. */
 class FakeClock implements Clock {

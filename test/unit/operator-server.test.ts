@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LeaderElector } from '../../src/operator/leader.ts';
-import { WorkQueue } from '../../src/operator/queue.ts';
+import type { LeaderElector } from '../../src/kube/leader.ts';
+import { WorkQueue } from '../../src/kube/queue.ts';
 import { evaluateChecks, leaderHealthCheck, OperatorMetrics, type OperatorServer, startServer, syncedCheck } from '../../src/operator/server.ts';
 
 const get = async (url: string): Promise<{ status: number; body: string; type: string | null }> => {

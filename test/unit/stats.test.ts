@@ -1,5 +1,5 @@
 import { describe as group, expect, it } from 'vitest';
-import { capSamples, describe, meanAbsRelDeviation, percentile } from '../../src/bench/stats.ts';
+import { capSamples, describe, meanAbsRelDeviation, percentile } from '../../src/stats.ts';
 
 group('statistics', () => {
   it('percentiles interpolate between ranks (NumPy linear)', () => {

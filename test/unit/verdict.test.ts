@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CATALOGUE } from '../../src/bench/catalogue.ts';
-import type { Measurement } from '../../src/bench/types.ts';
+import { CATALOGUE } from '../../src/plan/catalogue.ts';
+import type { Measurement } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 import { buildPlan } from '../../src/plan/plan.ts';
 import { judgeAll, judgeOne, summarize } from '../../src/report/verdict.ts';

@@ -7,7 +7,7 @@
  * a GPU or a CPU, wasm, the pure-JS cpu backend) computes exactly the same function, and the
  * float64 reference says what the right answer is independently of all of them.
  */
-import { deriveSeed, mulberry32, uniformArray } from './prng.ts';
+import { deriveSeed, mulberry32, uniformArray } from '../../prng.ts';
 
 export type ModelSize = 'small' | 'medium' | 'large';
 

@@ -20,6 +20,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type * as TfNamespace from '@tensorflow/tfjs';
+import { firstLine } from '../../errors.ts';
 
 export type Tf = typeof TfNamespace;
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -101,10 +102,6 @@ export function engineName(name: BackendName): string {
   return name === 'tensorflow-gpu' ? 'tensorflow' : name;
 }
 
-function message(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.split('\n')[0]!.slice(0, 300);
-}
 
 async function activate(rt: Runtime, tfName: string): Promise<string | null> {
   try {
@@ -112,7 +109,7 @@ async function activate(rt: Runtime, tfName: string): Promise<string | null> {
     const ok = await rt.tf.setBackend(tfName);
     if (!ok) return `the engine backend '${tfName}' failed to initialise`;
   } catch (e) {
-    return `the engine backend '${tfName}' failed to initialise: ${message(e)}`;
+    return `the engine backend '${tfName}' failed to initialise: ${firstLine(e)}`;
   }
   if (tfName === 'cpu') {
     // The cpu backend prints an advert for tfjs-node on its first use; the selection records why
@@ -142,7 +139,7 @@ async function loadNodePackage(rt: Runtime, pkg: NodePackage): Promise<string | 
   try {
     await rt.loader.load(pkg);
   } catch (e) {
-    return `${pkg} is installed but failed to load: ${message(e)}`;
+    return `${pkg} is installed but failed to load: ${firstLine(e)}`;
   }
   rt.nodePackage = pkg;
   return null;
@@ -212,7 +209,7 @@ async function probeUncached(rt: Runtime, name: BackendName): Promise<ProbeResul
       try {
         mod = (await rt.loader.load(WASM_PACKAGE)) as typeof mod;
       } catch (e) {
-        return fail(`${WASM_PACKAGE} failed to load: ${message(e)}`);
+        return fail(`${WASM_PACKAGE} failed to load: ${firstLine(e)}`);
       }
       // The binaries ship in the package's dist/ beside its Node entry; point at them explicitly so
       // a bundled or relocated entry still finds them (nothing is downloaded).
@@ -269,7 +266,7 @@ export function loseBackend(rt: Runtime, tfName: string): void {
   } catch (e) {
     // A backend whose dispose() throws is still gone for our purposes once the engine forgot it.
     if (engine.registry[tfName] || engine.registryFactory[tfName]) {
-      throw new Error(`cannot remove engine backend '${tfName}': ${message(e)}`);
+      throw new Error(`cannot remove engine backend '${tfName}': ${firstLine(e)}`);
     }
   }
 }

@@ -30,16 +30,17 @@ import {
   type KubeConfig, type KubernetesListObject, type V1Pod,
 } from '@kubernetes/client-node';
 import { AgentClient } from '../../agent/client.ts';
-import type { Logger } from '../../bench/types.ts';
-import { createOrGet, describeError, isNotFound } from '../../operator/kube.ts';
-import { Informer } from '../../operator/informer.ts';
+import type { Logger } from '../../log.ts';
+import { createOrGet, describeError, isNotFound } from '../../kube/client.ts';
+import { Informer } from '../../kube/informer.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
+import { selectorString, type RunRef } from '../../kube/names.ts';
 import {
   agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, poolNames, poolSelector, seedsValue,
-  selectorString, statsFromMetrics, stepSeedsConfigMap, type PoolContext, type RunRef, type Scheduling,
+  statsFromMetrics, stepSeedsConfigMap, type PoolContext, type Scheduling,
 } from './manifests.ts';
 
-export type { RunRef, Scheduling } from './manifests.ts';
+export type { Scheduling } from './manifests.ts';
 
 export interface KubernetesPlatformLog {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -49,9 +50,9 @@ export interface KubernetesPlatformLog {
 
 export interface KubernetesPlatformOptions {
   kc: KubeConfig;
-  namespace: string;
-  /** The BenchmarkRun (owner of every object) and its attempt. */
+  /** The BenchmarkRun (owner of every object, and whose namespace they are made in). */
   run: RunRef;
+  attempt: number;
   /** The step's name (in object names and the `swarmbench.io/step` label). */
   step: string;
   /** The step's category (label `swarmbench.io/category`); default: the step name. */
@@ -104,7 +105,7 @@ class KubernetesPool implements Pool {
     this.ctx = platform.context;
     this.names = poolNames(this.ctx, opts.name);
     this.selector = selectorString(poolSelector(this.ctx, opts.name));
-    const ns = this.ctx.namespace;
+    const ns = this.ctx.run.namespace;
     const core = platform.core;
     this.informer = new Informer<V1Pod>({
       kc: platform.kc,
@@ -119,7 +120,7 @@ class KubernetesPool implements Pool {
   /** Sets the pool's seeds key and creates the Deployment (0 replicas), replacing leftovers of an earlier try. */
   async start(): Promise<void> {
     const { apps } = this.platform;
-    const ns = this.ctx.namespace;
+    const ns = this.ctx.run.namespace;
     await this.putSeeds('');
     const dep = agentDeployment({
       ctx: this.ctx,
@@ -194,7 +195,7 @@ class KubernetesPool implements Pool {
   private async patchReplicas(n: number): Promise<void> {
     if (n === this.replicas) return;
     await this.platform.apps.patchNamespacedDeployment(
-      { namespace: this.ctx.namespace, name: this.names.deployment, body: { spec: { replicas: n } } },
+      { namespace: this.ctx.run.namespace, name: this.names.deployment, body: { spec: { replicas: n } } },
       MERGE,
     );
     this.replicas = n;
@@ -213,14 +214,14 @@ class KubernetesPool implements Pool {
    */
   private async putSeeds(value: string | null): Promise<void> {
     const { core } = this.platform;
-    const ns = this.ctx.namespace;
+    const ns = this.ctx.run.namespace;
     const patch = () => core.patchNamespacedConfigMap({ namespace: ns, name: this.names.seeds, body: { data: { [this.names.seedsKey]: value } } }, MERGE);
     try {
       await patch();
     } catch (err) {
       if (!isNotFound(err)) throw err;
       if (value === null) return;
-      const cm = stepSeedsConfigMap({ namespace: ns, run: this.ctx.run, step: this.ctx.step, category: this.ctx.category, data: { [this.names.seedsKey]: value } });
+      const cm = stepSeedsConfigMap({ run: this.ctx.run, attempt: this.ctx.attempt, step: this.ctx.step, category: this.ctx.category, data: { [this.names.seedsKey]: value } });
       const got = await createOrGet(() => core.createNamespacedConfigMap({ namespace: ns, body: cm }), () => core.readNamespacedConfigMap({ namespace: ns, name: this.names.seeds }));
       if (!got.created) await patch();
     }
@@ -270,7 +271,7 @@ class KubernetesPool implements Pool {
       if (this.opts.autoHeal && others.length > 0) await this.writeSeeds(others.map((a) => a.url));
       this.deleted.add(id);
       try {
-        await this.platform.core.deleteNamespacedPod({ namespace: this.ctx.namespace, name: id, gracePeriodSeconds: 0 });
+        await this.platform.core.deleteNamespacedPod({ namespace: this.ctx.run.namespace, name: id, gracePeriodSeconds: 0 });
       } catch (err) {
         if (!isNotFound(err)) {
           this.deleted.delete(id);
@@ -298,7 +299,7 @@ class KubernetesPool implements Pool {
 
   private async deleteDeployment(): Promise<void> {
     try {
-      await this.platform.apps.deleteNamespacedDeployment({ namespace: this.ctx.namespace, name: this.names.deployment, propagationPolicy: 'Background' });
+      await this.platform.apps.deleteNamespacedDeployment({ namespace: this.ctx.run.namespace, name: this.names.deployment, propagationPolicy: 'Background' });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -353,7 +354,7 @@ export class KubernetesPlatform implements Platform {
     this.kc = o.kc;
     this.core = o.kc.makeApiClient(CoreV1Api);
     this.apps = o.kc.makeApiClient(AppsV1Api);
-    this.context = { namespace: o.namespace, run: o.run, step: o.step, category: o.category ?? o.step };
+    this.context = { run: o.run, attempt: o.attempt, step: o.step, category: o.category ?? o.step };
     this.agentImage = o.agentImage;
     this.ownImage = o.ownImage ?? isOwnImage(o.agentImage);
     this.scheduling = o.scheduling;

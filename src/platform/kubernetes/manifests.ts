@@ -3,44 +3,29 @@
  * what the API server returns (pods → agent handles, /metrics → process stats). No I/O here:
  * everything is unit-tested (test/unit/kube-platform.test.ts).
  *
- * Names (docs/kubernetes-platform.md):
- * - agent pool:   Deployment `<run>-a<attempt>-<step>-<pool>` (at most 57 characters: longer
- *                 names are cut and end in 8 hex digits of a hash of the whole name);
- * - seeds:        one ConfigMap per step, `<run>-a<attempt>-<step>-seeds`, one key per pool (the
- *                 pool's name made a valid key). The operator creates it (empty) before the step's
- *                 Job, so the runner needs no `create` on ConfigMaps, only get/patch on it by name;
- * - step result:  ConfigMap `<run>-a<attempt>-<step>-result` (chosen by the operator, passed to the
- *                 runner with --result-configmap).
- * Every label value is at most 63 characters (cut + hash the same way).
+ * Names and labels come from `kube/names.ts` (docs/kubernetes-platform.md):
+ * - agent pool:   Deployment `poolDeploymentName` (at most 57 characters);
+ * - seeds:        one ConfigMap per step (`stepSeedsName`), one key per pool (`seedsKey`). The
+ *                 operator creates it (empty) before the step's Job, so the runner needs no
+ *                 `create` on ConfigMaps, only get/patch on it by name;
+ * - step result:  ConfigMap `stepResultName` (chosen by the operator, passed to the runner with
+ *                 --result-configmap).
  */
-import { createHash } from 'node:crypto';
 import type {
-  V1ConfigMap, V1Deployment, V1EnvVar, V1OwnerReference, V1Pod, V1ResourceRequirements, V1Toleration,
+  V1ConfigMap, V1Deployment, V1EnvVar, V1Pod, V1ResourceRequirements, V1Toleration,
 } from '@kubernetes/client-node';
-import { API_VERSION_FULL } from '../../api/schema.ts';
-import { ATTEMPT_LABEL, BENCHMARKRUN_KIND, CATEGORY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, RUN_LABEL } from '../../operator/kube.ts';
+import {
+  AGENT_CONTAINER, APP_NAME_LABEL, CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, POOL_LABEL, STEP_LABEL,
+  ownerReference, poolDeploymentName, runLabels, seedsKey, stepSeedsName, type RunRef,
+} from '../../kube/names.ts';
 import type { AgentHandle, PoolOptions, ProcessStats } from '../types.ts';
 
-export const POOL_LABEL = 'swarmbench.io/pool';
-export const STEP_LABEL = 'swarmbench.io/step';
-export const COMPONENT_LABEL = 'swarmbench.io/component';
-export const APP_NAME_LABEL = 'app.kubernetes.io/name';
-export const AGENT_COMPONENT = 'agent';
-export const STEP_RESULT_COMPONENT = 'step-result';
-export const SEEDS_COMPONENT = 'agent-seeds';
 export const RESULT_KEY = 'result.json';
 export const AGENT_PORT = 8080;
-export const AGENT_CONTAINER = 'agent';
 /** The annotation the ReplicaSet controller reads to choose which pod to remove first (lowest first). */
 export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** How many ready agents the seeds ConfigMap lists. */
 export const MAX_SEEDS = 3;
-
-export interface RunRef {
-  name: string;
-  uid: string;
-  attempt: number;
-}
 
 export interface Scheduling {
   nodeSelector?: Record<string, string>;
@@ -50,100 +35,36 @@ export interface Scheduling {
 
 /** What a pool is part of: the run's attempt and the step. */
 export interface PoolContext {
-  namespace: string;
   run: RunRef;
+  attempt: number;
   step: string;
   /** The step's category (label `swarmbench.io/category`). */
   category: string;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Names and labels
-
-const hash8 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 8);
-
-/**
- * A DNS-1123 label (lower-case alphanumerics and '-', starting and ending alphanumeric) of at most
- * `max` characters: `name` itself when it already is one and fits; otherwise sanitised, cut, and
- * ended with `-<8 hex of sha256(name)>` so that distinct long names stay distinct.
- */
-export function dnsLabel(name: string, max = 63): string {
-  const clean = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
-  if (clean === name && clean.length <= max) return clean;
-  const head = clean.slice(0, max - 9).replace(/-+$/g, '');
-  return head ? `${head}-${hash8(name)}` : hash8(name);
-}
-
-/** A label value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends), cut + hashed like dnsLabel. */
-export function labelValue(v: string): string {
-  const ok = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-  if (v.length <= 63 && ok.test(v)) return v;
-  const clean = v.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
-  const head = clean.slice(0, 54).replace(/[^A-Za-z0-9]+$/g, '');
-  return head ? `${head}-${hash8(v)}` : hash8(v);
-}
+// A pool's names and labels
 
 /** Deterministic names of a pool's objects: its Deployment, and its key in the step's seeds ConfigMap. */
 export function poolNames(ctx: PoolContext, pool: string): { deployment: string; seeds: string; seedsKey: string } {
-  const deployment = dnsLabel(`${ctx.run.name}-a${ctx.run.attempt}-${ctx.step}-${pool}`, 57);
-  return { deployment, seeds: stepSeedsName(ctx.run.name, ctx.run.attempt, ctx.step), seedsKey: seedsKey(pool) };
-}
-
-/** The step's seeds ConfigMap, as the operator names (and creates) it. */
-export function stepSeedsName(run: string, attempt: number, step: string): string {
-  return dnsLabel(`${run}-a${attempt}-${step}-seeds`, 253);
-}
-
-/** A pool's key in the seeds ConfigMap: a valid ConfigMap key ([-._a-zA-Z0-9], at most 253). */
-export function seedsKey(pool: string): string {
-  const clean = pool.replace(/[^-._a-zA-Z0-9]+/g, '_');
-  return clean === pool && clean.length <= 253 && clean !== '.' && clean !== '..' ? clean : `${clean.slice(0, 240)}_${hash8(pool)}`;
-}
-
-/** The name of a step's result ConfigMap, as the operator names it. */
-export function resultConfigMapName(run: string, attempt: number, step: string): string {
-  return dnsLabel(`${run}-a${attempt}-${step}-result`, 253);
-}
-
-/** The labels on everything of the run's attempt (DESIGN.md "Names"), values made valid. */
-export function runAttemptLabels(run: RunRef, category?: string): Record<string, string> {
-  const l: Record<string, string> = {
-    [MANAGED_BY_LABEL]: MANAGED_BY,
-    [RUN_LABEL]: labelValue(run.name),
-    [ATTEMPT_LABEL]: String(run.attempt),
+  return {
+    deployment: poolDeploymentName(ctx.run.name, ctx.attempt, ctx.step, pool),
+    seeds: stepSeedsName(ctx.run.name, ctx.attempt, ctx.step),
+    seedsKey: seedsKey(pool),
   };
-  if (category) l[CATEGORY_LABEL] = labelValue(category);
-  return l;
 }
 
 /** The labels that select a pool's pods (the Deployment's immutable selector). */
 export function poolSelector(ctx: PoolContext, pool: string): Record<string, string> {
-  return {
-    ...runAttemptLabels(ctx.run),
-    [STEP_LABEL]: labelValue(ctx.step),
-    [POOL_LABEL]: labelValue(pool),
-  };
+  return runLabels(ctx.run.name, ctx.attempt, { [STEP_LABEL]: ctx.step, [POOL_LABEL]: pool });
 }
 
 /** All labels of a pool's Deployment and pods. */
 export function poolLabels(ctx: PoolContext, pool: string): Record<string, string> {
   return {
     ...poolSelector(ctx, pool),
-    [CATEGORY_LABEL]: labelValue(ctx.category),
-    [APP_NAME_LABEL]: 'swarmbench-agent',
-    [COMPONENT_LABEL]: AGENT_COMPONENT,
+    ...runLabels(ctx.run.name, ctx.attempt, { [CATEGORY_LABEL]: ctx.category, [APP_NAME_LABEL]: 'swarmbench-agent', [COMPONENT_LABEL]: COMPONENT.agent }),
   };
-}
-
-export function selectorString(labels: Record<string, string>): string {
-  return Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-}
-
-/** The ownerReference to the BenchmarkRun every child carries (controller, blocks owner deletion). */
-export function runOwnerReference(run: Pick<RunRef, 'name' | 'uid'>): V1OwnerReference {
-  return { apiVersion: API_VERSION_FULL, kind: BENCHMARKRUN_KIND, name: run.name, uid: run.uid, controller: true, blockOwnerDeletion: true };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,9 +122,9 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
     kind: 'Deployment',
     metadata: {
       name: names.deployment,
-      namespace: ctx.namespace,
+      namespace: ctx.run.namespace,
       labels,
-      ownerReferences: [runOwnerReference(ctx.run)],
+      ownerReferences: [ownerReference(ctx.run)],
     },
     spec: {
       replicas: o.replicas,
@@ -263,21 +184,20 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
   };
 }
 
-/** The seeds ConfigMap of a pool: `seeds` = comma-separated agent URLs ('' = found a cluster). */
 /**
  * The step's seeds ConfigMap: `data[poolKey]` = up to MAX_SEEDS agent URLs, comma-separated.
  * The operator creates it empty before the step's Job; the runner creates it only where it runs
  * without the operator (then with the pools it knows).
  */
-export function stepSeedsConfigMap(o: { namespace: string; run: RunRef; step: string; category: string; data?: Record<string, string> }): V1ConfigMap {
+export function stepSeedsConfigMap(o: { run: RunRef; attempt: number; step: string; category: string; data?: Record<string, string> }): V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: stepSeedsName(o.run.name, o.run.attempt, o.step),
-      namespace: o.namespace,
-      labels: { ...runAttemptLabels(o.run, o.category), [STEP_LABEL]: labelValue(o.step), [COMPONENT_LABEL]: SEEDS_COMPONENT },
-      ownerReferences: [runOwnerReference(o.run)],
+      name: stepSeedsName(o.run.name, o.attempt, o.step),
+      namespace: o.run.namespace,
+      labels: runLabels(o.run.name, o.attempt, { [CATEGORY_LABEL]: o.category, [STEP_LABEL]: o.step, [COMPONENT_LABEL]: COMPONENT.seeds }),
+      ownerReferences: [ownerReference(o.run)],
     },
     data: o.data ?? {},
   };
@@ -293,8 +213,8 @@ export function seedsValue(urls: string[]): string {
 
 export interface StepResultConfigMapOptions {
   name: string;
-  namespace: string;
   run: RunRef;
+  attempt: number;
   step: string;
   category: string;
   /** The StepResult document, serialised; absent: the empty ConfigMap the operator creates first. */
@@ -307,13 +227,9 @@ export function stepResultConfigMap(o: StepResultConfigMapOptions): V1ConfigMap 
     kind: 'ConfigMap',
     metadata: {
       name: o.name,
-      namespace: o.namespace,
-      labels: {
-        ...runAttemptLabels(o.run, o.category),
-        [STEP_LABEL]: labelValue(o.step),
-        [COMPONENT_LABEL]: STEP_RESULT_COMPONENT,
-      },
-      ownerReferences: [runOwnerReference(o.run)],
+      namespace: o.run.namespace,
+      labels: runLabels(o.run.name, o.attempt, { [CATEGORY_LABEL]: o.category, [STEP_LABEL]: o.step, [COMPONENT_LABEL]: COMPONENT.stepResult }),
+      ownerReferences: [ownerReference(o.run)],
     },
     data: o.json !== undefined ? { [RESULT_KEY]: o.json } : {},
   };

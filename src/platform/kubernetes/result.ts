@@ -7,14 +7,16 @@
  * refusals (401/403), invalid objects (422) and the like fail at once with the server's message.
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
-import { describeError, isConflict, isNotFound, statusCode } from '../../operator/kube.ts';
-import { RESULT_KEY, stepResultConfigMap, type RunRef } from './manifests.ts';
+import { describeError, isConflict, isNotFound, statusCode } from '../../kube/client.ts';
+import type { RunRef } from '../../kube/names.ts';
+import { RESULT_KEY, stepResultConfigMap } from './manifests.ts';
 
 export interface WriteResultOptions {
   kc: KubeConfig;
-  namespace: string;
+  /** The ConfigMap's name (in the run's namespace). */
   name: string;
   run: RunRef;
+  attempt: number;
   step: string;
   category: string;
   /** The StepResult document (serialised here with JSON.stringify). */
@@ -31,27 +33,28 @@ function transient(err: unknown): boolean {
 /** Returns the written ConfigMap and whether it replaced an earlier result (a retried runner). */
 export async function writeStepResult(o: WriteResultOptions): Promise<{ configMap: V1ConfigMap; replaced: boolean }> {
   const core = o.kc.makeApiClient(CoreV1Api);
-  const body = stepResultConfigMap({ name: o.name, namespace: o.namespace, run: o.run, step: o.step, category: o.category, json: JSON.stringify(o.result) });
+  const namespace = o.run.namespace;
+  const body = stepResultConfigMap({ name: o.name, run: o.run, attempt: o.attempt, step: o.step, category: o.category, json: JSON.stringify(o.result) });
   const deadline = Date.now() + (o.timeoutMs ?? 60_000);
   let delay = 200;
   for (;;) {
     try {
       let cur: V1ConfigMap;
       try {
-        cur = await core.readNamespacedConfigMap({ namespace: o.namespace, name: o.name });
+        cur = await core.readNamespacedConfigMap({ namespace, name: o.name });
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        return { configMap: await core.createNamespacedConfigMap({ namespace: o.namespace, body }), replaced: false };
+        return { configMap: await core.createNamespacedConfigMap({ namespace, body }), replaced: false };
       }
       const next: V1ConfigMap = { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } };
       const replaced = cur.data?.[RESULT_KEY] !== undefined;
-      return { configMap: await core.replaceNamespacedConfigMap({ namespace: o.namespace, name: o.name, body: next }), replaced };
+      return { configMap: await core.replaceNamespacedConfigMap({ namespace, name: o.name, body: next }), replaced };
     } catch (err) {
       // A conflict (someone wrote between our read and replace, or created it after our 404) or a
       // delete racing us: go again.
       const again = isConflict(err) || isNotFound(err) || transient(err);
       if (!again || Date.now() + delay > deadline) {
-        throw new Error(`cannot write the step result to ConfigMap ${o.namespace}/${o.name}: ${describeError(err)}`);
+        throw new Error(`cannot write the step result to ConfigMap ${o.run.namespace}/${o.name}: ${describeError(err)}`);
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 5000);

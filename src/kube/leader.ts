@@ -19,9 +19,9 @@
 import {
   CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease,
 } from '@kubernetes/client-node';
-import type { Logger } from '../bench/types.ts';
+import type { Logger } from '../log.ts';
 import { createLogger } from '../log.ts';
-import { describeError, isConflict, isNotFound } from './kube.ts';
+import { describeError, isConflict, isNotFound } from './client.ts';
 
 export interface LeaderElectionOptions {
   kc: KubeConfig;

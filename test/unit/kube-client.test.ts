@@ -1,13 +1,11 @@
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import {
-  controllerRef, describeError, isAlreadyExists, isConflict, isControlledBy, isGone, isNotFound, keyOf, ownerRunKey,
-  runLabels, splitKey, statusCode,
-} from '../../src/operator/kube.ts';
+import { describeError, isAlreadyExists, isConflict, isGone, isNotFound, keyOf, splitKey, statusCode } from '../../src/kube/client.ts';
+import { CATEGORY_LABEL, isControlledBy, ownerReference, ownerRunKey, runLabels } from '../../src/kube/names.ts';
 
 const apiErr = (code: number, body: unknown): ApiException<unknown> => new ApiException(code, 'x', body, {});
 
-describe('operator kube helpers', () => {
+describe('kube helpers', () => {
   it('keys', () => {
     expect(keyOf({ metadata: { namespace: 'ns', name: 'a' } })).toBe('ns/a');
     expect(keyOf({ metadata: { name: 'node-1' } })).toBe('node-1');
@@ -16,18 +14,18 @@ describe('operator kube helpers', () => {
   });
 
   it('maps a child to its run: controller ownerReference first, then the run label, else nothing', () => {
-    const ref = controllerRef({ apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', metadata: { name: 'owner', uid: 'u1' } });
+    const ref = ownerReference({ name: 'owner', uid: 'u1' });
     expect(ref).toEqual({ apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', name: 'owner', uid: 'u1', controller: true, blockOwnerDeletion: true });
     expect(ownerRunKey({ metadata: { namespace: 'ns', name: 'c', ownerReferences: [ref], labels: { 'swarmbench.io/run': 'other' } } })).toBe('ns/owner');
-    expect(ownerRunKey({ metadata: { namespace: 'ns', name: 'c', labels: runLabels('r1', 2, 'gpu') } })).toBe('ns/r1');
+    expect(ownerRunKey({ metadata: { namespace: 'ns', name: 'c', labels: runLabels('r1', 2, { [CATEGORY_LABEL]: 'gpu' }) } })).toBe('ns/r1');
     // A non-controller reference, or one to another kind/group, does not count.
     expect(ownerRunKey({ metadata: { namespace: 'ns', name: 'c', ownerReferences: [{ ...ref, controller: false }] } })).toBeUndefined();
     expect(ownerRunKey({ metadata: { namespace: 'ns', name: 'c', ownerReferences: [{ ...ref, apiVersion: 'apps/v1', kind: 'ReplicaSet' }] } })).toBeUndefined();
     expect(ownerRunKey({ metadata: { name: 'cluster-scoped', labels: { 'swarmbench.io/run': 'x' } } })).toBeUndefined();
     expect(isControlledBy({ metadata: { ownerReferences: [ref] } }, 'u1')).toBe(true);
     expect(isControlledBy({ metadata: { ownerReferences: [{ ...ref, controller: false }] } }, 'u1')).toBe(false);
-    expect(() => controllerRef({ metadata: { name: 'no-uid' } })).toThrow(/uid/);
-    expect(runLabels('r1', 2, 'gpu')).toEqual({
+    expect(() => ownerReference({ name: 'no-uid', uid: '' })).toThrow(/uid/);
+    expect(runLabels('r1', 2, { [CATEGORY_LABEL]: 'gpu' })).toEqual({
       'app.kubernetes.io/managed-by': 'swarmbench', 'swarmbench.io/run': 'r1', 'swarmbench.io/attempt': '2', 'swarmbench.io/category': 'gpu',
     });
   });

@@ -25,10 +25,10 @@ import {
   AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch,
   type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Job,
 } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION } from '../api/schema.ts';
-import type { Logger } from '../bench/types.ts';
+import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL } from './names.ts';
+import type { Logger } from '../log.ts';
 import { createLogger } from '../log.ts';
-import { BENCHMARKRUN_PLURAL, describeError, keyOf } from './kube.ts';
+import { describeError, keyOf } from './client.ts';
 import type { WorkQueue } from './queue.ts';
 
 export type EventType = 'add' | 'update' | 'delete' | 'resync';

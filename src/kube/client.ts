@@ -1,21 +1,15 @@
 /**
- * Small helpers over @kubernetes/client-node 2.x for the operator: loading the config, reading
- * `ApiException`s, keys, owner references, the BenchmarkRun status merge-patch, and create-or-get
- * for children with deterministic names.
+ * Small helpers over @kubernetes/client-node 2.x for everything that talks to the API server (the
+ * operator, the Kubernetes platform, the runner): loading the config, reading `ApiException`s,
+ * `namespace/name` keys, the BenchmarkRun status merge-patch, and create-or-get for children with
+ * deterministic names. Names, labels and owner references are `names.ts`.
  */
 import {
   ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions,
-  type KubernetesObject, type V1OwnerReference,
+  type KubernetesObject,
 } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, API_VERSION_FULL, type BenchmarkRunStatus } from '../api/schema.ts';
-
-export const BENCHMARKRUN_KIND = 'BenchmarkRun';
-export const BENCHMARKRUN_PLURAL = 'benchmarkruns';
-export const RUN_LABEL = 'swarmbench.io/run';
-export const ATTEMPT_LABEL = 'swarmbench.io/attempt';
-export const CATEGORY_LABEL = 'swarmbench.io/category';
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY = 'swarmbench';
+import { errorMessage } from '../errors.ts';
+import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL } from './names.ts';
 
 /**
  * The client configuration: `KUBECONFIG` (every pod of the test cluster has one, pointing at its
@@ -72,11 +66,11 @@ export function describeError(err: unknown): string {
   const code = statusCode(err);
   const body = statusBody(err);
   if (code !== undefined) return `HTTP ${code}${body?.reason ? ` ${body.reason}` : ''}: ${body?.message ?? (err as Error).message}`;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys and owners
+// Keys
 
 /** `namespace/name` (or `name` for cluster-scoped objects). */
 export function keyOf(obj: KubernetesObject): string {
@@ -90,48 +84,6 @@ export function splitKey(key: string): { namespace: string; name: string } {
   return i < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
-/** The owner reference a child of `owner` carries: controller, blocks the owner's deletion. */
-export function controllerRef(owner: KubernetesObject & { metadata?: { uid?: string } }): V1OwnerReference {
-  const uid = owner.metadata?.uid;
-  const name = owner.metadata?.name;
-  if (!uid || !name) throw new Error('controllerRef: the owner needs metadata.name and metadata.uid');
-  return {
-    apiVersion: owner.apiVersion ?? API_VERSION_FULL,
-    kind: owner.kind ?? BENCHMARKRUN_KIND,
-    name,
-    uid,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-/** Whether `obj` is controlled by the owner with this uid. */
-export function isControlledBy(obj: KubernetesObject, ownerUid: string): boolean {
-  return !!obj.metadata?.ownerReferences?.some((r) => r.controller && r.uid === ownerUid);
-}
-
-/**
- * The key of the BenchmarkRun a child belongs to: its controller ownerReference to a
- * `swarmbench.io/*` BenchmarkRun, else its `swarmbench.io/run` label; both in the child's
- * namespace (owners are never in another namespace). Undefined for anything else.
- */
-export function ownerRunKey(obj: KubernetesObject, kind = BENCHMARKRUN_KIND, group = API_GROUP): string | undefined {
-  const ns = obj.metadata?.namespace;
-  if (!ns) return undefined;
-  const ref = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === kind && r.apiVersion.startsWith(`${group}/`));
-  if (ref) return `${ns}/${ref.name}`;
-  const run = obj.metadata?.labels?.[RUN_LABEL];
-  return run ? `${ns}/${run}` : undefined;
-}
-
-/** The labels on everything a run creates (DESIGN.md, "Names"). */
-export function runLabels(run: string, attempt?: number, category?: string): Record<string, string> {
-  const l: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY, [RUN_LABEL]: run };
-  if (attempt !== undefined) l[ATTEMPT_LABEL] = String(attempt);
-  if (category) l[CATEGORY_LABEL] = category;
-  return l;
-}
-
 // ---------------------------------------------------------------------------------------------
 // BenchmarkRun status
 
@@ -142,20 +94,20 @@ export function runLabels(run: string, attempt?: number, category?: string): Rec
  * Merge-patch semantics: objects merge, arrays (conditions, tests) are replaced whole, `null`
  * deletes a field. Returns the updated object.
  */
-export async function patchRunStatus(
-  api: CustomObjectsApi, namespace: string, name: string, status: Partial<BenchmarkRunStatus> | Record<string, unknown>,
-): Promise<KubernetesObject & { status?: BenchmarkRunStatus }> {
+export async function patchRunStatus<S = Record<string, unknown>>(
+  api: CustomObjectsApi, namespace: string, name: string, status: Partial<S> | Record<string, unknown>,
+): Promise<KubernetesObject & { status?: S }> {
   return patchRunStatusRaw(api, namespace, name, { status });
 }
 
 /** The same request with any body (tests use it to show that a spec change sent to /status is ignored). */
-export async function patchRunStatusRaw(
+export async function patchRunStatusRaw<S = Record<string, unknown>>(
   api: CustomObjectsApi, namespace: string, name: string, body: Record<string, unknown>,
-): Promise<KubernetesObject & { status?: BenchmarkRunStatus }> {
+): Promise<KubernetesObject & { status?: S }> {
   return (await api.patchNamespacedCustomObjectStatus(
     { group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, name, body },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  )) as KubernetesObject & { status?: BenchmarkRunStatus };
+  )) as KubernetesObject & { status?: S };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +122,7 @@ export interface CreateOrGetResult<T> {
 /**
  * Creates a child with a deterministic name; when it exists already (409), reads it instead, so a
  * reconcile that runs twice, or after a crash between create and status, converges. The caller
- * compares what it got (`isControlledBy`, labels, spec) and decides: use it, replace it, or report
+ * compares what it got (`names.ts` `isControlledBy`, labels, spec) and decides: use it, replace it, or report
  * a conflict with something it does not own. A create racing a delete (409, then 404 on read) is
  * retried once.
  */

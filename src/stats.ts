@@ -2,7 +2,7 @@
  * Descriptive statistics of measured samples. Percentiles use linear interpolation between
  * closest ranks (the "R-7" / NumPy default definition), so p50 of [1,2,3,4] is 2.5.
  */
-import type { Distribution } from '../api/schema.ts';
+import type { Distribution } from './api/schema.ts';
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
