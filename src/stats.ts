@@ -2,7 +2,7 @@
  * Descriptive statistics of measured samples. Percentiles use linear interpolation between
  * closest ranks (the "R-7" / NumPy default definition), so p50 of [1,2,3,4] is 2.5.
  */
-import type { Distribution } from './api/schema.ts';
+import { z } from 'zod';
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -25,6 +25,19 @@ export function mean(samples: readonly number[]): number {
   for (const v of samples) s += v;
   return s / samples.length;
 }
+
+/** What `describe` returns, and what result documents carry (api/schema.ts uses this schema). */
+export const Distribution = z.object({
+  n: z.number().int().min(0),
+  min: z.number(),
+  max: z.number(),
+  mean: z.number(),
+  stddev: z.number(),
+  p50: z.number(),
+  p95: z.number(),
+  p99: z.number(),
+});
+export type Distribution = z.infer<typeof Distribution>;
 
 /** Summary of a sample set. Throws on an empty set: a test with no samples has nothing to report. */
 export function describe(samples: readonly number[]): Distribution {

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { API_GROUP, API_VERSION, API_VERSION_FULL } from '../kube/names.ts';
+import { Distribution } from '../stats.ts';
 
 // The resource's identity is defined once, with the other Kubernetes names, in kube/names.ts.
 export { API_GROUP, API_VERSION, API_VERSION_FULL };
@@ -255,17 +256,8 @@ export const Verdict = z.enum(['Passed', 'Failed']);
 export const TestOutcome = z.enum(['Passed', 'Failed', 'Skipped']);
 export type TestOutcome = z.infer<typeof TestOutcome>;
 
-export const Distribution = z.object({
-  n: z.number().int().min(0),
-  min: z.number(),
-  max: z.number(),
-  mean: z.number(),
-  stddev: z.number(),
-  p50: z.number(),
-  p95: z.number(),
-  p99: z.number(),
-});
-export type Distribution = z.infer<typeof Distribution>;
+// The distribution of a sample set is defined with the statistics that compute it (src/stats.ts).
+export { Distribution };
 
 export const Statistic = z.enum(['p50', 'p95', 'p99', 'mean', 'max', 'min', 'ratio', 'count', 'rate', 'value']);
 export const TargetOp = z.enum(['<', '<=', '>', '>=']);

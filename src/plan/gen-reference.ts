@@ -1,4 +1,4 @@
-/** `npm run gen:reference` (`node src/api/gen-reference.ts`): writes docs/reference.md from the schema. */
+/** `npm run gen:reference` (`node src/plan/gen-reference.ts`): writes docs/reference.md from the schema. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../paths.ts';
