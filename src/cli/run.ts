@@ -19,10 +19,10 @@ import { executeLocal } from '../executor/local.ts';
 import { createLogger } from '../log.ts';
 import { resolveParams } from '../plan/params.ts';
 import { buildPlan } from '../plan/plan.ts';
-import { buildResultDocument, completeDocument, localEnvironment, parseResultDocument, ResultFileError } from '../report/document.ts';
+import { assembleResult, environmentOf } from '../report/assemble.ts';
+import { parseResultDocument, ResultFileError } from '../report/document.ts';
 import { EXPORT_FILES, writeExports } from '../report/exports.ts';
 import { renderReport, styleFor } from '../report/terminal.ts';
-import { judgeAll } from '../report/verdict.ts';
 import { VERSION } from '../version.ts';
 
 const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
@@ -136,28 +136,22 @@ export async function main(argv: string[]): Promise<number> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
-  const tests = judgeAll(exec.measurements, params, exec.categoryFailures);
-  const built = buildResultDocument({
-    name: manifest.metadata.name,
-    ...(manifest.metadata.namespace ? { namespace: manifest.metadata.namespace } : {}),
-    attempt: 1,
+  const doc = assembleResult({
+    run: { name: manifest.metadata.name, namespace: manifest.metadata.namespace, attempt: 1 },
     params,
     startedAt,
     finishedAt: new Date().toISOString(),
-    tests,
-    environment: localEnvironment(params, VERSION, exec.steps),
-  });
-  // Recommendations, the baseline comparison and the verdict that follows from it.
-  const doc = completeDocument(built, {
-    ...(baseline
-      ? { baseline, compare: { failOnRegression: manifest.spec.baseline?.failOnRegression ?? false, source: values.baseline! } }
-      : {}),
+    steps: exec.steps,
+    failures: exec.categoryFailures,
+    environment: environmentOf('local', { params, steps: exec.steps, version: VERSION }),
+    // Recommendations, the baseline comparison and the verdict that follows from it.
+    ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false } } : {}),
   });
   writeExports(outDir, doc);
   const file = join(outDir, 'results.json');
   if (!values.quiet) {
     process.stdout.write(renderReport(doc, styleFor(process.stdout)));
-    process.stdout.write(`results: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s); summary.csv, junit.xml, report.md, report.txt beside it\n`);
+    process.stdout.write(`results: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s); ${EXPORT_FILES.filter((f) => f !== 'results.json').join(', ')} beside it\n`);
   }
   if (ac.signal.aborted) return 130;
   return doc.summary.verdict === 'Passed' ? 0 : 1;

@@ -41,20 +41,18 @@ import {
   StepResult,
   type BenchmarkRunSpec,
   type BenchmarkRunStatus,
-  type Environment,
   type ResultDocument,
   type StepResult as StepResultT,
 } from '../api/schema.ts';
 import { formatErrors, validateSpec } from '../api/validate.ts';
 import type { Logger } from '../log.ts';
-import type { Measurement } from '../api/schema.ts';
-import { resolveParams, type Params } from '../plan/params.ts';
+import { parseParams, resolveParams, type Params } from '../plan/params.ts';
 import { buildPlan, type Step } from '../plan/plan.ts';
 import { RESULT_KEY } from '../platform/kubernetes/manifests.ts';
 import { RUNNER_CLUSTER_ROLE } from '../platform/kubernetes/rbac.ts';
-import { buildResultDocument, completeDocument, parseResultDocument } from '../report/document.ts';
+import { assembleResult, environmentOf } from '../report/assemble.ts';
+import { parseResultDocument } from '../report/document.ts';
 import { renderExports } from '../report/exports.ts';
-import { judgeAll } from '../report/verdict.ts';
 import {
   conditionsFor,
   exportConfigMap,
@@ -104,7 +102,6 @@ export interface ReconcilerOptions {
 
 export type ReconcileResult = void | { requeueAfterMs: number };
 
-const EXPORT_FILES = ['results.json', 'summary.csv', 'junit.xml', 'report.md'] as const;
 const HISTORY_MAX = 10;
 
 export class Reconciler {
@@ -333,7 +330,7 @@ export class Reconciler {
       () => this.core.createNamespacedConfigMap({ namespace: ref.namespace, body: paramsConfigMap(ref, attempt, resolveParams(spec)) }),
       () => this.core.readNamespacedConfigMap({ namespace: ref.namespace, name: paramsName(ref.name, attempt) }),
     );
-    return JSON.parse((object as V1ConfigMap).data?.['params.json'] ?? '{}') as Params;
+    return parseParams((object as V1ConfigMap).data?.['params.json'] ?? '', `ConfigMap ${paramsName(ref.name, attempt)} (params.json)`);
   }
 
   private async readResult(ref: RunRef, attempt: number, step: string): Promise<StepResultT | { error: string } | undefined> {
@@ -377,41 +374,32 @@ export class Reconciler {
     failures: Record<string, string>,
   ): Promise<ReconcileResult> {
     const status = run.status ?? {};
-    const measurements: Measurement[] = steps.flatMap((s) => s.measurements);
-    const tests = judgeAll(measurements, params, failures);
     const times = steps.map((s) => s).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-    let doc = buildResultDocument({
-      name: ref.name,
+    // Prometheus over each step's window (unavailable with a reason, never zero).
+    const observations = await observeSteps({
+      ...(await this.prometheusFor(ref, spec, params)),
       namespace: ref.namespace,
+      run: ref.name,
       attempt,
+      steps: steps.map((x) => ({ step: x.step, category: x.category, startedAt: x.startedAt, finishedAt: x.finishedAt })),
+      extraQueries: params.monitoring.extraQueries,
+      timeoutMs: 10_000,
+    });
+    const baseline = await this.baseline(ref, spec);
+    const doc = assembleResult({
+      run: { name: ref.name, namespace: ref.namespace, attempt },
       params,
       startedAt: status.startedAt ?? times[0]?.startedAt ?? this.now(),
       finishedAt: this.now(),
-      tests,
-      environment: this.environment(params, steps),
-    });
-    // Prometheus over each step's window (unavailable with a reason, never zero).
-    doc = {
-      ...doc,
-      observations: await observeSteps({
-        ...(await this.prometheusFor(ref, spec, params)),
-        namespace: ref.namespace,
-        run: ref.name,
-        attempt,
-        steps: steps.map((x) => ({ step: x.step, category: x.category, startedAt: x.startedAt, finishedAt: x.finishedAt })),
-        extraQueries: params.monitoring.extraQueries,
-        timeoutMs: 10_000,
-      }),
-    };
-    const baseline = await this.baseline(ref, spec);
-    doc = completeDocument(doc, {
-      ...(baseline.doc ? { baseline: baseline.doc } : {}),
-      compare: { failOnRegression: spec.baseline?.failOnRegression === true, ...(baseline.name ? { source: baseline.name } : {}) },
+      steps,
+      failures,
+      environment: environmentOf('kubernetes', { params, steps, version: this.opts.version, ownAgentImage: this.opts.images.image }),
+      observations,
+      baseline: { doc: baseline.doc, source: baseline.name, failOnRegression: spec.baseline?.failOnRegression === true },
     });
     const files = renderExports(doc);
-    const data = Object.fromEntries(EXPORT_FILES.map((f) => [f, files[f]]));
     const cmName = exportName(ref.name, spec.export?.configMapName);
-    await this.upsertConfigMap(exportConfigMap(ref, cmName, attempt, data));
+    await this.upsertConfigMap(exportConfigMap(ref, cmName, attempt, files));
     const s = doc.summary;
     const phase = s.verdict === 'Passed' ? 'Succeeded' : 'Failed';
     const failed = doc.tests.filter((t) => t.result === 'Failed').map((t) => t.id);
@@ -458,24 +446,6 @@ export class Reconciler {
     return { requeueAfterMs: 0 };
   }
 
-  private environment(params: Params, steps: StepResultT[]): Environment {
-    return {
-      platform: 'kubernetes',
-      node: process.version,
-      os: `${process.platform}`,
-      arch: process.arch,
-      hostname: [...new Set(steps.map((s) => s.node))].join(',') || 'unknown',
-      cpus: 0,
-      cpuModel: 'see the runner nodes',
-      memoryBytes: 0,
-      agentImage: params.agents.image === 'local' ? this.opts.images.image : params.agents.image,
-      swarmbenchVersion: this.opts.version,
-      ...(inferenceOf(steps) ? { inference: inferenceOf(steps)! } : {}),
-      ...(params.categories.includes('monitoring')
-        ? { prometheus: { url: params.monitoring.prometheusUrl, mode: params.monitoring.prometheusUrl ? ('prometheus' as const) : ('direct-scrape' as const) } }
-        : {}),
-    };
-  }
 
   /**
    * The Prometheus of the observations: the run's own (`spec.prometheus.url`, token from its
@@ -622,18 +592,6 @@ export class Reconciler {
   }
 }
 
-function inferenceOf(steps: StepResultT[]): Environment['inference'] | undefined {
-  for (const s of steps) {
-    if (s.category !== 'gpu') continue;
-    for (const m of s.measurements) {
-      const d = m.details;
-      if (d && typeof d.backend === 'string') {
-        return { backend: d.backend, gpuInUse: d.gpuInUse === true, ...(typeof d.backendDetail === 'string' ? { detail: d.backendDetail } : {}) };
-      }
-    }
-  }
-  return undefined;
-}
 
 /** The object without its null fields (a merge patch would delete them: absent is what we mean). */
 function withoutNull<T extends object>(o: T): T {

@@ -5,59 +5,86 @@
  * the suite's sizes (pools up to 1000 agents, 10 minutes of sustained load). Mode changes sizes
  * and durations, never which tests run.
  */
-import { CATEGORIES, parseDuration, type BenchmarkRunSpec, type Category, type Mode } from '../api/schema.ts';
+import { z } from 'zod';
+import { CATEGORIES, Category, Mode, parseDuration, Targets, type BenchmarkRunSpec } from '../api/schema.ts';
+import { formatErrors, zodErrors } from '../api/validate.ts';
+import { errorMessage } from '../errors.ts';
 import { DEFAULT_TARGETS } from './catalogue.ts';
-import type { Targets } from '../api/schema.ts';
 
-export interface Params {
-  mode: Mode;
-  categories: Category[];
-  trials: number;
-  targets: Required<Targets>;
-  agents: {
-    image: string;
-    poolSize: number;
-    steps: number[];
-    taskMix: { io: number; cpu: number };
-    ioTaskMs: number;
-    cpuTaskRounds: number;
-    capacity: number;
-    ratePerAgent: number;
-    agentsPerProcess: number;
-    /** Seconds of offered load per scalability step (after a warm-up of a quarter of it). */
-    stepSeconds: number;
-    /** Agents added in the spawn-latency test (1.2). */
-    spawnBatch: number;
-    /** Tasks dispatched in the load-balancing test (1.5). */
-    balanceTasks: number;
-    gossipIntervalMs: number;
-    failureTimeoutMs: number;
-  };
-  gpu: {
-    model: 'small' | 'medium' | 'large';
-    batchSizes: number[];
-    backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-    /** Iterations of the memory test (2.3) and seconds of the sustained test (2.5). */
-    memoryIterations: number;
-    sustainedSeconds: number;
-  };
-  monitoring: {
-    prometheusUrl: string | null;
-    scrapeIntervalMs: number;
-    /** Seconds the dashboard stream and the metrics volume are observed. */
-    observeSeconds: number;
-    extraQueries: { name: string; query: string; unit?: string | undefined }[];
-  };
-  integration: { workflowSteps: number; concurrentWorkflows: number };
-  stress: {
-    sustainedMs: number;
-    sustainedAgents: number;
-    spikeFrom: number;
-    spikeTo: number;
-    overloadFactor: number;
-    /** Window length for drift (first vs last window) in the sustained test. */
-    windowMs: number;
-  };
+/**
+ * The resolved parameters of an attempt: what crosses from the operator to each runner (the params
+ * ConfigMap, `SWARMBENCH_PARAMS`) and from `swarmbench run` to its runner processes (a file). The
+ * zod schema is the one definition: the type is inferred from it, and every reader parses with
+ * `parseParams`, so a truncated or foreign document is refused naming the field, never half-used.
+ */
+const int = (min: number) => z.number().int().min(min);
+export const Params = z
+  .object({
+    mode: Mode,
+    categories: z.array(Category),
+    trials: int(1),
+    targets: Targets.required(),
+    agents: z.object({
+      image: z.string().min(1),
+      poolSize: int(1),
+      steps: z.array(int(1)),
+      taskMix: z.object({ io: z.number().min(0), cpu: z.number().min(0) }),
+      ioTaskMs: z.number().min(0),
+      cpuTaskRounds: int(0),
+      capacity: int(1),
+      ratePerAgent: z.number().min(0),
+      agentsPerProcess: int(1),
+      /** Seconds of offered load per scalability step (after a warm-up of a quarter of it). */
+      stepSeconds: z.number().positive(),
+      /** Agents added in the spawn-latency test (1.2). */
+      spawnBatch: int(1),
+      /** Tasks dispatched in the load-balancing test (1.5). */
+      balanceTasks: int(1),
+      gossipIntervalMs: z.number().positive(),
+      failureTimeoutMs: z.number().positive(),
+    }),
+    gpu: z.object({
+      model: z.enum(['small', 'medium', 'large']),
+      batchSizes: z.array(int(1)),
+      backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+      /** Iterations of the memory test (2.3) and seconds of the sustained test (2.5). */
+      memoryIterations: int(1),
+      sustainedSeconds: z.number().positive(),
+    }),
+    monitoring: z.object({
+      prometheusUrl: z.string().nullable(),
+      scrapeIntervalMs: z.number().positive(),
+      /** Seconds the dashboard stream and the metrics volume are observed. */
+      observeSeconds: z.number().positive(),
+      extraQueries: z.array(z.object({ name: z.string(), query: z.string(), unit: z.string().optional() })),
+    }),
+    integration: z.object({ workflowSteps: int(1), concurrentWorkflows: int(1) }),
+    stress: z.object({
+      sustainedMs: z.number().positive(),
+      sustainedAgents: int(1),
+      spikeFrom: int(1),
+      spikeTo: int(1),
+      overloadFactor: z.number().positive(),
+      /** Window length for drift (first vs last window) in the sustained test. */
+      windowMs: z.number().positive(),
+    }),
+  });
+export type Params = z.infer<typeof Params>;
+
+/**
+ * Reads parameters that crossed a process or API boundary (JSON text). Throws an Error whose
+ * message names `source` and every bad field; a valid document comes back as `Params`.
+ */
+export function parseParams(text: string, source: string): Params {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${source}: the parameters are not JSON: ${errorMessage(err)}`);
+  }
+  const r = Params.safeParse(json);
+  if (!r.success) throw new Error(`${source}: invalid parameters:\n${formatErrors(zodErrors(r.error, ['params']))}`);
+  return r.data;
 }
 
 const QUICK = {

@@ -82,7 +82,7 @@ export const NOTES: Record<string, string> = {
   'spec.stress.spikeTo': 'Pool size after the spike of 6.2; larger than `spikeFrom`.',
   'spec.stress.overloadFactor': 'Offered load in 6.3 as a multiple of the pool\'s capacity.',
   'spec.export': 'Where the exports go.',
-  'spec.export.configMapName': 'ConfigMap with `results.json`, `summary.csv`, `junit.xml` and `report.md`; not owned by the run, so it outlives it. Default `<run>-results`.',
+  'spec.export.configMapName': 'ConfigMap with `results.json`, `summary.csv`, `junit.xml`, `report.md` and `report.txt` (the same files `swarmbench run` writes); not owned by the run, so it outlives it. Default `<run>-results`.',
   'spec.cleanup': 'What happens to a finished attempt\'s Jobs, pods, pools and step results.',
   'spec.cleanup.policy': '`Always`, `OnSuccess` (only when the verdict passed) or `Never`.',
   'spec.cleanup.ttlSecondsAfterFinished': 'Seconds after the attempt finished before the cleanup.',

@@ -22,14 +22,17 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../log.ts';
 import { buildPlan } from '../plan/plan.ts';
-import type { Params } from '../plan/params.ts';
+import { parseParams, type Params } from '../plan/params.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { LocalPlatform } from '../platform/local/index.ts';
 import { KubernetesPlatform, type Scheduling } from '../platform/kubernetes/index.ts';
 import type { RunRef } from '../kube/names.ts';
 import { writeStepResult } from '../platform/kubernetes/result.ts';
 import type { Platform } from '../platform/types.ts';
-import type { StepResult } from '../api/schema.ts';
+import { z } from 'zod';
+import { ResourceRequirements, Toleration, type StepResult } from '../api/schema.ts';
+import { formatErrors, zodErrors } from '../api/validate.ts';
+import { errorMessage } from '../errors.ts';
 import { runStep } from './step.ts';
 
 const USAGE = `usage: swarmbench runner --step NAME (--params FILE | env SWARMBENCH_PARAMS) (--out FILE | --result-configmap NAME)
@@ -39,6 +42,21 @@ const USAGE = `usage: swarmbench runner --step NAME (--params FILE | env SWARMBE
 function fail(msg: string, code: number): number {
   process.stderr.write(`swarmbench runner: ${msg}\n`);
   return code;
+}
+
+/** Agent-pod scheduling from SWARMBENCH_AGENT_SCHEDULING, checked like the spec's own fields. */
+const SchedulingEnv = z.object({ nodeSelector: z.record(z.string(), z.string()), tolerations: z.array(Toleration), resources: ResourceRequirements }).partial().strict();
+
+export function parseScheduling(text: string): Scheduling {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`SWARMBENCH_AGENT_SCHEDULING is not JSON: ${errorMessage(err)}`);
+  }
+  const r = SchedulingEnv.safeParse(json);
+  if (!r.success) throw new Error(`SWARMBENCH_AGENT_SCHEDULING is invalid:\n${formatErrors(zodErrors(r.error, ['SWARMBENCH_AGENT_SCHEDULING']))}`);
+  return r.data as Scheduling;
 }
 
 /** The run this Job works for, from the environment the operator sets. */
@@ -78,9 +96,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!paramsText) return fail('no parameters: give --params FILE or set SWARMBENCH_PARAMS', 2);
   let params: Params;
   try {
-    params = JSON.parse(paramsText) as Params;
+    params = parseParams(paramsText, values.params ?? 'SWARMBENCH_PARAMS');
   } catch (err) {
-    return fail(`the parameters are not JSON (${values.params ?? 'SWARMBENCH_PARAMS'}): ${(err as Error).message}`, 2);
+    return fail(errorMessage(err), 2);
   }
   const step = buildPlan(params).find((s) => s.name === values.step);
   if (!step) return fail(`step "${values.step}" is not in the plan`, 2);
@@ -97,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
       const own = params.agents.image === 'local';
       const image = own ? process.env.SWARMBENCH_IMAGE : params.agents.image;
       if (!image) throw new Error('SWARMBENCH_IMAGE is not set (the agents\' image when params.agents.image is "local")');
-      const sched = process.env.SWARMBENCH_AGENT_SCHEDULING ? (JSON.parse(process.env.SWARMBENCH_AGENT_SCHEDULING) as Scheduling) : undefined;
+      const sched = process.env.SWARMBENCH_AGENT_SCHEDULING ? parseScheduling(process.env.SWARMBENCH_AGENT_SCHEDULING) : undefined;
       platform = new KubernetesPlatform({
         kc: kube!.kc, run: kube!.run, attempt, step: step.name, category: step.category,
         agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}), log,

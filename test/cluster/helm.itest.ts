@@ -25,6 +25,7 @@ import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 import { TOOLS_BIN } from './lib/config.ts';
 import { adminClients, clusterGate, kubeEnv, kubectl, sleep, until } from './lib/itest.ts';
+import { EXPORT_FILES } from '../../src/report/exports.ts';
 
 const gate = await clusterGate('helm chart end to end');
 
@@ -345,6 +346,6 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(kubectl(['get', 'crd', 'benchmarkruns.swarmbench.io']).code).toBe(0);
     expect((await getRun('quick')).status?.phase).toMatch(/Succeeded|Failed/);
     const exp = await core.readNamespacedConfigMap({ namespace: runs, name: 'quick-results' });
-    expect(Object.keys(exp.data ?? {}).sort()).toEqual(['junit.xml', 'report.md', 'results.json', 'summary.csv']);
+    expect(Object.keys(exp.data ?? {}).sort()).toEqual([...EXPORT_FILES].sort());
   }, 180_000);
 });

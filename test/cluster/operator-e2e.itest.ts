@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument, StepResult } from '../../src/api/schema.ts';
 import { PROMETHEUS_URL } from './lib/config.ts';
 import { adminClients, clusterGate, kubectl, prepareNamespace, startOperator, type OperatorProcess, until } from './lib/itest.ts';
+import { EXPORT_FILES } from '../../src/report/exports.ts';
 
 const gate = await clusterGate('operator end to end');
 
@@ -97,7 +98,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
 
     // The export: four files that agree with the status.
     const exp = await core.readNamespacedConfigMap({ namespace: ns, name: st.export!.configMapName });
-    expect(Object.keys(exp.data!).sort()).toEqual(['junit.xml', 'report.md', 'results.json', 'summary.csv']);
+    expect(Object.keys(exp.data!).sort()).toEqual([...EXPORT_FILES].sort());
     const doc = ResultDocument.parse(JSON.parse(exp.data!['results.json']!));
     expect(doc.summary).toMatchObject({ total: st.summary!.total, passed: st.summary!.passed, failed: st.summary!.failed, verdict: st.summary!.verdict });
     expect(doc.tests.map((t) => [t.id, t.result, t.value])).toEqual(st.tests!.map((t) => [t.id, t.result, t.value]));

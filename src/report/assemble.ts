@@ -1,0 +1,117 @@
+/**
+ * The one result assembly, used by `swarmbench run` (cli/run.ts) and by the operator
+ * (operator/finish.ts): step results → judged tests (verdict.ts) → the result document
+ * (document.ts) with its environment and, in a cluster, the Prometheus observations → the
+ * baseline comparison, summary and recommendations → the export files (exports.ts). Pure: every
+ * input is given, nothing is read here, so both modes produce the same document from the same
+ * measurements.
+ */
+import { arch, cpus, hostname, platform as osPlatform, release, totalmem } from 'node:os';
+import type { Environment, Observations, ResultDocument, StepResult } from '../api/schema.ts';
+import type { Params } from '../plan/params.ts';
+import { buildResultDocument, completeDocument } from './document.ts';
+import { judgeAll } from './verdict.ts';
+
+export interface AssembleInput {
+  run: { name: string; namespace?: string | undefined; attempt: number };
+  params: Params;
+  startedAt: string;
+  finishedAt: string;
+  /** The result documents of the steps that wrote one. */
+  steps: readonly StepResult[];
+  /** Per category: why it has no (complete) result. Its tests without a measurement fail with it. */
+  failures: Record<string, string>;
+  environment: Environment;
+  /** Prometheus over each step's window (the operator's; absent locally). */
+  observations?: Observations;
+  /** An earlier result document to compare with, and whether a regression fails the verdict. */
+  baseline?: { doc?: ResultDocument | undefined; source?: string | undefined; failOnRegression: boolean };
+}
+
+export function assembleResult(input: AssembleInput): ResultDocument {
+  const measurements = input.steps.flatMap((s) => s.measurements);
+  // A step that wrote a result but could not finish its category says why in `error`.
+  const stepErrors = Object.fromEntries(input.steps.filter((s) => s.error).map((s) => [s.category, s.error!]));
+  const tests = judgeAll(measurements, input.params, { ...stepErrors, ...input.failures });
+  const built = buildResultDocument({
+    name: input.run.name,
+    ...(input.run.namespace ? { namespace: input.run.namespace } : {}),
+    attempt: input.run.attempt,
+    params: input.params,
+    startedAt: input.startedAt,
+    finishedAt: input.finishedAt,
+    tests,
+    environment: input.environment,
+  });
+  const doc = input.observations ? { ...built, observations: input.observations } : built;
+  const b = input.baseline;
+  return completeDocument(doc, {
+    ...(b?.doc ? { baseline: b.doc } : {}),
+    ...(b ? { compare: { failOnRegression: b.failOnRegression, ...(b.source ? { source: b.source } : {}) } } : {}),
+  });
+}
+
+export interface EnvironmentInput {
+  params: Params;
+  steps: readonly StepResult[];
+  /** SwarmBench's version (version.ts). */
+  version: string;
+  /** The image the agents ran when the spec says `local` (the operator's own image); locally `local`. */
+  ownAgentImage?: string;
+}
+
+/**
+ * Where a run ran. Locally: this machine (OS, CPUs, memory). In a cluster: the runner nodes the
+ * steps name (their own figures are in each step), the operator's Node version, and the agents'
+ * image as deployed. Both: the inference backend the GPU step really used, and how monitoring
+ * was observed.
+ */
+export function environmentOf(platform: 'local' | 'kubernetes', input: EnvironmentInput): Environment {
+  const { params, steps } = input;
+  const image = params.agents.image === 'local' && input.ownAgentImage ? input.ownAgentImage : params.agents.image;
+  const host: Omit<Environment, 'platform' | 'agentImage' | 'swarmbenchVersion'> =
+    platform === 'local'
+      ? {
+          node: process.version,
+          os: `${osPlatform()} ${release()}`,
+          arch: arch(),
+          hostname: hostname(),
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model ?? 'unknown',
+          memoryBytes: totalmem(),
+        }
+      : {
+          node: process.version,
+          os: process.platform,
+          arch: process.arch,
+          hostname: [...new Set(steps.map((s) => s.node))].join(',') || 'unknown',
+          cpus: 0,
+          cpuModel: 'see the runner nodes',
+          memoryBytes: 0,
+        };
+  const inference = inferenceOf(steps);
+  return {
+    platform,
+    ...host,
+    agentImage: image,
+    swarmbenchVersion: input.version,
+    ...(inference ? { inference } : {}),
+    ...(params.categories.includes('monitoring')
+      ? { prometheus: { url: params.monitoring.prometheusUrl, mode: params.monitoring.prometheusUrl ? ('prometheus' as const) : ('direct-scrape' as const) } }
+      : {}),
+  };
+}
+
+/** The inference backend the GPU step reports in its measurements' details, if it ran. */
+function inferenceOf(steps: readonly StepResult[]): Environment['inference'] | undefined {
+  for (const s of steps) {
+    if (s.category !== 'gpu') continue;
+    for (const m of s.measurements) {
+      const d = m.details;
+      if (d && typeof d.backend === 'string') {
+        return { backend: d.backend, gpuInUse: d.gpuInUse === true, ...(typeof d.backendDetail === 'string' ? { detail: d.backendDetail } : {}) };
+      }
+    }
+  }
+  return undefined;
+}
