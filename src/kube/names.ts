@@ -12,7 +12,7 @@
  *   `<run>-runner`                     the runners' ServiceAccount, Role and RoleBinding
  *   `<run>-runner-pools`               the RoleBinding to the runners' ClusterRole
  *   `spec.export.configMapName` or `<run>-results`: the export ConfigMap
- * Labels (DESIGN.md "Names"): managed-by, run, attempt, category, plus step, pool and component
+ * Labels (docs/architecture.md "Names, labels and owners"): managed-by, run, attempt, category, plus step, pool and component
  * where they apply; every value is made a valid label value by `labelValue`.
  */
 import { createHash } from 'node:crypto';
@@ -127,7 +127,7 @@ export function seedsKey(pool: string): string {
 // Labels and owners
 
 /**
- * The labels on everything of a run (DESIGN.md "Names"): managed-by, run, the attempt when given,
+ * The labels on everything of a run (docs/architecture.md "Names, labels and owners"): managed-by, run, the attempt when given,
  * and `extra` (category, step, pool, component); values made valid label values.
  */
 export function runLabels(run: string, attempt?: number, extra: Record<string, string> = {}): Record<string, string> {

@@ -1,7 +1,7 @@
 /**
  * Verdicts: a measurement against its target becomes a TestResult; the results become a summary.
  *
- * Rules (DESIGN.md "Results flow"):
+ * Rules (docs/report.md "Verdict"):
  * - a test with no measurement is Failed with a reason, never Passed;
  * - a measurement with `skip` is Skipped, and skipped tests do not count towards the success rate;
  * - a measurement with `fail` is Failed whatever its value; a null value is Failed;

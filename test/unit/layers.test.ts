@@ -1,12 +1,13 @@
 /**
  * The house's rules, checked on every run (CI included): the import graph of `src/` runs one way,
  * floor by floor (DESIGN.md "The layout"), folders never import each other in a loop, and no
- * source file grows past 700 lines. Imports are read from the source text (static `import` and
+ * source file grows past 700 lines, and no comment names a source or doc file that does not
+ * exist. Imports are read from the source text (static `import` and
  * `export ... from`, and `import('...')` with a literal), so a new file is checked without being
  * listed anywhere.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/paths.ts';
 
@@ -26,11 +27,30 @@ const FLOORS: { floor: number; rooms: string[] }[] = [
 ];
 const MAX_LINES = 700;
 
-function walk(dir: string): string[] {
+function walk(dir: string, all = false): string[] {
   return readdirSync(dir).flatMap((n) => {
     const p = join(dir, n);
-    return statSync(p).isDirectory() ? walk(p) : p.endsWith('.ts') ? [p] : [];
+    if (statSync(p).isDirectory()) return n === 'node_modules' || n.startsWith('.') ? [] : walk(p, all);
+    return all || p.endsWith('.ts') ? [p] : [];
   });
+}
+
+/**
+ * The `.ts` and `.md` files a source file's comments name (`src/report/verdict.ts`,
+ * `docs/report.md`, `queue.ts`) that exist nowhere: relative to the file, to the repository, to
+ * src/ or docs/, or (for a bare name) anywhere in the repository.
+ */
+export function staleReferences(file: string, text: string, known: Set<string>): string[] {
+  const comments = [...text.matchAll(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g)].map((m) => m[0]).join('\n');
+  const out: string[] = [];
+  for (const m of comments.matchAll(/(?<![\w./-])((?:[\w.-]+\/)*[\w-]+\.(?:ts|md))\b/g)) {
+    const ref = m[1]!;
+    const candidates = [join(dirname(file), ref), join(REPO_ROOT, ref), join(SRC, ref), join(REPO_ROOT, 'docs', ref)];
+    if (candidates.some((c) => existsSync(c))) continue;
+    if (!ref.includes('/') && known.has(ref)) continue;
+    out.push(`${relative(REPO_ROOT, file)}: ${ref}`);
+  }
+  return out;
 }
 
 /** The room of a source file: its first path segment under src/ (a folder, or a top-level file). */
@@ -64,7 +84,7 @@ export function checkLayers(files: { file: string; text: string }[]): Violation[
     const from = roomOf(file);
     const ff = floorOf(from);
     if (ff === undefined) {
-      bad.push({ from: relative(SRC, file), to: '', why: `room "${from}" is on no floor: add it to FLOORS (and to DESIGN.md / docs/architecture.md)` });
+      bad.push({ from: relative(SRC, file), to: '', why: `room "${from}" is on no floor: add it to FLOORS (and to docs/architecture.md)` });
       continue;
     }
     for (const target of importsOf(file, text)) {
@@ -122,9 +142,30 @@ describe('the house', () => {
     expect(v.map((x) => x.why)).toEqual([
       'floor 1 (kube) imports floor 5 (operator)',
       'floor 3 (plan) imports floor 4 (bench)',
-      'room "newroom" is on no floor: add it to FLOORS (and to DESIGN.md / docs/architecture.md)',
+      'room "newroom" is on no floor: add it to FLOORS (and to docs/architecture.md)',
       'folder loop: bench -> report -> bench',
     ]);
+  });
+
+  it('no comment names a file that does not exist', () => {
+    const known = new Set(walk(REPO_ROOT, true).map((p) => basename(p)));
+    expect(sources.flatMap((s) => staleReferences(s.file, s.text, known))).toEqual([]);
+    // The check sees a stale name when there is one.
+    expect(staleReferences(join(SRC, 'x.ts'), '/** see DESIGN.md and src/operator/kube.ts, not docs/report.md */', known)).toEqual([
+      'src/x.ts: DESIGN.md',
+      'src/x.ts: src/operator/kube.ts',
+    ]);
+  });
+
+  it('every src/ or test/ path the docs and the README name exists', () => {
+    const docs = [join(REPO_ROOT, 'README.md'), ...walk(join(REPO_ROOT, 'docs'), true).filter((p) => p.endsWith('.md'))];
+    const missing = docs.flatMap((d) =>
+      [...readFileSync(d, 'utf8').matchAll(/(?<![\w./-])((?:src|test)\/[\w./-]*\.ts)\b/g)]
+        .map((m) => m[1]!)
+        .filter((ref) => !existsSync(join(REPO_ROOT, ref)))
+        .map((ref) => `${relative(REPO_ROOT, d)}: ${ref}`),
+    );
+    expect(missing).toEqual([]);
   });
 
   it(`no source file is longer than ${MAX_LINES} lines`, () => {
