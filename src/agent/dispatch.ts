@@ -1,6 +1,6 @@
 /**
  * Dispatch: the coordinator's ledger and the executor choice. Pure logic (unit-tested); the
- * forwarding itself is in `agent.ts`.
+ * forwarding itself is in `coordinator.ts`.
  *
  * Executor choice: least in flight, ties broken round robin. The load of a member is what the
  * coordinator knows best: for itself its real in-flight count; for a peer the larger of the tasks

@@ -1,7 +1,7 @@
 /**
  * Membership of one agent: its view of the cluster, SWIM-style failure detection and the
  * digest used by push-pull gossip. Pure logic with an injected clock (unit-tested); the network
- * side lives in `agent.ts`.
+ * side lives in `gossip.ts`.
  *
  * Decisions:
  * - Precedence is SWIM's: a higher incarnation wins; at the same incarnation dead > suspect >

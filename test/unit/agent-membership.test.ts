@@ -96,7 +96,7 @@ describe('Membership', () => {
     a.merge([...others, b.selfWire()]);
     b.merge([a.selfWire(), ...others.slice(0, 30)]);
     expect(a.digest()).not.toBe(b.digest());
-    // One push-pull exchange as agent.ts does it.
+    // One push-pull exchange as gossip.ts does it.
     const diff = b.diffBuckets(a.digest());
     expect(diff.length).toBeGreaterThan(0);
     expect(diff.length).toBeLessThan(16);

@@ -1,0 +1,375 @@
+/**
+ * The network side of one agent's membership: joining through the seeds, the gossip rounds
+ * (push-pull exchanges that are also SWIM probes), the internal routes they talk to
+ * (`/v1/cluster/join`, `/v1/cluster/gossip`, `/v1/cluster/sync`, `/v1/cluster/state`), the
+ * peers' load they carry, and the leave announcement. The membership table itself (pure logic)
+ * is in `membership.ts`, the replicated state in `state.ts`.
+ *
+ * Idle cost: an agent's only timer is its gossip round, and a round is one small HTTP exchange
+ * per peer (a 128-character membership digest, a state digest, the load; the answer says "same").
+ * Measured on loopback, an exchange costs 0.4-0.7 ms of CPU (both sides; more on a busy machine),
+ * so the idle rate is budgeted for the whole cluster: while nothing changes an agent gossips with
+ * ONE peer every `max(gossipIntervalMs, members * 20 ms)` (at most every 10 s), which keeps an
+ * idle cluster of any size at about 50 exchanges/s, and still probes each member about once per
+ * period (failure detection). After any membership change the agent is "hot" for log2(N) + 3
+ * rounds: it gossips with 3 peers every `gossipIntervalMs` (or every N * 1.5 ms in clusters over 66
+ * agents, see HOT_CLUSTER_EXCHANGES_PER_SEC), so news spreads in O(log N) rounds.
+ * Peers are chosen SWIM-style (round robin over a shuffle from a PRNG seeded by the agent id).
+ */
+import type { Agent } from './agent.ts';
+import { AgentClientError } from './client.ts';
+import type { Outcome } from './http.ts';
+import type { MemberChange, WireMember } from './membership.ts';
+import type { WireState, WireVersion } from './state.ts';
+import { mulberry32 } from '../prng.ts';
+import { fnv1a, sleep } from './util.ts';
+
+/** Peers a hot gossip round talks to (after a membership change). */
+export const FANOUT = 3;
+/** Peers a quiet gossip round talks to. */
+export const IDLE_FANOUT = 1;
+/** Quiet rounds: the cluster as a whole aims at this many exchanges per second. */
+export const IDLE_CLUSTER_EXCHANGES_PER_SEC = 50;
+/**
+ * Hot rounds are budgeted too (about 1-2 cores' worth of exchanges), so a large pool forming
+ * all at once does not drown its own machine in gossip (which would delay answers past the
+ * failure timeout and start a storm of false suspicions).
+ */
+export const HOT_CLUSTER_EXCHANGES_PER_SEC = 2000;
+/** A gossip round firing this late means the agent's own event loop is overloaded. */
+const LAGGING_MS = 200;
+/** SWARMBENCH_AGENT_DEBUG=1: log failed gossip exchanges on stderr. */
+const DEBUG = process.env.SWARMBENCH_AGENT_DEBUG === '1';
+
+/** Gossip request: sender id/url/incarnation, membership digest, state digest, load [inFlight, capacity]. */
+interface GossipReq {
+  f: string;
+  u: string;
+  i: number;
+  d: string;
+  s: string;
+  l: [number, number];
+}
+interface GossipReply {
+  i: number;
+  l: [number, number];
+  /** Our entries in the buckets that differ, and those buckets (we want the sender's). */
+  m?: WireMember[];
+  wb?: number[];
+  /** Our state versions, when the state digests differ. */
+  sv?: WireVersion[];
+}
+/** Sync: entries pushed (membership, state) and state keys wanted back. */
+interface SyncReq {
+  f: string;
+  m?: WireMember[];
+  st?: WireState[];
+  ws?: string[];
+}
+
+export interface GossipOptions {
+  seeds: string[];
+  gossipIntervalMs: number;
+}
+
+/** A peer's load as it last told us (or as a 429 from it implied). */
+export interface PeerLoad {
+  inFlight: number;
+  capacity: number;
+  at: number;
+}
+
+export class Gossip {
+  private readonly agent: Agent;
+  private readonly opts: GossipOptions;
+  private readonly rand: () => number;
+  readonly peerLoad = new Map<string, PeerLoad>();
+  private hotRounds = 0;
+  private roundTimer: NodeJS.Timeout | null = null;
+  private nextRoundAt = 0;
+  private roundRunning = false;
+  /** How late the current round's timer fired: our own event-loop lag. */
+  private roundLagMs = 0;
+  private lastSweep = Date.now();
+  private lastAlive = 1;
+
+  constructor(agent: Agent, opts: GossipOptions) {
+    this.agent = agent;
+    this.opts = opts;
+    this.rand = mulberry32(fnv1a(agent.id));
+  }
+
+  /** Join through the seeds (retrying until one answers), then start the rounds. */
+  async join(): Promise<void> {
+    const a = this.agent;
+    const seeds = this.opts.seeds.filter((s) => s && s.replace(/\/$/, '') !== a.url);
+    if (seeds.length === 0) {
+      a.ready = true;
+      this.scheduleRound();
+      return;
+    }
+    let delay = 50;
+    let k = 0;
+    while (!a.stopped) {
+      if (seeds.length === 0) {
+        // Every seed was this agent itself: start the cluster alone.
+        a.ready = true;
+        this.scheduleRound();
+        return;
+      }
+      const seed = seeds[k++ % seeds.length]!;
+      try {
+        const r = await a.data.request<{ m: WireMember[]; st: WireState[]; error?: string }>(
+          'POST',
+          seed,
+          '/v1/cluster/join',
+          { id: a.id, url: a.url, i: a.membership.incarnation },
+          2000,
+        );
+        if (r.status === 409 && r.body.error === 'self') {
+          seeds.splice(seeds.indexOf(seed), 1);
+          continue;
+        }
+        if (r.status === 200 && Array.isArray(r.body.m)) {
+          this.onChanges(a.membership.merge(r.body.m));
+          if (Array.isArray(r.body.st)) a.state.applyWire(r.body.st);
+          a.ready = true;
+          this.hot();
+          this.scheduleRound();
+          return;
+        }
+      } catch {
+        // seed unreachable: try the next one
+      }
+      if (seeds.length > 0 && k % seeds.length === 0) {
+        await sleep(delay);
+        delay = Math.min(1000, delay * 2);
+      }
+    }
+  }
+
+  /** Cancel the next round (the agent is stopping). */
+  stop(): void {
+    if (this.roundTimer) clearTimeout(this.roundTimer);
+  }
+
+  /** Announce `left` to every reachable member (best effort), before the agent stops serving. */
+  async announceLeave(): Promise<void> {
+    const a = this.agent;
+    const entry = a.membership.leave();
+    const peers = a.membership.reachable();
+    await Promise.all(
+      peers.map(async (p) => {
+        const url = a.membership.urlOf(p);
+        if (!url) return;
+        try {
+          await a.coord.request('POST', url, '/v1/cluster/sync', { f: a.id, m: [entry] }, 500);
+        } catch {
+          // best effort: gossip of the others spreads it
+        }
+      }),
+    );
+  }
+
+  /** Membership changes: events, the alive gauge's event, and a hot gossip period. */
+  onChanges(changes: MemberChange[]): void {
+    if (changes.length === 0) return;
+    const a = this.agent;
+    this.hot();
+    for (const c of changes) {
+      a.events.emit('member', { id: c.id, url: c.url, status: c.status, incarnation: c.incarnation, previous: c.previous });
+      if (c.status !== 'alive') a.coordinator.forget(c.id);
+    }
+    const alive = a.membership.aliveCount();
+    if (alive !== this.lastAlive) {
+      this.lastAlive = alive;
+      a.events.emit('metric', { name: 'swarmbench_agent_members_alive', value: alive });
+    }
+  }
+
+  /** Forget loads not heard of for a minute. */
+  sweepLoads(now: number): void {
+    for (const [id, l] of this.peerLoad) if (now - l.at > 60_000) this.peerLoad.delete(id);
+  }
+
+  // ---------------------------------------------------------------- rounds
+
+  private idlePeriodMs(): number {
+    const n = this.agent.membership.aliveCount();
+    const budgeted = (n * IDLE_FANOUT * 1000) / IDLE_CLUSTER_EXCHANGES_PER_SEC;
+    return Math.min(10_000, Math.max(this.opts.gossipIntervalMs, budgeted));
+  }
+
+  private hot(): void {
+    this.hotRounds = Math.ceil(Math.log2(this.agent.membership.size + 1)) + 3;
+    // A long idle wait is cut short so the news leaves now.
+    if (this.roundTimer && !this.roundRunning && this.nextRoundAt - Date.now() > this.hotPeriodMs()) {
+      clearTimeout(this.roundTimer);
+      this.roundTimer = null;
+      this.scheduleRound();
+    }
+  }
+
+  private hotPeriodMs(): number {
+    const n = this.agent.membership.aliveCount();
+    return Math.max(this.opts.gossipIntervalMs, (n * FANOUT * 1000) / HOT_CLUSTER_EXCHANGES_PER_SEC);
+  }
+
+  private scheduleRound(): void {
+    if (this.agent.stopped || this.roundTimer) return;
+    const base = this.hotRounds > 0 ? this.hotPeriodMs() : this.idlePeriodMs();
+    const delay = Math.max(1, Math.round(base * (0.8 + 0.4 * this.rand())));
+    this.nextRoundAt = Date.now() + delay;
+    const due = this.nextRoundAt;
+    this.roundTimer = setTimeout(() => {
+      this.roundTimer = null;
+      this.roundLagMs = Math.max(0, Date.now() - due);
+      void this.round();
+    }, delay);
+  }
+
+  private async round(): Promise<void> {
+    const a = this.agent;
+    if (a.stopped) return;
+    this.roundRunning = true;
+    try {
+      const fanout = this.hotRounds > 0 ? FANOUT : IDLE_FANOUT;
+      if (this.hotRounds > 0) this.hotRounds--;
+      this.onChanges(a.membership.tick());
+      const targets = a.membership.nextTargets(fanout, this.rand);
+      await Promise.all(targets.map((t) => this.gossipWith(t)));
+      const now = Date.now();
+      if (now - this.lastSweep > 5000) {
+        this.lastSweep = now;
+        a.sweep(now);
+      }
+    } finally {
+      this.roundRunning = false;
+      this.scheduleRound();
+    }
+  }
+
+  private load(): [number, number] {
+    return [this.agent.inFlight, this.agent.capacity];
+  }
+
+  private recordLoad(id: string, l: unknown): void {
+    if (Array.isArray(l) && typeof l[0] === 'number' && typeof l[1] === 'number') {
+      this.peerLoad.set(id, { inFlight: l[0], capacity: l[1], at: Date.now() });
+    }
+  }
+
+  private async gossipWith(peer: string): Promise<void> {
+    const a = this.agent;
+    const url = a.membership.urlOf(peer);
+    if (!url) return;
+    const req: GossipReq = {
+      f: a.id,
+      u: a.url,
+      i: a.membership.incarnation,
+      d: a.membership.digest(),
+      s: a.state.digest(),
+      l: this.load(),
+    };
+    try {
+      const r = await a.coord.request<GossipReply>('POST', url, '/v1/cluster/gossip', req);
+      if (a.stopped) return;
+      if (r.status !== 200 || typeof r.body !== 'object' || r.body === null) throw new AgentClientError('EBADSTATUS', url);
+      const b = r.body;
+      this.onChanges(a.membership.observe(peer, undefined, b.i));
+      this.recordLoad(peer, b.l);
+      if (Array.isArray(b.m)) this.onChanges(a.membership.merge(b.m));
+      const sync: SyncReq = { f: a.id };
+      let needed = false;
+      if (Array.isArray(b.wb) && b.wb.length > 0) {
+        sync.m = a.membership.entriesInBuckets(b.wb.filter((x) => Number.isInteger(x)));
+        needed = true;
+      }
+      if (Array.isArray(b.sv)) {
+        const { want, push } = a.state.compare(b.sv);
+        if (want.length > 0) sync.ws = want;
+        if (push.length > 0) sync.st = a.state.wire(push);
+        needed ||= want.length > 0 || push.length > 0;
+      }
+      a.metrics.gossip.inc({ kind: 'probe', outcome: 'ok' });
+      if (needed) {
+        a.metrics.gossip.inc({ kind: 'sync', outcome: 'ok' });
+        const r2 = await a.coord.request<{ st?: WireState[] }>('POST', url, '/v1/cluster/sync', sync);
+        if (r2.status === 200 && Array.isArray(r2.body.st)) a.state.applyWire(r2.body.st);
+      }
+    } catch (err) {
+      if (a.stopped) return;
+      a.metrics.gossip.inc({ kind: 'probe', outcome: 'failed' });
+      if (DEBUG) process.stderr.write(`[${a.id}] gossip with ${peer} failed: ${err instanceof AgentClientError ? err.code : String(err)}\n`);
+      // Local health awareness (as in Lifeguard): a timeout while our own event loop is lagging
+      // says more about us than about the peer, so it does not make the peer suspect.
+      // A refused or reset connection always does.
+      if (err instanceof AgentClientError && !(err.code === 'ETIMEDOUT' && this.roundLagMs > LAGGING_MS)) {
+        this.onChanges(a.membership.reportFailure(peer));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- the internal routes
+
+  /** `POST /v1/cluster/join`: add the sender, answer the whole membership table and state. */
+  handleJoin(body: unknown): Outcome {
+    const a = this.agent;
+    const b = body as { id?: unknown; url?: unknown; i?: unknown };
+    if (typeof b.id !== 'string' || typeof b.url !== 'string') return { status: 400, body: { error: 'id and url required' } };
+    if (b.id === a.id) return { status: 409, body: { error: 'self' } };
+    if (!a.ready) return { status: 503, body: { error: 'not joined yet' } };
+    const inc = Number.isInteger(b.i) ? (b.i as number) : 0;
+    this.onChanges(a.membership.merge([[b.id, b.url, inc, 0]]));
+    a.membership.observe(b.id);
+    return { status: 200, body: { self: a.id, m: a.membership.all(), st: a.state.wire() } };
+  }
+
+  /** `POST /v1/cluster/gossip`: one exchange; the answer carries what differs. */
+  handleGossip(body: unknown): Outcome {
+    const a = this.agent;
+    const b = body as Partial<GossipReq>;
+    if (typeof b.f !== 'string' || typeof b.u !== 'string' || typeof b.d !== 'string') {
+      return { status: 400, body: { error: 'bad gossip' } };
+    }
+    if (a.stopped) return { status: 503, body: { error: 'leaving' } };
+    this.onChanges(a.membership.observe(b.f, b.u, typeof b.i === 'number' ? b.i : 0));
+    this.recordLoad(b.f, b.l);
+    const reply: GossipReply = { i: a.membership.incarnation, l: this.load() };
+    const diff = a.membership.diffBuckets(b.d);
+    if (diff.length > 0) {
+      reply.m = a.membership.entriesInBuckets(diff);
+      reply.wb = diff;
+    }
+    if (b.s !== a.state.digest()) reply.sv = a.state.versions();
+    return { status: 200, body: reply };
+  }
+
+  /** `POST /v1/cluster/sync`: take the entries pushed, answer the state keys wanted. */
+  handleSync(body: unknown): Outcome {
+    const a = this.agent;
+    const b = body as Partial<SyncReq>;
+    if (Array.isArray(b.m)) this.onChanges(a.membership.merge(b.m));
+    if (Array.isArray(b.st)) a.state.applyWire(b.st);
+    const out: { st?: WireState[] } = {};
+    if (Array.isArray(b.ws)) out.st = a.state.wire(b.ws.filter((k) => typeof k === 'string'));
+    return { status: 200, body: out };
+  }
+
+  /** `POST /v1/cluster/state`: a writer's push of its new entry. */
+  handleStatePush(body: unknown): Outcome {
+    const b = body as { st?: WireState[] };
+    if (Array.isArray(b.st)) this.agent.state.applyWire(b.st);
+    return { status: 200, body: { ok: true } };
+  }
+
+  /** Push a state write to every alive member at once (gossip repairs whoever misses it). */
+  replicate(st: WireState[]): void {
+    const a = this.agent;
+    for (const id of a.membership.aliveIds()) {
+      if (id === a.id) continue;
+      const url = a.membership.urlOf(id);
+      if (url) a.data.request('POST', url, '/v1/cluster/state', { f: a.id, st }, 2000).catch(() => undefined);
+    }
+  }
+}

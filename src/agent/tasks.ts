@@ -1,0 +1,91 @@
+/**
+ * Tasks run on this agent (contract `POST /v1/tasks`): the request check, idempotent ids (a task
+ * id seen in the last minute gets the same answer), load shedding (429 at capacity), the injected
+ * error fault, and the in-flight and done counters the metrics, heartbeats and gossip report.
+ */
+import type { Agent } from './agent.ts';
+import type { Outcome } from './http.ts';
+import type { TaskKind, TaskRequest } from './types.ts';
+import { sleep } from './util.ts';
+import { cpuTaskResult, ioTaskResult } from './work.ts';
+
+/** How long a task's answer is kept for a repeated id. */
+const TASK_CACHE_MS = 60_000;
+
+/** The task in a request body, or what is wrong with it. */
+export function validTask(body: unknown): TaskRequest | string {
+  if (typeof body !== 'object' || body === null) return 'body must be an object';
+  const b = body as Record<string, unknown>;
+  if (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 256) return 'id must be a non-empty string (<= 256 chars)';
+  if (b.kind !== 'io' && b.kind !== 'cpu') return 'kind must be "io" or "cpu"';
+  const ioMs = b.ioMs ?? 20;
+  if (typeof ioMs !== 'number' || !(ioMs >= 0) || ioMs > 600_000) return 'ioMs must be 0..600000';
+  const cpuRounds = b.cpuRounds ?? 200;
+  if (!Number.isInteger(cpuRounds) || (cpuRounds as number) < 0 || (cpuRounds as number) > 1_000_000) {
+    return 'cpuRounds must be an integer 0..1000000';
+  }
+  const payload = b.payload ?? '';
+  if (typeof payload !== 'string' || payload.length > 65_536) return 'payload must be a string (<= 64 KiB)';
+  return { id: b.id, kind: b.kind as TaskKind, ioMs, cpuRounds: cpuRounds as number, payload };
+}
+
+export class TaskRunner {
+  inFlight = 0;
+  tasksDone = 0;
+  private readonly agent: Agent;
+  private readonly taskCache = new Map<string, { at: number; p: Promise<Outcome> }>();
+
+  constructor(agent: Agent) {
+    this.agent = agent;
+  }
+
+  /** Run a task here (contract `/v1/tasks`), with idempotent ids and load shedding. */
+  run(t: TaskRequest, receivedAt: number): Promise<Outcome> {
+    const cached = this.taskCache.get(t.id);
+    if (cached) return cached.p;
+    if (this.inFlight >= this.agent.capacity) {
+      this.agent.metrics.tasks.inc({ kind: t.kind, outcome: 'rejected' });
+      return Promise.resolve({ status: 429, body: { error: 'saturated', inFlight: this.inFlight, capacity: this.agent.capacity } });
+    }
+    const p = this.execute(t, receivedAt);
+    this.taskCache.set(t.id, { at: Date.now(), p });
+    return p;
+  }
+
+  /** Forget answers older than TASK_CACHE_MS (the cache is in insertion order). */
+  sweep(now: number): void {
+    const cutoff = now - TASK_CACHE_MS;
+    for (const [id, e] of this.taskCache) {
+      if (e.at > cutoff) break;
+      this.taskCache.delete(id);
+    }
+  }
+
+  private async execute(t: TaskRequest, receivedAt: number): Promise<Outcome> {
+    const a = this.agent;
+    this.inFlight++;
+    try {
+      const start = performance.now();
+      if (a.faults.nextTaskErrors()) {
+        a.metrics.tasks.inc({ kind: t.kind, outcome: 'error' });
+        return { status: 500, body: { error: 'injected', id: t.id } };
+      }
+      let result: string;
+      if (t.kind === 'io') {
+        await sleep(t.ioMs ?? 20);
+        result = ioTaskResult(t.payload ?? '');
+      } else {
+        result = cpuTaskResult(t.payload ?? '', t.cpuRounds ?? 200);
+      }
+      const end = performance.now();
+      const runMs = end - start;
+      a.metrics.tasks.inc({ kind: t.kind, outcome: 'ok' });
+      a.metrics.taskDuration.observe({ kind: t.kind }, runMs / 1000);
+      this.tasksDone++;
+      a.events.emit('task', { id: t.id, kind: t.kind, runMs });
+      return { status: 200, body: { id: t.id, agent: a.id, kind: t.kind, result, queuedMs: start - receivedAt, runMs } };
+    } finally {
+      this.inFlight--;
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Workflows: `POST /v1/workflows` runs a chain of steps across the cluster (step i on the i-th
+ * alive member after this one, or on the next ones if that fails) and reports each hop;
+ * `POST /v1/cluster/step` is one step run here for a peer. The step operations are in `work.ts`.
+ */
+import type { Agent } from './agent.ts';
+import { AgentClientError } from './client.ts';
+import type { Outcome } from './http.ts';
+import type { WorkflowOp, WorkflowStep } from './types.ts';
+import { applyStep, WORKFLOW_OPS } from './work.ts';
+
+/** `POST /v1/cluster/step`: one workflow step, run here. */
+export function handleStep(agent: Agent, body: unknown): Outcome {
+  const b = body as { op?: unknown; arg?: unknown; input?: unknown };
+  if (!WORKFLOW_OPS.includes(b.op as WorkflowOp) || typeof b.input !== 'string') {
+    return { status: 400, body: { error: 'op and input required' } };
+  }
+  if (b.arg !== undefined && typeof b.arg !== 'string') return { status: 400, body: { error: 'arg must be a string' } };
+  return { status: 200, body: { agent: agent.id, output: applyStep(b.op as WorkflowOp, b.input, b.arg) } };
+}
+
+/** `POST /v1/workflows`: the whole chain, coordinated by this agent. */
+export async function handleWorkflow(agent: Agent, body: unknown): Promise<Outcome> {
+  const b = body as { id?: unknown; input?: unknown; steps?: unknown };
+  if (typeof b.id !== 'string' || typeof b.input !== 'string' || !Array.isArray(b.steps) || b.steps.length > 1000) {
+    return { status: 400, body: { error: 'id, input and steps (<= 1000) required' } };
+  }
+  const steps: WorkflowStep[] = [];
+  for (const s of b.steps as unknown[]) {
+    const st = s as { op?: unknown; arg?: unknown };
+    if (typeof s !== 'object' || s === null || !WORKFLOW_OPS.includes(st.op as WorkflowOp)) {
+      return { status: 400, body: { error: `steps[].op must be one of ${WORKFLOW_OPS.join(', ')}` } };
+    }
+    if (st.arg !== undefined && typeof st.arg !== 'string') return { status: 400, body: { error: 'steps[].arg must be a string' } };
+    steps.push(st.arg === undefined ? { op: st.op as WorkflowOp } : { op: st.op as WorkflowOp, arg: st.arg });
+  }
+  const alive = agent.membership.aliveIds();
+  const self = Math.max(0, alive.indexOf(agent.id));
+  const hops: { step: number; agent: string; ms: number }[] = [];
+  let value = b.input;
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    let done = false;
+    let lastErr = '';
+    // Step i runs on the i-th member after this one; if it fails, on the next ones.
+    for (let k = 0; k < alive.length && !done; k++) {
+      const agentId = alive[(self + 1 + i + k) % alive.length]!;
+      const t0 = performance.now();
+      if (agentId === agent.id) {
+        value = applyStep(step.op, value, step.arg);
+        done = true;
+      } else {
+        const url = agent.membership.urlOf(agentId);
+        if (!url) continue;
+        try {
+          const r = await agent.data.request<{ output?: unknown }>('POST', url, '/v1/cluster/step', { ...step, input: value }, 10_000);
+          if (r.status === 200 && typeof r.body.output === 'string') {
+            value = r.body.output;
+            done = true;
+          } else lastErr = `${agentId}: HTTP ${r.status}`;
+        } catch (err) {
+          lastErr = `${agentId}: ${err instanceof AgentClientError ? err.code : String(err)}`;
+        }
+      }
+      if (done) hops.push({ step: i, agent: agentId, ms: performance.now() - t0 });
+    }
+    if (!done) return { status: 502, body: { error: `step ${i} failed: ${lastErr}`, id: b.id, step: i } };
+  }
+  return { status: 200, body: { id: b.id, output: value, hops } };
+}
