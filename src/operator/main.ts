@@ -28,6 +28,7 @@ import { ownerRunKey } from '../kube/names.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import { NVIDIA_GPU_DEFAULTS, type GpuScheduling } from './desired.ts';
+import { scopedCaches } from './cluster.ts';
 import { Reconciler } from './reconcile.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
 import { errorMessage } from '../errors.ts';
@@ -163,22 +164,26 @@ export async function main(argv: string[]): Promise<number> {
   const kc = loadKubeConfig();
   // One set of informers per watched namespace (or one cluster-wide set): a namespaced install's
   // RBAC allows no cluster-wide list.
-  const scopes = namespaces.length ? namespaces.map((namespace) => ({ namespace, log })) : [{ log }];
+  const scopes: { namespace?: string; log: typeof log }[] = namespaces.length ? namespaces.map((namespace) => ({ namespace, log })) : [{ log }];
   const queue = new WorkQueue({ name: 'benchmarkrun', maxDelayMs: 120_000 });
   const runInformers = scopes.map((scope) => benchmarkRunInformer(kc, { ...scope, resyncMs }));
   const informers: Informer<never>[] = [];
+  const cacheScopes: Parameters<typeof scopedCaches>[0] = [];
   for (const [i, scope] of scopes.entries()) {
     const runs = runInformers[i]!;
     const jobs = jobInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
     const cms = configMapInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
     informers.push(...([runs, jobs, cms] as never[]));
+    cacheScopes.push({ namespace: scope.namespace, jobs, configMaps: cms });
     runs.enqueue(queue);
     jobs.enqueue(queue, (o) => ownerRunKey(o));
     cms.enqueue(queue, (o) => ownerRunKey(o));
   }
   const token = process.env.SWARMBENCH_PROMETHEUS_TOKEN?.trim();
+  // The reconcile reads Jobs and ConfigMaps through these caches first (operator/cluster.ts).
   const reconciler = new Reconciler({
     kc,
+    caches: scopedCaches(cacheScopes),
     images: { image: v.image!, gpuImage: v['gpu-image']! },
     log,
     version: VERSION,

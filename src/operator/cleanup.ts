@@ -1,0 +1,70 @@
+/**
+ * Removing what an attempt made (docs/operator.md "Cleanup", "Suspend"):
+ *
+ * - `cleanupFinished`: after `cleanup.ttlSecondsAfterFinished` (default 0), per `cleanup.policy`
+ *   (`OnSuccess` by default: only a Succeeded attempt; `Always`; `Never`), the finished attempt's
+ *   Jobs (their pods with them), agent pools and step ConfigMaps (results, seeds, params) are
+ *   deleted. Nothing is sent when none of its Jobs and ConfigMaps is left (as the cache sees it:
+ *   a late one brings its own event), so a resync of a finished run costs no write. The export
+ *   ConfigMap is not owned by the run and is always kept.
+ * - `endAttempt`: an attempt that ends before its steps did: `spec.suspend` (phase Cancelled),
+ *   params that cannot be read (ParamsInvalid) or a spec that became invalid (SpecInvalid), both
+ *   phase Failed. Its Jobs and pools are deleted, its ConfigMaps kept (cleanup decides those), and
+ *   the status and event say why.
+ */
+import { ATTEMPT_LABEL, COMPONENT, COMPONENT_LABEL, RUN_LABEL, labelValue, type RunRef } from '../kube/names.ts';
+import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
+import { conditionsFor } from './desired.ts';
+import { conditionsOf, writeStatus, type RunEvent } from './status.ts';
+
+const attemptSelector = (ref: RunRef, attempt: number): string => `${RUN_LABEL}=${labelValue(ref.name)},${ATTEMPT_LABEL}=${attempt}`;
+const configMapsSelector = (ref: RunRef, attempt: number): string =>
+  `${attemptSelector(ref, attempt)},${COMPONENT_LABEL} in (${COMPONENT.stepResult},${COMPONENT.seeds},${COMPONENT.params})`;
+
+export async function cleanupFinished(deps: Deps, rc: RunCtx, attempt: number): Promise<ReconcileResult> {
+  const { run, ref, spec } = rc;
+  const policy = spec.cleanup?.policy ?? 'OnSuccess';
+  if (policy === 'Never' || (policy === 'OnSuccess' && run.status?.phase !== 'Succeeded')) return;
+  const ttlMs = (spec.cleanup?.ttlSecondsAfterFinished ?? 0) * 1000;
+  const finishedAt = run.status?.finishedAt ? Date.parse(run.status.finishedAt) : 0;
+  const left = finishedAt + ttlMs - deps.now().getTime();
+  if (left > 0) return { requeueAfterMs: Math.min(left + 100, 3_600_000) };
+  const jobs = await deps.cluster.list('Job', ref.namespace, attemptSelector(ref, attempt));
+  const cms = await deps.cluster.list('ConfigMap', ref.namespace, configMapsSelector(ref, attempt));
+  if (jobs.length === 0 && cms.length === 0) return;
+  deps.log.info('cleanup', { run: ref.name, attempt, policy, jobs: jobs.length, configMaps: cms.length });
+  await deleteAttemptObjects(deps, ref, attempt, { results: true });
+}
+
+/** Ends a running attempt early: deletes its Jobs and pools, writes the phase and conditions, tells why. */
+export async function endAttempt(
+  deps: Deps,
+  rc: RunCtx,
+  attempt: number,
+  end: { phase: 'Cancelled' | 'Failed'; reason: string; message: string; event: RunEvent; observedGeneration?: number },
+): Promise<ReconcileResult> {
+  const { run, ref } = rc;
+  await deleteAttemptObjects(deps, ref, attempt, { results: false });
+  const generation = end.observedGeneration ?? run.status?.observedGeneration ?? run.metadata.generation ?? 1;
+  const now = nowIso(deps);
+  await writeStatus(
+    deps,
+    run,
+    {
+      phase: end.phase,
+      observedGeneration: generation,
+      finishedAt: now,
+      conditions: conditionsFor(conditionsOf(run), generation, end.phase, end.reason, end.message, now),
+    },
+    end.event,
+  );
+  deps.log.info('attempt ended', { run: ref.name, attempt, phase: end.phase, reason: end.reason });
+}
+
+/** Deletes an attempt's Jobs (with their pods), agent pools and, if asked, its step ConfigMaps. */
+async function deleteAttemptObjects(deps: Deps, ref: RunRef, attempt: number, what: { results: boolean }): Promise<void> {
+  const sel = attemptSelector(ref, attempt);
+  await deps.cluster.deleteCollection('Job', ref.namespace, sel);
+  await deps.cluster.deleteCollection('Deployment', ref.namespace, sel);
+  if (what.results) await deps.cluster.deleteCollection('ConfigMap', ref.namespace, configMapsSelector(ref, attempt));
+}

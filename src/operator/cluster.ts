@@ -1,0 +1,291 @@
+/**
+ * Everything the BenchmarkRun reconcile asks of the API server, behind one small interface,
+ * `RunCluster`, so that a fake (test/support/fake-cluster.ts) can stand in for it in unit tests;
+ * `KubeRunCluster` is the real one, over @kubernetes/client-node and the operator's informer caches.
+ *
+ * The contract is the API server's: `create` throws a 409 (AlreadyExists) when the name is taken,
+ * `replace` a 409 (Conflict) when `metadata.resourceVersion` is stale; `read` and `getRun` answer
+ * undefined for a 404 and throw anything else; deletes of what is already gone succeed.
+ *
+ * Reads and the caches. The operator's informers cache the Jobs and ConfigMaps labelled
+ * `app.kubernetes.io/managed-by=swarmbench` (everything a run makes carries it). A `read` of a
+ * Job or ConfigMap answers from the cache of its namespace when that cache has synced and holds
+ * the object; on a miss it asks the API server, so a cache that lags behind a create is never
+ * taken for "absent". `{ live: true }` skips the cache: the callers that need it say why. `list`
+ * answers from a synced cache, else lists live. Other kinds (the run, ServiceAccounts, Roles,
+ * RoleBindings, Secrets, Nodes) have no cache here and are always read live. Cached objects are
+ * shared with the informer: the reconcile never mutates what it reads.
+ */
+import {
+  ApiException,
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  RbacAuthorizationV1Api,
+  type CoreV1Event,
+  type KubeConfig,
+  type V1ConfigMap,
+  type V1Job,
+  type V1Node,
+  type V1Role,
+  type V1RoleBinding,
+  type V1Secret,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
+import type { BenchmarkRunStatus } from '../api/schema.ts';
+import { createOrGet, isNotFound, patchRunStatus, type CreateOrGetResult } from '../kube/client.ts';
+import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL } from '../kube/names.ts';
+
+/** A BenchmarkRun as the API server returns it (the spec is validated by the reconcile). */
+export interface RunObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation?: number;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    creationTimestamp?: string | Date;
+  };
+  spec?: unknown;
+  status?: BenchmarkRunStatus;
+}
+
+/** The kinds the reconcile reads by name. */
+export interface KindMap {
+  ConfigMap: V1ConfigMap;
+  Job: V1Job;
+  ServiceAccount: V1ServiceAccount;
+  Role: V1Role;
+  RoleBinding: V1RoleBinding;
+  Secret: V1Secret;
+}
+export type Kind = keyof KindMap;
+/** What it creates (always by a deterministic name: a 409 means it exists). */
+export type CreateKind = Exclude<Kind, 'Secret'>;
+/** What it replaces: the export ConfigMap, and the runner Role of an older attempt. */
+export type ReplaceKind = 'ConfigMap' | 'Role';
+/** What it lists and deletes by label selector (an attempt's objects). */
+export type ListKind = 'ConfigMap' | 'Job';
+export type CollectionKind = 'ConfigMap' | 'Job' | 'Deployment';
+
+export interface ReadOptions {
+  /** Skip the informer cache: a GET to the API server. */
+  live?: boolean;
+}
+
+export interface RunCluster {
+  /** The run, or undefined when it is gone. Always live (see reconcile.ts: our own status). */
+  getRun(namespace: string, name: string): Promise<RunObject | undefined>;
+  /** JSON merge patch of `status` through the `/status` subresource; returns the updated run. */
+  patchRunStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<RunObject>;
+  createEvent(event: CoreV1Event): Promise<void>;
+  read<K extends Kind>(kind: K, namespace: string, name: string, opts?: ReadOptions): Promise<KindMap[K] | undefined>;
+  create<K extends CreateKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]>;
+  /** Replace with the read `metadata.resourceVersion` (409 when someone wrote in between). */
+  replace<K extends ReplaceKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]>;
+  /** A RoleBinding whose roleRef must change (roleRef is immutable: delete, then create). */
+  deleteRoleBinding(namespace: string, name: string): Promise<void>;
+  list<K extends ListKind>(kind: K, namespace: string, selector: string): Promise<KindMap[K][]>;
+  /** Deletes every object of `kind` matching `selector` (Jobs with their pods: background propagation). */
+  deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void>;
+  listNodes(selector: string): Promise<V1Node[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers over the interface
+
+/** `metadata.namespace` and `metadata.name` of a body the operator built (both always set). */
+export function idOf(obj: { metadata?: { namespace?: string; name?: string } }): { namespace: string; name: string } {
+  return { namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '' };
+}
+
+/**
+ * Create-or-get (kube/client.ts `createOrGet`) through the interface: create; on a 409 read what
+ * exists, live (it may be younger than the cache).
+ */
+export async function ensure<K extends CreateKind>(cluster: RunCluster, kind: K, body: KindMap[K]): Promise<CreateOrGetResult<KindMap[K]>> {
+  const { namespace, name } = idOf(body);
+  return createOrGet(
+    () => cluster.create(kind, body),
+    async () => {
+      const got = await cluster.read(kind, namespace, name, { live: true });
+      if (!got) throw notFound(kind, name); // deleted in between: createOrGet creates once more
+      return got;
+    },
+  );
+}
+
+/** The API server's 404 as an ApiException (what `isNotFound` reads). */
+export function notFound(kind: string, name: string): ApiException<unknown> {
+  return new ApiException(404, `${kind} "${name}" not found`, { kind: 'Status', reason: 'NotFound', code: 404, message: `${kind} "${name}" not found` }, {});
+}
+
+/**
+ * Whether labels match a label selector (`k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`,
+ * `k`, `!k`, comma-separated, all must hold): what the API server does for a cached list.
+ */
+export function selectorMatches(labels: Record<string, string> | undefined, selector: string): boolean {
+  const l = labels ?? {};
+  const terms = selector.match(/[^,(]+(\([^)]*\))?/g) ?? [];
+  return terms.every((raw) => {
+    const t = raw.trim();
+    if (!t) return true;
+    let m = /^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(t);
+    if (m) {
+      const set = m[3]!.split(',').map((s) => s.trim());
+      const has = m[1]! in l && set.includes(l[m[1]!]!);
+      return m[2] === 'in' ? has : !has;
+    }
+    m = /^([^\s!=]+)\s*(!=|==|=)\s*(\S*)$/.exec(t);
+    if (m) return m[2] === '!=' ? l[m[1]!] !== m[3] : l[m[1]!] === m[3];
+    if (t.startsWith('!')) return !(t.slice(1).trim() in l);
+    return t in l;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real implementation
+
+/** What the reconcile needs of an informer (`kube/informer.ts` `Informer` is one). */
+export interface CacheView<T> {
+  get(key: string): T | undefined;
+  list(): T[];
+  hasSynced(): boolean;
+}
+
+/** The informer caches of a namespace (undefined: that namespace is not cached). */
+export interface ClusterCaches {
+  jobs(namespace: string): CacheView<V1Job> | undefined;
+  configMaps(namespace: string): CacheView<V1ConfigMap> | undefined;
+}
+
+/**
+ * Caches from the operator's informer scopes: one scope per watched namespace, or one without a
+ * namespace for all of them (main.ts).
+ */
+export function scopedCaches(scopes: { namespace?: string | undefined; jobs: CacheView<V1Job>; configMaps: CacheView<V1ConfigMap> }[]): ClusterCaches {
+  const find = (ns: string) => scopes.find((s) => s.namespace === undefined || s.namespace === ns);
+  return { jobs: (ns) => find(ns)?.jobs, configMaps: (ns) => find(ns)?.configMaps };
+}
+
+async function orUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await get();
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+interface KindApi<T> {
+  read(namespace: string, name: string): Promise<T>;
+  create?(namespace: string, body: T): Promise<T>;
+  replace?(namespace: string, name: string, body: T): Promise<T>;
+}
+
+export class KubeRunCluster implements RunCluster {
+  private readonly core: CoreV1Api;
+  private readonly batch: BatchV1Api;
+  private readonly apps: AppsV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly rbac: RbacAuthorizationV1Api;
+  private readonly caches: ClusterCaches | undefined;
+  private readonly api: { [K in Kind]: KindApi<KindMap[K]> };
+
+  constructor(kc: KubeConfig, caches?: ClusterCaches) {
+    const core = (this.core = kc.makeApiClient(CoreV1Api));
+    const batch = (this.batch = kc.makeApiClient(BatchV1Api));
+    const rbac = (this.rbac = kc.makeApiClient(RbacAuthorizationV1Api));
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.caches = caches;
+    this.api = {
+      ConfigMap: {
+        read: (namespace, name) => core.readNamespacedConfigMap({ namespace, name }),
+        create: (namespace, body) => core.createNamespacedConfigMap({ namespace, body }),
+        replace: (namespace, name, body) => core.replaceNamespacedConfigMap({ namespace, name, body }),
+      },
+      Job: {
+        read: (namespace, name) => batch.readNamespacedJob({ namespace, name }),
+        create: (namespace, body) => batch.createNamespacedJob({ namespace, body }),
+      },
+      ServiceAccount: {
+        read: (namespace, name) => core.readNamespacedServiceAccount({ namespace, name }),
+        create: (namespace, body) => core.createNamespacedServiceAccount({ namespace, body }),
+      },
+      Role: {
+        read: (namespace, name) => rbac.readNamespacedRole({ namespace, name }),
+        create: (namespace, body) => rbac.createNamespacedRole({ namespace, body }),
+        replace: (namespace, name, body) => rbac.replaceNamespacedRole({ namespace, name, body }),
+      },
+      RoleBinding: {
+        read: (namespace, name) => rbac.readNamespacedRoleBinding({ namespace, name }),
+        create: (namespace, body) => rbac.createNamespacedRoleBinding({ namespace, body }),
+      },
+      Secret: { read: (namespace, name) => core.readNamespacedSecret({ namespace, name }) },
+    };
+  }
+
+  async deleteRoleBinding(namespace: string, name: string): Promise<void> {
+    await orUndefined(() => this.rbac.deleteNamespacedRoleBinding({ namespace, name }));
+  }
+
+  getRun(namespace: string, name: string): Promise<RunObject | undefined> {
+    return orUndefined(async () => (await this.custom.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, name })) as RunObject);
+  }
+
+  async patchRunStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<RunObject> {
+    return (await patchRunStatus<BenchmarkRunStatus>(this.custom, namespace, name, status)) as unknown as RunObject;
+  }
+
+  async createEvent(event: CoreV1Event): Promise<void> {
+    await this.core.createNamespacedEvent({ namespace: event.metadata?.namespace ?? '', body: event });
+  }
+
+  private cache(kind: Kind, namespace: string): CacheView<KindMap[Kind]> | undefined {
+    const view = kind === 'Job' ? this.caches?.jobs(namespace) : kind === 'ConfigMap' ? this.caches?.configMaps(namespace) : undefined;
+    return view?.hasSynced() ? (view as CacheView<KindMap[Kind]>) : undefined;
+  }
+
+  async read<K extends Kind>(kind: K, namespace: string, name: string, opts: ReadOptions = {}): Promise<KindMap[K] | undefined> {
+    if (!opts.live) {
+      const hit = this.cache(kind, namespace)?.get(`${namespace}/${name}`);
+      if (hit) return hit as KindMap[K];
+    }
+    return orUndefined(() => this.api[kind].read(namespace, name));
+  }
+
+  create<K extends CreateKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]> {
+    const { namespace } = idOf(body);
+    return this.api[kind].create!(namespace, body);
+  }
+
+  replace<K extends ReplaceKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]> {
+    const { namespace, name } = idOf(body);
+    return this.api[kind].replace!(namespace, name, body);
+  }
+
+  async list<K extends ListKind>(kind: K, namespace: string, selector: string): Promise<KindMap[K][]> {
+    const view = this.cache(kind, namespace);
+    if (view) return view.list().filter((o) => o.metadata?.namespace === namespace && selectorMatches(o.metadata?.labels, selector)) as KindMap[K][];
+    const got = kind === 'Job'
+      ? await this.batch.listNamespacedJob({ namespace, labelSelector: selector })
+      : await this.core.listNamespacedConfigMap({ namespace, labelSelector: selector });
+    return got.items as KindMap[K][];
+  }
+
+  async deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void> {
+    const o = { namespace, labelSelector: selector, propagationPolicy: 'Background' };
+    if (kind === 'Job') await this.batch.deleteCollectionNamespacedJob(o);
+    else if (kind === 'Deployment') await this.apps.deleteCollectionNamespacedDeployment(o);
+    else await this.core.deleteCollectionNamespacedConfigMap(o);
+  }
+
+  async listNodes(selector: string): Promise<V1Node[]> {
+    return (await this.core.listNode({ labelSelector: selector })).items;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * What every part of the reconcile is handed: the cluster (cluster.ts), the operator's settings,
+ * and the run being reconciled. Types only, so that reconcile.ts, attempt.ts, finish.ts,
+ * cleanup.ts and status.ts share them without importing each other in a circle.
+ */
+import type { BenchmarkRunSpec } from '../api/schema.ts';
+import type { RunRef } from '../kube/names.ts';
+import type { Logger } from '../log.ts';
+import type { RunCluster, RunObject } from './cluster.ts';
+import type { GpuScheduling, OperatorImages } from './desired.ts';
+
+export interface Deps {
+  cluster: RunCluster;
+  log: Logger;
+  images: OperatorImages;
+  version: string;
+  /** The ClusterRole bound to each run's runner ServiceAccount. */
+  runnerClusterRole: string;
+  gpuDefaults?: GpuScheduling | undefined;
+  /** The operator's own Prometheus, for runs that name none. */
+  prometheus?: { url: string; token?: string | undefined } | undefined;
+  /** Re-check a running attempt at least this often (ms). */
+  pollMs: number;
+  now(): Date;
+}
+
+/** The run of one reconcile: the object as read (its status is updated after each write), its reference and validated spec. */
+export interface RunCtx {
+  run: RunObject;
+  ref: RunRef;
+  spec: BenchmarkRunSpec;
+}
+
+/** Done (nothing to do until an event), or look again after a delay. */
+export type ReconcileResult = void | { requeueAfterMs: number };
+
+export const nowIso = (deps: Pick<Deps, 'now'>): string => deps.now().toISOString();

@@ -1,0 +1,173 @@
+/**
+ * Finishing an attempt whose steps are all done (docs/operator.md "Finish"):
+ *
+ * 1. the Prometheus observations over each step's window (observe.ts; the run's own Prometheus,
+ *    its token from `bearerTokenSecretRef`, else the operator's; unavailable is a reason, never a
+ *    zero);
+ * 2. the baseline: another run's export (`spec.baseline.runRef`) or a ConfigMap holding an
+ *    earlier results.json (`configMapRef`); a missing or unreadable one is a note, not an error;
+ * 3. the result document from src/report/assemble.ts (the assembly `swarmbench run` uses);
+ * 4. the export ConfigMap with every file of `EXPORT_FILES` (created, or replaced when it differs);
+ * 5. the final status: phase Succeeded (verdict Passed) or Failed, summary, tests,
+ *    recommendations, comparison, export, conditions; and the Succeeded / Failed event.
+ */
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { BenchmarkRunSpec, ResultDocument, StepResult } from '../api/schema.ts';
+import { errorMessage } from '../errors.ts';
+import { exportName, type RunRef } from '../kube/names.ts';
+import type { Params } from '../plan/params.ts';
+import { buildPlan } from '../plan/plan.ts';
+import { assembleResult, environmentOf } from '../report/assemble.ts';
+import { parseResultDocument } from '../report/document.ts';
+import { renderExports } from '../report/exports.ts';
+import { ensure, idOf } from './cluster.ts';
+import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
+import { conditionsFor, exportConfigMap } from './desired.ts';
+import { observeSteps } from './observe.ts';
+import { conditionsOf, sameJson, withoutNull, writeStatus } from './status.ts';
+
+export async function finishAttempt(
+  deps: Deps,
+  rc: RunCtx,
+  params: Params,
+  attempt: number,
+  steps: StepResult[],
+  failures: Record<string, string>,
+): Promise<ReconcileResult> {
+  const { run, ref, spec } = rc;
+  const status = run.status ?? {};
+  const times = [...steps].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  const observations = await observeSteps({
+    ...(await prometheusFor(deps, ref, spec, params)),
+    namespace: ref.namespace,
+    run: ref.name,
+    attempt,
+    steps: steps.map((x) => ({ step: x.step, category: x.category, startedAt: x.startedAt, finishedAt: x.finishedAt })),
+    extraQueries: params.monitoring.extraQueries,
+    timeoutMs: 10_000,
+  });
+  const baseline = await baselineOf(deps, ref, spec);
+  const doc = assembleResult({
+    run: { name: ref.name, namespace: ref.namespace, attempt },
+    params,
+    startedAt: status.startedAt ?? times[0]?.startedAt ?? nowIso(deps),
+    finishedAt: nowIso(deps),
+    steps,
+    failures,
+    environment: environmentOf('kubernetes', { params, steps, version: deps.version, ownAgentImage: deps.images.image }),
+    observations,
+    baseline: { doc: baseline.doc, source: baseline.name, failOnRegression: spec.baseline?.failOnRegression === true },
+  });
+  const cmName = exportName(ref.name, spec.export?.configMapName);
+  await upsertConfigMap(deps, exportConfigMap(ref, cmName, attempt, renderExports(doc)));
+
+  const s = doc.summary;
+  const phase = s.verdict === 'Passed' ? 'Succeeded' : 'Failed';
+  const failed = doc.tests.filter((t) => t.result === 'Failed').map((t) => t.id);
+  const message =
+    `${s.passed}/${s.total} passed, ${s.skipped} skipped, success rate ${s.successRate ?? 'n/a'}%` +
+    (failed.length ? `; failed: ${failed.join(', ')}` : '') +
+    (baseline.note ? `; ${baseline.note}` : '');
+  const regressed = doc.comparison ? { count: doc.comparison.regressed.length, names: doc.comparison.regressed } : undefined;
+  // The conditions speak for the generation this attempt ran (a spec changed mid-run is not yet observed).
+  const generation = status.observedGeneration ?? run.metadata.generation ?? 1;
+  const conditions = conditionsFor(conditionsOf(run), generation, phase, phase === 'Succeeded' ? 'TargetsMet' : 'TargetsMissed', message, nowIso(deps), regressed);
+  const total = buildPlan(params).length;
+  await writeStatus(
+    deps,
+    run,
+    {
+      phase,
+      finishedAt: doc.run.finishedAt,
+      progress: { completedSteps: total, totalSteps: total, currentStep: '' },
+      summary: { ...withoutNull(s), passedOfTotal: `${s.passed}/${s.total}` },
+      tests: doc.tests.map((t) => ({
+        id: t.id,
+        name: t.name,
+        category: t.category,
+        result: t.result,
+        ...(t.value !== null ? { value: t.value } : {}),
+        unit: t.unit,
+        target: `${t.target.op}${t.target.value}`,
+        ...(t.reason ? { reason: t.reason } : {}),
+        ...(t.distribution ? { p95: t.distribution.p95 } : {}),
+      })),
+      recommendations: (doc.recommendations ?? []).map((r) => ({ priority: r.priority, category: r.category, message: `${r.message} ${r.suggestion}`.slice(0, 1000) })),
+      comparison: doc.comparison ? { baseline: baseline.name ?? 'baseline', regressed: doc.comparison.regressed, improved: doc.comparison.improved } : null,
+      export: { configMapName: cmName },
+      conditions,
+    },
+    { type: phase === 'Succeeded' ? 'Normal' : 'Warning', reason: phase, message: `attempt ${attempt}: ${message}` },
+  );
+  deps.log.info('attempt finished', { run: ref.name, attempt, phase, passed: s.passed, total: s.total });
+  return { requeueAfterMs: 0 };
+}
+
+/** Creates the ConfigMap, or replaces it (with the resourceVersion read live) when its data or labels differ. */
+async function upsertConfigMap(deps: Deps, body: V1ConfigMap): Promise<void> {
+  const { object: cur, created } = await ensure(deps.cluster, 'ConfigMap', body);
+  if (created || (sameJson(cur.data, body.data) && sameJson(cur.metadata?.labels, body.metadata?.labels))) return;
+  const { name } = idOf(body);
+  deps.log.info('export ConfigMap replaced', { name });
+  await deps.cluster.replace('ConfigMap', { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+}
+
+/**
+ * The Prometheus of the observations: the run's own (`spec.prometheus.url`, token from its
+ * `bearerTokenSecretRef`), else the operator's (`--prometheus-url`), else none (a reason).
+ */
+async function prometheusFor(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec, params: Params): Promise<{ url: string | null; token?: string }> {
+  if (params.monitoring.prometheusUrl) return { url: params.monitoring.prometheusUrl, ...(await prometheusToken(deps, ref, spec)) };
+  const own = deps.prometheus;
+  if (own) return { url: own.url, ...(own.token ? { token: own.token } : {}) };
+  return { url: null };
+}
+
+/**
+ * The bearer token of spec.prometheus.bearerTokenSecretRef: the only Secret the operator reads,
+ * and only where the chart granted it by name (`rbac.prometheusTokenSecrets`); a refusal leaves
+ * the queries unauthenticated and is logged (the runner gets the token through a secretKeyRef).
+ */
+async function prometheusToken(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Promise<{ token?: string }> {
+  const sel = spec.prometheus?.bearerTokenSecretRef;
+  if (!sel) return {};
+  try {
+    const b64 = (await deps.cluster.read('Secret', ref.namespace, sel.name))?.data?.[sel.key];
+    return b64 ? { token: Buffer.from(b64, 'base64').toString('utf8').trim() } : {};
+  } catch (e) {
+    deps.log.warn('prometheus token unreadable', { run: ref.name, secret: sel.name, error: errorMessage(e) });
+    return {};
+  }
+}
+
+/**
+ * spec.baseline: another run's export (runRef; that run is read live, like our own) or a
+ * ConfigMap holding an earlier results.json. The ConfigMap may come from the cache: an export is
+ * written once per attempt, and a user's ConfigMap (not labelled for the cache) is read live.
+ */
+async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Promise<{ doc?: ResultDocument; name?: string; note?: string }> {
+  const b = spec.baseline;
+  if (!b || (!b.runRef && !b.configMapRef)) return {};
+  let cmName: string;
+  let key = 'results.json';
+  let label: string;
+  if (b.configMapRef) {
+    cmName = b.configMapRef.name;
+    key = b.configMapRef.key ?? key;
+    label = `configmap/${cmName}`;
+  } else {
+    const other = await deps.cluster.getRun(ref.namespace, b.runRef!);
+    if (!other) return { note: `baseline run ${b.runRef} not found: no comparison` };
+    cmName = other.status?.export?.configMapName ?? exportName(b.runRef!, ((other.spec ?? {}) as BenchmarkRunSpec).export?.configMapName);
+    label = b.runRef!;
+  }
+  try {
+    const cm = await deps.cluster.read('ConfigMap', ref.namespace, cmName);
+    if (!cm) return { note: `baseline ConfigMap ${cmName} not found: no comparison` };
+    const text = cm.data?.[key];
+    if (!text) return { note: `baseline ${label} has no ${key}: no comparison` };
+    return { doc: parseResultDocument(text, `${cmName}/${key}`), name: label };
+  } catch (e) {
+    return { note: `baseline ${label} unreadable: ${errorMessage(e)}` };
+  }
+}

@@ -1,0 +1,605 @@
+/**
+ * The BenchmarkRun reconcile's decisions (src/operator/reconcile.ts and the files it hands work
+ * to), against the in-memory cluster of test/support/fake-cluster.ts. Each case sets a state up,
+ * reconciles, and asserts the objects created or deleted, the status written and the events.
+ * Step results are StepResult documents built from the plan, one measurement per test of the
+ * category, so the verdict is computed by the real assembly.
+ */
+import { describe, expect, it } from 'vitest';
+import { API_VERSION_FULL, ResultDocument, type BenchmarkRunSpec, type BenchmarkRunStatus, type Measurement, type StepResult } from '../../src/api/schema.ts';
+import { jobName, paramsName, stepResultName, stepSeedsName } from '../../src/kube/names.ts';
+import type { Logger } from '../../src/log.ts';
+import type { RunObject } from '../../src/operator/cluster.ts';
+import { Reconciler, type ReconcileResult } from '../../src/operator/reconcile.ts';
+import { CATALOGUE, targetOf } from '../../src/plan/catalogue.ts';
+import { resolveParams } from '../../src/plan/params.ts';
+import { buildPlan, type Step } from '../../src/plan/plan.ts';
+import { EXPORT_FILES } from '../../src/report/exports.ts';
+import { FakeCluster, type Call, type Obj } from '../support/fake-cluster.ts';
+
+const NS = 'bench';
+const NAME = 'nightly';
+const KEY = `${NS}/${NAME}`;
+const POLL = 1000;
+const TWO: BenchmarkRunSpec = { mode: 'quick', categories: ['distributed', 'integration'] };
+const silent: Logger = { info() {}, warn() {}, debug() {} };
+
+/** One passing measurement for a test of the catalogue (a failing one with `fail`). */
+function measurement(id: string, spec: BenchmarkRunSpec, pass = true): Measurement {
+  const def = CATALOGUE.find((d) => d.id === id)!;
+  const target = targetOf(def, resolveParams(spec).targets);
+  const good = def.op === '<' ? target / 2 : def.op === '<=' ? target : target * 2;
+  const bad = def.op === '<' || def.op === '<=' ? target * 2 + 1 : target / 4;
+  return { id, value: pass ? good : bad, samples: 5 };
+}
+
+/** The StepResult a runner writes for `step`: one measurement per test of its category. */
+function stepResult(spec: BenchmarkRunSpec, step: Step, attempt: number, opts: { failing?: string[] } = {}): StepResult {
+  return {
+    apiVersion: API_VERSION_FULL,
+    kind: 'StepResult',
+    step: step.name,
+    category: step.category,
+    attempt,
+    startedAt: '2026-03-01T10:00:00.000Z',
+    finishedAt: '2026-03-01T10:01:00.000Z',
+    node: 'node-a',
+    measurements: step.tests.map((id) => measurement(id, spec, !opts.failing?.includes(id))),
+  };
+}
+
+/** The cluster, a run in it, and a reconciler with a clock that moves a second per reconcile. */
+class World {
+  readonly fake = new FakeCluster();
+  clock = Date.parse('2026-03-01T10:00:00Z');
+  readonly r: Reconciler;
+  spec: BenchmarkRunSpec;
+
+  constructor(spec: BenchmarkRunSpec, opts: { nodes?: Record<string, string>[] } = {}) {
+    this.spec = spec;
+    this.fake.put('BenchmarkRun', { apiVersion: API_VERSION_FULL, kind: 'BenchmarkRun', metadata: { name: NAME, namespace: NS }, spec });
+    for (const [i, labels] of (opts.nodes ?? []).entries()) this.fake.put('Node', { metadata: { name: `node-${i}`, namespace: '', labels } });
+    this.r = new Reconciler({ cluster: this.fake, images: { image: 'reg/sb:1', gpuImage: 'reg/sb-gpu:1' }, log: silent, version: '9.9.9', now: () => new Date(this.clock), pollMs: POLL });
+  }
+
+  get run(): RunObject {
+    return this.fake.get('BenchmarkRun', NS, NAME)!;
+  }
+  get status(): BenchmarkRunStatus {
+    return this.run.status ?? {};
+  }
+  get attempt(): number {
+    return this.status.attempt ?? 0;
+  }
+  plan(spec = this.spec): Step[] {
+    return buildPlan(resolveParams(spec));
+  }
+  step(name: string): Step {
+    return this.plan().find((s) => s.name === name)!;
+  }
+  condition(type: string) {
+    return this.status.conditions?.find((c) => c.type === type);
+  }
+
+  reconcile(): Promise<ReconcileResult> {
+    this.clock += 1000;
+    return this.r.reconcile(KEY);
+  }
+
+  /** Reconciles until the attempt waits on a running Job or has finished. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 20; i++) {
+      const res = await this.reconcile();
+      if (!res || res.requeueAfterMs !== 0 || ['Succeeded', 'Failed', 'Cancelled'].includes(this.status.phase ?? '')) return;
+    }
+    throw new Error('did not settle');
+  }
+
+  /** The runner writes its result into the ConfigMap the operator made. */
+  writeResult(step: string, doc: unknown, attempt = this.attempt): void {
+    this.fake.update('ConfigMap', NS, stepResultName(NAME, attempt, step), (o) => {
+      o.data = { 'result.json': typeof doc === 'string' ? doc : JSON.stringify(doc) };
+    });
+  }
+
+  /** The Job controller marks the step's Job Complete or Failed. */
+  endJob(step: string, type: 'Complete' | 'Failed', attempt = this.attempt, reason = 'BackoffLimitExceeded', message = 'Job has reached the specified backoff limit'): void {
+    this.fake.update('Job', NS, jobName(NAME, attempt, step), (o) => {
+      o.status = { conditions: [{ type, status: 'True', ...(type === 'Failed' ? { reason, message } : {}) }] };
+    });
+  }
+
+  /** The running step writes a result (failing the given tests) and its Job completes. */
+  pass(step = this.status.progress!.currentStep!, failing: string[] = []): void {
+    this.writeResult(step, stepResult(this.spec, this.step(step), this.attempt, { failing }));
+    this.endJob(step, 'Complete');
+  }
+
+  /** Passes every step still to run, reconciling after each, until the attempt finishes. */
+  async finish(failing: string[] = []): Promise<void> {
+    for (let i = 0; i < 10 && this.status.phase === 'Running'; i++) {
+      this.pass(undefined, failing);
+      await this.settle();
+    }
+    expect(this.status.phase).not.toBe('Running');
+  }
+}
+
+interface Outcome {
+  result: ReconcileResult;
+  calls: Call[];
+  /** `Kind/name` of every successful create. */
+  created: string[];
+  /** `Kind selector` of every delete-collection. */
+  deleted: string[];
+  patches: Record<string, unknown>[];
+  events: { type: string; reason: string; message: string }[];
+}
+
+/** Reconciles `times` times and says what those calls did. */
+async function act(w: World, times = 1): Promise<Outcome> {
+  w.fake.clearCalls();
+  const seen = w.fake.events.length;
+  let result: ReconcileResult = undefined;
+  for (let i = 0; i < times; i++) result = await w.reconcile();
+  const calls = [...w.fake.calls];
+  return {
+    result,
+    calls,
+    created: calls.filter((c) => c.op === 'create' && !c.failed).map((c) => `${c.kind}/${c.name}`),
+    deleted: calls.filter((c) => c.op === 'deleteCollection').map((c) => `${c.kind} ${c.selector}`),
+    patches: calls.filter((c) => c.op === 'patchRunStatus').map((c) => c.body as Record<string, unknown>),
+    events: w.fake.events.slice(seen).map((e) => ({ type: e.type!, reason: e.reason!, message: e.message! })),
+  };
+}
+
+const reasons = (o: Outcome) => o.events.map((e) => e.reason);
+const RUNNER_IDENTITY = ['ServiceAccount/nightly-runner', 'Role/nightly-runner', 'RoleBinding/nightly-runner', 'RoleBinding/nightly-runner-pools'];
+const stepObjects = (attempt: number, step: string) => [`ConfigMap/${stepResultName(NAME, attempt, step)}`, `ConfigMap/${stepSeedsName(NAME, attempt, step)}`, `Job/${jobName(NAME, attempt, step)}`];
+const foreignOwner = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'someone-else', uid: 'other-uid', controller: true };
+
+interface Case {
+  name: string;
+  spec?: BenchmarkRunSpec;
+  nodes?: Record<string, string>[];
+  /** Sets the state up (may reconcile). */
+  given?: (w: World) => Promise<void> | void;
+  /** Reconciles this many times (default 1). */
+  times?: number;
+  /** The reconcile throws this (an API error the work queue retries with backoff). */
+  throws?: RegExp;
+  then: (w: World, o: Outcome) => Promise<void> | void;
+}
+
+const cases: Case[] = [
+  {
+    name: 'a new run: params ConfigMap, runner identity, the first step\'s ConfigMaps and Job; phase Running with its conditions',
+    times: 2,
+    then(w, o) {
+      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`, ...RUNNER_IDENTITY, ...stepObjects(1, 'distributed')]);
+      expect(JSON.parse(w.fake.get('ConfigMap', NS, paramsName(NAME, 1))!.data!['params.json']!)).toEqual(resolveParams(TWO));
+      expect(o.patches).toHaveLength(1);
+      expect(w.status).toMatchObject({ phase: 'Running', attempt: 1, observedGeneration: 1, progress: { completedSteps: 0, totalSteps: 2, currentStep: 'distributed' } });
+      expect(w.condition('Ready')).toMatchObject({ status: 'False', reason: 'Running', observedGeneration: 1 });
+      expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'Running' });
+      expect(w.condition('Complete')).toMatchObject({ status: 'False' });
+      expect(reasons(o)).toEqual(['AttemptStarted', 'StepStarted']);
+      expect(o.result).toEqual({ requeueAfterMs: POLL });
+      const job = w.fake.get('Job', NS, jobName(NAME, 1, 'distributed'))!;
+      expect(job.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'BenchmarkRun', uid: w.run.metadata.uid, controller: true });
+      expect(w.fake.get('Role', NS, 'nightly-runner')!.rules![0]!.resourceNames).toContain(stepResultName(NAME, 1, 'integration'));
+    },
+  },
+  {
+    name: 'a step done (its result ConfigMap holds a valid result): the next step\'s Job',
+    given: async (w) => {
+      await w.settle();
+      w.pass('distributed');
+    },
+    then(w, o) {
+      expect(o.created).toEqual(stepObjects(1, 'integration'));
+      expect(o.deleted).toEqual([]);
+      expect(o.patches).toEqual([{ progress: { completedSteps: 1, totalSteps: 2, currentStep: 'integration' } }]);
+      expect(reasons(o)).toEqual(['StepStarted']);
+    },
+  },
+  {
+    name: 'a step failed (Job Failed, no result): its category\'s tests fail with the reason, one Warning event',
+    given: async (w) => {
+      await w.settle();
+      w.endJob('distributed', 'Failed');
+    },
+    async then(w, o) {
+      expect(o.created).toEqual(stepObjects(1, 'integration'));
+      expect(o.events[0]).toMatchObject({ type: 'Warning', reason: 'StepFailed' });
+      expect(o.events[0]!.message).toMatch(/distributed runner Job failed \(BackoffLimitExceeded: Job has reached the specified backoff limit\) without a result/);
+      expect(reasons(o)).toEqual(['StepFailed', 'StepStarted']);
+      w.pass('integration');
+      await w.settle();
+      expect(w.fake.events.filter((e) => e.reason === 'StepFailed')).toHaveLength(1);
+      expect(w.status.phase).toBe('Failed');
+      for (const t of w.status.tests!.filter((x) => x.category === 'distributed')) {
+        expect(t.result).toBe('Failed');
+        expect(t.reason).toMatch(/runner Job failed/);
+      }
+      expect(w.status.tests!.filter((x) => x.category === 'integration').every((t) => t.result === 'Passed')).toBe(true);
+    },
+  },
+  {
+    name: 'all steps done: the export ConfigMap holds every export file, phase Succeeded, the summary counts agree',
+    spec: { mode: 'quick' },
+    given: async (w) => {
+      await w.settle();
+      for (let i = 0; i < 5; i++) {
+        w.pass();
+        await w.settle();
+      }
+      w.pass();
+    },
+    then(w, o) {
+      expect(o.created).toEqual(['ConfigMap/nightly-results']);
+      const exp = w.fake.get('ConfigMap', NS, 'nightly-results')!;
+      expect(Object.keys(exp.data!).sort()).toEqual([...EXPORT_FILES].sort());
+      expect(exp.metadata?.ownerReferences).toBeUndefined();
+      const doc = ResultDocument.parse(JSON.parse(exp.data!['results.json']!));
+      const s = w.status.summary!;
+      expect(s).toMatchObject({ total: 27, passed: 27, failed: 0, skipped: 0, verdict: 'Passed', passedOfTotal: '27/27' });
+      expect(s.passed + s.failed + s.skipped).toBe(s.total);
+      expect(doc.summary).toMatchObject({ total: s.total, passed: s.passed, failed: s.failed, skipped: s.skipped, verdict: s.verdict });
+      expect(w.status.tests!.map((t) => t.id)).toEqual(CATALOGUE.map((d) => d.id));
+      expect(w.status).toMatchObject({ phase: 'Succeeded', export: { configMapName: 'nightly-results' }, progress: { completedSteps: 6, totalSteps: 6, currentStep: '' } });
+      expect(w.condition('Ready')).toMatchObject({ status: 'True', reason: 'TargetsMet' });
+      expect(w.condition('Complete')).toMatchObject({ status: 'True' });
+      expect(o.events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'Succeeded' })]);
+      // No GPU node: the gpu step ran as an ordinary Job, and one NoGpuNode warning said so.
+      expect(w.fake.events.filter((e) => e.reason === 'NoGpuNode')).toHaveLength(1);
+      expect(w.fake.get('Job', NS, jobName(NAME, 1, 'gpu'))!.spec!.template.spec!.nodeSelector).toBeUndefined();
+    },
+  },
+  {
+    name: 'all steps done with tests missing their targets: phase Failed, Degraded, a Warning',
+    given: async (w) => {
+      await w.settle();
+      w.pass('distributed', ['1.1', '1.2', '1.3']);
+      await w.settle();
+      w.pass('integration');
+    },
+    then(w, o) {
+      const s = w.status.summary!;
+      expect(s).toMatchObject({ total: 9, passed: 6, failed: 3, skipped: 0, verdict: 'Failed' });
+      expect(w.status.phase).toBe('Failed');
+      expect(w.condition('Degraded')).toMatchObject({ status: 'True', reason: 'TargetsMissed' });
+      expect(w.condition('Degraded')!.message).toMatch(/failed: 1\.1, 1\.2, 1\.3/);
+      expect(o.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'Failed' })]);
+    },
+  },
+  {
+    name: 'a GPU node matches: the gpu step\'s Job is placed on it, no NoGpuNode warning',
+    spec: { mode: 'quick', categories: ['gpu'] },
+    nodes: [{ 'nvidia.com/gpu.present': 'true' }],
+    times: 2,
+    then(w, o) {
+      const pod = w.fake.get('Job', NS, jobName(NAME, 1, 'gpu'))!.spec!.template.spec!;
+      expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
+      expect(pod.containers[0]!.image).toBe('reg/sb-gpu:1');
+      expect(reasons(o)).toEqual(['AttemptStarted', 'StepStarted']);
+    },
+  },
+  {
+    name: 'the spec changed mid-run: the attempt goes on with its frozen params; afterwards attempt 2 starts, the history keeps attempt 1',
+    given: async (w) => {
+      await w.settle();
+      w.fake.updateRun(NS, NAME, { spec: { ...TWO, trials: 7 } });
+    },
+    async then(w, o) {
+      expect(w.run.metadata.generation).toBe(2);
+      expect(o.created).toEqual([]);
+      expect(o.patches).toEqual([]);
+      expect(w.status.observedGeneration).toBe(1);
+      await w.finish();
+      expect(w.status).toMatchObject({ phase: 'Succeeded', attempt: 1, observedGeneration: 1 });
+      for (const c of w.status.conditions!) expect(c.observedGeneration).toBe(1);
+      expect(w.fake.names('Job', NS)).toEqual([jobName(NAME, 1, 'distributed'), jobName(NAME, 1, 'integration')]);
+      const next = await act(w);
+      expect(next.created).toEqual([`ConfigMap/${paramsName(NAME, 2)}`]);
+      expect(w.status).toMatchObject({ phase: 'Running', attempt: 2, observedGeneration: 2 });
+      expect(w.status.history![0]).toMatchObject({ attempt: 1, phase: 'Succeeded', verdict: 'Passed', successRate: 100 });
+      expect(JSON.parse(w.fake.get('ConfigMap', NS, paramsName(NAME, 1))!.data!['params.json']!).trials).toBe(5);
+      expect(JSON.parse(w.fake.get('ConfigMap', NS, paramsName(NAME, 2))!.data!['params.json']!).trials).toBe(7);
+      expect(w.status.summary).toBeUndefined();
+    },
+  },
+  {
+    name: 'suspend: the running attempt is cancelled, its Jobs and Deployments deleted, phase Cancelled',
+    given: async (w) => {
+      await w.settle();
+      w.fake.put('Deployment', { metadata: { name: 'nightly-a1-distributed-p0', namespace: NS, labels: { 'swarmbench.io/run': NAME, 'swarmbench.io/attempt': '1' } } });
+      w.fake.updateRun(NS, NAME, { spec: { ...TWO, suspend: true } });
+    },
+    then(w, o) {
+      expect(o.created).toEqual([]);
+      expect(o.deleted).toEqual(['Job swarmbench.io/run=nightly,swarmbench.io/attempt=1', 'Deployment swarmbench.io/run=nightly,swarmbench.io/attempt=1']);
+      expect(w.fake.names('Job', NS)).toEqual([]);
+      expect(w.fake.names('Deployment', NS)).toEqual([]);
+      expect(w.fake.names('ConfigMap', NS)).toContain(paramsName(NAME, 1));
+      expect(w.status).toMatchObject({ phase: 'Cancelled', observedGeneration: 2 });
+      expect(w.status.finishedAt).toBeDefined();
+      expect(w.condition('Degraded')).toMatchObject({ status: 'True', reason: 'Suspended' });
+      expect(o.events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'Cancelled' })]);
+    },
+  },
+  {
+    name: 'deletion: the run is gone, nothing is created and nothing fails',
+    given: async (w) => {
+      await w.settle();
+      w.fake.remove('BenchmarkRun', NS, NAME);
+    },
+    then(_w, o) {
+      expect(o.result).toBeUndefined();
+      expect(o.calls.map((c) => c.op)).toEqual(['getRun']);
+    },
+  },
+  {
+    name: 'a result of another attempt while its Job runs: not used, the step waits',
+    given: async (w) => {
+      await w.settle();
+      w.writeResult('distributed', stepResult(TWO, w.step('distributed'), 3));
+    },
+    then(w, o) {
+      expect(o.created).toEqual([]);
+      expect(o.events).toEqual([]);
+      expect(o.result).toEqual({ requeueAfterMs: POLL });
+      expect(w.status.progress?.currentStep).toBe('distributed');
+    },
+  },
+  {
+    name: 'a result of another attempt after its Job ended: not used, the step fails naming the attempt',
+    given: async (w) => {
+      await w.settle();
+      w.writeResult('distributed', stepResult(TWO, w.step('distributed'), 3));
+      w.endJob('distributed', 'Complete');
+    },
+    async then(w, o) {
+      expect(o.created).toEqual(stepObjects(1, 'integration'));
+      expect(o.events[0]).toMatchObject({ type: 'Warning', reason: 'StepFailed' });
+      expect(o.events[0]!.message).toMatch(/result is of attempt 3, not of attempt 1/);
+      await w.finish();
+      for (const t of w.status.tests!.filter((x) => x.category === 'distributed')) expect(t.reason).toMatch(/attempt 3/);
+    },
+  },
+  {
+    name: 'a result ConfigMap controlled by another owner is never read as the run\'s (nor handed to the runner)',
+    given: (w) => {
+      w.fake.put('ConfigMap', {
+        metadata: { name: stepResultName(NAME, 1, 'distributed'), namespace: NS, ownerReferences: [foreignOwner] },
+        data: { 'result.json': JSON.stringify(stepResult(TWO, w.step('distributed'), 1)) },
+      });
+    },
+    times: 2,
+    async then(w, o) {
+      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`, ...RUNNER_IDENTITY, ...stepObjects(1, 'integration')]);
+      expect(o.calls.filter((c) => c.name === stepResultName(NAME, 1, 'distributed') && c.op !== 'read')).toEqual([]);
+      expect(o.events.find((e) => e.reason === 'StepFailed')!.message).toMatch(/belongs to another owner \(Deployment someone-else/);
+      await w.finish();
+      expect(w.status.tests!.filter((x) => x.category === 'distributed').every((t) => t.result === 'Failed' && /another owner/.test(t.reason ?? ''))).toBe(true);
+      expect(w.fake.get('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'))!.metadata?.ownerReferences).toEqual([foreignOwner]);
+    },
+  },
+  {
+    name: 'a result ConfigMap of an earlier run of the same name: not read, the step waits for the garbage collector',
+    given: (w) => {
+      w.fake.put('ConfigMap', {
+        metadata: { name: stepResultName(NAME, 1, 'distributed'), namespace: NS, ownerReferences: [{ apiVersion: API_VERSION_FULL, kind: 'BenchmarkRun', name: NAME, uid: 'old-uid', controller: true }] },
+        data: { 'result.json': JSON.stringify(stepResult(TWO, w.step('distributed'), 1)) },
+      });
+    },
+    times: 2,
+    async then(w, o) {
+      expect(o.result).toEqual({ requeueAfterMs: 2000 });
+      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`]);
+      expect(reasons(o)).toEqual(['AttemptStarted']);
+      w.fake.remove('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'));
+      expect((await act(w)).created).toEqual([...RUNNER_IDENTITY, ...stepObjects(1, 'distributed')]);
+    },
+  },
+  {
+    name: 'an invalid spec: phase Failed, Ready=False SpecInvalid naming the field, nothing created, not retried',
+    spec: { agents: { taskMix: { io: 0.5, cpu: 0.1 } } },
+    then(w, o) {
+      expect(o.result).toBeUndefined();
+      expect(o.created).toEqual([]);
+      expect(w.status).toMatchObject({ phase: 'Failed', observedGeneration: 1 });
+      expect(w.condition('Ready')).toMatchObject({ status: 'False', reason: 'SpecInvalid' });
+      expect(w.condition('Ready')!.message).toMatch(/spec\.agents\.taskMix: io \+ cpu must equal 1/);
+      expect(o.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'SpecInvalid' })]);
+    },
+  },
+  {
+    name: 'a spec that turns invalid mid-run: the running attempt ends (Jobs and pools deleted), SpecInvalid',
+    given: async (w) => {
+      await w.settle();
+      w.fake.updateRun(NS, NAME, { spec: { ...TWO, stress: { spikeFrom: 50, spikeTo: 10 } } });
+    },
+    then(w, o) {
+      expect(o.result).toBeUndefined();
+      expect(o.created).toEqual([]);
+      expect(o.deleted.map((d) => d.split(' ')[0])).toEqual(['Job', 'Deployment']);
+      expect(w.status).toMatchObject({ phase: 'Failed', observedGeneration: 2 });
+      expect(w.condition('Ready')).toMatchObject({ status: 'False', reason: 'SpecInvalid', observedGeneration: 2 });
+      expect(w.condition('Ready')!.message).toMatch(/spec\.stress\.spikeTo: spikeTo must be larger than spikeFrom/);
+      expect(reasons(o)).toEqual(['SpecInvalid']);
+    },
+  },
+  {
+    name: 'a params ConfigMap replaced with invalid JSON: the attempt fails with ParamsInvalid, once',
+    given: async (w) => {
+      await w.settle();
+      w.fake.update('ConfigMap', NS, paramsName(NAME, 1), (o) => (o.data = { 'params.json': '{"mode": "quick",' }));
+    },
+    then(w, o) {
+      expect(o.result).toBeUndefined();
+      expect(o.created).toEqual([]);
+      expect(o.deleted.map((d) => d.split(' ')[0])).toEqual(['Job', 'Deployment']);
+      expect(w.status.phase).toBe('Failed');
+      expect(w.condition('Ready')).toMatchObject({ status: 'False', reason: 'ParamsInvalid' });
+      expect(w.condition('Ready')!.message).toMatch(/ConfigMap nightly-a1-params \(params\.json\): the parameters are not JSON/);
+      expect(o.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'ParamsInvalid' })]);
+    },
+  },
+  {
+    name: 'a params ConfigMap that fails the Params schema: ParamsInvalid naming the field',
+    given: async (w) => {
+      await w.settle();
+      const bad = { ...resolveParams(TWO), trials: 0 };
+      w.fake.update('ConfigMap', NS, paramsName(NAME, 1), (o) => (o.data = { 'params.json': JSON.stringify(bad) }));
+    },
+    then(w, o) {
+      expect(o.result).toBeUndefined();
+      expect(w.condition('Ready')).toMatchObject({ status: 'False', reason: 'ParamsInvalid' });
+      expect(w.condition('Ready')!.message).toMatch(/params\.trials/);
+      expect(w.fake.names('Job', NS)).toEqual([]);
+    },
+  },
+  {
+    name: 'the cache lags behind the result: the Job ended, so the result is read live and used',
+    given: async (w) => {
+      await w.settle();
+      const empty = w.fake.get('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'))!;
+      w.pass('distributed');
+      w.fake.lagCache('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'), empty);
+    },
+    then(_w, o) {
+      const reads = o.calls.filter((c) => c.op === 'read' && c.name === stepResultName(NAME, 1, 'distributed'));
+      expect(reads.map((c) => c.live)).toEqual([false, true]);
+      expect(o.created).toEqual(stepObjects(1, 'integration'));
+      expect(reasons(o)).toEqual(['StepStarted']);
+    },
+  },
+  {
+    name: 'cleanup after success (policy OnSuccess, ttl 0): the attempt\'s Jobs, pools and step ConfigMaps go, the export stays',
+    given: async (w) => {
+      await w.settle();
+      await w.finish();
+    },
+    then(w, o) {
+      expect(o.deleted).toEqual([
+        'Job swarmbench.io/run=nightly,swarmbench.io/attempt=1',
+        'Deployment swarmbench.io/run=nightly,swarmbench.io/attempt=1',
+        'ConfigMap swarmbench.io/run=nightly,swarmbench.io/attempt=1,swarmbench.io/component in (step-result,agent-seeds,params)',
+      ]);
+      expect(w.fake.names('Job', NS)).toEqual([]);
+      expect(w.fake.names('ConfigMap', NS)).toEqual(['nightly-results']);
+      expect(o.patches).toEqual([]);
+    },
+  },
+  {
+    name: 'cleanup waits for ttlSecondsAfterFinished',
+    spec: { ...TWO, cleanup: { ttlSecondsAfterFinished: 60 } },
+    given: async (w) => {
+      await w.settle();
+      await w.finish();
+    },
+    then(w, o) {
+      expect(o.deleted).toEqual([]);
+      expect((o.result as { requeueAfterMs: number }).requeueAfterMs).toBeGreaterThan(55_000);
+      expect(w.fake.names('Job', NS)).toHaveLength(2);
+    },
+  },
+  {
+    name: 'a new value of the rerun annotation after a finished attempt starts another attempt',
+    spec: { ...TWO, cleanup: { policy: 'Never' } },
+    given: async (w) => {
+      await w.settle();
+      await w.finish();
+      w.fake.updateRun(NS, NAME, { annotations: { 'swarmbench.io/rerun': 'again' } });
+    },
+    then(w, o) {
+      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 2)}`]);
+      expect(w.status).toMatchObject({ attempt: 2, phase: 'Running', lastRerun: 'again', observedGeneration: 1 });
+      expect(w.status.history).toHaveLength(1);
+    },
+  },
+  {
+    name: 'a status write that fails: no event, the error goes to the queue; the retry converges with one event',
+    given: (w) => w.fake.failNext('patchRunStatus', 500),
+    throws: /injected 500/,
+    async then(w) {
+      expect(w.fake.events).toEqual([]);
+      expect(w.status.phase).toBeUndefined();
+      const retry = await act(w);
+      expect(retry.created).toEqual([]);
+      expect(w.status).toMatchObject({ phase: 'Running', attempt: 1 });
+      expect(reasons(retry)).toEqual(['AttemptStarted']);
+    },
+  },
+];
+
+describe('reconcile', () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const w = new World(c.spec ?? TWO, c.nodes ? { nodes: c.nodes } : {});
+      await c.given?.(w);
+      if (c.throws) {
+        await expect(act(w, c.times ?? 1)).rejects.toThrow(c.throws);
+        await c.then(w, undefined as never);
+        return;
+      }
+      await c.then(w, await act(w, c.times ?? 1));
+    });
+  }
+});
+
+/** Snapshot of everything in the cluster (to compare before and after a reconcile). */
+function snapshot(w: World): Record<string, Obj[]> {
+  const kinds = ['BenchmarkRun', 'ConfigMap', 'Job', 'ServiceAccount', 'Role', 'RoleBinding', 'Deployment'] as const;
+  return Object.fromEntries(kinds.map((k) => [k, w.fake.all(k)]));
+}
+
+const idempotent: { name: string; spec?: BenchmarkRunSpec; given: (w: World) => Promise<void> | void }[] = [
+  { name: 'a step whose Job runs', given: (w) => w.settle() },
+  { name: 'a step that just started', given: async (w) => { await w.reconcile(); } },
+  { name: 'a step that failed, the next one running', given: async (w) => { await w.settle(); w.endJob('distributed', 'Failed'); } },
+  { name: 'a finished attempt (cleanup policy Never)', spec: { ...TWO, cleanup: { policy: 'Never' } }, given: async (w) => { await w.settle(); await w.finish(); } },
+  { name: 'a finished attempt, cleaned up', given: async (w) => { await w.settle(); await w.finish(); } },
+  { name: 'a failed attempt (cleanup OnSuccess keeps it)', given: async (w) => { await w.settle(); await w.finish(['1.1', '1.2', '1.3', '1.4']); } },
+  { name: 'an invalid spec', spec: { stress: { spikeFrom: 50, spikeTo: 10 } }, given: () => undefined },
+  { name: 'a suspended run', given: async (w) => { await w.settle(); w.fake.updateRun(NS, NAME, { spec: { ...TWO, suspend: true } }); } },
+  { name: 'a run suspended before it started', spec: { ...TWO, suspend: true }, given: () => undefined },
+  { name: 'params that do not parse', given: async (w) => { await w.settle(); w.fake.update('ConfigMap', NS, paramsName(NAME, 1), (o) => (o.data = {})); } },
+];
+
+describe('reconcile twice in a row: the second changes nothing', () => {
+  for (const c of idempotent) {
+    it(c.name, async () => {
+      const w = new World(c.spec ?? TWO);
+      await c.given(w);
+      await w.reconcile();
+      const before = snapshot(w);
+      const o = await act(w);
+      expect(o.calls.filter((x) => ['patchRunStatus', 'createEvent', 'replace', 'deleteRoleBinding', 'deleteCollection'].includes(x.op))).toEqual([]);
+      expect(o.created).toEqual([]);
+      expect(snapshot(w)).toEqual(before);
+    });
+  }
+});
+
+describe('FakeCluster keeps the API server\'s promises', () => {
+  it('409 on create, 404 as undefined, resourceVersion bumps, stale replace is a Conflict, label-selector deletes, status merge-patch', async () => {
+    const f = new FakeCluster();
+    const cm = await f.create('ConfigMap', { metadata: { name: 'a', namespace: NS, labels: { x: '1', c: 'p' } }, data: { k: 'v' } });
+    await expect(f.create('ConfigMap', { metadata: { name: 'a', namespace: NS } })).rejects.toMatchObject({ code: 409 });
+    expect(await f.read('ConfigMap', NS, 'b')).toBeUndefined();
+    const next = await f.replace('ConfigMap', { ...cm, data: { k: 'w' } });
+    expect(Number(next.metadata!.resourceVersion)).toBeGreaterThan(Number(cm.metadata!.resourceVersion));
+    await expect(f.replace('ConfigMap', { ...cm, data: { k: 'z' } })).rejects.toMatchObject({ code: 409 });
+    await f.create('ConfigMap', { metadata: { name: 'b', namespace: NS, labels: { x: '1', c: 'q' } } });
+    await f.create('ConfigMap', { metadata: { name: 'c', namespace: NS, labels: { x: '2', c: 'p' } } });
+    await f.deleteCollection('ConfigMap', NS, 'x=1,c in (p, r)');
+    expect(f.names('ConfigMap', NS)).toEqual(['b', 'c']);
+    f.put('BenchmarkRun', { metadata: { name: 'r', namespace: NS }, spec: {}, status: { phase: 'Running', progress: { completedSteps: 1, totalSteps: 2 }, tests: [{ id: '1.1' }] } });
+    const r = await f.patchRunStatus(NS, 'r', { progress: { completedSteps: 2 }, tests: [], phase: null });
+    expect(r.status).toEqual({ progress: { completedSteps: 2, totalSteps: 2 }, tests: [] });
+    expect(r.metadata.generation).toBe(1);
+    expect(f.writes().map((c) => c.op)).toEqual(['create', 'create', 'replace', 'replace', 'create', 'create', 'deleteCollection', 'patchRunStatus']);
+  });
+});
