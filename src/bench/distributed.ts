@@ -23,18 +23,14 @@
  */
 import { AgentClient } from '../agent/client.ts';
 import type { DispatchTask, MembersResult, PingResult, StateEntry } from '../agent/types.ts';
-import { startLoad } from './load.ts';
+import { startLoad } from './load/index.ts';
 import type { AgentHandle, Pool } from '../platform/types.ts';
 import { describe, meanAbsRelDeviation } from '../stats.ts';
 import type { BenchContext } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
-import { errorMessage } from '../errors.ts';
+import { elapsed, guard } from './measure.ts';
 
 const POLL_MS = 20;
-
-function elapsed(t0: number): number {
-  return performance.now() - t0;
-}
 
 async function until<T>(what: string, deadlineMs: number, signal: AbortSignal, probe: () => Promise<T | undefined>): Promise<T> {
   const end = performance.now() + deadlineMs;
@@ -115,18 +111,8 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
   }
 }
 
-async function measureSafely(id: string, fn: () => Promise<Measurement>): Promise<Measurement> {
-  const t0 = performance.now();
-  try {
-    const m = await fn();
-    return { ...m, durationMs: m.durationMs ?? elapsed(t0) };
-  } catch (err) {
-    return { id, value: null, samples: 0, fail: errorMessage(err), durationMs: elapsed(t0) };
-  }
-}
-
 function formation(ctx: BenchContext, client: AgentClient): Promise<Measurement> {
-  return measureSafely('1.1', async () => {
+  return guard('1.1', async () => {
     const n = ctx.params.agents.poolSize;
     const samples: number[] = [];
     for (let t = 0; t < ctx.params.trials; t++) {
@@ -146,7 +132,7 @@ function formation(ctx: BenchContext, client: AgentClient): Promise<Measurement>
 }
 
 function spawnLatency(ctx: BenchContext, client: AgentClient, pool: Pool): Promise<Measurement> {
-  return measureSafely('1.2', async () => {
+  return guard('1.2', async () => {
     const n = ctx.params.agents.poolSize;
     const k = ctx.params.agents.spawnBatch;
     const perAgent: number[] = [];
@@ -178,7 +164,7 @@ function spawnLatency(ctx: BenchContext, client: AgentClient, pool: Pool): Promi
 }
 
 function crossNodeLatency(ctx: BenchContext, client: AgentClient, pool: Pool): Promise<Measurement> {
-  return measureSafely('1.3', async () => {
+  return guard('1.3', async () => {
     ctx.progress('1.3 cross-node latency');
     const agents = pool.agents();
     const count = Math.max(10, ctx.params.trials * 4);
@@ -204,7 +190,7 @@ function crossNodeLatency(ctx: BenchContext, client: AgentClient, pool: Pool): P
 }
 
 function stateSync(ctx: BenchContext, client: AgentClient, pool: Pool): Promise<Measurement> {
-  return measureSafely('1.4', async () => {
+  return guard('1.4', async () => {
     const agents = pool.agents();
     const writes = Math.max(ctx.params.trials * 2, 10);
     const samples: number[] = [];
@@ -274,7 +260,7 @@ async function awaitDispatch(client: AgentClient, coordinatorOf: Map<string, str
 }
 
 function loadBalance(ctx: BenchContext, client: AgentClient, pool: Pool): Promise<Measurement> {
-  return measureSafely('1.5', async () => {
+  return guard('1.5', async () => {
     const agents = pool.agents();
     const m = ctx.params.agents.balanceTasks;
     ctx.progress('1.5 load balancing', `${m} tasks through dispatch`);
@@ -326,7 +312,7 @@ function loadBalance(ctx: BenchContext, client: AgentClient, pool: Pool): Promis
 }
 
 function failover(ctx: BenchContext, client: AgentClient): Promise<Measurement> {
-  return measureSafely('1.6', async () => {
+  return guard('1.6', async () => {
     const n = Math.min(ctx.params.agents.poolSize, 8);
     const trials = Math.min(ctx.params.trials, 5);
     const recovery: number[] = [];

@@ -16,6 +16,7 @@ import { describe, median, round } from '../stats.ts';
 import type { BenchContext, CategoryRunner } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
 import { firstLine } from '../errors.ts';
+import { checkAbort, durationSince, elapsed, failed, measured, skipped, type RawOptions } from './measure.ts';
 import {
   BackendLostError,
   buildWeights,
@@ -100,15 +101,11 @@ export interface GpuSession {
   firstWrong: string | null;
 }
 
-function checkAborted(ctx: BenchContext): void {
-  if (ctx.signal.aborted) throw new Error('cancelled');
-}
-
 /** One timed prediction whose output (its first rows) is checked against the float64 reference. */
 async function timedPredict(s: GpuSession, backend: InferenceBackend, batch: number): Promise<number> {
   const t0 = performance.now();
   const out = await backend.predict(s.inputs, batch);
-  const ms = performance.now() - t0;
+  const ms = elapsed(t0);
   verify(s, backend, out, batch);
   return ms;
 }
@@ -135,32 +132,12 @@ function gcFunction(): (() => void) | null {
   }
 }
 
-function r3(v: number): number {
-  return round(v, 3);
-}
+/** Raw samples of this category: every one kept, rounded to 3 digits, as the value is. */
+const RAW: RawOptions = { digits: 3, max: Number.POSITIVE_INFINITY };
 
-function measured(
-  id: string,
-  raw: number[],
-  value: number,
-  details: Record<string, unknown>,
-  startedAt: number,
-  extra: Partial<Measurement> = {},
-): Measurement {
-  return {
-    id,
-    value: r3(value),
-    samples: raw.length,
-    raw: raw.map(r3),
-    distribution: describe(raw),
-    details,
-    durationMs: Math.round(performance.now() - startedAt),
-    ...extra,
-  };
-}
-
-function failed(id: string, reason: string, details: Record<string, unknown>, startedAt: number): Measurement {
-  return { id, value: null, samples: 0, fail: reason, details, durationMs: Math.round(performance.now() - startedAt) };
+/** A measured value of this category: rounded to 3 digits, with its details and the time since `startedAt`. */
+function gpuMeasured(id: string, raw: number[], value: number, details: Record<string, unknown>, startedAt: number, extra: Partial<Measurement> = {}): Measurement {
+  return measured(id, raw, round(value, 3), { details, durationMs: durationSince(startedAt), ...extra }, RAW);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,10 +197,10 @@ async function batchAndSpeedup(s: GpuSession): Promise<BatchOutcome> {
   const loopStart = performance.now();
   let done = 0;
   for (let i = 0; i < maxReps; i++) {
-    checkAborted(ctx);
-    const elapsed = performance.now() - loopStart;
-    if (i >= minReps && elapsed > targetMs) break;
-    if (i >= p.trials && elapsed > budgetMs) break;
+    checkAbort(ctx.signal);
+    const spent = elapsed(loopStart);
+    if (i >= minReps && spent > targetMs) break;
+    if (i >= p.trials && spent > budgetMs) break;
     // Interleaved: every repetition visits each batch size (and the CPU baseline) once, so a
     // change of machine load affects all of them alike.
     for (const b of sizes) {
@@ -242,10 +219,10 @@ async function batchAndSpeedup(s: GpuSession): Promise<BatchOutcome> {
     return {
       batch: b,
       samples: d.n,
-      p50Ms: r3(d.p50),
-      p95Ms: r3(d.p95),
-      p99Ms: r3(d.p99),
-      samplesPerSec: r3((b * 1000) / d.p50),
+      p50Ms: round(d.p50, 3),
+      p95Ms: round(d.p95, 3),
+      p99Ms: round(d.p99, 3),
+      samplesPerSec: round((b * 1000) / d.p50, 3),
     };
   });
   const thr = (b: number): number => (b * 1000) / median(lat.get(b)!);
@@ -258,30 +235,23 @@ async function batchAndSpeedup(s: GpuSession): Promise<BatchOutcome> {
     batches: perSize,
     statistic: `samples/s at batch ${last} / samples/s at batch ${first}, each from the p50 latency; raw samples are the per-repetition ratios`,
   };
-  const m22 = measured('2.2', ratios, thr(last) / thr(first), details22, started);
+  const m22 = gpuMeasured('2.2', ratios, thr(last) / thr(first), details22, started);
 
   let m21: Measurement;
   if (!gpu) {
-    m21 = {
-      id: '2.1',
-      value: null,
-      samples: 0,
-      skip: `no GPU in use: ${s.sel.noGpuReason ?? 'unknown'}; inference ran on ${s.primary.name} (${s.primary.detail})`,
-      details: { ...s.base },
-      durationMs: 0,
-    };
+    m21 = skipped('2.1', `no GPU in use: ${s.sel.noGpuReason ?? 'unknown'}; inference ran on ${s.primary.name} (${s.primary.detail})`, { ...s.base }, 0);
   } else if (!cpu) {
-    m21 = failed('2.1', cpuError ?? 'no CPU baseline backend', { ...s.base }, started);
+    m21 = failed('2.1', cpuError ?? 'no CPU baseline backend', { ...s.base }, durationSince(started));
   } else {
     const base = cpu;
     const speedups = sizes.map((b) => {
       const g = describe(lat.get(b)!);
       const c = describe(cpuLat.get(b)!);
-      return { batch: b, gpuP50Ms: r3(g.p50), cpuP50Ms: r3(c.p50), speedup: r3(c.p50 / g.p50) };
+      return { batch: b, gpuP50Ms: round(g.p50, 3), cpuP50Ms: round(c.p50, 3), speedup: round(c.p50 / g.p50, 3) };
     });
     const paysOff = speedups.find((x) => x.speedup >= 1)?.batch ?? null;
     const raw = cpuLat.get(last)!.map((c, i) => c / lat.get(last)![i]!);
-    m21 = measured(
+    m21 = gpuMeasured(
       '2.1',
       raw,
       median(cpuLat.get(last)!) / median(lat.get(last)!),
@@ -325,10 +295,10 @@ function snapshot(b: InferenceBackend, gc: (() => void) | null): Snapshot {
 function deltaMB(a: Snapshot, b: Snapshot): Record<string, number> {
   return {
     tensors: b.numTensors - a.numTensors,
-    tensorMB: r3((b.numBytes - a.numBytes) / MB),
-    heapMB: r3((b.heapUsed - a.heapUsed) / MB),
-    rssMB: r3((b.rss - a.rss) / MB),
-    externalMB: r3((b.external - a.external) / MB),
+    tensorMB: round((b.numBytes - a.numBytes) / MB, 3),
+    heapMB: round((b.heapUsed - a.heapUsed) / MB, 3),
+    rssMB: round((b.rss - a.rss) / MB, 3),
+    externalMB: round((b.external - a.external) / MB, 3),
   };
 }
 
@@ -351,7 +321,7 @@ export async function measureMemory(s: GpuSession): Promise<Measurement> {
   for (let k = 0; k < checkpoints; k++) {
     const until = Math.round(((k + 1) * iterations) / checkpoints);
     for (; done < until; done++) {
-      checkAborted(ctx);
+      checkAbort(ctx.signal);
       const out = await s.primary.predict(s.inputs, batch);
       verify(s, s.primary, out, batch);
       for (let j = 0; j < leakPer; j++) leaked.push(s.rt.tf.tensor1d(out.subarray(0, s.model.outputDim)));
@@ -381,7 +351,7 @@ export async function measureMemory(s: GpuSession): Promise<Measurement> {
     ...(leakPer ? { testHookLeakTensorsPerIteration: leakPer } : {}),
     statistic: 'max over checkpoints of max(tensor-byte growth, heap growth after GC), MB',
   };
-  return measured('2.3', growth, Math.max(...growth), details, started, {
+  return gpuMeasured('2.3', growth, Math.max(...growth), details, started, {
     ...(leakedTensors > 0
       ? { fail: `${leakedTensors} tensors leaked over ${iterations} predictions (${round(leakedTensors / iterations, 2)} per prediction)` }
       : {}),
@@ -407,13 +377,13 @@ async function sustained(s: GpuSession): Promise<Measurement> {
       '2.5',
       `one prediction at batch ${batch} takes ${round(median(probeLat), 1)} ms: ${ctx.params.gpu.sustainedSeconds} s hold fewer than 2 windows of 5 predictions`,
       { ...s.base, batch },
-      started,
+      durationSince(started),
     );
   }
   // Warm for one window, untimed, so the first window is not a cold start that flatters the ratio.
   const warmEnd = performance.now() + windowMs;
   while (performance.now() < warmEnd) {
-    checkAborted(ctx);
+    checkAbort(ctx.signal);
     verify(s, s.primary, await s.primary.predict(s.inputs, batch), batch);
   }
   const counts = new Array<number>(windows).fill(0);
@@ -422,7 +392,7 @@ async function sustained(s: GpuSession): Promise<Measurement> {
   const end = t0 + windows * windowMs;
   let lastReport = t0;
   for (;;) {
-    checkAborted(ctx);
+    checkAbort(ctx.signal);
     const t = performance.now();
     if (t >= end) break;
     const out = await s.primary.predict(s.inputs, batch);
@@ -450,15 +420,15 @@ async function sustained(s: GpuSession): Promise<Measurement> {
     ...s.base,
     batch,
     windows,
-    windowSeconds: r3(windowMs / 1000),
+    windowSeconds: round(windowMs / 1000, 3),
     predictions: latencies.length,
-    windowSamplesPerSec: thr.map(r3),
-    latencyP50Ms: r3(lat.p50),
-    latencyP95Ms: r3(lat.p95),
+    windowSamplesPerSec: thr.map((v) => round(v, 3)),
+    latencyP50Ms: round(lat.p50, 3),
+    latencyP95Ms: round(lat.p95, 3),
     statistic: 'samples/s in the last window / samples/s in the first; raw samples are the windows',
   };
-  if (firstThr === 0) return failed('2.5', 'no prediction completed in the first window', details, started);
-  return measured('2.5', thr, lastThr / firstThr, details, started);
+  if (firstThr === 0) return failed('2.5', 'no prediction completed in the first window', details, durationSince(started));
+  return gpuMeasured('2.5', thr, lastThr / firstThr, details, started);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,7 +459,7 @@ async function cpuFallback(s: GpuSession): Promise<Measurement> {
   let wrongFallbacks = 0;
   const tensorsBefore = s.primary.memory().numTensors;
   for (let trial = 0; trial < trials; trial++) {
-    checkAborted(ctx);
+    checkAbort(ctx.signal);
     // Untimed setup: the primary backend is warm; the CPU backend is registered but not initialised.
     if (primaryName !== 'cpu') resetCpuBackend(rt);
     await timedPredict(s, s.primary, 1);
@@ -540,9 +510,9 @@ async function cpuFallback(s: GpuSession): Promise<Measurement> {
       ? { fallbackNote: 'the selected backend is the cpu backend itself: the fallback is a fresh cpu backend instance' }
       : {}),
     trials,
-    detectP50Ms: detect.length ? r3(median(detect)) : null,
-    switchP50Ms: switching.length ? r3(median(switching)) : null,
-    firstPredictionP50Ms: predicting.length ? r3(median(predicting)) : null,
+    detectP50Ms: detect.length ? round(median(detect), 3) : null,
+    switchP50Ms: switching.length ? round(median(switching), 3) : null,
+    firstPredictionP50Ms: predicting.length ? round(median(predicting), 3) : null,
     wrongFallbackPredictions: wrongFallbacks,
     tensorsBefore,
     tensorsAfter,
@@ -550,9 +520,9 @@ async function cpuFallback(s: GpuSession): Promise<Measurement> {
     statistic:
       'from the selected backend removed from the engine (its tensors lost) to the first CPU prediction equal to the float64 reference: detecting the loss, initialising the CPU backend, re-uploading the weights from the host copy, predicting batch 1',
   };
-  if (totals.length === 0) return failed('2.4', errors.join('; ') || 'no trial completed', details, started);
+  if (totals.length === 0) return failed('2.4', errors.join('; ') || 'no trial completed', details, durationSince(started));
   const fail = errors.find((e) => e.includes('no correct CPU prediction'));
-  return measured('2.4', totals, median(totals), details, started, fail ? { fail } : {});
+  return gpuMeasured('2.4', totals, median(totals), details, started, fail ? { fail } : {});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,7 +543,7 @@ async function openSession(ctx: BenchContext, opts: GpuRunOptions): Promise<GpuS
     model: g.model,
     modelLayers: [...MODEL_LAYERS[g.model]],
     macsPerSample: model.macsPerSample,
-    parameterMB: r3(model.parameterBytes / MB),
+    parameterMB: round(model.parameterBytes / MB, 3),
     seed: model.seed,
     batchSizes: sizes,
     referenceError: sel.check.scaledError,
@@ -605,7 +575,7 @@ export async function runGpu(ctx: BenchContext, opts: GpuRunOptions = {}): Promi
     s = await openSession(ctx, opts);
   } catch (e) {
     const reason = `inference backend selection failed: ${firstLine(e, Infinity)}`;
-    return ids.map((id) => failed(id, reason, { backend: 'none', gpuInUse: false }, started));
+    return ids.map((id) => failed(id, reason, { backend: 'none', gpuInUse: false }, durationSince(started)));
   }
   ctx.log.info('gpu: inference backend selected', {
     backend: s.primary.name,
@@ -625,7 +595,7 @@ export async function runGpu(ctx: BenchContext, opts: GpuRunOptions = {}): Promi
         results.set(m.id, m);
       }
     } catch (e) {
-      for (const id of idsOf) results.set(id, failed(id, firstLine(e, Infinity), { ...s.base }, t));
+      for (const id of idsOf) results.set(id, failed(id, firstLine(e, Infinity), { ...s.base }, durationSince(t)));
     }
   };
   await guard(['2.1', '2.2'], async () => {
@@ -639,7 +609,7 @@ export async function runGpu(ctx: BenchContext, opts: GpuRunOptions = {}): Promi
   for (const m of results.values()) {
     if (m.details) m.details.verifiedPredictions = s.verified;
   }
-  return ids.map((id) => results.get(id) ?? failed(id, 'not measured', { ...s.base }, started));
+  return ids.map((id) => results.get(id) ?? failed(id, 'not measured', { ...s.base }, durationSince(started)));
 }
 
 export const run: CategoryRunner = (ctx) => runGpu(ctx);

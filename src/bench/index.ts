@@ -5,7 +5,7 @@ import type { CategoryRunner } from './types.ts';
 export const CATEGORY_MODULES: Record<Category, () => Promise<{ run: CategoryRunner }>> = {
   distributed: () => import('./distributed.ts'),
   gpu: () => import('./gpu.ts'),
-  monitoring: () => import('./monitoring.ts'),
+  monitoring: () => import('./monitoring/index.ts'),
   scalability: () => import('./scalability.ts'),
   integration: () => import('./integration.ts'),
   stress: () => import('./stress.ts'),

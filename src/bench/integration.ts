@@ -19,6 +19,7 @@ import type { WorkflowResult, WorkflowStep } from '../agent/types.ts';
 import { describe } from '../stats.ts';
 import type { BenchContext } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
+import { elapsed } from './measure.ts';
 
 const OPS: WorkflowStep['op'][] = ['upper', 'reverse', 'sha256', 'append'];
 
@@ -93,7 +94,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       const wf = workflowFor(i, p.integration.workflowSteps);
       const t0 = performance.now();
       const r = await client.workflow(entry, { id: `wf-${Date.now().toString(36)}-${i}`, ...wf });
-      const ms = performance.now() - t0;
+      const ms = elapsed(t0);
       if (r.status !== 200 || !('output' in r.body)) return { ms, ok: false, agents: 0, error: `answered ${r.status}` };
       const body = r.body as WorkflowResult;
       const distinct = new Set(body.hops.map((h) => h.agent)).size;
@@ -121,7 +122,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       samples: latencies.length,
       raw: latencies,
       distribution: d1,
-      durationMs: performance.now() - t51,
+      durationMs: elapsed(t51),
       details: { steps: p.integration.workflowSteps, agents: agents.length, wrongOutputs: wrong, minDistinctAgentsPerWorkflow: minAgents },
       ...(wrong > 0
         ? { fail: `${wrong} of ${trials} workflows returned a wrong output` }
@@ -140,7 +141,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       ctx.progress('5.2 concurrent workflows', `round ${t + 1}/${rounds}: ${w} at once`);
       const t0 = performance.now();
       const res = await Promise.all(Array.from({ length: w }, (_, j) => runOne(agents[j % agents.length]!.url)));
-      batches.push(performance.now() - t0);
+      batches.push(elapsed(t0));
       wrong2 += res.filter((r) => !r.ok).length;
     }
     const d2 = describe(batches);
@@ -150,7 +151,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       samples: batches.length,
       raw: batches,
       distribution: d2,
-      durationMs: performance.now() - t52,
+      durationMs: elapsed(t52),
       details: { workflowsPerRound: w, rounds, wrongOutputs: wrong2 },
       ...(wrong2 > 0 ? { fail: `${wrong2} of ${w * rounds} concurrent workflows returned a wrong output` } : {}),
     };
@@ -189,7 +190,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       value: valid.length ? Math.max(...valid) : null,
       samples: valid.length,
       raw: valid,
-      durationMs: performance.now() - t53,
+      durationMs: elapsed(t53),
       details: {
         processes: before.length,
         rssBeforeMB: before.map((b) => Math.round(b.rssBytes / 2 ** 20)),

@@ -2,7 +2,7 @@
  * Category 4, scalability: tests 4.1–4.5, one per pool size of `params.agents.steps`.
  * `docs/scalability-stress.md` explains the method; in short:
  *
- * - Weak scaling with an open-loop load (`src/bench/load.ts`): a pool of N agents gets
+ * - Weak scaling with an open-loop load (`src/bench/load/`): a pool of N agents gets
  *   N × `ratePerAgent` tasks/s (the configured io/cpu mix), `POST /v1/tasks` round robin over the
  *   agents, for `stepSeconds` after a warm-up of a quarter of that (excluded from every figure).
  * - A reference run of a single agent at the same per-agent rate gives `throughput_base`.
@@ -30,8 +30,9 @@ import type { BenchContext, CategoryRunner } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 import type { Pool, ProcessStats } from '../platform/types.ts';
-import { startLoad, type LoadRun } from './load.ts';
+import { startLoad, type LoadRun } from './load/index.ts';
 import { errorMessage } from '../errors.ts';
+import { failed, roundOrNull, skipped } from './measure.ts';
 
 /** Window of the raw samples and the reported series (ms). */
 export const SCALING_WINDOW_MS = 500;
@@ -182,13 +183,13 @@ function figuresDetails(f: StepFigures): Record<string, unknown> {
     throughputPerAgent: round(f.throughputPerAgent, 3),
     completionRate: round(f.completionRate, 2),
     okOfOfferedRate: round(f.okOfOfferedRate, 2),
-    latencyMs: { p50: r2(f.latencyMs.p50), p95: r2(f.latencyMs.p95), p99: r2(f.latencyMs.p99) },
+    latencyMs: { p50: roundOrNull(f.latencyMs.p50), p95: roundOrNull(f.latencyMs.p95), p99: roundOrNull(f.latencyMs.p99) },
     counts: f.counts,
     rejected: f.counts.rejected,
     errors: f.counts.error + f.counts.timeout,
-    memoryPerAgentMB: r2(f.memoryPerAgentMB),
-    memoryGrowthPerAgentMB: r2(f.memoryGrowthPerAgentMB),
-    cpuPerAgentPct: r2(f.cpuPerAgentPct),
+    memoryPerAgentMB: roundOrNull(f.memoryPerAgentMB),
+    memoryGrowthPerAgentMB: roundOrNull(f.memoryGrowthPerAgentMB),
+    cpuPerAgentPct: roundOrNull(f.cpuPerAgentPct),
     processes: f.processes,
     generatorLagMs: { p50: round(f.generatorLagMs.p50, 2), p99: round(f.generatorLagMs.p99, 2), max: round(f.generatorLagMs.max, 2) },
     ...(lagWarning(f.generatorLagMs) ? { warning: lagWarning(f.generatorLagMs) } : {}),
@@ -197,10 +198,6 @@ function figuresDetails(f: StepFigures): Record<string, unknown> {
     windows: f.windows,
     ...(f.errorKinds ? { errorKinds: f.errorKinds } : {}),
   };
-}
-
-function r2(v: number | null): number | null {
-  return v === null ? null : round(v, 2);
 }
 
 export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measurement[]> => {
@@ -229,7 +226,7 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
       const n = steps[k];
       const t0 = Date.now();
       if (n === undefined) {
-        out.push({ id: def.id, value: null, samples: 0, skip: `no pool size configured for step ${k + 1} (agents.steps has ${steps.length})` });
+        out.push(skipped(def.id, `no pool size configured for step ${k + 1} (agents.steps has ${steps.length})`));
         continue;
       }
       ctx.progress('scalability', `${def.id}: ${n} agents`);
@@ -237,7 +234,7 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
         const agents = await pool.scaleTo(n);
         if (agents.length !== n) throw new Error(`pool has ${agents.length} agents, asked for ${n}`);
       } catch (err) {
-        out.push({ id: def.id, value: null, samples: 0, fail: `could not scale the pool to ${n} agents: ${msg(err)}`, durationMs: Date.now() - t0 });
+        out.push(failed(def.id, `could not scale the pool to ${n} agents: ${errorMessage(err)}`, undefined, Date.now() - t0));
         continue;
       }
       const f = await measureStep(pool, p, 100 + k, ctx.signal);
@@ -249,7 +246,7 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
         baseCounts: base.counts,
       };
       if (!(base.throughput > 0)) {
-        out.push({ id: def.id, value: null, samples: 0, fail: 'the single-agent reference run completed no task, so efficiency is undefined', details, durationMs: Date.now() - t0 });
+        out.push(failed(def.id, 'the single-agent reference run completed no task, so efficiency is undefined', details, Date.now() - t0));
         continue;
       }
       const efficiency = (f.throughput / base.throughput / (n / 1)) * 100;
@@ -271,7 +268,3 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
   ctx.log.info('scalability done', { ms: Date.now() - started });
   return out;
 };
-
-function msg(err: unknown): string {
-  return errorMessage(err);
-}

@@ -30,13 +30,14 @@
 import { AgentClient } from '../agent/client.ts';
 import type { Params } from '../plan/params.ts';
 import type { Pool } from '../platform/types.ts';
-import { OUTCOME, startLoad, type LoadRun } from './load.ts';
+import { OUTCOME, startLoad, type LoadRun } from './load/index.ts';
 import { testsOf } from '../plan/catalogue.ts';
 import { lagWarning, urlsOf } from './scalability.ts';
 import { capSamples, describe as distribution, median, round } from '../stats.ts';
 import type { BenchContext, CategoryRunner } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
 import { errorMessage } from '../errors.ts';
+import { failed, roundNumbers, roundOrNull } from './measure.ts';
 
 /** Sliding window and its step for the spike's throughput (ms). */
 export const SPIKE_WINDOW_MS = 250;
@@ -66,14 +67,6 @@ function poolOptions(p: Params, size: number, name: string) {
     gossipIntervalMs: p.agents.gossipIntervalMs,
     failureTimeoutMs: p.agents.failureTimeoutMs,
   };
-}
-
-function msg(err: unknown): string {
-  return errorMessage(err);
-}
-
-function r(v: number | null, d = 2): number | null {
-  return v === null || !Number.isFinite(v) ? null : round(v, d);
 }
 
 // ------------------------------------------------------------------------------------- 6.1
@@ -163,8 +156,8 @@ export function sustainedMeasurement(run: LoadRun, p: Params, warmupMs: number, 
       lostDetail: { ...run.lostDetail },
       ...(Object.keys(run.errorKinds).length ? { errorKinds: { ...run.errorKinds } } : {}),
       latencyKind,
-      latencyMs: roundLatency(run.latencySummary(warmupMs, Number.POSITIVE_INFINITY, latencyKind)),
-      driftPct: r(driftPct, 2),
+      latencyMs: roundNumbers(run.latencySummary(warmupMs, Number.POSITIVE_INFINITY, latencyKind), 2),
+      driftPct: roundOrNull(driftPct, 2),
       driftTargetPct: driftTarget,
       windowMs: p.stress.windowMs,
       windows: wins.map((w) => ({
@@ -172,24 +165,18 @@ export function sustainedMeasurement(run: LoadRun, p: Params, warmupMs: number, 
         offered: w.offered,
         ok: w.ok,
         thr: round(w.throughput, 2),
-        p50: r(w.p50),
-        p95: r(w.p95),
+        p50: roundOrNull(w.p50),
+        p95: roundOrNull(w.p95),
         rej: w.rejected,
         err: w.errors,
         lost: w.lost,
       })),
       drainSeconds: round((run.endMs - run.scheduleEndMs) / 1000, 3),
-      generatorLagMs: roundLatency(run.lag),
+      generatorLagMs: roundNumbers(run.lag, 2),
       ...(lagWarning(run.lag) ? { warning: lagWarning(run.lag) } : {}),
     },
     durationMs,
   };
-}
-
-function roundLatency<T extends object>(o: T): Record<string, number | null> {
-  const out: Record<string, number | null> = {};
-  for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'number' ? round(v, 2) : (v as null);
-  return out;
 }
 
 // ------------------------------------------------------------------------------------- 6.2
@@ -306,8 +293,8 @@ export async function spike(ctx: BenchContext, hooks: StressHooks = {}): Promise
         preSpikeOffered: t.preSpikeOffered,
         newOffered: t.newOffered,
         counts: t.counts,
-        latencyAfterSpikeMs: { p50: r(t.latencyAfterSpikeMs.p50), p95: r(t.latencyAfterSpikeMs.p95) },
-        generatorLagMs: roundLatency(t.lag),
+        latencyAfterSpikeMs: { p50: roundOrNull(t.latencyAfterSpikeMs.p50), p95: roundOrNull(t.latencyAfterSpikeMs.p95) },
+        generatorLagMs: roundNumbers(t.lag, 2),
         ...(lagWarning(t.lag) ? { warning: lagWarning(t.lag) } : {}),
         observedSeconds: round(t.observedMs / 1000, 3),
         // Sliding throughput (tasks/s) every 250 ms from the spike on.
@@ -361,7 +348,7 @@ async function spikeTrial(ctx: BenchContext, pool: Pool, from: number, to: numbe
           resolve();
         },
         (err: unknown) => {
-          scaleError = msg(err);
+          scaleError = errorMessage(err);
           resolve();
         },
       );
@@ -477,7 +464,7 @@ export async function exhaustion(ctx: BenchContext, hooks: StressHooks = {}): Pr
             const r = await client.healthz(a.url);
             if (r.status !== 200) crashed.push(`${a.id} (healthz ${r.status})`);
           } catch (err) {
-            crashed.push(`${a.id} (healthz: ${msg(err)})`);
+            crashed.push(`${a.id} (healthz: ${errorMessage(err)})`);
           }
         }),
     );
@@ -505,12 +492,12 @@ export async function exhaustion(ctx: BenchContext, hooks: StressHooks = {}): Pr
         lost: c.lost,
         lostDetail: { ...run.lostDetail },
         ...(Object.keys(run.errorKinds).length ? { errorKinds: { ...run.errorKinds } } : {}),
-        acceptLatencyMs: roundLatency(run.latencySummary()),
+        acceptLatencyMs: roundNumbers(run.latencySummary(), 2),
         drainSeconds: round((run.endMs - run.scheduleEndMs) / 1000, 3),
         crashed,
         recoverySeconds: probe.recoveryMs === null ? null : round(probe.recoveryMs / 1000, 3),
         probe: { rate: probeRate, counts: probe.counts, boundSeconds: round(probeBoundMs / 1000, 1), holdMs: PROBE_HOLD_MS },
-        generatorLagMs: roundLatency(run.lag),
+        generatorLagMs: roundNumbers(run.lag, 2),
         ...(lagWarning(run.lag) ? { warning: lagWarning(run.lag) } : {}),
       },
       durationMs: Date.now() - t0,
@@ -587,7 +574,7 @@ export async function runStress(ctx: BenchContext, hooks: StressHooks = {}): Pro
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       ctx.log.warn('stress test failed', { test: def.id, error: err instanceof Error ? err.stack : String(err) });
-      out.push({ id: def.id, value: null, samples: 0, fail: `${def.name} could not run: ${msg(err)}`, durationMs: Date.now() - t0 });
+      out.push(failed(def.id, `${def.name} could not run: ${errorMessage(err)}`, undefined, Date.now() - t0));
     }
   }
   return out;

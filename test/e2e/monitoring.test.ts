@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/agent/client.ts';
-import { run } from '../../src/bench/monitoring.ts';
+import { run } from '../../src/bench/monitoring/index.ts';
 import type { BenchContext } from '../../src/bench/types.ts';
 import type { Measurement } from '../../src/api/schema.ts';
 import { resolveParams, type Params } from '../../src/plan/params.ts';

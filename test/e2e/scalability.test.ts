@@ -3,7 +3,7 @@
  * The machine is shared and small, so the assertions are about consistency and plausibility,
  * never about the system passing its targets; the verdict is shown to be able to fail.
  */
-import type { LoadCounts } from '../../src/bench/load.ts';
+import type { LoadCounts } from '../../src/bench/load/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/bench/scalability.ts';
 import type { Logger } from '../../src/log.ts';

@@ -3,7 +3,7 @@
  * planted data-loss bug (`loseAccepted`) that 6.1 must catch. Assertions are about consistency
  * and plausibility on a shared 2-core machine, never about the system passing its targets.
  */
-import type { LoadCounts } from '../../src/bench/load.ts';
+import type { LoadCounts } from '../../src/bench/load/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/agent/client.ts';
 import { runStress, sustained, SPIKE_HOLD_MS } from '../../src/bench/stress.ts';

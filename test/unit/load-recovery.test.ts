@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { cleanSuffixStart, exhaustionPlan, spikeRecoveryMs, sustainedMeasurement } from '../../src/bench/stress.ts';
 import { resolveParams } from '../../src/plan/params.ts';
-import { LoadRun, OUTCOME } from '../../src/bench/load.ts';
+import { LoadRun, OUTCOME } from '../../src/bench/load/index.ts';
 
 /** Buckets of 50 ms holding `perSec` tasks/s over [fromMs, toMs). */
 function fill(b: number[], fromMs: number, toMs: number, perSec: number): void {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { isCpuTask, OUTCOME, runLoad, startLoad } from '../../src/bench/load.ts';
+import { isCpuTask, OUTCOME, runLoad, startLoad } from '../../src/bench/load/index.ts';
 import { mulberry32 } from '../../src/prng.ts';
 
 // The server: /v1/tasks, /v1/dispatch, /v1/dispatch/query, plus /__config and /__stats.

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AlertEvaluator, breaches, normaliseMetricName } from '../../src/bench/alerts.ts';
+import { AlertEvaluator, breaches, normaliseMetricName } from '../../src/bench/monitoring/alerts.ts';
 import {
   Dashboard,
   eventsUrl,
@@ -15,7 +15,7 @@ import {
   type AgentRef,
   type DashboardMessage,
   type DashboardUpdate,
-} from '../../src/bench/dashboard.ts';
+} from '../../src/bench/monitoring/dashboard.ts';
 
 interface FakeAgent {
   id: string;

@@ -1,7 +1,8 @@
 /** Pure helpers of the monitoring category: exposition parsing, ingestion rates, target selectors. */
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { countExpositionSamples, ingestionRate, instanceOf, instanceSelector, run } from '../../src/bench/monitoring.ts';
+import { countExpositionSamples, ingestionRate, instanceOf, instanceSelector } from '../../src/bench/monitoring/exposition.ts';
+import { run } from '../../src/bench/monitoring/index.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 
 describe('countExpositionSamples', () => {
