@@ -13,10 +13,13 @@
  *   of `membership.ts` and the replicated state of `state.ts`.
  * - `ping.ts`, `workflows.ts`: requests this agent makes of its peers for a client.
  * - `events.ts` (WebSocket stream), `faults.ts`, `metrics.ts`, `work.ts` (task and step bodies).
+ * - `defects.ts`: the defect profiles switched on for this agent (off by default); each part
+ *   reads its switch from `agent.defects`.
  */
 import os from 'node:os';
 import { AgentClient } from './client.ts';
 import { Coordinator } from './coordinator.ts';
+import { AgentDefects, formatDefect, type Defect } from './defects.ts';
 import { Ledger } from './dispatch.ts';
 import { EventHub } from './events.ts';
 import { FaultState } from './faults.ts';
@@ -28,6 +31,7 @@ import { route, upgrade } from './routes.ts';
 import { StateStore } from './state.ts';
 import { TaskRunner } from './tasks.ts';
 import type { AgentInfo, TaskRequest } from './types.ts';
+import { sleep } from './util.ts';
 import { VERSION } from '../version.ts';
 
 /** The version an agent reports (`/v1/info`, the event stream's hello): the package's. */
@@ -46,6 +50,8 @@ export interface AgentOptions {
   failureTimeoutMs: number;
   /** How many agents share this process (for /v1/info and metrics). */
   agentsInProcess?: () => number;
+  /** Defect profiles switched on (agent site; src/agent/defects.ts). Default: none. */
+  defects?: readonly Defect[];
 }
 
 function externalIPv4(): string {
@@ -67,6 +73,7 @@ export class Agent {
   readonly state: StateStore;
   readonly ledger = new Ledger();
   readonly faults = new FaultState();
+  readonly defects: AgentDefects;
   readonly metrics: AgentMetrics;
   readonly events: EventHub;
   /** The coordination channel: gossip, echo (ping). Few keep-alive sockets per peer. */
@@ -85,7 +92,8 @@ export class Agent {
     this.opts = opts;
     this.id = opts.id;
     this.capacity = opts.capacity;
-    this.state = new StateStore(opts.id);
+    this.defects = new AgentDefects(opts.defects ?? [], opts.id);
+    this.state = new StateStore(opts.id, { keepPrevious: this.defects.staleReads });
     // A probe that times out suspects the peer; an overloaded machine answers slowly, so the probe
     // waits as long as the failure timeout (a killed peer is refused at once anyway).
     const gossipTimeoutMs = Math.max(200, opts.failureTimeoutMs);
@@ -102,6 +110,8 @@ export class Agent {
     this.events = new EventHub({
       agentId: opts.id,
       delayMs: () => this.faults.latencyMs,
+      lagMs: this.defects.eventLagMs,
+      ...(this.defects.eventDrops ? { drop: () => this.defects.dropEvent() } : {}),
       hello: () => ({ id: this.id, url: this.url, contract: 'v1', version: AGENT_VERSION }),
       heartbeat: () => ({
         inFlight: this.inFlight,
@@ -147,9 +157,23 @@ export class Agent {
     let host = this.opts.advertiseHost ?? this.opts.host;
     if (host === '0.0.0.0' || host === '::' || host === '') host = externalIPv4();
     this.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    this.membershipRef = new Membership({ selfId: this.id, selfUrl: this.url, failureTimeoutMs: this.opts.failureTimeoutMs });
-    void this.gossip.join();
+    this.membershipRef = new Membership({
+      selfId: this.id,
+      selfUrl: this.url,
+      failureTimeoutMs: this.opts.failureTimeoutMs * this.defects.failureTimeoutFactor,
+      detectFailures: this.defects.failureDetection,
+    });
+    void this.join();
     return this.url;
+  }
+
+  /** Join in the background; the `slow-startup` defect waits first (listening, not ready). */
+  private async join(): Promise<void> {
+    if (this.defects.startupDelayMs > 0) {
+      await sleep(this.defects.startupDelayMs);
+      if (this.stopped) return;
+    }
+    await this.gossip.join();
   }
 
   /** Run a task here (contract `/v1/tasks`), with idempotent ids and load shedding. */
@@ -186,6 +210,7 @@ export class Agent {
       stateVersion: this.state.maxVersion,
       memory: { rss: mem.rss, heapUsed: mem.heapUsed },
       agentsInProcess: this.agentsInProcess(),
+      ...(this.defects.any ? { defects: this.defects.active.map(formatDefect) } : {}),
     };
   }
 

@@ -5,11 +5,13 @@
  * swarmbench agent [--host H] [--port P] [--id ID] [--seeds URL,URL] [--capacity 64]
  *                  [--gossip-interval-ms 100] [--failure-timeout-ms 1500]
  *                  [--count K [--hosts H1,H2,...] [--ids ID1,ID2,...]]
- *                  [--advertise-host H] [--control] [--name POOL]
+ *                  [--advertise-host H] [--control] [--name POOL] [--defect NAME[:VALUE],...]
  * ```
  * Configuration by environment (Kubernetes): SWARMBENCH_AGENT_ID (pod name), SWARMBENCH_SEEDS,
- * SWARMBENCH_CAPACITY, SWARMBENCH_GOSSIP_INTERVAL_MS, SWARMBENCH_FAILURE_TIMEOUT_MS, PORT
+ * SWARMBENCH_CAPACITY, SWARMBENCH_GOSSIP_INTERVAL_MS, SWARMBENCH_FAILURE_TIMEOUT_MS,
+ * SWARMBENCH_DEFECTS (comma-separated defect profiles, docs/defects.md), PORT
  * (default 8080), POD_IP (the host in the agent's URL). Flags win over the environment.
+ * `--defect` may be repeated or list several profiles; every agent of the process gets them.
  * Without --host the agent listens on 0.0.0.0.
  *
  * Every agent that listens prints `{"event":"listening","id","url","pid"}` on stdout.
@@ -29,6 +31,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Agent } from './agent.ts';
+import { parseDefectList, type Defect } from './defects.ts';
 import { errorMessage } from '../errors.ts';
 
 interface AgentSpec {
@@ -46,21 +49,26 @@ interface Config {
   advertiseHost: string | undefined;
   control: boolean;
   name: string;
+  defects: Defect[];
 }
 
 const USAGE = `usage: swarmbench agent [--host H] [--port P] [--id ID] [--seeds URL,...] [--capacity N]
                         [--gossip-interval-ms MS] [--failure-timeout-ms MS]
                         [--count K [--hosts H1,H2,...] [--ids ID1,ID2,...]]
                         [--advertise-host H] [--control] [--name POOL]
-environment: SWARMBENCH_AGENT_ID, SWARMBENCH_SEEDS, SWARMBENCH_CAPACITY, PORT, POD_IP
+                        [--defect NAME[:VALUE],...]   (defect profiles, docs/defects.md)
+environment: SWARMBENCH_AGENT_ID, SWARMBENCH_SEEDS, SWARMBENCH_CAPACITY, SWARMBENCH_DEFECTS, PORT, POD_IP
 `;
 
 const BOOL_FLAGS = new Set(['control', 'help']);
 
 const KNOWN = new Set([
   'host', 'port', 'id', 'seeds', 'capacity', 'gossip-interval-ms', 'failure-timeout-ms',
-  'count', 'hosts', 'ids', 'advertise-host', 'control', 'name', 'help',
+  'count', 'hosts', 'ids', 'advertise-host', 'control', 'name', 'help', 'defect',
 ]);
+
+/** Options that may be given several times; their values are joined with commas. */
+const REPEATABLE = new Set(['defect']);
 
 /** `--k v`, `--k=v` and boolean flags; with `known`, an unknown option is an error. */
 export function parseArgs(argv: string[], known?: ReadonlySet<string>): Map<string, string> {
@@ -75,13 +83,16 @@ export function parseArgs(argv: string[], known?: ReadonlySet<string>): Map<stri
     const eq = a.indexOf('=');
     const key = eq > 0 ? a.slice(2, eq) : a.slice(2);
     if (known && !known.has(key)) throw new Error(`unknown option --${key}`);
-    if (eq > 0) out.set(key, a.slice(eq + 1));
-    else if (BOOL_FLAGS.has(key)) out.set(key, 'true');
+    let v: string;
+    if (eq > 0) v = a.slice(eq + 1);
+    else if (BOOL_FLAGS.has(key)) v = 'true';
     else {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`--${key} needs a value`);
-      out.set(key, v);
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`--${key} needs a value`);
+      v = next;
     }
+    const prev = out.get(key);
+    out.set(key, prev !== undefined && REPEATABLE.has(key) ? `${prev},${v}` : v);
   }
   return out;
 }
@@ -120,6 +131,10 @@ export function resolveConfig(args: Map<string, string>, env: NodeJS.ProcessEnv)
     });
   }
   if (new Set(specs.map((s) => s.id)).size !== specs.length) throw new Error('agent ids must be unique');
+  const defectSource = args.has('defect') ? '--defect' : 'SWARMBENCH_DEFECTS';
+  const parsed = parseDefectList(list(args.get('defect') ?? env.SWARMBENCH_DEFECTS), 'agent');
+  const bad = parsed.errors[0];
+  if (bad) throw new Error(`${defectSource}: ${bad.message}`);
   return {
     specs,
     seeds: list(args.get('seeds') ?? env.SWARMBENCH_SEEDS),
@@ -129,6 +144,7 @@ export function resolveConfig(args: Map<string, string>, env: NodeJS.ProcessEnv)
     advertiseHost: args.get('advertise-host') ?? env.POD_IP,
     control: args.get('control') === 'true',
     name: args.get('name') ?? 'agent',
+    defects: parsed.defects,
   };
 }
 
@@ -173,6 +189,7 @@ class Host {
       gossipIntervalMs: this.cfg.gossipIntervalMs,
       failureTimeoutMs: this.cfg.failureTimeoutMs,
       agentsInProcess: () => this.agents.size,
+      defects: this.cfg.defects,
     });
     this.agents.set(spec.id, agent);
     try {

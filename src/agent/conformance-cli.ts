@@ -1,5 +1,5 @@
 /**
- * `swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS]`: checks an agent
+ * `swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS] [--dispatch-tasks N]`: checks an agent
  * against the agent contract v1 and prints a table. Exit 0 when every check passes, 1 when one
  * fails, 2 on bad usage.
  */
@@ -7,7 +7,7 @@ import { parseArgs } from './cli.ts';
 import { runConformance, type CheckResult } from './conformance.ts';
 import { errorMessage } from '../errors.ts';
 
-const USAGE = 'usage: swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS]\n';
+const USAGE = 'usage: swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS] [--dispatch-tasks N]\n';
 
 export function formatTable(results: CheckResult[]): string {
   const w = Math.max(5, ...results.map((r) => r.name.length));
@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     args = parseArgs(
       argv.map((a) => (a === '--json' ? '--json=true' : a)),
-      new Set(['url', 'peer', 'json', 'timeout-ms', 'help']),
+      new Set(['url', 'peer', 'json', 'timeout-ms', 'dispatch-tasks', 'help']),
     );
   } catch (err) {
     process.stderr.write(`swarmbench conformance: ${errorMessage(err)}\n${USAGE}`);
@@ -38,9 +38,17 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const timeout = args.get('timeout-ms');
+  const tasks = args.get('dispatch-tasks');
+  for (const [flag, v, min] of [['--timeout-ms', timeout, 1], ['--dispatch-tasks', tasks, 0]] as const) {
+    if (v !== undefined && (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 100_000)) {
+      process.stderr.write(`swarmbench conformance: ${flag} must be an integer ${min}..100000, got "${v}"\n${USAGE}`);
+      return 2;
+    }
+  }
   const results = await runConformance(url, {
     ...(args.get('peer') ? { peer: args.get('peer')! } : {}),
     ...(timeout ? { timeoutMs: Number(timeout) } : {}),
+    ...(tasks !== undefined ? { dispatchTasks: Number(tasks) } : {}),
   });
   if (args.get('json') === 'true') process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   else process.stdout.write(formatTable(results));

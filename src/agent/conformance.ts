@@ -6,9 +6,13 @@
  * that answers 200 to everything fails. Checks are independent: one failing does not stop the
  * others. The check leaves the agent as it found it (faults cleared), except for the tasks,
  * dispatches and state keys (prefixed `conformance-`) it created.
+ * Two behavioural checks (`conformance-behaviour.ts`) judge many requests together: every one of
+ * a few hundred dispatched tasks completes with the right result, and no member's reads go back
+ * to an older version.
  */
 import { WebSocket } from 'ws';
 import { AgentClient, type Reply } from './client.ts';
+import { checkDispatchCompleteness, checkReadAfterWrite } from './conformance-behaviour.ts';
 import type { AgentEvent, AgentInfo, DispatchTask, MembersResult, StateEntry, TaskResult } from './types.ts';
 import { cpuTaskResult, expectedWorkflowOutput } from './work.ts';
 import type { WorkflowStep } from './types.ts';
@@ -27,6 +31,8 @@ export interface ConformanceOptions {
   timeoutMs?: number;
   /** Prefix for ids and keys the check creates. */
   prefix?: string;
+  /** Tasks of the `dispatch completeness` check (default 300; 0 leaves the check out). */
+  dispatchTasks?: number;
 }
 
 class CheckFailed extends Error {}
@@ -373,6 +379,14 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
       assert(pending === 1, `loseAccepted 1: expected 1 task pending for good, got ${t.map((x) => x.state).join(',')}`);
       return '1 of 3 accepted tasks never completed';
     });
+
+    const dispatchTasks = opts.dispatchTasks ?? 300;
+    if (dispatchTasks > 0) {
+      await check('dispatch completeness', () => checkDispatchCompleteness(c, base, run, { tasks: dispatchTasks }));
+    }
+    await check('read after write', () =>
+      checkReadAfterWrite(c, base, run, opts.peer ? { peer: opts.peer.replace(/\/+$/, '') } : {}),
+    );
 
     if (opts.peer) {
       const peer = opts.peer.replace(/\/+$/, '');

@@ -6,6 +6,11 @@
  * Retries: a connection error, timeout or 5xx counts as a failed attempt (MAX_ATTEMPTS of them
  * and the task is `failed`); a 429 is believed (the executor counts as full until its next gossip
  * says otherwise) and retried with backoff for SATURATION_RETRY_MS after acceptance.
+ *
+ * Defect hooks (src/agent/defects.ts): `no-balancing` makes the coordinator its own only
+ * candidate; `no-load-shedding` counts every member as never full (so nothing is refused);
+ * `lost-tasks` drops some accepted tasks before forwarding; `global-lock` forwards one task at a
+ * time, holding the coordinator's lock from the choice of executor until its answer.
  */
 import type { Agent } from './agent.ts';
 import { AgentClientError, type Reply } from './client.ts';
@@ -51,20 +56,26 @@ export class Coordinator {
     const entry = a.ledger.accept(t);
     a.metrics.dispatched.inc({ outcome: 'accepted' });
     if (a.faults.takeLoss()) return accepted; // planted data-loss bug: accepted, never run
-    void this.forward(entry, first);
+    if (a.defects.loseAccepted()) return accepted; // the lost-tasks defect: accepted, never run
+    const lock = a.defects.globalLock;
+    if (lock) void lock.run(() => this.forward(entry, chooseExecutor(this.candidates(), this.rr++) ?? first));
+    else void this.forward(entry, first);
     return accepted;
   }
 
   private candidates(): Candidate[] {
     const a = this.agent;
     const now = Date.now();
-    return a.membership.aliveIds().map((id) => {
-      const mine = this.outstanding.get(id) ?? 0;
-      if (id === a.id) return { id, load: Math.max(mine, a.inFlight), capacity: a.capacity };
-      const pl = a.gossip.peerLoad.get(id);
-      const reported = pl && now - pl.at < PEER_LOAD_FRESH_MS ? pl.inFlight : 0;
-      return { id, load: Math.max(mine, reported), capacity: pl?.capacity ?? a.capacity };
-    });
+    const list: Candidate[] = a.defects.noBalancing
+      ? [{ id: a.id, load: a.inFlight, capacity: a.capacity }]
+      : a.membership.aliveIds().map((id) => {
+          const mine = this.outstanding.get(id) ?? 0;
+          if (id === a.id) return { id, load: Math.max(mine, a.inFlight), capacity: a.capacity };
+          const pl = a.gossip.peerLoad.get(id);
+          const reported = pl && now - pl.at < PEER_LOAD_FRESH_MS ? pl.inFlight : 0;
+          return { id, load: Math.max(mine, reported), capacity: pl?.capacity ?? a.capacity };
+        });
+    return a.defects.noLoadShedding ? list.map((c) => ({ ...c, capacity: Infinity })) : list;
   }
 
   private async forward(entry: LedgerEntry, first: string): Promise<void> {

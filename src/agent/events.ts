@@ -3,6 +3,9 @@
  * (+1 per message) and its own heartbeat timer: every second by default, or `?heartbeatMs=N`
  * (50..60000) for dashboards that want a faster stream. Nothing runs while nobody listens.
  * An injected latency fault delays every emitted event by that much.
+ * Defect profiles (src/agent/defects.ts): `event-lag` delivers every message `lagMs` after it was
+ * stamped (its `ts` is the time of the event, as in a buffered pipeline); `event-drops` numbers a
+ * message and never sends it (the subscriber sees a gap in `seq`). The hello is never dropped.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,17 +26,25 @@ export class EventHub {
   private readonly delayMs: () => number;
   private readonly heartbeat: () => Record<string, unknown>;
   private readonly hello: () => Record<string, unknown>;
+  private readonly lagMs: number;
+  private readonly drop: (() => boolean) | null;
 
   constructor(opts: {
     agentId: string;
     delayMs: () => number;
     heartbeat: () => Record<string, unknown>;
     hello: () => Record<string, unknown>;
+    /** The `event-lag` defect: ms between stamping a message and sending it (0: off). */
+    lagMs?: number;
+    /** The `event-drops` defect: true when this message is to be dropped. */
+    drop?: () => boolean;
   }) {
     this.agentId = opts.agentId;
     this.delayMs = opts.delayMs;
     this.heartbeat = opts.heartbeat;
     this.hello = opts.hello;
+    this.lagMs = opts.lagMs ?? 0;
+    this.drop = opts.drop ?? null;
   }
 
   get subscribers(): number {
@@ -63,8 +74,16 @@ export class EventHub {
   private send(conn: Conn, type: EventType, data: Record<string, unknown>): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     conn.seq += 1;
+    if (this.drop !== null && type !== 'hello' && this.drop()) return;
     const ev: AgentEvent = { type, agent: this.agentId, seq: conn.seq, ts: epochMs(), data };
-    conn.ws.send(JSON.stringify(ev));
+    const text = JSON.stringify(ev);
+    if (this.lagMs > 0) {
+      setTimeout(() => {
+        if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(text);
+      }, this.lagMs);
+      return;
+    }
+    conn.ws.send(text);
   }
 
   /** Emit to every subscriber (after the latency fault, if any). */

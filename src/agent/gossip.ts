@@ -15,6 +15,8 @@
  * rounds: it gossips with 3 peers every `gossipIntervalMs` (or every N * 1.5 ms in clusters over 66
  * agents, see HOT_CLUSTER_EXCHANGES_PER_SEC), so news spreads in O(log N) rounds.
  * Peers are chosen SWIM-style (round robin over a shuffle from a PRNG seeded by the agent id).
+ * The `slow-gossip` defect (src/agent/defects.ts) multiplies both periods by its factor, keeps
+ * hot rounds at fan-out 1 and drops the direct push of state writes (state then spreads by gossip).
  */
 import type { Agent } from './agent.ts';
 import { AgentClientError } from './client.ts';
@@ -197,7 +199,7 @@ export class Gossip {
   private idlePeriodMs(): number {
     const n = this.agent.membership.aliveCount();
     const budgeted = (n * IDLE_FANOUT * 1000) / IDLE_CLUSTER_EXCHANGES_PER_SEC;
-    return Math.min(10_000, Math.max(this.opts.gossipIntervalMs, budgeted));
+    return Math.min(10_000, Math.max(this.opts.gossipIntervalMs, budgeted)) * this.agent.defects.gossipSlowdown;
   }
 
   private hot(): void {
@@ -212,7 +214,7 @@ export class Gossip {
 
   private hotPeriodMs(): number {
     const n = this.agent.membership.aliveCount();
-    return Math.max(this.opts.gossipIntervalMs, (n * FANOUT * 1000) / HOT_CLUSTER_EXCHANGES_PER_SEC);
+    return Math.max(this.opts.gossipIntervalMs, (n * FANOUT * 1000) / HOT_CLUSTER_EXCHANGES_PER_SEC) * this.agent.defects.gossipSlowdown;
   }
 
   private scheduleRound(): void {
@@ -233,7 +235,7 @@ export class Gossip {
     if (a.stopped) return;
     this.roundRunning = true;
     try {
-      const fanout = this.hotRounds > 0 ? FANOUT : IDLE_FANOUT;
+      const fanout = this.hotRounds > 0 && a.defects.gossipSlowdown === 1 ? FANOUT : IDLE_FANOUT;
       if (this.hotRounds > 0) this.hotRounds--;
       this.onChanges(a.membership.tick());
       const targets = a.membership.nextTargets(fanout, this.rand);
@@ -366,6 +368,7 @@ export class Gossip {
   /** Push a state write to every alive member at once (gossip repairs whoever misses it). */
   replicate(st: WireState[]): void {
     const a = this.agent;
+    if (a.defects.gossipSlowdown > 1) return;
     for (const id of a.membership.aliveIds()) {
       if (id === a.id) continue;
       const url = a.membership.urlOf(id);

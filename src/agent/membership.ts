@@ -76,12 +76,15 @@ export interface MembershipOptions {
   failureTimeoutMs: number;
   tombstoneMs?: number;
   now?: () => number;
+  /** False (the `no-failure-detection` defect): a failed exchange never makes a peer suspect. */
+  detectFailures?: boolean;
 }
 
 export class Membership {
   readonly selfId: string;
   private readonly rows = new Map<string, Row>();
   private readonly failureTimeoutMs: number;
+  private readonly detectFailures: boolean;
   private readonly tombstoneMs: number;
   private readonly now: () => number;
   private bucketCache: string | null = null;
@@ -91,6 +94,7 @@ export class Membership {
   constructor(opts: MembershipOptions) {
     this.selfId = opts.selfId;
     this.failureTimeoutMs = opts.failureTimeoutMs;
+    this.detectFailures = opts.detectFailures ?? true;
     this.tombstoneMs = opts.tombstoneMs ?? 120_000;
     this.now = opts.now ?? Date.now;
     const t = this.now();
@@ -249,7 +253,7 @@ export class Membership {
   /** A direct exchange with `id` failed: suspect it (at its current incarnation). */
   reportFailure(id: string): MemberChange[] {
     const row = this.rows.get(id);
-    if (!row || id === this.selfId || row.status !== 'alive') return [];
+    if (!row || id === this.selfId || row.status !== 'alive' || !this.detectFailures) return [];
     return this.merge([[id, row.url, row.incarnation, 1]]);
   }
 

@@ -4,6 +4,8 @@
  * routes answered here (health, readiness, info, time, members, dispatch views, replicated state,
  * faults, event marks, metrics, and the WebSocket upgrade of `/v1/events`). The larger handlers
  * are in `tasks.ts`, `coordinator.ts`, `gossip.ts`, `ping.ts` and `workflows.ts`.
+ * Defect hooks (src/agent/defects.ts): `slow-metrics` delays `/metrics`; `stale-reads` answers
+ * some state reads with the key's previous version.
  */
 import type http from 'node:http';
 import type { Socket } from 'node:net';
@@ -86,6 +88,7 @@ export async function route(agent: Agent, req: http.IncomingMessage, res: http.S
     }
     case '/metrics': {
       expect(m, 'GET');
+      if (agent.defects.metricsDelayMs > 0) await sleep(agent.defects.metricsDelayMs);
       const text = await agent.metrics.text();
       res.writeHead(200, { 'content-type': agent.metrics.contentType, 'content-length': Buffer.byteLength(text) });
       res.end(text);
@@ -121,7 +124,7 @@ async function handleState(agent: Agent, m: string, path: string, req: http.Inco
   }
   if (key.length === 0 || key.length > MAX_KEY_LENGTH) return { status: 400, body: { error: 'key must be 1..256 chars' } };
   if (m === 'GET') {
-    const e = agent.state.get(key);
+    const e = (agent.defects.staleReads && agent.defects.staleRead() && agent.state.previous(key)) || agent.state.get(key);
     return e ? { status: 200, body: e } : { status: 404, body: { error: 'no such key', key } };
   }
   if (m === 'PUT') {

@@ -30,13 +30,21 @@ export class StateStore {
   maxVersion = 0;
 
   private readonly selfId: string;
+  /** The `stale-reads` defect: each key's version before its current one (only kept then). */
+  private readonly previousEntries: Map<string, StateEntry> | null;
 
-  constructor(selfId: string) {
+  constructor(selfId: string, opts: { keepPrevious?: boolean } = {}) {
     this.selfId = selfId;
+    this.previousEntries = opts.keepPrevious ? new Map() : null;
   }
 
   get(key: string): StateEntry | undefined {
     return this.entries.get(key);
+  }
+
+  /** The version a key held before its current one (only with `keepPrevious`; the `stale-reads` defect). */
+  previous(key: string): StateEntry | undefined {
+    return this.previousEntries?.get(key);
   }
 
   get size(): number {
@@ -68,6 +76,10 @@ export class StateStore {
   }
 
   private set(e: StateEntry): void {
+    if (this.previousEntries) {
+      const cur = this.entries.get(e.key);
+      if (cur) this.previousEntries.set(e.key, cur);
+    }
     this.entries.set(e.key, e);
     if (e.version > this.maxVersion) this.maxVersion = e.version;
     this.digestCache = null;

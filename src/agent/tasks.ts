@@ -2,6 +2,10 @@
  * Tasks run on this agent (contract `POST /v1/tasks`): the request check, idempotent ids (a task
  * id seen in the last minute gets the same answer), load shedding (429 at capacity), the injected
  * error fault, and the in-flight and done counters the metrics, heartbeats and gossip report.
+ * Defect hooks (src/agent/defects.ts): `no-load-shedding` queues tasks past capacity without limit
+ * (in flight then counts queued tasks too; at most `capacity` run at once), `wrong-digests` answers
+ * a CPU task with the 0-round digest without doing its rounds, `memory-leak` keeps a buffer per
+ * completed task.
  */
 import type { Agent } from './agent.ts';
 import type { Outcome } from './http.ts';
@@ -34,6 +38,9 @@ export class TaskRunner {
   tasksDone = 0;
   private readonly agent: Agent;
   private readonly taskCache = new Map<string, { at: number; p: Promise<Outcome> }>();
+  /** `no-load-shedding`: tasks running, and those waiting for a slot (FIFO). */
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(agent: Agent) {
     this.agent = agent;
@@ -43,7 +50,7 @@ export class TaskRunner {
   run(t: TaskRequest, receivedAt: number): Promise<Outcome> {
     const cached = this.taskCache.get(t.id);
     if (cached) return cached.p;
-    if (this.inFlight >= this.agent.capacity) {
+    if (this.inFlight >= this.agent.capacity && !this.agent.defects.noLoadShedding) {
       this.agent.metrics.tasks.inc({ kind: t.kind, outcome: 'rejected' });
       return Promise.resolve({ status: 429, body: { error: 'saturated', inFlight: this.inFlight, capacity: this.agent.capacity } });
     }
@@ -61,31 +68,58 @@ export class TaskRunner {
     }
   }
 
+  /** `no-load-shedding`: wait for one of `capacity` slots, in arrival order. */
+  private async slot(): Promise<void> {
+    if (this.running < this.agent.capacity) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Hands the slot to the next waiting task, or frees it. */
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+
   private async execute(t: TaskRequest, receivedAt: number): Promise<Outcome> {
-    const a = this.agent;
     this.inFlight++;
     try {
-      const start = performance.now();
-      if (a.faults.nextTaskErrors()) {
-        a.metrics.tasks.inc({ kind: t.kind, outcome: 'error' });
-        return { status: 500, body: { error: 'injected', id: t.id } };
+      if (!this.agent.defects.noLoadShedding) return await this.work(t, receivedAt);
+      await this.slot();
+      try {
+        return await this.work(t, receivedAt);
+      } finally {
+        this.release();
       }
-      let result: string;
-      if (t.kind === 'io') {
-        await sleep(t.ioMs ?? 20);
-        result = ioTaskResult(t.payload ?? '');
-      } else {
-        result = cpuTaskResult(t.payload ?? '', t.cpuRounds ?? 200);
-      }
-      const end = performance.now();
-      const runMs = end - start;
-      a.metrics.tasks.inc({ kind: t.kind, outcome: 'ok' });
-      a.metrics.taskDuration.observe({ kind: t.kind }, runMs / 1000);
-      this.tasksDone++;
-      a.events.emit('task', { id: t.id, kind: t.kind, runMs });
-      return { status: 200, body: { id: t.id, agent: a.id, kind: t.kind, result, queuedMs: start - receivedAt, runMs } };
     } finally {
       this.inFlight--;
     }
+  }
+
+  private async work(t: TaskRequest, receivedAt: number): Promise<Outcome> {
+    const a = this.agent;
+    const start = performance.now();
+    if (a.faults.nextTaskErrors()) {
+      a.metrics.tasks.inc({ kind: t.kind, outcome: 'error' });
+      return { status: 500, body: { error: 'injected', id: t.id } };
+    }
+    let result: string;
+    if (t.kind === 'io') {
+      await sleep(t.ioMs ?? 20);
+      result = ioTaskResult(t.payload ?? '');
+    } else {
+      result = cpuTaskResult(t.payload ?? '', a.defects.skipWork() ? 0 : (t.cpuRounds ?? 200));
+    }
+    const end = performance.now();
+    const runMs = end - start;
+    a.metrics.tasks.inc({ kind: t.kind, outcome: 'ok' });
+    a.metrics.taskDuration.observe({ kind: t.kind }, runMs / 1000);
+    this.tasksDone++;
+    if (a.defects.leakBytesPerTask > 0) a.defects.leak();
+    a.events.emit('task', { id: t.id, kind: t.kind, runMs });
+    return { status: 200, body: { id: t.id, agent: a.id, kind: t.kind, result, queuedMs: start - receivedAt, runMs } };
   }
 }

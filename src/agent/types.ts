@@ -88,6 +88,8 @@ export interface AgentInfo {
   stateVersion: number;
   memory: { rss: number; heapUsed: number };
   agentsInProcess: number;
+  /** Reference agent: the defect profiles switched on (absent when none). */
+  defects?: string[];
 }
 
 export interface StateEntry {

@@ -13,6 +13,7 @@
  *   condition, the CLI as exit code 2.
  */
 import { z } from 'zod';
+import { DEFECT_PATTERN, parseDefectList, type DefectSite } from '../agent/defects.ts';
 import { API_GROUP, API_VERSION, API_VERSION_FULL } from '../kube/names.ts';
 import { Distribution } from '../stats.ts';
 
@@ -107,6 +108,20 @@ export const TaskMix = z
   .strict()
   .refine((m) => Math.abs(m.io + m.cpu - 1) < 1e-6, { message: 'io + cpu must equal 1' });
 
+/**
+ * A list of defect profiles (docs/defects.md): `NAME` or `NAME:VALUE`, each profile at most once,
+ * all of one site (`agents.defects` the agents', `gpu.defects` the inference backend's). The
+ * catalogue and the parser are the reference agent's (`agent/defects.ts`).
+ */
+export function defectList(site: DefectSite) {
+  return z
+    .array(z.string().min(1).max(64).regex(DEFECT_PATTERN, 'must be a defect profile: NAME or NAME:VALUE'))
+    .max(32)
+    .superRefine((list, ctx) => {
+      for (const e of parseDefectList(list, site).errors) ctx.addIssue({ code: 'custom', message: e.message, path: [e.index] });
+    });
+}
+
 export const AgentsSpec = z
   .object({
     /** Agent image (Kubernetes) or `local` (the reference agent as local processes). */
@@ -130,6 +145,8 @@ export const AgentsSpec = z
     /** Local platform: agents per host process for large pools (each keeps its own listener). */
     agentsPerProcess: z.number().int().min(1).max(1000),
     resources: ResourceRequirements,
+    /** Defect profiles of the reference agent (off by default): a system with known defects. */
+    defects: defectList('agent'),
   })
   .partial()
   .strict();
@@ -147,6 +164,8 @@ export const GpuSpec = z
       .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!), 'must be strictly increasing'),
     /** Inference backend: `auto` picks the best one present. */
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+    /** Defect profiles of the inference backend (off by default). */
+    defects: defectList('inference'),
   })
   .partial()
   .strict();
@@ -315,6 +334,37 @@ export const Environment = z.object({
     .object({ backend: z.string(), gpuInUse: z.boolean(), detail: z.string().optional() })
     .optional(),
   prometheus: z.object({ url: z.string().nullable(), mode: z.enum(['prometheus', 'direct-scrape']) }).optional(),
+  /**
+   * What really ran as the system under test (absent in documents written before it was
+   * recorded): the reference agent, the user's command (`swarmbench run --agent-command`), the
+   * user's agents by URL (`--agent-url`, the first 64 and the count), or a container image (with
+   * its digest where the image reference pins one).
+   */
+  agents: z
+    .object({
+      kind: z.enum(['reference', 'command', 'urls', 'image']),
+      image: z.string().optional(),
+      digest: z.string().optional(),
+      command: z.string().optional(),
+      urls: z.array(z.string()).optional(),
+      count: z.number().int().min(0).optional(),
+    })
+    .optional(),
+  /**
+   * The CPUs the run could use (local runs; src/report/cpuset.ts): Node's availableParallelism,
+   * the process's CPU affinity (Linux `Cpus_allowed_list`) and its count, the cgroup CPU quota in
+   * CPUs where one is set and readable, and the effective figure, the smallest of them.
+   */
+  cpuSet: z
+    .object({
+      availableParallelism: z.number().int().min(0),
+      affinity: z.string().optional(),
+      affinityCpus: z.number().int().min(0).optional(),
+      quotaCpus: z.number().min(0).optional(),
+      quotaSource: z.string().optional(),
+      effectiveCpus: z.number().min(0),
+    })
+    .optional(),
 });
 export type Environment = z.infer<typeof Environment>;
 

@@ -74,6 +74,7 @@ function poolOpts(ctx: BenchContext, name: string, size: number, agentsPerProces
     autoHeal,
     gossipIntervalMs: a.gossipIntervalMs,
     failureTimeoutMs: a.failureTimeoutMs,
+    defects: a.defects,
   };
 }
 

@@ -41,6 +41,8 @@ import {
   type Runtime,
   type Selection,
 } from './inference/index.ts';
+import { fallbackRefusal, inferenceDefects, withInferenceDefects } from './inference/defects.ts';
+import type { Defect } from '../agent/defects.ts';
 
 const MB = 1024 * 1024;
 
@@ -96,6 +98,8 @@ export interface GpuSession {
   ref: Reference;
   sizes: number[];
   base: Record<string, unknown>;
+  /** Inference defect profiles applied to the primary backend (`spec.gpu.defects`; docs/defects.md). */
+  defects: Defect[];
   verified: number;
   wrong: number;
   firstWrong: string | null;
@@ -476,6 +480,8 @@ async function cpuFallback(s: GpuSession): Promise<Measurement> {
     }
     const t1 = performance.now();
     if (errorKind === 'none') throw new Error(`a prediction on ${primaryName} succeeded after its device was removed`);
+    const refusal = fallbackRefusal(s.defects);
+    if (refusal) throw new Error(refusal);
     const cpu = await openBackend('cpu', s.model, openOpts);
     const t2 = performance.now();
     let correct = false;
@@ -497,7 +503,7 @@ async function cpuFallback(s: GpuSession): Promise<Measurement> {
     // Untimed restore: release the lost weights, bring the primary backend back.
     cpu.dispose();
     lost.dispose();
-    s.primary = await openBackend(primaryName, s.model, openOpts);
+    s.primary = withInferenceDefects(await openBackend(primaryName, s.model, openOpts), s.defects, rt);
     ctx.progress('gpu/fallback', `${trial + 1}/${trials}`);
   }
   await timedPredict(s, s.primary, 1);
@@ -532,6 +538,7 @@ async function openSession(ctx: BenchContext, opts: GpuRunOptions): Promise<GpuS
   const g = ctx.params.gpu;
   const model = buildWeights(g.model);
   const sel = await selectBackend(g.backend, model, { runtime: rt, ...(opts.probe ? { probe: opts.probe } : {}) });
+  const defects = inferenceDefects(g.defects);
   const sizes = [...g.batchSizes].sort((a, b) => a - b);
   const maxBatch = sizes[sizes.length - 1]!;
   lastEnvironment = { backend: sel.backend.name, gpuInUse: sel.backend.gpuInUse, detail: sel.backend.detail };
@@ -547,18 +554,20 @@ async function openSession(ctx: BenchContext, opts: GpuRunOptions): Promise<GpuS
     seed: model.seed,
     batchSizes: sizes,
     referenceError: sel.check.scaledError,
+    ...(defects.length ? { defects: g.defects } : {}),
   };
   return {
     ctx,
     rt,
     opts,
     sel,
-    primary: sel.backend,
+    primary: withInferenceDefects(sel.backend, defects, rt),
     model,
     inputs: makeInputs(model, maxBatch, model.seed),
     ref: referenceOf(model),
     sizes,
     base,
+    defects,
     verified: 0,
     wrong: 0,
     firstWrong: null,

@@ -82,6 +82,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     agentsPerProcess: p.agents.agentsPerProcess,
     gossipIntervalMs: p.agents.gossipIntervalMs,
     failureTimeoutMs: p.agents.failureTimeoutMs,
+    defects: p.agents.defects,
   });
   let closed = false;
   try {

@@ -215,6 +215,7 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
     name: 'scal',
     gossipIntervalMs: p.agents.gossipIntervalMs,
     failureTimeoutMs: p.agents.failureTimeoutMs,
+    defects: p.agents.defects,
   });
   try {
     const base = await measureStep(pool, p, 1, ctx.signal);

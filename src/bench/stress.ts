@@ -66,6 +66,7 @@ function poolOptions(p: Params, size: number, name: string) {
     name,
     gossipIntervalMs: p.agents.gossipIntervalMs,
     failureTimeoutMs: p.agents.failureTimeoutMs,
+    defects: p.agents.defects,
   };
 }
 

@@ -1,11 +1,19 @@
 /**
- * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]`
+ * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
+ *                 [--agent-command CMD | --agent-url URL,...]`
  *
  * Runs a BenchmarkRun manifest on this machine (the embedded default): validates it, runs the
  * plan step by step in runner processes against local agent processes, compares the run with a
  * baseline result document when one is given, writes the exports into DIR (results.json,
  * summary.csv, junit.xml, report.md, report.txt; DIR defaults to ./swarmbench-out) and prints
  * the report (the same that `swarmbench report DIR/results.json` prints).
+ *
+ * The agents are the reference agent, or the user's own (platform/local/source.ts): a command
+ * that starts one agent (`--agent-command`, one process per agent with the agent contract's
+ * environment) or agents the user started (`--agent-url`, fixed: the tests that must start, grow
+ * or kill agents are Skipped, runner/fixed.ts). A spec naming a container image runs only with
+ * one of the two (else exit 2: the local platform cannot run an image); results.json records
+ * what ran (`environment.agents`) and the CPU set of the run (`environment.cpuSet`).
  *
  * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started);
  * 130 interrupted.
@@ -19,6 +27,7 @@ import { executeLocal } from '../executor/local.ts';
 import { createLogger } from '../log.ts';
 import { resolveParams } from '../plan/params.ts';
 import { buildPlan } from '../plan/plan.ts';
+import { agentsRan, checkAgentUrls, describeAgentSource, imageProblem, parseAgentSource } from '../platform/local/source.ts';
 import { assembleResult, environmentOf } from '../report/assemble.ts';
 import { parseResultDocument, ResultFileError } from '../report/document.ts';
 import { EXPORT_FILES, writeExports } from '../report/exports.ts';
@@ -26,6 +35,7 @@ import { renderReport, styleFor } from '../report/terminal.ts';
 import { VERSION } from '../version.ts';
 
 const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
+                      [--agent-command CMD | --agent-url URL,...]
 
   -f, --file FILE            BenchmarkRun manifest (YAML or JSON), the same file kubectl applies
   -o, --out DIR              where the exports (${EXPORT_FILES.join(', ')}) and runner logs go
@@ -36,6 +46,10 @@ const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--b
       --prometheus-file-sd P file_sd JSON the local agents are written to, for the Prometheus
                              named in spec.prometheus.url to scrape
   -q, --quiet                no progress, no summary (results.json only)
+      --agent-command CMD    benchmark your own agent: CMD starts one agent (run by /bin/sh, one process per
+                             agent, configured by the agent contract's environment: POD_IP, PORT, SWARMBENCH_*)
+      --agent-url URL,...    benchmark agents you started (http://HOST:PORT, comma-separated or repeated); tests
+                             that must start, grow or kill agents are Skipped
 `;
 
 function fail(message: string): number {
@@ -55,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
         baseline: { type: 'string', short: 'b' },
         'prometheus-file-sd': { type: 'string' },
         quiet: { type: 'boolean', short: 'q', default: false },
+        'agent-command': { type: 'string' },
+        'agent-url': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -79,6 +95,22 @@ export async function main(argv: string[]): Promise<number> {
   if (!parsed.ok) return fail(`invalid BenchmarkRun in ${values.file}:\n${formatErrors(parsed.errors)}`);
   const manifest = parsed.value;
 
+  // What runs as the agents: checked before anything starts.
+  const chosen = parseAgentSource({ command: values['agent-command'], urls: values['agent-url'] });
+  if (!chosen.ok) return fail(chosen.problems.map((p) => `${p.field}: ${p.message}`).join('\n'));
+  const source = chosen.source;
+  const image = manifest.spec.agents?.image ?? 'local';
+  const problem = imageProblem(image, source);
+  if (problem) return fail(`${problem.field}: ${problem.message}`);
+  const defects = (manifest.spec.agents as { defects?: unknown[] } | undefined)?.defects;
+  if (source.kind !== 'reference' && Array.isArray(defects) && defects.length > 0) {
+    return fail(`spec.agents.defects: defect profiles are the reference agent's; ${describeAgentSource(source)} cannot take them (remove the field, or run without --agent-command/--agent-url)`);
+  }
+  if (source.kind !== 'reference') {
+    if (image !== 'local') process.stderr.write(`swarmbench run: note: spec.agents.image "${image}" is not run here; the agents are ${describeAgentSource(source)}\n`);
+    if (source.kind === 'urls') process.stderr.write(`swarmbench run: note: the agents are fixed; the tests that must start, grow or kill agents are Skipped\n`);
+  }
+
   let categories: Category[] | undefined;
   if (values.categories !== undefined) {
     const list = values.categories.split(',').map((c) => c.trim()).filter(Boolean);
@@ -98,6 +130,12 @@ export async function main(argv: string[]): Promise<number> {
     }
   } else if (manifest.spec.baseline?.runRef || manifest.spec.baseline?.configMapRef) {
     process.stderr.write('swarmbench run: note: spec.baseline names a run or ConfigMap, which the operator resolves; locally pass --baseline FILE\n');
+  }
+
+  if (source.kind === 'urls') {
+    // Last of the checks (it asks the agents): each answers, with its own id.
+    const down = await checkAgentUrls(source.urls);
+    if (down.length) return fail(`${down.map((p) => `${p.field}: ${p.message}`).join('\n')}\nnothing was started`);
   }
 
   const params = resolveParams(manifest.spec, categories);
@@ -124,6 +162,7 @@ export async function main(argv: string[]): Promise<number> {
     log,
     signal: ac.signal,
     logDir: outDir,
+    agents: source,
     ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
     ...(progress
       ? {
@@ -143,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     steps: exec.steps,
     failures: exec.categoryFailures,
-    environment: environmentOf('local', { params, steps: exec.steps, version: VERSION }),
+    environment: environmentOf('local', { params, steps: exec.steps, version: VERSION, agents: agentsRan(source) }),
     // Recommendations, the baseline comparison and the verdict that follows from it.
     ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false } } : {}),
   });

@@ -17,6 +17,7 @@ import type { Measurement } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 import type { Step } from '../plan/plan.ts';
 import { CLI_ENTRY } from '../paths.ts';
+import { sourceArgs, type AgentSource } from '../platform/local/source.ts';
 
 export interface ExecuteOptions {
   attempt: number;
@@ -28,6 +29,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Where runner logs go (one file per step); default: discarded after a successful step. */
   logDir?: string;
+  /** What runs as the agents (default: the reference agent); every runner is told. */
+  agents?: AgentSource;
 }
 
 export interface Execution {
@@ -77,6 +80,7 @@ async function runStepProcess(
   const outFile = join(work, `${step.name}.json`);
   const args = [CLI_ENTRY, 'runner', '--step', step.name, '--params', paramsFile, '--out', outFile, '--attempt', String(opts.attempt)];
   if (opts.fileSdPath) args.push('--file-sd', opts.fileSdPath);
+  if (opts.agents) args.push(...sourceArgs(opts.agents));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderrTail: string[] = [];
   const logFile = opts.logDir ? join(opts.logDir, `runner-${step.name}.log`) : undefined;

@@ -6,7 +6,7 @@
  * and durations, never which tests run.
  */
 import { z } from 'zod';
-import { CATEGORIES, Category, Mode, parseDuration, Targets, type BenchmarkRunSpec } from '../api/schema.ts';
+import { CATEGORIES, Category, defectList, Mode, parseDuration, Targets, type BenchmarkRunSpec } from '../api/schema.ts';
 import { formatErrors, zodErrors } from '../api/validate.ts';
 import { errorMessage } from '../errors.ts';
 import { DEFAULT_TARGETS } from './catalogue.ts';
@@ -42,6 +42,8 @@ export const Params = z
       balanceTasks: int(1),
       gossipIntervalMs: z.number().positive(),
       failureTimeoutMs: z.number().positive(),
+      /** Defect profiles every agent of every pool runs with (`spec.agents.defects`; none by default). */
+      defects: defectList('agent').default([]),
     }),
     gpu: z.object({
       model: z.enum(['small', 'medium', 'large']),
@@ -50,6 +52,8 @@ export const Params = z
       /** Iterations of the memory test (2.3) and seconds of the sustained test (2.5). */
       memoryIterations: int(1),
       sustainedSeconds: z.number().positive(),
+      /** Defect profiles of the inference backend (`spec.gpu.defects`; none by default). */
+      defects: defectList('inference').default([]),
     }),
     monitoring: z.object({
       prometheusUrl: z.string().nullable(),
@@ -147,6 +151,7 @@ export function resolveParams(spec: BenchmarkRunSpec, overrideCategories?: Categ
       balanceTasks: d.agents.balanceTasks,
       gossipIntervalMs: 100,
       failureTimeoutMs: 1500,
+      defects: a.defects ?? [],
     },
     gpu: {
       model: g.model ?? d.gpu.model,
@@ -154,6 +159,7 @@ export function resolveParams(spec: BenchmarkRunSpec, overrideCategories?: Categ
       backend: g.backend ?? 'auto',
       memoryIterations: d.gpu.memoryIterations,
       sustainedSeconds: d.gpu.sustainedSeconds,
+      defects: g.defects ?? [],
     },
     monitoring: {
       prometheusUrl: spec.prometheus?.url ?? null,

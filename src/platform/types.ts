@@ -28,6 +28,11 @@ export interface PoolOptions {
   /** Gossip period and failure-detection timeout of the agents (ms). */
   gossipIntervalMs?: number;
   failureTimeoutMs?: number;
+  /**
+   * Defect profiles of the reference agent (`NAME` or `NAME:VALUE`, docs/defects.md), every agent
+   * of the pool: `--defect` flags locally, `SWARMBENCH_DEFECTS` in pods of the project's image.
+   */
+  defects?: readonly string[];
 }
 
 export interface ProcessStats {
@@ -54,7 +59,28 @@ export interface Pool {
 
 export interface Platform {
   readonly kind: 'local' | 'kubernetes';
+  /**
+   * Set when the agents are fixed: started by the user and reached by URL (`swarmbench run
+   * --agent-url`). It says which agents; their pools cannot grow, shrink or lose an agent, and the
+   * tests that need that are Skipped (runner/fixed.ts), never Passed.
+   */
+  readonly fixedAgents?: string;
   createPool(opts: PoolOptions): Promise<Pool>;
   /** Stop every pool still open. */
   close(): Promise<void>;
+}
+
+/** The start of every FixedAgentsError's message: a test failure reason that carries it was a refusal. */
+export const FIXED_AGENTS_MARK = 'fixed agents: ';
+
+/**
+ * Thrown by a pool of fixed agents asked to do what only a platform that starts its agents can:
+ * another pool size, a kill, a second pool at once. The test that asked is Skipped with this
+ * message (runner/fixed.ts), because its figure would not be the system's.
+ */
+export class FixedAgentsError extends Error {
+  constructor(message: string) {
+    super(`${FIXED_AGENTS_MARK}${message}`);
+    this.name = 'FixedAgentsError';
+  }
 }

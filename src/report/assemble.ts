@@ -9,6 +9,7 @@
 import { arch, cpus, hostname, platform as osPlatform, release, totalmem } from 'node:os';
 import type { Environment, Observations, ResultDocument, StepResult } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
+import { readCpuSet, type CpuSet } from './cpuset.ts';
 import { buildResultDocument, completeDocument } from './document.ts';
 import { judgeAll } from './verdict.ts';
 
@@ -58,13 +59,28 @@ export interface EnvironmentInput {
   version: string;
   /** The image the agents ran when the spec says `local` (the operator's own image); locally `local`. */
   ownAgentImage?: string;
+  /**
+   * What ran as the agents when it was not the spec's image (`swarmbench run --agent-command` or
+   * `--agent-url`: platform/local/source.ts `agentsRan`). Default: from the spec's image.
+   */
+  agents?: NonNullable<Environment['agents']>;
+  /** The run's CPU set (cpuset.ts); a local run reads its own when none is given. */
+  cpuSet?: CpuSet;
+}
+
+/** An image reference's pinned digest (`name@sha256:...`), if it has one. */
+export function imageDigest(image: string): string | undefined {
+  const m = /@(sha256:[0-9a-f]{64})$/.exec(image);
+  return m ? m[1] : undefined;
 }
 
 /**
  * Where a run ran. Locally: this machine (OS, CPUs, memory). In a cluster: the runner nodes the
  * steps name (their own figures are in each step), the operator's Node version, and the agents'
- * image as deployed. Both: the inference backend the GPU step really used, and how monitoring
- * was observed.
+ * image as deployed. Both: what ran as the agents (`agents`: the reference agent, an image with
+ * its digest where the reference pins one, or locally the user's command or URLs), the inference
+ * backend the GPU step really used, and how monitoring was observed. Locally also the run's CPU
+ * set (cpuset.ts).
  */
 export function environmentOf(platform: 'local' | 'kubernetes', input: EnvironmentInput): Environment {
   const { params, steps } = input;
@@ -90,11 +106,21 @@ export function environmentOf(platform: 'local' | 'kubernetes', input: Environme
           memoryBytes: 0,
         };
   const inference = inferenceOf(steps);
+  const digest = imageDigest(image);
+  const agents: NonNullable<Environment['agents']> =
+    input.agents ??
+    (params.agents.image === 'local'
+      ? { kind: 'reference', image, ...(digest ? { digest } : {}) }
+      : { kind: 'image', image, ...(digest ? { digest } : {}) });
+  const cpuSet = input.cpuSet ?? (platform === 'local' ? readCpuSet() : undefined);
   return {
     platform,
     ...host,
-    agentImage: image,
+    // A command or URLs ran no image: `agents` says what did.
+    agentImage: agents.kind === 'command' || agents.kind === 'urls' ? 'none' : image,
     swarmbenchVersion: input.version,
+    agents,
+    ...(cpuSet ? { cpuSet } : {}),
     ...(inference ? { inference } : {}),
     ...(params.categories.includes('monitoring')
       ? { prometheus: { url: params.monitoring.prometheusUrl, mode: params.monitoring.prometheusUrl ? ('prometheus' as const) : ('direct-scrape' as const) } }

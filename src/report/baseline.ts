@@ -29,6 +29,8 @@
 import type { Comparison, ComparisonVerdict, MetricComparison, ResultDocument, TestResult } from '../api/schema.ts';
 import { median } from '../stats.ts';
 import { mannWhitney, shiftEstimate, smallestAttainableP } from './ranktest.ts';
+import { cpuSetText } from './cpuset.ts';
+import { agentsText } from './format.ts';
 
 export const DEFAULT_ALPHA = 0.05;
 export const DEFAULT_CONFIDENCE = 0.95;
@@ -222,6 +224,10 @@ export function conditionWarnings(current: ResultDocument, baseline: ResultDocum
   if (a.platform !== b.platform) w.push(`platform differs: baseline ${a.platform}, this run ${b.platform}`);
   if (a.cpus !== b.cpus || a.cpuModel !== b.cpuModel) w.push(`machine differs: baseline ${a.cpus} × ${a.cpuModel}, this run ${b.cpus} × ${b.cpuModel}`);
   if (a.agentImage !== b.agentImage) w.push(`agent image differs: baseline ${a.agentImage}, this run ${b.agentImage}`);
+  if (a.agents && b.agents && agentsText(a.agents) !== agentsText(b.agents)) w.push(`agents differ: baseline ${agentsText(a.agents)}, this run ${agentsText(b.agents)}`);
+  if (a.cpuSet && b.cpuSet && (a.cpuSet.effectiveCpus !== b.cpuSet.effectiveCpus || a.cpuSet.affinity !== b.cpuSet.affinity)) {
+    w.push(`CPU set differs: baseline ${cpuSetText(a.cpuSet)}, this run ${cpuSetText(b.cpuSet)}`);
+  }
   if ((a.inference?.backend ?? null) !== (b.inference?.backend ?? null) && a.inference && b.inference) {
     w.push(`inference backend differs: baseline ${a.inference.backend}, this run ${b.inference.backend}`);
   }

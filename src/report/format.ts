@@ -2,7 +2,7 @@
  * Number and text formatting shared by the report renderers (terminal, Markdown, CSV, JUnit), so
  * that one figure reads the same everywhere.
  */
-import type { TestResult } from '../api/schema.ts';
+import type { Environment, TestResult } from '../api/schema.ts';
 
 /** A figure for people: 4 significant digits at most, no exponent for everyday magnitudes. */
 export function num(v: number | null | undefined): string {
@@ -67,4 +67,20 @@ export function wrap(text: string, width: number, indent = ''): string[] {
   }
   if (line) lines.push(line);
   return lines.map((l, i) => (i === 0 ? truncate(l, width) : indent + truncate(l, width - indent.length)));
+}
+
+/**
+ * What ran as the agents (`environment.agents`), for the reports: "reference agent (image
+ * local)", "command: node my-agent.js", "3 fixed agents at http://...", "image x@sha256:...".
+ */
+export function agentsText(a: NonNullable<Environment['agents']>): string {
+  const digest = a.digest ? `, digest ${a.digest}` : '';
+  if (a.kind === 'reference') return `reference agent (image ${a.image ?? 'local'}${digest})`;
+  if (a.kind === 'command') return `command: ${truncate(a.command ?? '', 200)} (one process per agent)`;
+  if (a.kind === 'urls') {
+    const urls = a.urls ?? [];
+    const count = a.count ?? urls.length;
+    return `${count} fixed agent${count === 1 ? '' : 's'} at ${urls.slice(0, 3).join(', ')}${count > 3 ? ', ...' : ''} (started by the user)`;
+  }
+  return `image ${a.image ?? '?'}${a.digest ? digest : ' (digest not recorded)'}`;
 }

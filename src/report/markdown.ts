@@ -8,7 +8,8 @@ import type { Recommendation, ResultDocument, TestResult } from '../api/schema.t
 import { CATEGORIES } from '../api/schema.ts';
 import { fmtP } from './baseline.ts';
 import { charts } from './charts.ts';
-import { durationText, num, pct, signed, targetText, valueText } from './format.ts';
+import { cpuSetText } from './cpuset.ts';
+import { agentsText, durationText, num, pct, signed, targetText, valueText } from './format.ts';
 import { recommend } from './recommend.ts';
 import { failedTestLine } from './verdict.ts';
 
@@ -124,8 +125,9 @@ export function renderMarkdown(doc: ResultDocument): string {
   out.push('## Environment', '');
   out.push(
     `- ${env.platform} platform, Node ${env.node}, ${env.os} ${env.arch}, ${env.cpus} × ${mdEscape(env.cpuModel)}, ${(env.memoryBytes / 2 ** 30).toFixed(0)} GiB`,
-    `- agent image \`${env.agentImage}\`, SwarmBench ${env.swarmbenchVersion}`,
+    env.agents ? `- agents: ${mdEscape(agentsText(env.agents))}, SwarmBench ${env.swarmbenchVersion}` : `- agent image \`${env.agentImage}\`, SwarmBench ${env.swarmbenchVersion}`,
   );
+  if (env.cpuSet) out.push(`- CPU set: ${mdEscape(cpuSetText(env.cpuSet))}`);
   if (env.inference) out.push(`- inference ${mdEscape(env.inference.backend)}${env.inference.gpuInUse ? ' on a GPU' : ', no GPU in use'}${env.inference.detail ? ` (${mdEscape(env.inference.detail)})` : ''}`);
   if (env.prometheus) out.push(`- monitoring figures from ${env.prometheus.mode}${env.prometheus.url ? ` (${mdEscape(env.prometheus.url)})` : ''}`);
   out.push(`- started ${doc.run.startedAt}, took ${durationText(ms)}; categories: ${doc.run.categories.join(', ')}`, '');

@@ -12,7 +12,8 @@ import type { Comparison, Recommendation, ResultDocument, TestResult } from '../
 import { CATEGORIES } from '../api/schema.ts';
 import { charts } from './charts.ts';
 import { fmtP } from './baseline.ts';
-import { durationText, num, pct, signed, targetText, truncate, valueText, wrap } from './format.ts';
+import { cpuSetText } from './cpuset.ts';
+import { agentsText, durationText, num, pct, signed, targetText, truncate, valueText, wrap } from './format.ts';
 import { recommend } from './recommend.ts';
 import { failedTestLine } from './verdict.ts';
 
@@ -84,9 +85,11 @@ function header(doc: ResultDocument, s: Style, width: number): string[] {
     `${env.platform} · node ${env.node} · ${env.cpus} × ${truncate(env.cpuModel, 40)} · ${(env.memoryBytes / 2 ** 30).toFixed(0)} GiB` +
     (env.inference ? ` · inference ${env.inference.backend}${env.inference.gpuInUse ? ' (GPU)' : ''}` : '') +
     (env.prometheus ? ` · monitoring ${env.prometheus.mode}` : '');
+  const sut = [env.agents ? `agents: ${agentsText(env.agents)}` : null, env.cpuSet ? `CPUs: ${cpuSetText(env.cpuSet)}` : null].filter((x): x is string => x !== null);
   return [
     paint(s, 'bold', truncate(title, width)),
     paint(s, 'dim', truncate(machine, width)),
+    ...sut.map((line) => paint(s, 'dim', truncate(line, width))),
     paint(s, 'dim', truncate(`started ${doc.run.startedAt} · took ${durationText(ms)} · ${doc.run.categories.length === CATEGORIES.length ? 'all categories' : `categories ${doc.run.categories.join(', ')}`}`, width)),
   ];
 }

@@ -7,7 +7,9 @@
  * attempt, category, step and `swarmbench.io/component=step-result`, owned by the run). Progress
  * goes to stdout as JSON lines `{"event":"progress","step":..,"detail":..}`; logs go to stderr (JSON).
  *
- * `--platform local` (default): agents are local processes. `--platform kubernetes` (in the step's
+ * `--platform local` (default): agents are local processes: the reference agent, or the user's own
+ * (`--agent-command CMD`: one process per agent; `--agent-url URL,...`: fixed agents the user
+ * started; platform/local/source.ts), as `swarmbench run` passes them. `--platform kubernetes` (in the step's
  * Job): agent pools are Deployments owned by the run (src/platform/kubernetes), configured by the
  * environment the operator sets (docs/kubernetes-platform.md): SWARMBENCH_PARAMS (the Params JSON,
  * used when --params is not given), SWARMBENCH_RUN_NAME, SWARMBENCH_RUN_UID, SWARMBENCH_NAMESPACE,
@@ -25,6 +27,7 @@ import { buildPlan } from '../plan/plan.ts';
 import { parseParams, type Params } from '../plan/params.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { LocalPlatform } from '../platform/local/index.ts';
+import { parseAgentSource } from '../platform/local/source.ts';
 import { KubernetesPlatform, type Scheduling } from '../platform/kubernetes/index.ts';
 import type { RunRef } from '../kube/names.ts';
 import { writeStepResult } from '../platform/kubernetes/result.ts';
@@ -37,6 +40,7 @@ import { runStep } from './step.ts';
 
 const USAGE = `usage: swarmbench runner --step NAME (--params FILE | env SWARMBENCH_PARAMS) (--out FILE | --result-configmap NAME)
                          [--platform local|kubernetes] [--attempt N] [--file-sd PATH]
+                         [--agent-command CMD | --agent-url URL,...]   (local platform)
 `;
 
 function fail(msg: string, code: number): number {
@@ -79,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
         'file-sd': { type: 'string' },
         platform: { type: 'string', default: 'local' },
         'result-configmap': { type: 'string' },
+        'agent-command': { type: 'string' },
+        'agent-url': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -106,6 +112,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(attempt) || attempt < 1) return fail(`--attempt must be an integer >= 1, not "${values.attempt}"`, 2);
   const log = createLogger({ role: 'runner', run: process.env.SWARMBENCH_RUN_NAME ?? 'local', step: step.name, attempt });
 
+  const source = parseAgentSource({ command: values['agent-command'], urls: values['agent-url'] });
+  if (!source.ok) return fail(source.problems.map((p) => `${p.field}: ${p.message}`).join('\n'), 2);
+  if (source.source.kind !== 'reference' && values.platform !== 'local') return fail('--agent-command and --agent-url are for the local platform', 2);
   const needKube = values.platform === 'kubernetes' || !!values['result-configmap'];
   let kube: { kc: ReturnType<typeof loadKubeConfig>; run: RunRef } | undefined;
   let platform: Platform;
@@ -121,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
         agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}), log,
       });
     } else {
-      platform = new LocalPlatform(values['file-sd'] ? { fileSdPath: values['file-sd'] } : {});
+      platform = new LocalPlatform({ ...(values['file-sd'] ? { fileSdPath: values['file-sd'] } : {}), agents: source.source });
     }
   } catch (err) {
     return fail(`cannot set up the ${values.platform} platform: ${(err as Error).message}`, 2);

@@ -11,6 +11,7 @@ import type { Params } from '../plan/params.ts';
 import type { Step } from '../plan/plan.ts';
 import type { Platform } from '../platform/types.ts';
 import { errorMessage } from '../errors.ts';
+import { applyFixedAgents } from './fixed.ts';
 
 export interface StepOptions {
   platform: Platform;
@@ -44,6 +45,7 @@ export async function runStep(step: Step, params: Params, opts: StepOptions): Pr
     error = `step ${step.name} failed: ${errorMessage(err)}`;
     opts.log.warn('step failed', { step: step.name, error: err instanceof Error ? err.stack : String(err) });
   }
+  if (opts.platform.fixedAgents) ({ measurements, error } = applyFixedAgents(measurements, step.tests, error));
   return {
     apiVersion: API_VERSION_FULL,
     kind: 'StepResult',

@@ -1,11 +1,13 @@
 /**
  * The conformance check passes against the reference agent and fails against servers that do
- * not implement the contract: one that answers 200 {} to everything, and a proxy in front of a
- * real agent that serves stale state (only the state check may notice).
+ * not implement the contract: one that answers 200 {} to everything, a proxy in front of a
+ * real agent that serves stale state, and reference agents switched into defect profiles that
+ * keep every answer's shape (lost tasks, stale reads): the behavioural checks name them.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentClient } from '../../src/agent/client.ts';
 import { main as conformanceMain } from '../../src/agent/conformance-cli.ts';
 import { runConformance } from '../../src/agent/conformance.ts';
 import { LocalPlatform } from '../../src/platform/local/index.ts';
@@ -108,6 +110,54 @@ describe('conformance', () => {
       expect(results.find((r) => r.name === 'dispatch')!.ok).toBe(true);
     } finally {
       proxy.close();
+    }
+  });
+
+  it('fails an agent that loses 1 in 100 accepted tasks, naming the check', async () => {
+    const lossy = await platform.createPool({ name: 'lossy', size: 2, capacity: 16, agentsPerProcess: 2, defects: ['lost-tasks'] });
+    const client = new AgentClient({ timeoutMs: 5000 });
+    try {
+      const [a, b] = lossy.agents();
+      // The local platform started the agents with --defect.
+      expect((await client.info(a!.url)).body.defects).toEqual(['lost-tasks:0.01']);
+      const results = await runConformance(a!.url, { peer: b!.url });
+      const check = results.find((r) => r.name === 'dispatch completeness')!;
+      expect(check.ok).toBe(false);
+      expect(check.detail).toMatch(/^3 of 300 accepted tasks never completed/);
+      // Every answer has the contract's shape: the per-request checks see nothing wrong.
+      for (const name of ['dispatch', 'state', 'read after write', 'capacity 429', 'task cpu']) {
+        expect(results.find((r) => r.name === name)!.ok, name).toBe(true);
+      }
+      const out: string[] = [];
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((chunk: string | Uint8Array) => {
+        out.push(String(chunk));
+        return true;
+      }) as typeof process.stdout.write;
+      try {
+        expect(await conformanceMain(['--url', a!.url, '--dispatch-tasks', '200'])).toBe(1);
+        expect(await conformanceMain(['--url', a!.url, '--dispatch-tasks', 'many'])).toBe(2);
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(out.join('')).toMatch(/FAIL +dispatch completeness +2 of 200 accepted tasks never completed/);
+    } finally {
+      client.close();
+      await lossy.close();
+    }
+  });
+
+  it('fails an agent that serves stale reads, naming the check', async () => {
+    const stale = await platform.createPool({ name: 'stale', size: 2, capacity: 16, agentsPerProcess: 2, defects: ['stale-reads'] });
+    try {
+      const [a, b] = stale.agents();
+      const results = await runConformance(a!.url, { peer: b!.url });
+      const check = results.find((r) => r.name === 'read after write')!;
+      expect(check.ok).toBe(false);
+      expect(check.detail).toMatch(/reads went back to an older version/);
+      expect(results.find((r) => r.name === 'dispatch completeness')!.ok).toBe(true);
+    } finally {
+      await stale.close();
     }
   });
 });

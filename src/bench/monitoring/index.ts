@@ -76,6 +76,7 @@ function poolOptions(p: Params) {
     name: 'monitoring',
     gossipIntervalMs: p.agents.gossipIntervalMs,
     failureTimeoutMs: p.agents.failureTimeoutMs,
+    defects: p.agents.defects,
   };
 }
 

@@ -72,7 +72,7 @@ export function poolLabels(ctx: PoolContext, pool: string): Record<string, strin
 
 export interface AgentDeploymentOptions {
   ctx: PoolContext;
-  pool: Pick<PoolOptions, 'name' | 'capacity' | 'gossipIntervalMs' | 'failureTimeoutMs'>;
+  pool: Pick<PoolOptions, 'name' | 'capacity' | 'gossipIntervalMs' | 'failureTimeoutMs' | 'defects'>;
   replicas: number;
   image: string;
   /**
@@ -95,7 +95,9 @@ export interface AgentDeploymentOptions {
  *   replacements) join through the ready agents it lists then;
  * - spread over nodes (topology spread on `kubernetes.io/hostname`, ScheduleAnyway: a one-node
  *   cluster still runs the pool), readiness = GET /readyz on 8080, scraped by Prometheus;
- * - no service-account token (agents never call the API server).
+ * - no service-account token (agents never call the API server);
+ * - the pool's defect profiles (docs/defects.md) as `SWARMBENCH_DEFECTS`, for the project's own
+ *   image only (a user's agent has no such profiles).
  */
 export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
   const { ctx, pool } = o;
@@ -113,6 +115,8 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
   ];
   if (pool.gossipIntervalMs !== undefined) env.push({ name: 'SWARMBENCH_GOSSIP_INTERVAL_MS', value: String(pool.gossipIntervalMs) });
   if (pool.failureTimeoutMs !== undefined) env.push({ name: 'SWARMBENCH_FAILURE_TIMEOUT_MS', value: String(pool.failureTimeoutMs) });
+  // Defect profiles are the reference agent's: only pods of the project's own image get them.
+  if (o.ownImage && pool.defects && pool.defects.length > 0) env.push({ name: 'SWARMBENCH_DEFECTS', value: pool.defects.join(',') });
   const args = o.ownImage
     ? ['agent', '--host', '$(POD_IP)', '--port', String(AGENT_PORT), '--id', '$(POD_NAME)', '--capacity', String(pool.capacity), '--name', pool.name]
     : undefined;

@@ -20,6 +20,9 @@
  *   with a new id (as a ReplicaSet replaces a pod).
  * - `fileSdPath`: a Prometheus file_sd JSON listing every live agent of every pool
  *   (`host:port`, labels `agent`, `pool`), rewritten atomically (tmp + rename) on every change.
+ * - `agents` (source.ts): the user's own agent instead of the reference agent, as a command
+ *   (command.ts: one process per agent with the contract's environment) or as fixed agents
+ *   reached by URL (fixed.ts: pools that cannot change size; `fixedAgents` says so).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -27,6 +30,9 @@ import { createInterface } from 'node:readline';
 import { AgentClient } from '../../agent/client.ts';
 import { CLI_ENTRY } from '../../paths.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
+import { CommandAgents } from './command.ts';
+import { FixedAgents } from './fixed.ts';
+import type { AgentSource } from './source.ts';
 
 export interface PlatformLog {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -42,7 +48,12 @@ export interface LocalPlatformOptions {
   warmSpare?: boolean;
   /** Deadline for new agents to listen and pass /readyz (default 60 s). */
   readyTimeoutMs?: number;
+  /** What runs as the agents (default: the reference agent). */
+  agents?: AgentSource;
 }
+
+/** A pool of any kind, as the platform lists it for file_sd. */
+type AnyPool = Pool & { targets(): { id: string; url: string }[] };
 
 interface AgentEventLine {
   event: string;
@@ -230,6 +241,7 @@ class LocalPool implements Pool {
     const args = ['--name', o.name, '--capacity', String(o.capacity)];
     if (o.gossipIntervalMs !== undefined) args.push('--gossip-interval-ms', String(o.gossipIntervalMs));
     if (o.failureTimeoutMs !== undefined) args.push('--failure-timeout-ms', String(o.failureTimeoutMs));
+    if (o.defects && o.defects.length > 0) args.push('--defect', o.defects.join(','));
     const p = new HostProcess(this.procSeq++, args, (proc, code) => this.onProcessExit(proc, code));
     this.procs.add(p);
     return p;
@@ -472,7 +484,9 @@ export class LocalPlatform implements Platform {
   readonly warmSpare: boolean;
   readonly readyTimeoutMs: number;
   private readonly fileSdPath: string | undefined;
-  private readonly pools = new Set<LocalPool>();
+  private readonly pools = new Set<AnyPool>();
+  private readonly command: CommandAgents | null;
+  private readonly fixed: FixedAgents | null;
   private sdWrite: Promise<void> = Promise.resolve();
   private sdDirty = false;
 
@@ -481,10 +495,17 @@ export class LocalPlatform implements Platform {
     this.log = opts.log;
     this.warmSpare = opts.warmSpare ?? true;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+    const a = opts.agents;
+    this.command = a?.kind === 'command' ? new CommandAgents(a.command) : null;
+    this.fixed = a?.kind === 'urls' ? new FixedAgents(a.urls) : null;
+  }
+
+  get fixedAgents(): string | undefined {
+    return this.fixed?.describe();
   }
 
   async createPool(opts: PoolOptions): Promise<Pool> {
-    const pool = new LocalPool(this, opts);
+    const pool: AnyPool = this.command ? this.command.pool(this, opts) : this.fixed ? this.fixed.pool(this, opts) : new LocalPool(this, opts);
     this.pools.add(pool);
     try {
       await pool.scaleTo(opts.size);
@@ -524,13 +545,14 @@ export class LocalPlatform implements Platform {
     await rename(tmp, path);
   }
 
-  poolClosed(pool: LocalPool): void {
+  poolClosed(pool: AnyPool): void {
     this.pools.delete(pool);
     this.changed();
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.pools].map((p) => p.close()));
+    this.command?.close();
     await this.flushFileSd();
   }
 }
