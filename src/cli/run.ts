@@ -102,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
   const image = manifest.spec.agents?.image ?? 'local';
   const problem = imageProblem(image, source);
   if (problem) return fail(`${problem.field}: ${problem.message}`);
-  const defects = (manifest.spec.agents as { defects?: unknown[] } | undefined)?.defects;
+  const defects = manifest.spec.agents?.defects;
   if (source.kind !== 'reference' && Array.isArray(defects) && defects.length > 0) {
     return fail(`spec.agents.defects: defect profiles are the reference agent's; ${describeAgentSource(source)} cannot take them (remove the field, or run without --agent-command/--agent-url)`);
   }

@@ -155,6 +155,7 @@ describe('swarmbench run: what runs as the agents is checked first (exit 2, noth
     ['an empty command', '  mode: quick\n', ['--agent-command='], /--agent-command: is empty/],
     ['a bad URL', '  mode: quick\n', ['--agent-url', 'ftp://x'], /--agent-url\[0\]: "ftp:\/\/x": only http:\/\//],
     ['a URL nobody answers', '  mode: quick\n', ['--agent-url', 'http://127.0.0.1:9'], /--agent-url\[0\]: http:\/\/127\.0\.0\.1:9 does not answer .*start the agent first[\s\S]*nothing was started/],
+    ['defect profiles with your own agent', '  agents: {defects: [lost-tasks]}\n', ['--agent-command', 'node a.js'], /spec\.agents\.defects: defect profiles are the reference agent's; .*cannot take them/],
   ])('%s', async (name, spec, flags, message) => {
     const slug = name.toLowerCase().replace(/\W+/g, '-');
     const out = join(work, `out-${slug}`);
