@@ -16,7 +16,8 @@ import { prog } from './args.ts';
 import type { Cluster } from './client.ts';
 import { CliError } from './errors.ts';
 import { decideExit, EXIT, outcomeFromDocument, outcomeFromStatus, type Decision } from './exit.ts';
-import type { FollowEnd } from './follow.ts';
+import { followRun, type FollowEnd, type FollowOptions } from './follow.ts';
+import { ProgressPrinter } from './progress.ts';
 import { readExport, type RunExport, type RunObject } from './runs.ts';
 
 /**
@@ -129,4 +130,33 @@ export function decideEnd(name: string, end: Exclude<FollowEnd, { kind: 'finishe
 export function afterword(c: Cluster, name: string, end: FollowEnd): string {
   if (end.kind === 'finished' || end.kind === 'deleted') return '';
   return `the run goes on in the cluster: follow it with \`${prog()} get ${name} -n ${c.namespace}\`, or remove it with \`${prog()} delete ${name} -n ${c.namespace}\``;
+}
+
+/**
+ * `submit --wait` and `rerun --wait`: follow the run until it ends (Ctrl-C stops waiting, not the
+ * run), conclude it (report, `--out` files, exit code) and say why on stderr.
+ */
+export async function waitAndConclude(
+  c: Cluster,
+  name: string,
+  command: 'submit' | 'rerun',
+  follow: Omit<FollowOptions, 'signal' | 'printer'>,
+  o: { quiet: boolean; out?: string | undefined },
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const end = await followRun(c, name, { ...follow, signal: ac.signal, ...(o.quiet ? {} : { printer: new ProgressPrinter(err) }) });
+    const decision = end.kind === 'finished' ? await concludeRun(c, end.run, { command, report: !o.quiet, ...(o.out !== undefined ? { out: o.out } : {}) }) : decideEnd(name, end);
+    err.write(`${prog()} ${command}: ${decision.reason} (exit ${decision.code})\n`);
+    const after = afterword(c, name, end);
+    if (after) err.write(`${prog()} ${command}: ${after}\n`);
+    return decision.code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

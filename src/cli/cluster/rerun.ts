@@ -10,11 +10,9 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL, RERUN_ANNOTATION } from '../../kube/names.ts';
 import { CONNECTION_HELP, parseCommand, parseDurationOption, prog, runNameArg } from './args.ts';
 import { connect } from './client.ts';
-import { afterword, concludeRun, decideEnd } from './conclude.ts';
+import { waitAndConclude } from './conclude.ts';
 import { CliError } from './errors.ts';
 import { EXIT } from './exit.ts';
-import { followRun } from './follow.ts';
-import { ProgressPrinter } from './progress.ts';
 import { getRun } from './runs.ts';
 
 export const OPTIONS = {
@@ -76,27 +74,5 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   err.write(`${line}\n`);
-  const ac = new AbortController();
-  const onSignal = () => ac.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const end = await followRun(c, name, {
-      timeoutMs,
-      stuckAfterMs,
-      minAttempt: next,
-      rerun: value,
-      ignoreExistingEvents: true,
-      signal: ac.signal,
-      ...(v.quiet ? {} : { printer: new ProgressPrinter(err) }),
-    });
-    const decision = end.kind === 'finished' ? await concludeRun(c, end.run, { command: 'rerun', report: !v.quiet, ...(v.out !== undefined ? { out: v.out } : {}) }) : decideEnd(name, end);
-    err.write(`${prog()} rerun: ${decision.reason} (exit ${decision.code})\n`);
-    const after = afterword(c, name, end);
-    if (after) err.write(`${prog()} rerun: ${after}\n`);
-    return decision.code;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  return waitAndConclude(c, name, 'rerun', { timeoutMs, stuckAfterMs, minAttempt: next, rerun: value, ignoreExistingEvents: true }, { quiet: v.quiet === true, out: v.out }, err);
 }

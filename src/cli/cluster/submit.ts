@@ -25,11 +25,9 @@ import {
 import { parseResultDocument, ResultFileError } from '../../report/document.ts';
 import { CONNECTION_HELP, parseCommand, parseDurationOption, prog, runNameArg } from './args.ts';
 import { connect, type Cluster } from './client.ts';
-import { afterword, concludeRun, decideEnd } from './conclude.ts';
+import { waitAndConclude } from './conclude.ts';
 import { CliError } from './errors.ts';
 import { EXIT } from './exit.ts';
-import { followRun } from './follow.ts';
-import { ProgressPrinter } from './progress.ts';
 import { getRun, type RunObject } from './runs.ts';
 
 export const SUBMIT_OPTIONS = {
@@ -237,25 +235,5 @@ export async function main(argv: string[]): Promise<number> {
   }
   err.write(`${created}\n`);
 
-  const ac = new AbortController();
-  const onSignal = () => ac.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const end = await followRun(c, name, {
-      timeoutMs,
-      stuckAfterMs,
-      minAttempt: 1,
-      signal: ac.signal,
-      ...(v.quiet ? {} : { printer: new ProgressPrinter(err) }),
-    });
-    const decision = end.kind === 'finished' ? await concludeRun(c, end.run, { command: 'submit', report: !v.quiet, ...(v.out !== undefined ? { out: v.out } : {}) }) : decideEnd(name, end);
-    err.write(`${prog()} submit: ${decision.reason} (exit ${decision.code})\n`);
-    const after = afterword(c, name, end);
-    if (after) err.write(`${prog()} submit: ${after}\n`);
-    return decision.code;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  return waitAndConclude(c, name, 'submit', { timeoutMs, stuckAfterMs, minAttempt: 1 }, { quiet: v.quiet === true, out: v.out }, err);
 }
