@@ -35,6 +35,7 @@ import { createOrGet, describeError, isNotFound } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
 import { selectorString, type RunRef } from '../../kube/names.ts';
+import { Serial } from '../serial.ts';
 import {
   agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, poolNames, poolSelector, seedsValue,
   statsFromMetrics, stepSeedsConfigMap, type PoolContext, type Scheduling,
@@ -96,7 +97,7 @@ class KubernetesPool implements Pool {
   private replicas = 0;
   private seeds = '';
   private closed = false;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
 
   constructor(platform: KubernetesPlatform, opts: PoolOptions) {
     this.platform = platform;
@@ -166,17 +167,11 @@ class KubernetesPool implements Pool {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Changes, one at a time
-
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
+  // Changes, one at a time (this.serial)
 
   scaleTo(n: number): Promise<AgentHandle[]> {
     if (!Number.isInteger(n) || n < 0) return Promise.reject(new Error(`scaleTo: bad size ${n}`));
-    return this.enqueue(async () => {
+    return this.serial.run(async () => {
       if (this.closed) throw new Error(`pool ${this.name} is closed`);
       const deadline = Date.now() + this.platform.readyTimeoutMs;
       if (n > 0 && this.readyPods().length === 0) {
@@ -263,7 +258,7 @@ class KubernetesPool implements Pool {
   }
 
   kill(id: string): Promise<void> {
-    return this.enqueue(async () => {
+    return this.serial.run(async () => {
       const pod = this.livePods().find((p) => p.metadata?.name === id);
       if (!pod) throw new Error(`pool ${this.name}: no live agent ${id}`);
       const others = this.agents().filter((a) => a.id !== id);
@@ -316,7 +311,7 @@ class KubernetesPool implements Pool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.chain;
+    await this.serial.idle();
     try {
       await this.deleteDeployment();
       await this.putSeeds(null);

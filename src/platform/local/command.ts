@@ -25,6 +25,7 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { AgentClient } from '../../agent/client.ts';
 import type { AgentHandle, Pool, PoolOptions, ProcessStats } from '../types.ts';
+import { Serial } from '../serial.ts';
 
 /** What a command pool needs from its platform (index.ts `LocalPlatform`). */
 export interface CommandHost {
@@ -196,7 +197,7 @@ export class CommandPool implements Pool {
   private readonly live = new Map<string, LiveAgent>();
   private seq = 0;
   private closed = false;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private readonly client = new AgentClient({ maxSockets: 4, timeoutMs: 2000 });
 
   constructor(host: CommandHost, agentsOf: CommandAgents, opts: PoolOptions) {
@@ -214,15 +215,10 @@ export class CommandPool implements Pool {
     return [...this.live.values()].map((a) => ({ id: a.id, url: a.url }));
   }
 
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
 
   scaleTo(n: number): Promise<AgentHandle[]> {
     if (!Number.isInteger(n) || n < 0) return Promise.reject(new Error(`scaleTo: bad size ${n}`));
-    return this.enqueue(async () => {
+    return this.serial.run(async () => {
       if (this.closed) throw new Error(`pool ${this.name} is closed`);
       const cur = this.live.size;
       if (n > cur) await this.grow(n - cur);
@@ -337,7 +333,7 @@ export class CommandPool implements Pool {
   }
 
   private heal(count: number): void {
-    void this.enqueue(async () => {
+    void this.serial.run(async () => {
       if (this.closed) return;
       await this.grow(count);
     }).catch((err: unknown) => this.host.log?.warn('auto-heal failed', { pool: this.name, error: String(err) }));

@@ -13,6 +13,7 @@
  */
 import { AgentClient } from '../../agent/client.ts';
 import { FixedAgentsError, type AgentHandle, type Pool, type PoolOptions, type ProcessStats } from '../types.ts';
+import { Serial } from '../serial.ts';
 
 /** What a fixed pool needs from its platform (index.ts `LocalPlatform`). */
 export interface FixedHost {
@@ -48,7 +49,7 @@ export class FixedPool implements Pool {
   private readonly fixed: FixedAgents;
   private adopted: AgentHandle[] = [];
   private closed = false;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private readonly client = new AgentClient({ maxSockets: 4, timeoutMs: 2000 });
 
   constructor(host: FixedHost, fixed: FixedAgents, opts: PoolOptions) {
@@ -65,15 +66,10 @@ export class FixedPool implements Pool {
     return this.adopted.map((a) => ({ id: a.id, url: a.url }));
   }
 
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
 
   scaleTo(n: number): Promise<AgentHandle[]> {
     if (!Number.isInteger(n) || n < 0) return Promise.reject(new Error(`scaleTo: bad size ${n}`));
-    return this.enqueue(async () => {
+    return this.serial.run(async () => {
       if (this.closed) throw new Error(`pool ${this.name} is closed`);
       const total = this.fixed.urls.length;
       const cur = this.adopted.length;
@@ -168,7 +164,7 @@ export class FixedPool implements Pool {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.enqueue(() => this.release()).catch(() => undefined);
+    await this.serial.run(() => this.release()).catch(() => undefined);
     this.closed = true;
     this.client.close();
     this.host.poolClosed(this);

@@ -33,6 +33,7 @@ import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../
 import { CommandAgents } from './command.ts';
 import { FixedAgents } from './fixed.ts';
 import type { AgentSource } from './source.ts';
+import { Serial } from '../serial.ts';
 
 export interface PlatformLog {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -205,7 +206,7 @@ class LocalPool implements Pool {
   private seq = 0;
   private procSeq = 0;
   private closed = false;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private readonly client = new AgentClient({ maxSockets: 4, timeoutMs: 2000 });
 
   constructor(platform: LocalPlatform, opts: PoolOptions) {
@@ -219,15 +220,10 @@ class LocalPool implements Pool {
   }
 
   /** Serialize changes of the pool (scale, heal). */
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
 
   scaleTo(n: number): Promise<AgentHandle[]> {
     if (!Number.isInteger(n) || n < 0) return Promise.reject(new Error(`scaleTo: bad size ${n}`));
-    return this.enqueue(async () => {
+    return this.serial.run(async () => {
       if (this.closed) throw new Error(`pool ${this.name} is closed`);
       const cur = this.live.size;
       if (n > cur) await this.grow(n - cur);
@@ -395,7 +391,7 @@ class LocalPool implements Pool {
   }
 
   private heal(count: number): void {
-    void this.enqueue(async () => {
+    void this.serial.run(async () => {
       if (this.closed) return;
       await this.grow(count);
     }).catch((err: unknown) => this.log('warn', 'auto-heal failed', { pool: this.name, error: String(err) }));
