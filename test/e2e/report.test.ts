@@ -34,7 +34,14 @@ function fasterBaseline(doc: Doc, file: string): string {
     ...doc,
     run: { ...doc.run, name: 'fast-baseline' },
     tests: doc.tests.map((t) => {
-      if (t.id !== '5.1' || !t.rawSamples) return t;
+      // Only 5.1 carries samples: the other tests were recorded on another day's machine, and a
+      // live run on a busy host may honestly differ from them; without samples they compare as
+      // InsufficientSamples, so the one regression is the one planted here.
+      if (t.id !== '5.1') {
+        const { rawSamples: _raw, ...rest } = t;
+        return rest;
+      }
+      if (!t.rawSamples) return t;
       const raw = t.rawSamples.map((v) => v / 20);
       return { ...t, rawSamples: raw, distribution: distribution(raw) };
     }),
