@@ -295,6 +295,8 @@ export const TestResult = z.object({
   target: z.object({ op: TargetOp, value: z.number() }),
   /** Number of samples (trials, round trips, tasks...) behind `value`. */
   samples: z.number().int().min(0),
+  /** What one sample is, plural ("trials", "agents", "round trips"); absent: "samples". */
+  sampleUnit: z.string().max(40).optional(),
   distribution: Distribution.optional(),
   /** Raw samples (capped) for baseline comparison. */
   rawSamples: z.array(z.number()).optional(),
@@ -587,6 +589,17 @@ export const MeasurementDoc = z.object({
   fail: z.string().optional(),
   details: z.record(z.string(), z.unknown()).optional(),
   durationMs: z.number().optional(),
+  /**
+   * What one sample is, plural ("trials", "agents", "round trips", "tasks", "windows"): the
+   * verdict's reason says "n=8 agents". Absent: "samples".
+   */
+  sampleUnit: z.string().max(40).optional(),
+  /**
+   * The statistic `value` really is when it is not the catalogue's: a bench that reduces its
+   * samples otherwise says so here (report/verdict.ts also judges a percentile with too few
+   * samples for it as the maximum).
+   */
+  statistic: Statistic.optional(),
 });
 
 /**

@@ -42,7 +42,7 @@ function failureType(t: TestResult): string {
 
 function figures(t: TestResult): string {
   const lines = [
-    `${t.statistic} ${t.value === null ? '—' : `${num(t.value)} ${t.unit}`} (target ${targetText(t)} ${t.unit}), ${t.samples} samples`,
+    `${t.statistic} ${t.value === null ? '—' : `${num(t.value)} ${t.unit}`} (target ${targetText(t)} ${t.unit}), ${t.samples} ${t.sampleUnit ?? 'samples'}`,
   ];
   const d = t.distribution;
   if (d) lines.push(`distribution: n=${d.n} min=${num(d.min)} p50=${num(d.p50)} p95=${num(d.p95)} p99=${num(d.p99)} max=${num(d.max)} ${t.unit}`);

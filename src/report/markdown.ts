@@ -108,7 +108,7 @@ export function renderMarkdown(doc: ResultDocument): string {
         t.statistic,
         mdEscape(valueText(t)),
         `\`${targetText(t)}\``,
-        String(t.samples),
+        t.sampleUnit ? mdEscape(`${t.samples} ${t.sampleUnit}`) : String(t.samples),
         t.result === 'Passed' ? '' : mdEscape(t.reason ?? ''),
       ]),
     ),

@@ -102,7 +102,7 @@ function testTables(doc: ResultDocument, s: Style, width: number): string[] {
     const passed = tests.filter((t) => t.result === 'Passed').length;
     lines.push(`${paint(s, 'bold', cat)} ${paint(s, 'dim', `${passed}/${tests.length} passed`)}`);
     for (const t of tests) {
-      const n = t.samples > 0 ? `n=${t.samples}` : '';
+      const n = t.samples > 0 ? `n=${t.samples}${t.sampleUnit ? ` ${t.sampleUnit}` : ''}` : '';
       lines.push(
         `  ${mark(s, t.result)} ${t.id.padEnd(4)} ${truncate(t.name, 28).padEnd(28)} ${t.statistic.padEnd(5)} ${truncate(valueText(t), 18).padStart(18)}  ${truncate(targetText(t), 10).padEnd(10)} ${n}`,
       );

@@ -5,6 +5,9 @@
  * - a test with no measurement is Failed with a reason, never Passed;
  * - a measurement with `skip` is Skipped, and skipped tests do not count towards the success rate;
  * - a measurement with `fail` is Failed whatever its value; a null value is Failed;
+ * - a failed or skipped test's reason ends with its sample count ("n=8 agents");
+ * - a p95 or p99 with fewer samples than it needs (20, 100) is judged as the maximum, and the
+ *   result's statistic says `max`;
  * - success rate = passed / (total - skipped); the verdict fails below the success-rate target,
  *   and also when every test was skipped (nothing was shown to work);
  * - with a baseline comparison, `summary.regressions` counts the Regressed metrics; when the
@@ -38,26 +41,55 @@ export function judgeOne(def: TestDef, m: Measurement | undefined, params: Param
     };
   }
   const distribution = m.distribution ?? (m.raw && m.raw.length > 0 ? describe(m.raw) : undefined);
+  // A percentile is only reported with enough samples for it; with fewer it is the maximum.
+  let statistic = m.statistic ?? def.statistic;
+  let value = m.value;
+  let percentileNote = '';
+  const need = samplesNeededFor(statistic);
+  if (need > 0 && m.samples < need && distribution && value !== null) {
+    percentileNote = `; ${statistic} needs ${need} samples, so the max is judged`;
+    statistic = 'max';
+    value = distribution.max;
+  }
+  const n = sampleNote(m.samples, m.sampleUnit) + percentileNote;
   const common = {
     ...base,
-    value: m.value,
+    statistic,
+    value,
     samples: m.samples,
+    ...(m.sampleUnit ? { sampleUnit: m.sampleUnit } : {}),
     ...(distribution ? { distribution } : {}),
     ...(m.raw && m.raw.length > 0 ? { rawSamples: capSamples(m.raw) } : {}),
     ...(m.details ? { details: m.details } : {}),
     durationMs: m.durationMs ?? 0,
   };
-  if (m.skip) return { ...common, result: 'Skipped', reason: m.skip };
-  if (m.fail) return { ...common, result: 'Failed', reason: m.fail };
-  if (m.value === null || !Number.isFinite(m.value)) {
+  if (m.skip) return { ...common, result: 'Skipped', reason: m.samples > 0 ? `${m.skip} (${n})` : m.skip };
+  if (m.fail) return { ...common, result: 'Failed', reason: m.samples > 0 ? `${m.fail} (${n})` : m.fail };
+  if (value === null || !Number.isFinite(value)) {
     return { ...common, value: null, result: 'Failed', reason: 'no value was measured' };
   }
-  if (meets(m.value, def.op, target.value)) return { ...common, result: 'Passed' };
+  if (meets(value, def.op, target.value)) return { ...common, result: 'Passed' };
   return {
     ...common,
     result: 'Failed',
-    reason: `${def.statistic} ${fmt(m.value)} ${def.unit} does not meet the target ${def.op}${target.value} ${def.unit}`,
+    reason: `${statistic} ${fmt(value)} ${def.unit} does not meet the target ${def.op}${target.value} ${def.unit} (${n})`,
   };
+}
+
+/**
+ * Samples a percentile needs before it means anything: p95 is the 20th-largest-in-20 only with
+ * at least 20 samples (1 / (1 - 0.95)), p99 with 100; other statistics need none.
+ */
+export function samplesNeededFor(statistic: string): number {
+  const m = /^p(\d+)$/.exec(statistic);
+  if (!m) return 0;
+  const p = Number(m[1]);
+  return p > 50 && p < 100 ? Math.ceil(100 / (100 - p) - 1e-9) : 0;
+}
+
+/** "n=10 trials" (the unit plural, "samples" when the bench did not say). */
+export function sampleNote(samples: number, unit: string | undefined): string {
+  return `n=${samples} ${unit ?? 'samples'}`;
 }
 
 function fmt(v: number): string {

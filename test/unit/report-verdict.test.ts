@@ -18,7 +18,7 @@ describe('verdict lines', () => {
       p,
     );
     expect(failedTestLine(tests[0]!)).toBe('5.1 End-to-end workflow: p50 6.20 ms, target <1 ms');
-    expect(failedTestLine(tests[1]!)).toBe('5.2 Concurrent workflows: max 40 ms, target <10000 ms — 1 workflow returned a wrong output');
+    expect(failedTestLine(tests[1]!)).toBe('5.2 Concurrent workflows: max 40 ms, target <10000 ms — 1 workflow returned a wrong output (n=5 samples)');
     expect(failedTestLine(tests[2]!)).toBe('5.3 Resource cleanup: no value, target <50 MB — the step produced no result for this test');
   });
 

@@ -31,8 +31,35 @@ describe('verdicts', () => {
     expect(judgeOne(def('1.1'), undefined, params).result).toBe('Failed');
     expect(judgeOne(def('1.1'), { id: '1.1', value: null, samples: 0 }, params).result).toBe('Failed');
     const lost = judgeOne(def('1.6'), { id: '1.6', value: 2, samples: 3, fail: '1 accepted task lost' }, params);
-    expect(lost).toMatchObject({ result: 'Failed', reason: '1 accepted task lost' });
+    expect(lost).toMatchObject({ result: 'Failed', reason: '1 accepted task lost (n=3 samples)' });
     expect(judgeOne(def('2.1'), { id: '2.1', value: null, samples: 0, skip: 'no GPU' }, params).result).toBe('Skipped');
+  });
+
+  it('every reason says the sample count, in the unit the bench gave', () => {
+    const f = judgeOne(def('1.5'), { id: '1.5', value: 0.3, samples: 8, sampleUnit: 'agents' }, params);
+    expect(f).toMatchObject({ result: 'Failed', sampleUnit: 'agents' });
+    expect(f.reason).toBe('value 0.300 MARD does not meet the target <0.15 MARD (n=8 agents)');
+    const s = judgeOne(def('4.1'), { id: '4.1', value: null, samples: 6, sampleUnit: 'windows', skip: 'host-bound' }, params);
+    expect(s).toMatchObject({ result: 'Skipped', reason: 'host-bound (n=6 windows)' });
+    // No samples: nothing to count, the reason stays as it is.
+    expect(judgeOne(def('2.1'), { id: '2.1', value: null, samples: 0, skip: 'no GPU' }, params).reason).toBe('no GPU');
+  });
+
+  it('a percentile with too few samples for it is judged as the maximum, and says so', () => {
+    const raw = [10, 11, 12, 13, 14, 15, 16, 17, 18, 1500];
+    const few = judgeOne(def('1.4'), { id: '1.4', value: 900, samples: 10, raw, sampleUnit: 'trials' }, params);
+    expect(few).toMatchObject({ statistic: 'max', value: 1500, result: 'Failed' });
+    expect(few.reason).toBe('max 1500 ms does not meet the target <1000 ms (n=10 trials; p95 needs 20 samples, so the max is judged)');
+    const raw20 = Array.from({ length: 20 }, (_, i) => 10 + i);
+    const enough = judgeOne(def('1.4'), { id: '1.4', value: 28, samples: 20, raw: raw20 }, params);
+    expect(enough).toMatchObject({ statistic: 'p95', value: 28, result: 'Passed' });
+    // A bench that reduced its samples otherwise names its statistic.
+    expect(judgeOne(def('1.4'), { id: '1.4', value: 29, samples: 20, raw: raw20, statistic: 'max' }, params).statistic).toBe('max');
+  });
+
+  it('samples a percentile needs: p95 20, p99 100, p50 and the rest none', async () => {
+    const { samplesNeededFor } = await import('../../src/report/verdict.ts');
+    expect([samplesNeededFor('p95'), samplesNeededFor('p99'), samplesNeededFor('p50'), samplesNeededFor('max'), samplesNeededFor('ratio')]).toEqual([20, 100, 0, 0, 0]);
   });
 
   it('overridden targets change the verdict', () => {
