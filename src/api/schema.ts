@@ -367,6 +367,22 @@ export const Environment = z.object({
       effectiveCpus: z.number().min(0),
     })
     .optional(),
+  /**
+   * What the host did during a local run (src/report/hostload.ts): CPUs busy in all, the run's
+   * own share, what other processes used (`otherCpus`, `otherPct` of the host's CPUs), and the
+   * one-minute load average at the start and end. Contention shows here, not only in the figures.
+   */
+  hostLoad: z
+    .object({
+      wallSeconds: z.number().min(0),
+      hostCpus: z.number().int().min(0),
+      busyCpus: z.number().min(0),
+      ownCpus: z.number().min(0),
+      otherCpus: z.number().min(0),
+      otherPct: z.number().min(0),
+      loadavg1: z.object({ start: z.number().min(0), end: z.number().min(0) }),
+    })
+    .optional(),
 });
 export type Environment = z.infer<typeof Environment>;
 

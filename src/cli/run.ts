@@ -13,7 +13,8 @@
  * environment) or agents the user started (`--agent-url`, fixed: the tests that must start, grow
  * or kill agents are Skipped, runner/fixed.ts). A spec naming a container image runs only with
  * one of the two (else exit 2: the local platform cannot run an image); results.json records
- * what ran (`environment.agents`) and the CPU set of the run (`environment.cpuSet`).
+ * what ran (`environment.agents`), the CPU set of the run (`environment.cpuSet`) and what else
+ * the host did meanwhile (`environment.hostLoad`: CPUs other processes used, report/hostload.ts).
  *
  * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started);
  * 130 interrupted.
@@ -30,6 +31,7 @@ import { buildPlan } from '../plan/plan.ts';
 import { agentsRan, checkAgentUrls, describeAgentSource, imageProblem, parseAgentSource } from '../platform/local/source.ts';
 import { assembleResult, environmentOf } from '../report/assemble.ts';
 import { parseResultDocument, ResultFileError } from '../report/document.ts';
+import { hostLoadBetween, readCpu } from '../report/hostload.ts';
 import { EXPORT_FILES, writeExports } from '../report/exports.ts';
 import { renderReport, styleFor } from '../report/terminal.ts';
 import { VERSION } from '../version.ts';
@@ -157,6 +159,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
+  const cpuAtStart = readCpu();
   const exec = await executeLocal(plan, params, {
     attempt: 1,
     log,
@@ -172,6 +175,7 @@ export async function main(argv: string[]): Promise<number> {
       : {}),
   });
   progress?.clear();
+  const hostLoad = hostLoadBetween(cpuAtStart, readCpu());
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
@@ -182,7 +186,7 @@ export async function main(argv: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     steps: exec.steps,
     failures: exec.categoryFailures,
-    environment: environmentOf('local', { params, steps: exec.steps, version: VERSION, agents: agentsRan(source) }),
+    environment: environmentOf('local', { params, steps: exec.steps, version: VERSION, agents: agentsRan(source), ...(hostLoad ? { hostLoad } : {}) }),
     // Recommendations, the baseline comparison and the verdict that follows from it.
     ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false } } : {}),
   });

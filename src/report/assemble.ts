@@ -10,6 +10,7 @@ import { arch, cpus, hostname, platform as osPlatform, release, totalmem } from 
 import type { Environment, Observations, ResultDocument, StepResult } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 import { readCpuSet, type CpuSet } from './cpuset.ts';
+import type { HostLoad } from './hostload.ts';
 import { buildResultDocument, completeDocument } from './document.ts';
 import { judgeAll } from './verdict.ts';
 
@@ -66,6 +67,8 @@ export interface EnvironmentInput {
   agents?: NonNullable<Environment['agents']>;
   /** The run's CPU set (cpuset.ts); a local run reads its own when none is given. */
   cpuSet?: CpuSet;
+  /** What the host did during the run (hostload.ts), where the caller measured it. */
+  hostLoad?: HostLoad;
 }
 
 /** An image reference's pinned digest (`name@sha256:...`), if it has one. */
@@ -121,6 +124,7 @@ export function environmentOf(platform: 'local' | 'kubernetes', input: Environme
     swarmbenchVersion: input.version,
     agents,
     ...(cpuSet ? { cpuSet } : {}),
+    ...(input.hostLoad ? { hostLoad: input.hostLoad } : {}),
     ...(inference ? { inference } : {}),
     ...(params.categories.includes('monitoring')
       ? { prometheus: { url: params.monitoring.prometheusUrl, mode: params.monitoring.prometheusUrl ? ('prometheus' as const) : ('direct-scrape' as const) } }

@@ -30,6 +30,7 @@ import type { Comparison, ComparisonVerdict, MetricComparison, ResultDocument, T
 import { median } from '../stats.ts';
 import { mannWhitney, shiftEstimate, smallestAttainableP } from './ranktest.ts';
 import { cpuSetText } from './cpuset.ts';
+import { BUSY_HOST_PCT, hostLoadText } from './hostload.ts';
 import { agentsText } from './format.ts';
 
 export const DEFAULT_ALPHA = 0.05;
@@ -227,6 +228,9 @@ export function conditionWarnings(current: ResultDocument, baseline: ResultDocum
   if (a.agents && b.agents && agentsText(a.agents) !== agentsText(b.agents)) w.push(`agents differ: baseline ${agentsText(a.agents)}, this run ${agentsText(b.agents)}`);
   if (a.cpuSet && b.cpuSet && (a.cpuSet.effectiveCpus !== b.cpuSet.effectiveCpus || a.cpuSet.affinity !== b.cpuSet.affinity)) {
     w.push(`CPU set differs: baseline ${cpuSetText(a.cpuSet)}, this run ${cpuSetText(b.cpuSet)}`);
+  }
+  for (const [which, h] of [['baseline', a.hostLoad], ['this run', b.hostLoad]] as const) {
+    if (h && h.otherPct >= BUSY_HOST_PCT) w.push(`host busy with other work in ${which}: ${hostLoadText(h)}`);
   }
   if ((a.inference?.backend ?? null) !== (b.inference?.backend ?? null) && a.inference && b.inference) {
     w.push(`inference backend differs: baseline ${a.inference.backend}, this run ${b.inference.backend}`);

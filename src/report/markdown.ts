@@ -9,6 +9,7 @@ import { CATEGORIES } from '../api/schema.ts';
 import { fmtP } from './baseline.ts';
 import { charts } from './charts.ts';
 import { cpuSetText } from './cpuset.ts';
+import { hostLoadText } from './hostload.ts';
 import { agentsText, durationText, num, pct, signed, targetText, valueText } from './format.ts';
 import { recommend } from './recommend.ts';
 import { failedTestLine } from './verdict.ts';
@@ -128,6 +129,7 @@ export function renderMarkdown(doc: ResultDocument): string {
     env.agents ? `- agents: ${mdEscape(agentsText(env.agents))}, SwarmBench ${env.swarmbenchVersion}` : `- agent image \`${env.agentImage}\`, SwarmBench ${env.swarmbenchVersion}`,
   );
   if (env.cpuSet) out.push(`- CPU set: ${mdEscape(cpuSetText(env.cpuSet))}`);
+  if (env.hostLoad) out.push(`- host during the run: ${mdEscape(hostLoadText(env.hostLoad))}`);
   if (env.inference) out.push(`- inference ${mdEscape(env.inference.backend)}${env.inference.gpuInUse ? ' on a GPU' : ', no GPU in use'}${env.inference.detail ? ` (${mdEscape(env.inference.detail)})` : ''}`);
   if (env.prometheus) out.push(`- monitoring figures from ${env.prometheus.mode}${env.prometheus.url ? ` (${mdEscape(env.prometheus.url)})` : ''}`);
   out.push(`- started ${doc.run.startedAt}, took ${durationText(ms)}; categories: ${doc.run.categories.join(', ')}`, '');

@@ -13,6 +13,7 @@ import { CATEGORIES } from '../api/schema.ts';
 import { charts } from './charts.ts';
 import { fmtP } from './baseline.ts';
 import { cpuSetText } from './cpuset.ts';
+import { hostLoadText } from './hostload.ts';
 import { agentsText, durationText, num, pct, signed, targetText, truncate, valueText, wrap } from './format.ts';
 import { recommend } from './recommend.ts';
 import { failedTestLine } from './verdict.ts';
@@ -85,7 +86,7 @@ function header(doc: ResultDocument, s: Style, width: number): string[] {
     `${env.platform} · node ${env.node} · ${env.cpus} × ${truncate(env.cpuModel, 40)} · ${(env.memoryBytes / 2 ** 30).toFixed(0)} GiB` +
     (env.inference ? ` · inference ${env.inference.backend}${env.inference.gpuInUse ? ' (GPU)' : ''}` : '') +
     (env.prometheus ? ` · monitoring ${env.prometheus.mode}` : '');
-  const sut = [env.agents ? `agents: ${agentsText(env.agents)}` : null, env.cpuSet ? `CPUs: ${cpuSetText(env.cpuSet)}` : null].filter((x): x is string => x !== null);
+  const sut = [env.agents ? `agents: ${agentsText(env.agents)}` : null, env.cpuSet ? `CPUs: ${cpuSetText(env.cpuSet)}` : null, env.hostLoad ? `host: ${hostLoadText(env.hostLoad)}` : null].filter((x): x is string => x !== null);
   return [
     paint(s, 'bold', truncate(title, width)),
     paint(s, 'dim', truncate(machine, width)),
