@@ -65,6 +65,8 @@ export async function runStep(step: Step, params: Params, opts: StepOptions): Pr
       ...(m.fail ? { fail: m.fail } : {}),
       ...(m.details ? { details: m.details } : {}),
       ...(m.durationMs !== undefined ? { durationMs: m.durationMs } : {}),
+      ...(m.sampleUnit ? { sampleUnit: m.sampleUnit } : {}),
+      ...(m.statistic ? { statistic: m.statistic } : {}),
     })),
     ...(error ? { error } : {}),
   };
