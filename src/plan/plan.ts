@@ -68,7 +68,8 @@ function timeoutOf(c: Category, p: Params): number {
     case 'stress':
       return base + p.stress.sustainedMs * 1.5 + 120_000;
     case 'gpu':
-      return base + p.gpu.sustainedSeconds * 2_000;
+      // 2.5 may extend an inconclusive trend fit to 3× its duration (bench/gpu/sustained.ts).
+      return base + p.gpu.sustainedSeconds * 4_000;
     default:
       return base + p.agents.poolSize * 200;
   }
