@@ -209,6 +209,24 @@ describe('Dashboard', () => {
     await until(() => dash.snapshot('tick', false).agents.live === 1, 3000, 'live again');
   });
 
+  it('carries every mark received since the previous push, once, in arrival order', async () => {
+    const { agents, msgs, dash } = await setup(2, { updateIntervalMs: 50 });
+    for (let i = 0; i < 30; i++) agents[i % 2]!.emit('mark', { token: `m${i}` });
+    agents[0]!.emit('mark', {}); // no token: counted, not carried
+    await until(() => updates(msgs).flatMap((u) => u.marks).length === 30, 2000, 'marks pushed');
+    const marks = updates(msgs).flatMap((u) => u.marks);
+    expect(new Set(marks.map((m) => m.token)).size).toBe(30);
+    expect(marks.filter((m) => m.agent === 'a-1').map((m) => m.token)).toEqual(Array.from({ length: 15 }, (_, i) => `m${i * 2}`));
+    expect(marks.every((m) => m.seq > 0)).toBe(true);
+    expect(dash.marksReceived).toBe(31);
+    expect(dash.marksDiscarded).toBe(0);
+    // A snapshot that is not pushed carries none, and later pushes repeat none.
+    expect(dash.snapshot('tick', false).marks).toEqual([]);
+    const n = updates(msgs).length;
+    await until(() => updates(msgs).length >= n + 2, 2000, 'two more ticks');
+    expect(updates(msgs).flatMap((u) => u.marks)).toHaveLength(30);
+  });
+
   it('follows the agents provider', async () => {
     const { agents, dash, setList } = await setup(2, { updateIntervalMs: 50 });
     setList([{ id: agents[0]!.id, url: agents[0]!.url }]);

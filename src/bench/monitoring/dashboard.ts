@@ -12,6 +12,10 @@
  * event (agents send a heartbeat every second) is at most `staleAfterMs` old, so a subscriber
  * (and test 3.3) can tell an update that carries live data from a stale tick.
  *
+ * Every pushed update also carries the `mark` events (`POST /v1/events/mark`) the dashboard
+ * received since the previous push, in arrival order (the event-log panel): test 3.3 drives the
+ * agents' marks at a rate and checks that each one reaches a subscriber, and when.
+ *
  * The set of agents is read from a provider on every tick (`agents()`), so the dashboard follows a
  * pool that grows, shrinks or replaces agents; a dropped stream is reconnected with backoff while
  * its agent is still listed.
@@ -198,6 +202,16 @@ export interface DashboardUpdate {
   /** Per-agent panels, sorted by id. */
   panels: AgentPanel[];
   alerts: Alert[];
+  /** Mark events received since the previous pushed update (empty in a snapshot that is not pushed). */
+  marks: DashboardMark[];
+}
+
+/** A `mark` event as an update carries it. */
+export interface DashboardMark {
+  agent: string;
+  token: string;
+  /** The event's `seq` on the dashboard's stream of that agent. */
+  seq: number;
 }
 
 export interface DashboardAlertMessage {
@@ -222,6 +236,9 @@ export interface DashboardOptions {
   /** Window of the tasks/s and events/s rates (ms). Default 1000. */
   rateWindowMs?: number;
 }
+
+/** Marks kept for the next push at most (a push every tick empties the list). */
+const MAX_PENDING_MARKS = 100_000;
 
 interface AgentState {
   ref: AgentRef;
@@ -252,9 +269,14 @@ export class Dashboard extends EventEmitter {
   #taskTimes: number[] = [];
   #eventTimes: number[] = [];
   #tasksTotal = 0;
+  /** Marks received since the last push (bounded: a dashboard without subscribers keeps MAX_PENDING_MARKS). */
+  #marks: DashboardMark[] = [];
   /** Updates pushed, and sends that failed (a subscriber too slow or gone). */
   pushed = 0;
   dropped = 0;
+  /** Marks received, and marks discarded because more than MAX_PENDING_MARKS waited for a push. */
+  marksReceived = 0;
+  marksDiscarded = 0;
 
   constructor(opts: DashboardOptions) {
     super();
@@ -365,6 +387,13 @@ export class Dashboard extends EventEmitter {
         else if (typeof d.members === 'number') st.members = d.members;
         if (typeof d.healthScore === 'number') st.health = d.healthScore;
         break;
+      case 'mark': {
+        this.marksReceived++;
+        if (typeof d.token !== 'string') break;
+        if (this.#marks.length >= MAX_PENDING_MARKS) this.marksDiscarded++;
+        else this.#marks.push({ agent: st.ref.id, token: d.token, seq: ev.seq });
+        break;
+      }
       case 'metric': {
         const name = typeof d.name === 'string' ? d.name : '';
         const value = typeof d.value === 'number' ? d.value : Number.NaN;
@@ -431,6 +460,7 @@ export class Dashboard extends EventEmitter {
       eventsPerSec: this.#eventTimes.length / windowS,
       panels,
       alerts: this.evaluator.active(),
+      marks: [],
     };
   }
 
@@ -441,6 +471,8 @@ export class Dashboard extends EventEmitter {
 
   #push(reason: 'tick' | 'alert'): void {
     const u = this.snapshot(reason);
+    u.marks = this.#marks;
+    this.#marks = [];
     this.#broadcast(JSON.stringify(u));
     this.pushed++;
     this.emit('update', u);

@@ -1,34 +1,35 @@
 /**
  * Category 3, monitoring: tests 3.1–3.5, measured on a pool of reference (or user) agents that
- * this category creates itself. `docs/monitoring.md` explains each test; in short:
+ * this category creates itself (`agents.poolSize`, never grown). `docs/monitoring.md` explains
+ * each test; in short:
  *
  * - 3.1 WebSocket latency (p50, ms): trigger-based, on one clock. The runner sends
  *   `POST /v1/events/mark {token}` to an agent and times, on its own monotonic clock, until the
  *   `mark` event with that token arrives on its WebSocket subscription to the agent's
  *   `/v1/events`. No clock of another machine enters the figure, so it is immune to clock skew
  *   and to asymmetric delays; it includes the trigger request's one-way trip, so it can only
- *   overstate the event latency, never understate it. An NTP-style one-way estimate (offset from
- *   `/v1/time`, the sample with the smallest round trip, uncertainty = that round trip / 2) is
- *   reported beside it in `details.ntp` for comparison; it is not the verdict's figure because an
- *   asymmetric delay (for example an agent that stamps events only when it sends them) biases it.
+ *   overstate the event latency, never understate it. An NTP-style one-way estimate is reported
+ *   beside it in `details.ntp`. A mark that never arrives fails the test (websocket.ts).
  * - 3.2 Prometheus scrape duration (p95, ms): with `spec.prometheus.url`, Prometheus's own
  *   `scrape_duration_seconds` of the pool's targets: every raw sample in the category's window
  *   (a range selector evaluated at the window's end on Prometheus's clock, so each scrape counts
- *   once; a `query_range` at a step would repeat or skip scrapes). Without Prometheus, the
- *   runner scrapes every agent's `/metrics` itself at the configured interval for the whole
- *   window, timing request + body + text-format parse, and says so (`details.mode`).
- * - 3.3 Dashboard update rate (updates/s): a WebSocket subscriber of the live dashboard
- *   (dashboard.ts) counts, over `observeSeconds`, the updates that carry live data (every agent's
- *   stream open with an event in the last 2.5 s) while a light task load runs; the dashboard's
- *   task counter must account for every task the load completed.
+ *   once). Without Prometheus, the runner scrapes every agent's `/metrics` itself at the
+ *   configured interval for the whole window, timing request + body + text-format parse, and says
+ *   so (`details.mode`); each target's first scrape is its warm-up, not counted.
+ * - 3.3 Dashboard update rate (updates/s): the highest rate of updates (agents' `mark` events,
+ *   triggered by the runner) that the dashboard path delivers to a dashboard subscriber
+ *   completely and in time, raised until it falls behind (dashboard-rate.ts, ladder.ts).
  * - 3.4 Alert latency (p50, ms): `PUT /v1/faults {breach:{healthScore:0.1}}` on an agent until the
  *   dashboard's alert evaluator raises the alert for that agent, on the runner's clock; the fault
  *   is cleared and the alert must resolve between trials.
- * - 3.5 Metrics volume (samples/s): samples ingested from the pool's targets over the window.
- *   Prometheus: `scrape_samples_scraped` of each target; direct: the samples parsed by the direct
- *   scrapes. Per target, the samples of every scrape after the first divided by the time between
- *   its first and last scrape in the window, summed over the targets. Since the target is a
- *   throughput, the pool is first grown until it offers 1.25 x the target (up to 256 agents).
+ * - 3.5 Metrics volume (samples/s): the highest ingestion rate of the pool's metrics that keeps
+ *   up, raised until it falls behind: the window at the configured interval, then the runner's
+ *   own scrapes of every agent at shorter and shorter intervals (volume.ts, ladder.ts).
+ *
+ * The window: it opens when the scrape source (Prometheus or direct) covers every agent; 3.1 and
+ * 3.4 run inside it; it closes once every target has been scraped `max(5, trials)` times, and 3.2
+ * and the first step of 3.5 are computed over it. The ladders of 3.3 and 3.5 run after it, so the
+ * load they raise does not enter 3.2's scrape durations.
  *
  * With Prometheus, `spec.prometheus.queries` are evaluated over the window (`query_range`) and
  * reported in 3.2's `details.extraQueries`; a failing query reports its error, never a zero.
@@ -36,10 +37,11 @@
  * executor maps `spec.prometheus.bearerTokenSecretRef` into that variable).
  *
  * The files of this folder: this one runs the category (the pool, the dashboard, the order of the
- * tests); `websocket.ts` (3.1), `dashboard-rate.ts` (3.3), `alert-latency.ts` (3.4); 3.2 and 3.5
+ * tests); `websocket.ts` (3.1), `dashboard-rate.ts` (3.3), `alert-latency.ts` (3.4), `volume.ts`
+ * (3.5 above the window), `ladder.ts` (the rate ladder of 3.3 and 3.5); 3.2 and the window of 3.5
  * come from a scrape source (`scrape.ts`, `direct-scrape.ts`, `prometheus-source.ts`) over
- * `exposition.ts`; `volume.ts` sizes the pool for 3.5; `dashboard.ts` and `alerts.ts` are the live
- * dashboard and its alert evaluator; `wait.ts` holds the waits with deadlines.
+ * `exposition.ts`; `dashboard.ts` and `alerts.ts` are the live dashboard and its alert evaluator;
+ * `wait.ts` holds the waits with deadlines.
  */
 import { AgentClient } from '../../agent/client.ts';
 import type { Measurement } from '../../api/schema.ts';
@@ -54,7 +56,7 @@ import { measureDashboardRate } from './dashboard-rate.ts';
 import { DirectScraper } from './direct-scrape.ts';
 import { PrometheusSource } from './prometheus-source.ts';
 import type { ScrapeSource } from './scrape.ts';
-import { sizeForVolume, type VolumeSizing } from './volume.ts';
+import { measureVolume } from './volume.ts';
 import { EVENT_DEADLINE_MS, now, waitUntil } from './wait.ts';
 import { measureWsLatency } from './websocket.ts';
 
@@ -95,12 +97,6 @@ export const run: CategoryRunner = async (ctx) => {
     } catch (e) {
       return ids.map((id) => failed(id, `could not start the monitoring pool: ${errorMessage(e)}`));
     }
-    let sizing: VolumeSizing;
-    try {
-      sizing = await sizeForVolume(ctx, client, pool);
-    } catch (e) {
-      return ids.map((id) => failed(id, `could not size the monitoring pool: ${errorMessage(e)}`));
-    }
     const agents = [...pool.agents()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const probes = agents.slice(0, Math.min(PROBE_AGENTS, agents.length));
     const thePool = pool;
@@ -128,7 +124,7 @@ export const run: CategoryRunner = async (ctx) => {
     const settle = { settled, settleMs: durationSince(settleStart) };
     if (!settled) ctx.log.warn('monitoring: the pool did not converge before measuring', settle);
 
-    // The scraping source runs through the whole window (3.1, 3.3 and 3.4 happen inside it).
+    // The scraping source runs through the whole window (3.1 and 3.4 happen inside it).
     let sourceError: string | null = null;
     const srcStart = now();
     if (p.monitoring.prometheusUrl) {
@@ -148,28 +144,53 @@ export const run: CategoryRunner = async (ctx) => {
     const warn = (id: string) => (error: string) => ctx.log.warn(`monitoring ${id} failed`, { error });
     ctx.progress('monitoring', '3.1 WebSocket latency');
     const m31 = await guard('3.1', () => measureWsLatency(ctx, client, probes), warn('3.1'));
-    ctx.progress('monitoring', '3.3 dashboard update rate');
-    const m33 = await guard('3.3', () => measureDashboardRate(ctx, client, dash!, agents), warn('3.3'));
     ctx.progress('monitoring', '3.4 alert latency');
     const m34 = await guard('3.4', () => measureAlertLatency(ctx, client, dash!, probes), warn('3.4'));
 
-    ctx.progress('monitoring', '3.2/3.5 scrape duration and metrics volume');
+    // The window closes here: 3.2 and the first step of 3.5 are the scrapes at the configured
+    // interval, away from the load the ladders of 3.3 and 3.5 put on the host.
+    ctx.progress('monitoring', '3.2 scrape duration');
     let m32: Measurement;
-    let m35: Measurement;
+    let window: Measurement;
     if (source) {
-      const t0 = now();
       const r = await source.finish().catch((e: unknown) => {
         const why = `scrape measurement failed: ${errorMessage(e)}`;
         return { m32: failed('3.2', why), m35: failed('3.5', why) };
       });
-      const ms = Math.round(elapsed(t0) + sourceMs);
+      // The window: from the source's start to its end.
+      const ms = Math.round(elapsed(srcStart));
       m32 = { ...r.m32, durationMs: ms };
-      m35 = { ...r.m35, durationMs: ms, details: { ...(r.m35.details ?? {}), sizing } };
+      window = { ...r.m35, durationMs: ms };
     } else {
       const details = { mode: 'prometheus', prometheus: p.monitoring.prometheusUrl, unavailable: true };
       m32 = failed('3.2', `Prometheus unavailable: ${sourceError}`, details, Math.round(sourceMs));
-      m35 = failed('3.5', `Prometheus unavailable: ${sourceError}`, { ...details, sizing }, Math.round(sourceMs));
+      window = failed('3.5', `Prometheus unavailable: ${sourceError}`, details, Math.round(sourceMs));
     }
+    source?.stop();
+
+    ctx.progress('monitoring', '3.3 dashboard update rate');
+    const m33 = await guard('3.3', () => measureDashboardRate(ctx, dash!, agents), warn('3.3'));
+
+    ctx.progress('monitoring', '3.5 metrics volume');
+    const t35 = now();
+    const m35 = await guard(
+      '3.5',
+      () =>
+        measureVolume(
+          ctx,
+          agents,
+          {
+            intervalMs: p.monitoring.scrapeIntervalMs,
+            rate: window.value ?? 0,
+            scrapes: window.samples,
+            fail: window.value === null ? (window.fail ?? 'no value') : (window.fail ?? null),
+            source: p.monitoring.prometheusUrl ? 'prometheus' : 'direct-scrape',
+          },
+          window.details ?? {},
+        ),
+      warn('3.5'),
+    );
+    m35.durationMs = Math.round((window.durationMs ?? 0) + elapsed(t35));
     const pool0 = { agents: agents.length, probes: probes.map((a) => a.id), ...settle };
     return [m31, m32, m33, m34, m35].map((m) => ({ ...m, details: { ...(m.details ?? {}), pool: pool0 } }));
   } finally {

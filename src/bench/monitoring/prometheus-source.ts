@@ -191,7 +191,7 @@ export class PrometheusSource implements ScrapeSource {
     if (finite.length === 0) return failed('3.2', `Prometheus returned no scrape_duration_seconds samples for ${this.#shortSel()}`, details);
     const cov = this.#coverage(r.series);
     const sorted = [...finite].sort((x, y) => x - y);
-    return measured('3.2', finite, percentile(sorted, 95), { details, ...(cov ? { fail: cov } : {}) });
+    return measured('3.2', finite, percentile(sorted, 95), { sampleUnit: 'scrapes', details, ...(cov ? { fail: cov } : {}) });
   }
 
   async #volume(end: number, base: Record<string, unknown>): Promise<Measurement> {
@@ -224,7 +224,7 @@ export class PrometheusSource implements ScrapeSource {
     details.agentsExposeSamplesNow = await this.#exposedNow();
     const cov = this.#coverage(r.series);
     // Samples: the scrapes behind the rate (the distribution is over scrape rounds).
-    return measured('3.5', ing.perRound, ing.rate, { samples: ing.scrapes, details, ...(cov ? { fail: cov } : {}) });
+    return measured('3.5', ing.perRound, ing.rate, { samples: ing.scrapes, sampleUnit: 'scrapes', details, ...(cov ? { fail: cov } : {}) });
   }
 
   async #extraQueries(end: number): Promise<Record<string, unknown> | undefined> {
