@@ -15,6 +15,13 @@ export interface InferenceBackend {
   readonly model: ModelWeights;
   /** Runs the model on `batch` rows of `input` (row-major [batch, inputDim]) and reads the output back. */
   predict(input: Float32Array, batch: number): Promise<Float32Array>;
+  /**
+   * As `predict`, but leaves `n` tensors of the forward pass undisposed and hands them back: the
+   * input, then each layer's output in order (a pass run outside `tf.tidy` leaves exactly these),
+   * then, past the pass's own tensors, fresh uploads of the input. The `tensor-leak` profile's
+   * leak; absent on stand-in backends.
+   */
+  predictLeaking?(input: Float32Array, batch: number, n: number): Promise<{ out: Float32Array; leaked: Tensor[] }>;
   /** Tensors and tensor bytes the engine tracks (process-wide, all backends). */
   memory(): { numTensors: number; numBytes: number };
   dispose(): void;
@@ -67,7 +74,7 @@ export async function createInferenceBackend(
   }));
   let disposed = false;
 
-  const predict = async (input: Float32Array, batch: number): Promise<Float32Array> => {
+  const run = async (input: Float32Array, batch: number, leak: number): Promise<{ out: Float32Array; leaked: Tensor[] }> => {
     if (disposed) throw new Error(`inference backend ${name} is disposed`);
     if (tf.engine().registry[tfName] !== instance) {
       throw new BackendLostError(name, `inference backend ${name} lost its device (engine backend '${tfName}' is gone)`);
@@ -75,19 +82,26 @@ export async function createInferenceBackend(
     if (tf.getBackend() !== tfName) await tf.setBackend(tfName);
     const need = batch * model.inputDim;
     if (input.length < need) throw new Error(`input has ${input.length} values, batch ${batch} needs ${need}`);
+    const rows = input.length === need ? input : input.subarray(0, need);
+    const leaked: Tensor[] = [];
     const y = tf.tidy(() => {
-      let h: Tensor2D = tf.tensor2d(input.length === need ? input : input.subarray(0, need), [batch, model.inputDim], 'float32');
+      let h: Tensor2D = tf.tensor2d(rows, [batch, model.inputDim], 'float32');
+      const pass: Tensor[] = [h];
       for (const l of layers) {
         h = tf.fused.matMul({ a: h, b: l.w, bias: l.b, activation: l.relu ? 'relu' : 'linear' }) as Tensor2D;
+        pass.push(h);
       }
+      for (let i = 0; i < leak; i++) leaked.push(tf.keep(i < pass.length ? pass[i]! : tf.tensor2d(rows, [batch, model.inputDim], 'float32')));
       return h;
     });
     try {
-      return (await y.data()) as Float32Array;
+      return { out: (await y.data()) as Float32Array, leaked };
     } finally {
-      y.dispose();
+      // The output is left too when the leak reaches it.
+      if (leak < layers.length + 1) y.dispose();
     }
   };
+  const predict = async (input: Float32Array, batch: number): Promise<Float32Array> => (await run(input, batch, 0)).out;
 
   return {
     name,
@@ -96,6 +110,7 @@ export async function createInferenceBackend(
     detail: info.detail,
     model,
     predict,
+    predictLeaking: (input, batch, n) => run(input, batch, Math.max(0, Math.floor(n))),
     memory: () => {
       // The engine's own counters (tf.memory() would also ask the active backend, and fails while
       // none is active, e.g. right after a device loss).

@@ -4,18 +4,25 @@
  * runner, not in the agents), as a wrapper around the selected backend, so every prediction still
  * does real work on it and its outputs stay right; what changes is what a defective model server
  * changes:
- * - `tensor-leak:N`: every prediction leaves N tensors (copies of its output) undisposed, as a
- *   missing `dispose`/`tidy` does; the engine's tensor count and bytes grow (native memory on
- *   tfjs-node, device memory on a GPU). Released when the backend is disposed.
+ * - `tensor-leak:N`: every prediction leaves N tensors of its forward pass undisposed, as a pass
+ *   run outside `tf.tidy` does: the uploaded input first (the commonest leak,
+ *   `model.predict(tf.tensor(x))`), then each layer's output (`predictLeaking` of the backend; on
+ *   a stand-in backend without it, uploads of the input). With the small model at batch 128 that
+ *   is 0.38 MiB per prediction for N = 1 and 0.75 MiB for N = 3 (input and both hidden layers:
+ *   the whole pass without tidy). The engine's tensor count and bytes grow, and with them the
+ *   backend's memory: the wasm heap, libtensorflow's native memory, the device's. Released when the
+ *   backend is disposed.
  * - `throughput-decay:R`: each prediction of `batch` rows also runs `batch x R x s` extra rows
  *   (s: seconds since the backend's first prediction, at most 16 x batch), as a server that
  *   re-processes a context growing with uptime; samples/s falls as the run goes on.
  * - `no-batching`: a batch of b rows runs as b predictions of one row (no batching benefit).
- * - `no-fallback`: after a device loss the backend is not replaced (`fallbackRefusal`, asked by
- *   the CPU-fallback test before it opens the CPU backend).
+ * - `no-fallback`: the inference service keeps its lost device: after a device loss every request
+ *   fails and no fallback backend is opened (`serviceFallsBack`, read where the service is made;
+ *   the service is in service.ts beside this file). The CPU-fallback test sees it only as requests that never get an answer.
  * None of them draws random numbers: they are deterministic, so need no seed.
  */
 import { defectsOf, defectValue, formatDefect, type Defect } from '../../agent/defects.ts';
+import type { Tensor } from '@tensorflow/tfjs';
 import type { InferenceBackend } from './backend.ts';
 import { releaseTensors } from './backend.ts';
 import type { Runtime } from './runtime.ts';
@@ -28,11 +35,9 @@ export function inferenceDefects(list: readonly string[] | undefined): Defect[] 
   return defectsOf(list, 'inference');
 }
 
-/** Why the CPU fallback must not happen (`no-fallback`), or null. */
-export function fallbackRefusal(defects: readonly Defect[]): string | null {
-  return defectValue(defects, 'no-fallback') === null
-    ? null
-    : 'the lost backend was not replaced (defect profile no-fallback): no prediction after the device loss';
+/** Whether the inference service falls back to the CPU after a device loss (false under `no-fallback`). */
+export function serviceFallsBack(defects: readonly Defect[]): boolean {
+  return defectValue(defects, 'no-fallback') === null;
 }
 
 /** The backend with the inference defects applied; the backend itself when none is active. */
@@ -42,21 +47,39 @@ export function withInferenceDefects(backend: InferenceBackend, defects: readonl
   const unbatched = defectValue(defects, 'no-batching') !== null;
   if (leakPer === 0 && decay === null && !unbatched) return backend;
   const { inputDim, outputDim } = backend.model;
-  const leaked: ReturnType<Runtime['tf']['tensor2d']>[] = [];
+  const leaked: Tensor[] = [];
   let firstAt: number | null = null;
   /** Rows of the decaying workload: the caller's, then copies of them. */
   let rowsBuf = new Float32Array(0);
 
+  /** Whether the current request has yet to leak (once per request, in its first pass). */
+  let leakDue = false;
+
+  /** The backend's prediction, leaving `leakPer` tensors of the pass undisposed when the request's leak is due. */
+  const pass = async (input: Float32Array, batch: number): Promise<Float32Array> => {
+    if (!leakDue) return backend.predict(input, batch);
+    leakDue = false;
+    if (backend.predictLeaking) {
+      const r = await backend.predictLeaking(input, batch, leakPer);
+      leaked.push(...r.leaked);
+      return r.out;
+    }
+    const out = await backend.predict(input, batch);
+    for (let i = 0; i < leakPer; i++) leaked.push(rt.tf.tensor2d(input.slice(0, batch * inputDim), [batch, inputDim], 'float32'));
+    return out;
+  };
+
   const one = async (input: Float32Array, batch: number): Promise<Float32Array> => {
-    if (!unbatched || batch === 1) return backend.predict(input, batch);
+    if (!unbatched || batch === 1) return pass(input, batch);
     const out = new Float32Array(batch * outputDim);
     for (let r = 0; r < batch; r++) {
-      out.set(await backend.predict(input.subarray(r * inputDim, (r + 1) * inputDim), 1), r * outputDim);
+      out.set(await pass(input.subarray(r * inputDim, (r + 1) * inputDim), 1), r * outputDim);
     }
     return out;
   };
 
   const predict = async (input: Float32Array, batch: number): Promise<Float32Array> => {
+    leakDue = leakPer > 0;
     let out: Float32Array;
     if (decay === null) out = await one(input, batch);
     else {
@@ -72,7 +95,6 @@ export function withInferenceDefects(backend: InferenceBackend, defects: readonl
         out = (await one(rowsBuf, rows)).subarray(0, batch * outputDim);
       }
     }
-    for (let i = 0; i < leakPer; i++) leaked.push(rt.tf.tensor2d(out, [batch, outputDim], 'float32'));
     return out;
   };
 
