@@ -38,7 +38,7 @@ export const Params = z
       stepSeconds: z.number().positive(),
       /** Agents added in the spawn-latency test (1.2). */
       spawnBatch: int(1),
-      /** Tasks dispatched in the load-balancing test (1.5). */
+      /** Upper bound on the tasks of one 1.5 batch (1.5 sends 4 per agent per batch, so chance placement fails; bench/distributed/balance.ts). */
       balanceTasks: int(1),
       gossipIntervalMs: z.number().positive(),
       failureTimeoutMs: z.number().positive(),
