@@ -11,16 +11,33 @@ import { mulberry32 } from '../../src/prng.ts';
 // The server: /v1/tasks, /v1/dispatch, /v1/dispatch/query, plus /__config and /__stats.
 const SERVER = String.raw`
 const http = require('node:http');
+const crypto = require('node:crypto');
 const { parentPort } = require('node:worker_threads');
+// The contract's work (src/agent/work.ts), written out again: the server answers real results.
+function cpuResult(payload, rounds) {
+  let d = crypto.createHash('sha256').update(payload, 'utf8').digest();
+  const buf = Buffer.allocUnsafe(1024);
+  for (let off = 0; off < 1024; off += 32) d.copy(buf, off);
+  for (let i = 0; i < rounds; i++) { d = crypto.createHash('sha256').update(buf).digest(); d.copy(buf, (i * 32) % 1024); }
+  return d.toString('hex');
+}
+let cpuSeen = 0;
+// wrongEvery: every n-th CPU task answered with the 0-round digest (the wrong-digests defect).
+function resultOf(j) {
+  if (j.kind === 'io') return j.payload;
+  const skip = cfg.wrongEvery && ++cpuSeen % cfg.wrongEvery === 0;
+  if (skip) st.wrong++;
+  return cpuResult(j.payload, skip ? 0 : j.cpuRounds);
+}
 let cfg = {};
 let st = {};
 let inflight = 0;
 let seq = 0;
 const ledger = new Map();
 function reset(c) {
-  cfg = Object.assign({ ioMs: null, capacity: 1e9, errorEvery: 0, hangEvery: 0, loseAccepted: 0, failEvery: 0, queryFails: false }, c || {});
-  st = { tasks: 0, ok: 0, rejected: 0, errors: 0, hung: 0, accepted: 0, lost: 0, failed: 0, io: 0, cpu: 0, queries: 0 };
-  inflight = 0; seq = 0; ledger.clear();
+  cfg = Object.assign({ ioMs: null, capacity: 1e9, errorEvery: 0, hangEvery: 0, loseAccepted: 0, failEvery: 0, queryFails: false, wrongEvery: 0, anonymous: false, claimMs: null }, c || {});
+  st = { tasks: 0, ok: 0, rejected: 0, errors: 0, hung: 0, accepted: 0, lost: 0, failed: 0, io: 0, cpu: 0, queries: 0, wrong: 0 };
+  inflight = 0; seq = 0; cpuSeen = 0; ledger.clear();
 }
 reset();
 function send(res, code, obj) { const b = JSON.stringify(obj); res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) }); res.end(b); }
@@ -39,7 +56,7 @@ const server = http.createServer((req, res) => {
       if (cfg.errorEvery && n % cfg.errorEvery === 0) { st.errors++; return send(res, 500, { error: 'injected' }); }
       inflight++;
       const ms = cfg.ioMs === null ? (j.kind === 'io' ? j.ioMs : 0) : cfg.ioMs;
-      return setTimeout(() => { inflight--; st.ok++; send(res, 200, { id: j.id, agent: 'w', kind: j.kind, result: 'x', queuedMs: 0, runMs: ms }); }, ms);
+      return setTimeout(() => { inflight--; st.ok++; send(res, 200, { id: j.id, agent: cfg.anonymous ? '' : 'w', kind: j.kind, result: resultOf(j), queuedMs: 0, runMs: ms }); }, ms);
     }
     if (req.url === '/v1/dispatch') {
       st.tasks++;
@@ -47,14 +64,14 @@ const server = http.createServer((req, res) => {
       if (inflight >= cfg.capacity) { st.rejected++; return send(res, 429, { error: 'saturated' }); }
       st.accepted++;
       if (cfg.loseAccepted > 0) { cfg.loseAccepted--; st.lost++; return send(res, 202, { id: j.id, accepted: true, coordinator: 'w' }); }
-      const e = { id: j.id, state: 'pending', acceptedAt: Date.now(), finishedAt: 0 };
+      const e = { id: j.id, state: 'pending', executor: null, result: null, acceptedAt: Date.now(), finishedAt: 0 };
       ledger.set(j.id, e);
       inflight++;
       const ms = cfg.ioMs === null ? j.ioMs : cfg.ioMs;
       setTimeout(() => {
         inflight--;
-        if (cfg.failEvery && n % cfg.failEvery === 0) { e.state = 'failed'; st.failed++; } else e.state = 'done';
-        e.finishedAt = Date.now();
+        if (cfg.failEvery && n % cfg.failEvery === 0) { e.state = 'failed'; st.failed++; } else { e.state = 'done'; e.executor = cfg.anonymous ? null : 'w'; e.result = resultOf(j); }
+        e.finishedAt = cfg.claimMs === null ? Date.now() : e.acceptedAt + cfg.claimMs;
       }, ms);
       return send(res, 202, { id: j.id, accepted: true, coordinator: 'w' });
     }
@@ -111,8 +128,8 @@ async function withLoopDelay<T>(fn: () => Promise<T>): Promise<[T, { p50: number
   }
 }
 
-function identity(c: { offered: number; ok: number; rejected: number; error: number; timeout: number; lost: number; dropped: number }): number {
-  return c.ok + c.rejected + c.error + c.timeout + c.lost + c.dropped;
+function identity(c: { offered: number; ok: number; wrong: number; rejected: number; error: number; timeout: number; lost: number; dropped: number }): number {
+  return c.ok + c.wrong + c.rejected + c.error + c.timeout + c.lost + c.dropped;
 }
 
 describe('schedule and interleave', () => {
@@ -143,7 +160,7 @@ describe('schedule and interleave', () => {
 describe('load generator against a tiny server', () => {
   it('keeps an exact arrival schedule and the offered rate', async () => {
     await configure({ ioMs: 2 });
-    const [run, loop] = await withLoopDelay(() => runLoad({ targets: [url], rate: 1000, durationMs: 2000, mix: { io: 0.8, cpu: 0.2 } }));
+    const [run, loop] = await withLoopDelay(() => runLoad({ targets: [url], rate: 1000, durationMs: 2000, mix: { io: 0.8, cpu: 0.2 }, cpuRounds: 20 }));
     const s = await stats();
     expect(run.counts.offered).toBe(2000);
     expect(run.counts.sent).toBe(2000);

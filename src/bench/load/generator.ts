@@ -10,20 +10,25 @@
  *
  * Two modes:
  * - `tasks`: `POST /v1/tasks` on the targets round robin; the answer is the completion
- *   (200 ok, 429 rejected, anything else an error, no answer within `timeoutMs` a timeout).
+ *   (200 ok when its result checks out, else wrong; 429 rejected, anything else an error, no
+ *   answer within `timeoutMs` a timeout).
  * - `dispatch`: `POST /v1/dispatch`; 202 means the task is accepted (its latency is the time to
  *   acceptance). After the schedule, the accepted tasks are looked up with
  *   `POST /v1/dispatch/query` on the coordinator that accepted them until all are `done`, or
  *   the drain deadline passes: an accepted task that is not `done` by then (`failed`, still
- *   `pending`, `unknown` to its coordinator, or its coordinator unreachable) is *lost*.
+ *   `pending`, `unknown` to its coordinator, or its coordinator unreachable) is *lost*; a `done`
+ *   one is ok when its result checks out, else wrong.
  *
+ * Every final answer is checked (`verify.ts`: id, executor named, result; CPU digests recomputed
+ * for every `cpuCheckEvery`-th CPU task) and a failed check is the outcome `wrong`, never ok.
  * Each offered task ends with exactly one outcome, so
- * `offered = ok + rejected + error + timeout + lost + dropped` always holds (`dropped`: not sent
- * because `maxOutstanding` requests were already open, a client-side cap that is reported, not hidden).
+ * `offered = ok + wrong + rejected + error + timeout + lost + dropped` always holds (`dropped`: not
+ * sent because `maxOutstanding` requests were already open, a client-side cap that is reported,
+ * not hidden).
  *
  * The task mix is interleaved deterministically (Bresenham: after n tasks, exactly
- * round(n × cpu) are CPU tasks, spread evenly) with a seeded phase, and payloads come from a seeded
- * PRNG, so two runs with the same seed send the same tasks.
+ * round(n × cpu) are CPU tasks, spread evenly) with a seeded phase, and payloads are a seeded base
+ * and the task's index (unique per task), so two runs with the same seed send the same tasks.
  *
  * Cheap per request: one keep-alive connection pool, one short JSON string per task, outcomes and
  * times in typed arrays (`LoadRun`, `record.ts`); windows and percentiles are computed once, after
@@ -33,6 +38,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { mulberry32 } from '../../prng.ts';
 import { isCpuTask, LoadRun, OUTCOME, OUTCOME_NAMES, type LoadMode, type LostDetail, type OutcomeCode, type OutcomeName, type TaskMix } from './record.ts';
+import { checkAnswer, defaultCpuCheckEvery, KIND, parseAnswer, taskPayload } from './verify.ts';
 
 export interface LoadOptions {
   /** Base URLs of the agents (e.g. `http://127.1.0.2:41234`), used round robin. */
@@ -57,6 +63,11 @@ export interface LoadOptions {
   /** Granularity of the live per-bucket counters (`okBuckets`), default 50 ms. */
   bucketMs?: number;
   seed?: number;
+  /**
+   * The harness recomputes the digest of every k-th CPU task (`verify.ts`); default: the smallest k
+   * that keeps the recomputation under about 5 % of one core at the peak offered rate.
+   */
+  cpuCheckEvery?: number;
   /** Prefix of task ids; default unique per run (agents deduplicate ids for 60 s). */
   idPrefix?: string;
   signal?: AbortSignal;
@@ -126,7 +137,10 @@ export function startLoad(opts: LoadOptions): LoadHandle {
   if (opts.targets.length === 0) throw new Error('load: no targets');
 
   const estimate = typeof opts.rate === 'number' ? Math.ceil((opts.rate * opts.durationMs) / 1000) + 16 : 4096;
-  const run = new LoadRun(mode, opts.durationMs, Math.min(estimate, 1 << 22), bucketMs, idPrefix);
+  const cpuCheckEvery = opts.cpuCheckEvery ?? defaultCpuCheckEvery(peakRate(rateAt, opts.durationMs), cpuFraction, cpuRounds);
+  if (!(Number.isInteger(cpuCheckEvery) && cpuCheckEvery >= 1)) throw new Error('load: cpuCheckEvery must be an integer >= 1');
+  const run = new LoadRun(mode, opts.durationMs, Math.min(estimate, 1 << 22), bucketMs, idPrefix, cpuCheckEvery);
+  let cpuSent = 0;
   const targetIndex = new Map<string, number>();
   const parsed: Target[] = [];
   let current: number[] = [];
@@ -149,9 +163,11 @@ export function startLoad(opts: LoadOptions): LoadHandle {
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, maxFreeSockets: 4096, scheduling: 'lifo' });
   const headersBase = { 'content-type': 'application/json' };
-  // A short fixed pool of seeded payload strings: varied input for the CPU tasks, no per-task PRNG work.
+  // A short fixed pool of seeded bases, and the task's index: a unique payload per task, no per-task PRNG work.
   const payloads: string[] = [];
   for (let k = 0; k < 64; k++) payloads.push(Math.floor(rand() * 2 ** 32).toString(36));
+  const check = (i: number, answer: ReturnType<typeof parseAnswer>, field: 'agent' | 'executor'): boolean =>
+    checkAnswer(run.checks, run.kind[i]!, `${idPrefix}-${i}`, taskPayload(payloads, i), cpuRounds, answer, field) === null;
 
   let outstanding = 0;
   let rr = Math.floor(rand() * 1024);
@@ -185,6 +201,9 @@ export function startLoad(opts: LoadOptions): LoadHandle {
       case OUTCOME.timeout:
         c.timeout++;
         break;
+      case OUTCOME.wrong:
+        c.wrong++;
+        break;
       default:
         c.error++;
         if (errKind) run.errorKinds[errKind] = (run.errorKinds[errKind] ?? 0) + 1;
@@ -214,9 +233,12 @@ export function startLoad(opts: LoadOptions): LoadHandle {
     outstanding++;
     const t = parsed[tk]!;
     const id = `${idPrefix}-${i}`;
-    const body = isCpuTask(i, cpuFraction, phase)
-      ? `{"id":"${id}","kind":"cpu","cpuRounds":${cpuRounds},"payload":"${payloads[i & 63]}"}`
-      : `{"id":"${id}","kind":"io","ioMs":${ioMs},"payload":"${payloads[i & 63]}"}`;
+    const cpu = isCpuTask(i, cpuFraction, phase);
+    if (cpu) run.kind[i] = cpuSent++ % cpuCheckEvery === 0 ? KIND.cpuChecked : KIND.cpuUnchecked;
+    const payload = taskPayload(payloads, i);
+    const body = cpu
+      ? `{"id":"${id}","kind":"cpu","cpuRounds":${cpuRounds},"payload":"${payload}"}`
+      : `{"id":"${id}","kind":"io","ioMs":${ioMs},"payload":"${payload}"}`;
     let finished = false;
     const req = http.request({
       agent,
@@ -233,13 +255,29 @@ export function startLoad(opts: LoadOptions): LoadHandle {
       req.destroy();
     });
     req.on('response', (res) => {
-      res.resume();
-      if (finished) return;
-      finished = true;
       const s = res.statusCode ?? 0;
-      if (mode === 'tasks' ? s === 200 : s === 202 || s === 200) settle(i, mode === 'tasks' ? OUTCOME.ok : OUTCOME.accepted);
-      else if (s === 429) settle(i, OUTCOME.rejected);
-      else settle(i, OUTCOME.error, `http ${s}`);
+      if (mode !== 'tasks' || s !== 200) {
+        res.resume();
+        if (finished) return;
+        finished = true;
+        if (mode === 'dispatch' && (s === 202 || s === 200)) settle(i, OUTCOME.accepted);
+        else if (s === 429) settle(i, OUTCOME.rejected);
+        else settle(i, OUTCOME.error, `http ${s}`);
+        return;
+      }
+      // A completion: its body is the result, checked before it counts.
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if (finished) return;
+        finished = true;
+        settle(i, check(i, parseAnswer(Buffer.concat(chunks).toString('utf8')), 'agent') ? OUTCOME.ok : OUTCOME.wrong);
+      });
+      res.on('error', (e: NodeJS.ErrnoException) => {
+        if (finished) return;
+        finished = true;
+        settle(i, OUTCOME.error, e.code ?? e.message);
+      });
     });
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (finished) return;
@@ -332,11 +370,26 @@ export function startLoad(opts: LoadOptions): LoadHandle {
                 if (!Number.isInteger(i) || i < 0 || i >= run.n || run.outcome[i] !== OUTCOME.accepted) continue;
                 seen.add(i);
                 if (t.state === 'done') {
+                  if (!check(i, t, 'executor')) {
+                    run.outcome[i] = OUTCOME.wrong;
+                    run.counts.wrong++;
+                    continue;
+                  }
                   run.outcome[i] = OUTCOME.ok;
                   run.counts.ok++;
                   const acc = num(t.acceptedAt);
                   const dn = num(t.finishedAt) ?? num(t.doneAt);
-                  if (acc !== null && dn !== null && dn >= acc) run.e2eMs[i] = run.doneMs[i]! - run.schedMs[i]! + (dn - acc);
+                  if (acc !== null && dn !== null && dn >= acc) {
+                    // The coordinator's duration, believed only within the harness's own bounds:
+                    // not before the 202 arrived nor before an IO task's own wait was over, and
+                    // by the time this answer arrived.
+                    const accepted = run.doneMs[i]! - run.schedMs[i]!;
+                    const lo = run.kind[i] === KIND.io ? Math.max(accepted, ioMs) : accepted;
+                    const hi = Math.max(lo, nowMs() - run.schedMs[i]!);
+                    const claim = accepted + (dn - acc);
+                    if (claim > hi || claim < lo) run.e2eClamped++;
+                    run.e2eMs[i] = Math.min(hi, Math.max(lo, claim));
+                  }
                 } else if (t.state === 'failed') {
                   markLost(i, 'failed');
                 } else if (t.state === 'unknown') {
@@ -405,6 +458,13 @@ export function runLoad(opts: LoadOptions): Promise<LoadRun> {
   return startLoad(opts).done;
 }
 
+/** The highest rate of the schedule (a function of time is sampled every 1 % of the duration). */
+function peakRate(rateAt: (ms: number) => number, durationMs: number): number {
+  let peak = 0;
+  for (let k = 0; k <= 100; k++) peak = Math.max(peak, rateAt((durationMs * k) / 100) || 0);
+  return peak;
+}
+
 function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
@@ -413,7 +473,8 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function postJson(agent: http.Agent, t: Target, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+/** POSTs JSON and parses the 200 answer (rejects on any other status, a transport error or the timeout). */
+export function postJson(agent: http.Agent, t: { hostname: string; port: number }, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(

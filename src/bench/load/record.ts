@@ -2,10 +2,12 @@
  * What a load run records, and the statistics derived from it once it is over (`LoadRun`): one
  * outcome code per offered task, the per-task times in typed arrays, counts, windows, latency
  * summaries and per-target rows. Also the deterministic interleave of the task mix (`isCpuTask`).
- * The driving loop that fills it is `generator.ts`.
+ * The loops that fill it are `generator.ts` (open loop) and `closed.ts` (closed loop); the result
+ * checks whose counts it carries are `verify.ts`.
  */
 import { percentile, round } from '../../stats.ts';
 import { roundNumbers } from '../measure.ts';
+import { newCheckCounts, type CheckCounts } from './verify.ts';
 
 export type LoadMode = 'tasks' | 'dispatch';
 
@@ -20,9 +22,11 @@ export const OUTCOME = {
   dropped: 6,
   /** Dispatch mode, between the 202 and the drain's verdict. Never left after `done` resolves. */
   accepted: 7,
+  /** Answered as done, but the result failed the harness's check (`verify.ts`): never ok. */
+  wrong: 8,
 } as const;
 export type OutcomeCode = (typeof OUTCOME)[keyof typeof OUTCOME];
-export const OUTCOME_NAMES = ['pending', 'ok', 'rejected', 'error', 'timeout', 'lost', 'dropped', 'accepted'] as const;
+export const OUTCOME_NAMES = ['pending', 'ok', 'rejected', 'error', 'timeout', 'lost', 'dropped', 'accepted', 'wrong'] as const;
 export type OutcomeName = (typeof OUTCOME_NAMES)[number];
 
 export interface TaskMix {
@@ -41,6 +45,8 @@ export interface LoadCounts {
   dropped: number;
   /** Dispatch mode: answered 202. */
   accepted: number;
+  /** Answered (tasks: 200; dispatch: done) with a result that failed the harness's check. */
+  wrong: number;
 }
 
 export interface LostDetail {
@@ -69,6 +75,8 @@ export interface LoadWindow {
   errors: number;
   /** lost + dropped among the tasks scheduled in the window. */
   lost: number;
+  /** Answers with a wrong result (`verify.ts`) answered in the window. */
+  wrong: number;
 }
 
 export interface LatencySummary {
@@ -103,7 +111,9 @@ export class LoadRun {
   scheduleEndMs = 0;
   /** When the run was over (all answers in, dispatch drained), ms since start. */
   endMs = 0;
-  readonly counts: LoadCounts = { offered: 0, sent: 0, ok: 0, rejected: 0, error: 0, timeout: 0, lost: 0, dropped: 0, accepted: 0 };
+  readonly counts: LoadCounts = { offered: 0, sent: 0, ok: 0, rejected: 0, error: 0, timeout: 0, lost: 0, dropped: 0, accepted: 0, wrong: 0 };
+  /** What the harness checked of the answers, and the mismatches by kind (`verify.ts`). */
+  readonly checks: CheckCounts;
   readonly lostDetail: LostDetail = { failed: 0, pending: 0, unknown: 0, unreachable: 0 };
   /** HTTP statuses and error codes of the `error` outcomes. */
   readonly errorKinds: Record<string, number> = {};
@@ -120,14 +130,22 @@ export class LoadRun {
   lagMs: Float32Array;
   outcome: Uint8Array;
   target: Uint16Array;
+  /** Task kind as sent: 0 io, 1 cpu (digest not recomputed: outside the sample), 2 cpu (digest recomputed). */
+  kind: Uint8Array;
   /**
    * Dispatch mode: end-to-end latency (scheduled send to done) when the coordinator reports
    * `acceptedAt` and `finishedAt` (its own clock, so no skew) in the query answer, else NaN.
+   * The coordinator's figure is only believed within what the harness saw itself: it is never
+   * less than the time to the 202 (nor, for an IO task, than its wait), nor more than the time to
+   * the query answer that said `done` (clamped, and counted in `e2eClamped`).
    */
   e2eMs: Float64Array;
+  /** Dispatch mode: coordinator-reported durations the harness's own times contradicted. */
+  e2eClamped = 0;
 
-  constructor(mode: LoadMode, plannedMs: number, capacity: number, bucketMs: number, idPrefix: string) {
+  constructor(mode: LoadMode, plannedMs: number, capacity: number, bucketMs: number, idPrefix: string, cpuCheckEvery = 1) {
     this.mode = mode;
+    this.checks = newCheckCounts(cpuCheckEvery);
     this.plannedMs = plannedMs;
     this.bucketMs = bucketMs;
     this.idPrefix = idPrefix;
@@ -139,6 +157,7 @@ export class LoadRun {
     this.lagMs = new Float32Array(cap);
     this.outcome = new Uint8Array(cap);
     this.target = new Uint16Array(cap);
+    this.kind = new Uint8Array(cap);
     this.e2eMs = new Float64Array(cap).fill(Number.NaN);
     this.okBuckets = new Int32Array(Math.ceil(plannedMs / bucketMs) + 64);
   }
@@ -157,6 +176,7 @@ export class LoadRun {
     this.lagMs = grow(this.lagMs, (c) => new Float32Array(c));
     this.outcome = grow(this.outcome, (c) => new Uint8Array(c));
     this.target = grow(this.target, (c) => new Uint16Array(c));
+    this.kind = grow(this.kind, (c) => new Uint8Array(c));
     const e = new Float64Array(cap).fill(Number.NaN);
     e.set(this.e2eMs);
     this.e2eMs = e;
@@ -222,7 +242,7 @@ export class LoadRun {
 
   /** Counts of outcomes among the tasks *scheduled* in [fromMs, toMs). */
   countsBetween(fromMs: number, toMs: number): Record<OutcomeName, number> {
-    const c: Record<OutcomeName, number> = { pending: 0, ok: 0, rejected: 0, error: 0, timeout: 0, lost: 0, dropped: 0, accepted: 0 };
+    const c: Record<OutcomeName, number> = { pending: 0, ok: 0, rejected: 0, error: 0, timeout: 0, lost: 0, dropped: 0, accepted: 0, wrong: 0 };
     for (let i = 0; i < this.n; i++) {
       const s = this.schedMs[i]!;
       if (s >= fromMs && s < toMs) c[OUTCOME_NAMES[this.outcome[i]!]!]++;
@@ -251,6 +271,7 @@ export class LoadRun {
     const rej = new Int32Array(count);
     const err = new Int32Array(count);
     const lost = new Int32Array(count);
+    const wrong = new Int32Array(count);
     for (let i = 0; i < this.n; i++) {
       const o = this.outcome[i]!;
       const ws = idx(this.schedMs[i]!);
@@ -266,6 +287,7 @@ export class LoadRun {
         if (!Number.isNaN(v)) lat[wd]!.push(v);
       } else if (o === OUTCOME.rejected) rej[wd]!++;
       else if (o === OUTCOME.error || o === OUTCOME.timeout) err[wd]!++;
+      else if (o === OUTCOME.wrong) wrong[wd]!++;
     }
     const out: LoadWindow[] = [];
     for (let w = 0; w < count; w++) {
@@ -284,6 +306,7 @@ export class LoadRun {
         rejected: rej[w]!,
         errors: err[w]!,
         lost: lost[w]!,
+        wrong: wrong[w]!,
       });
     }
     return out;
@@ -298,8 +321,8 @@ export class LoadRun {
   }
 
   /** Outcome counts per target URL. */
-  perTarget(): { url: string; sent: number; ok: number; rejected: number; errors: number; lost: number }[] {
-    const rows = this.targets.map((url) => ({ url, sent: 0, ok: 0, rejected: 0, errors: 0, lost: 0 }));
+  perTarget(): { url: string; sent: number; ok: number; rejected: number; errors: number; lost: number; wrong: number }[] {
+    const rows = this.targets.map((url) => ({ url, sent: 0, ok: 0, rejected: 0, errors: 0, lost: 0, wrong: 0 }));
     for (let i = 0; i < this.n; i++) {
       const o = this.outcome[i]!;
       if (o === OUTCOME.dropped) continue;
@@ -308,6 +331,7 @@ export class LoadRun {
       if (o === OUTCOME.ok) r.ok++;
       else if (o === OUTCOME.rejected) r.rejected++;
       else if (o === OUTCOME.lost) r.lost++;
+      else if (o === OUTCOME.wrong) r.wrong++;
       else if (o === OUTCOME.error || o === OUTCOME.timeout) r.errors++;
     }
     return rows;
@@ -323,11 +347,26 @@ export class LoadRun {
       counts: { ...this.counts },
       ...(this.mode === 'dispatch' ? { lostDetail: { ...this.lostDetail } } : {}),
       ...(Object.keys(this.errorKinds).length ? { errorKinds: { ...this.errorKinds } } : {}),
+      checks: checksSummary(this.checks),
+      ...(this.e2eClamped > 0 ? { e2eClamped: this.e2eClamped } : {}),
       throughput: round(this.throughput(), 3),
       latencyMs: roundNumbers(lat, 3),
       generatorLagMs: roundNumbers(this.lag, 3),
     };
   }
+}
+
+/** The check counts for a result document: the mismatch kinds only when there were any. */
+export function checksSummary(c: CheckCounts): Record<string, unknown> {
+  const kinds = Object.fromEntries(Object.entries(c.mismatch).filter(([, v]) => v > 0));
+  return {
+    checked: c.checked,
+    cpuDigestsRecomputed: c.cpuChecked,
+    cpuDigestsNotRecomputed: c.cpuUnchecked,
+    cpuCheckEvery: c.cpuCheckEvery,
+    ...(Object.keys(kinds).length ? { mismatch: kinds } : {}),
+    executors: c.executors.size,
+  };
 }
 
 function summarizeSorted(l: number[]): LatencySummary {
