@@ -109,17 +109,22 @@ export function charts(doc: ResultDocument, width: number): string[] {
     .sort((a, b) => a.agents - b.agents);
   add(
     barChart(
-      'Throughput by agent count (tasks/s; # served, . offered but not served)',
+      steps.some((s) => n(s.d.idealThroughput) !== undefined)
+        ? 'Throughput at saturation by agent count (tasks/s; # completed, . N × T(1) not reached)'
+        : 'Throughput by agent count (tasks/s; # served, . offered but not served)',
       steps
         .filter((s) => n(s.d.throughput) !== undefined)
         .map((s) => {
           const thr = n(s.d.throughput)!;
-          const offered = n(s.d.offeredRate);
+          // The ideal is N × the one-agent throughput; documents from before 4.x measured
+          // saturation carry only the offered rate.
+          const ideal = n(s.d.idealThroughput) ?? n(s.d.offeredRate);
+          const note = s.t.result === 'Skipped' ? 'skipped' : s.t.value !== null ? `${num(s.t.value)} %` : '';
           return {
             label: `${s.agents} agents`,
             value: thr,
-            ...(offered !== undefined ? { ghost: offered } : {}),
-            text: `${num(thr)}${offered !== undefined ? ` / ${num(offered)}` : ''}  ${s.t.value !== null ? `${num(s.t.value)} %` : ''}`.trimEnd(),
+            ...(ideal !== undefined ? { ghost: ideal } : {}),
+            text: `${num(thr)}${ideal !== undefined ? ` / ${num(ideal)}` : ''}  ${note}`.trimEnd(),
           };
         }),
       width,

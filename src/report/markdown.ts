@@ -146,7 +146,7 @@ function headlineRows(doc: ResultDocument): string[][] {
   one('2.1', 'GPU speedup');
   one('1.3', 'Distributed latency');
   const steps = doc.tests.filter((t) => t.category === 'scalability');
-  const measured = steps.filter((t) => t.value !== null);
+  const measured = steps.filter((t) => t.value !== null && t.result !== 'Skipped');
   if (steps.length) {
     const worst = measured.reduce<TestResult | undefined>((a, b) => (a === undefined || b.value! < a.value! ? b : a), undefined);
     const result = steps.some((t) => t.result === 'Failed') ? 'Failed' : steps.every((t) => t.result === 'Skipped') ? 'Skipped' : 'Passed';

@@ -132,7 +132,7 @@ function headline(doc: ResultDocument, s: Style, width: number): string[] {
   one('1.3', 'Distributed latency');
   const steps = doc.tests.filter((t) => t.category === 'scalability');
   if (steps.length) {
-    const measured = steps.filter((t) => t.value !== null);
+    const measured = steps.filter((t) => t.value !== null && t.result !== 'Skipped');
     const worst = measured.reduce<TestResult | undefined>((a, b) => (a === undefined || b.value! < a.value! ? b : a), undefined);
     const first = steps[0]!;
     const agents = worst?.details?.agents;

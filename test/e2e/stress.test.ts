@@ -27,7 +27,7 @@ function ctxOf(p = params): BenchContext {
 }
 
 type Counts = LoadCounts;
-const total = (c: Counts) => c.ok + c.rejected + c.error + c.timeout + c.lost + c.dropped;
+const total = (c: Counts) => c.ok + c.wrong + c.rejected + c.error + c.timeout + c.lost + c.dropped;
 
 beforeAll(async () => {
   platform = new LocalPlatform();
