@@ -97,8 +97,10 @@ export class Agent {
     // A probe that times out suspects the peer; an overloaded machine answers slowly, so the probe
     // waits as long as the failure timeout (a killed peer is refused at once anyway).
     const gossipTimeoutMs = Math.max(200, opts.failureTimeoutMs);
-    this.coord = new AgentClient({ maxSockets: 2, maxFreeSockets: 2, timeoutMs: gossipTimeoutMs });
-    this.data = new AgentClient({ maxSockets: Math.max(16, opts.capacity), maxFreeSockets: 8, timeoutMs: 30_000 });
+    // The `slow-peers` defect: every request to another agent, on either channel, is sent late.
+    const sendDelayMs = this.defects.peerDelayMs;
+    this.coord = new AgentClient({ maxSockets: 2, maxFreeSockets: 2, timeoutMs: gossipTimeoutMs, sendDelayMs });
+    this.data = new AgentClient({ maxSockets: Math.max(16, opts.capacity), maxFreeSockets: 8, timeoutMs: 30_000, sendDelayMs });
     this.metrics = new AgentMetrics(opts.id, {
       inFlight: () => this.inFlight,
       capacity: () => this.capacity,

@@ -7,6 +7,8 @@
  * (429 included) are answers, not exceptions. Only a transport failure (connection refused or
  * reset, timeout, unreadable body) rejects, with an `AgentClientError` carrying a `code`.
  * One client serves any number of agents: pass the agent's base URL to each call.
+ * An agent's own clients (gossip, forwarding, workflow steps, pings, joins) carry the `slow-peers`
+ * defect as `sendDelayMs` (src/agent/defects.ts); the runner's never do.
  */
 import http from 'node:http';
 import type {
@@ -26,6 +28,7 @@ import type {
   WorkflowRequest,
   WorkflowResult,
 } from './types.ts';
+import { sleep } from './util.ts';
 
 export interface ClientOptions {
   /** Sockets per agent (host:port). Default 64. */
@@ -38,6 +41,11 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Keep connections alive between calls. Default true. */
   keepAlive?: boolean;
+  /**
+   * Every request waits this long before it is sent (not counted in its deadline). Default 0:
+   * sent at once. The agents' own clients take it from the `slow-peers` defect.
+   */
+  sendDelayMs?: number;
 }
 
 export interface Reply<T> {
@@ -67,11 +75,13 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 export class AgentClient {
   readonly agent: http.Agent;
   readonly timeoutMs: number;
+  readonly sendDelayMs: number;
   private readonly targets = new Map<string, Target>();
   private closed = false;
 
   constructor(opts: ClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.sendDelayMs = opts.sendDelayMs ?? 0;
     this.agent = new http.Agent({
       keepAlive: opts.keepAlive ?? true,
       maxSockets: opts.maxSockets ?? 64,
@@ -95,9 +105,11 @@ export class AgentClient {
 
   /**
    * One request. `body` is sent as JSON (a string is sent as is). The answer is parsed as JSON
-   * when the server says so, else returned as text.
+   * when the server says so, else returned as text. With `sendDelayMs` the request is sent that
+   * much later (a slow path to the peer); its deadline starts when it is sent.
    */
   request<T = unknown>(method: string, url: string, path: string, body?: unknown, timeoutMs?: number): Promise<Reply<T>> {
+    if (this.sendDelayMs > 0) return sleep(this.sendDelayMs).then(() => this.attempt<T>(method, url, path, body, timeoutMs, true));
     return this.attempt<T>(method, url, path, body, timeoutMs, true);
   }
 

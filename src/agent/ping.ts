@@ -1,6 +1,7 @@
 /**
  * `POST /v1/ping`: this agent times round trips to a peer (an agent id or a URL) over its
- * coordination channel, the same keep-alive connections gossip uses, and reports them.
+ * coordination channel, the same keep-alive connections gossip uses, and reports them. The
+ * `slow-peers` defect (in the agent's client) delays every echo, so it shows in each round trip.
  */
 import type { Agent } from './agent.ts';
 import type { Outcome } from './http.ts';

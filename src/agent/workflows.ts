@@ -2,11 +2,15 @@
  * Workflows: `POST /v1/workflows` runs a chain of steps across the cluster (step i on the i-th
  * alive member after this one, or on the next ones if that fails) and reports each hop;
  * `POST /v1/cluster/step` is one step run here for a peer. The step operations are in `work.ts`.
+ * A hop's time (`hops[].ms`) runs from handing the step over to its answer, so it includes the
+ * `slow-handoff` defect's wait (and the `slow-peers` one, in the client). The `memory-leak`
+ * defect keeps its buffer for every step run here, as for every task.
  */
 import type { Agent } from './agent.ts';
 import { AgentClientError } from './client.ts';
 import type { Outcome } from './http.ts';
 import type { WorkflowOp, WorkflowStep } from './types.ts';
+import { sleep } from './util.ts';
 import { applyStep, WORKFLOW_OPS } from './work.ts';
 
 /** `POST /v1/cluster/step`: one workflow step, run here. */
@@ -16,7 +20,9 @@ export function handleStep(agent: Agent, body: unknown): Outcome {
     return { status: 400, body: { error: 'op and input required' } };
   }
   if (b.arg !== undefined && typeof b.arg !== 'string') return { status: 400, body: { error: 'arg must be a string' } };
-  return { status: 200, body: { agent: agent.id, output: applyStep(b.op as WorkflowOp, b.input, b.arg) } };
+  const output = applyStep(b.op as WorkflowOp, b.input, b.arg);
+  if (agent.defects.leakBytesPerTask > 0) agent.defects.leak(); // the memory-leak defect: a step is work done too
+  return { status: 200, body: { agent: agent.id, output } };
 }
 
 /** `POST /v1/workflows`: the whole chain, coordinated by this agent. */
@@ -48,11 +54,14 @@ export async function handleWorkflow(agent: Agent, body: unknown): Promise<Outco
       const t0 = performance.now();
       if (agentId === agent.id) {
         value = applyStep(step.op, value, step.arg);
+        if (agent.defects.leakBytesPerTask > 0) agent.defects.leak();
         done = true;
       } else {
         const url = agent.membership.urlOf(agentId);
         if (!url) continue;
         try {
+          // The `slow-handoff` defect: the hop reaches the next agent this much later.
+          if (agent.defects.handoffDelayMs > 0) await sleep(agent.defects.handoffDelayMs);
           const r = await agent.data.request<{ output?: unknown }>('POST', url, '/v1/cluster/step', { ...step, input: value }, 10_000);
           if (r.status === 200 && typeof r.body.output === 'string') {
             value = r.body.output;

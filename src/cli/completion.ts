@@ -98,6 +98,13 @@ export const SPEC: readonly CommandSpec[] = [
     ],
   },
   {
+    name: 'calibrate',
+    flags: [
+      val('file', '-f', '--file'), val('dir', '-o', '--out'), val('none', '-p', '--profiles'), val(CATEGORIES, '-c', '--categories'), sw('--all-cells'),
+      sw('-q', '--quiet'), val('none', '--agent-command'), val('none', '--agent-url'), sw('-h', '--help'),
+    ],
+  },
+  {
     name: 'runner',
     flags: [
       val('none', '--step'), val('none', '--platform'), val('none', '--result-configmap'), val('none', '--attempt'), val('file', '--params'), val('file', '--out'),

@@ -22,13 +22,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CATEGORIES, type Category, type ResultDocument } from '../api/schema.ts';
+import { CATEGORIES, type BenchmarkRunManifest as Manifest, type Category, type ResultDocument } from '../api/schema.ts';
 import { formatErrors, parseManifestText } from '../api/validate.ts';
 import { executeLocal } from '../executor/local.ts';
 import { createLogger } from '../log.ts';
-import { resolveParams } from '../plan/params.ts';
+import { resolveParams, type Params } from '../plan/params.ts';
 import { buildPlan } from '../plan/plan.ts';
-import { agentsRan, checkAgentUrls, describeAgentSource, imageProblem, parseAgentSource } from '../platform/local/source.ts';
+import { agentsRan, checkAgentUrls, describeAgentSource, imageProblem, parseAgentSource, type AgentSource } from '../platform/local/source.ts';
 import { assembleResult, environmentOf } from '../report/assemble.ts';
 import { parseResultDocument, ResultFileError } from '../report/document.ts';
 import { hostLoadBetween, readCpu } from '../report/hostload.ts';
@@ -146,51 +146,26 @@ export async function main(argv: string[]): Promise<number> {
       'swarmbench run: note: spec.prometheus.url is set but --prometheus-file-sd is not; Prometheus must already know the agents\n',
     );
   }
-  const plan = buildPlan(params);
   const outDir = resolve(values.out);
-  mkdirSync(outDir, { recursive: true });
-
-  const log = createLogger({ run: manifest.metadata.name, attempt: 1, role: 'run' }, process.env.SWARMBENCH_LOG_LEVEL ?? 'warn');
   const progress = values.quiet ? undefined : new Progress(process.stderr);
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-
-  const startedAt = new Date().toISOString();
   const t0 = performance.now();
-  const cpuAtStart = readCpu();
-  const exec = await executeLocal(plan, params, {
-    attempt: 1,
-    log,
-    signal: ac.signal,
-    logDir: outDir,
-    agents: source,
-    ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
-    ...(progress
-      ? {
-          onProgress: (i: number, n: number, step: string, detail?: string) => progress.update(i, n, step, detail, performance.now() - t0),
-          onStepDone: (s) => progress.done(s.step, s.measurements.length),
-        }
-      : {}),
-  });
-  progress?.clear();
-  const hostLoad = hostLoadBetween(cpuAtStart, readCpu());
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-
-  const doc = assembleResult({
-    run: { name: manifest.metadata.name, namespace: manifest.metadata.namespace, attempt: 1 },
+  const { doc } = await runLocally({
+    manifest,
     params,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    steps: exec.steps,
-    failures: exec.categoryFailures,
-    environment: environmentOf('local', { params, steps: exec.steps, version: VERSION, agents: agentsRan(source), ...(hostLoad ? { hostLoad } : {}) }),
+    outDir,
+    source,
+    signal: ac.signal,
+    ...(progress ? { progress } : {}),
+    ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
     // Recommendations, the baseline comparison and the verdict that follows from it.
     ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false } } : {}),
   });
-  writeExports(outDir, doc);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   const file = join(outDir, 'results.json');
   if (!values.quiet) {
     process.stdout.write(renderReport(doc, styleFor(process.stdout)));
@@ -200,17 +175,79 @@ export async function main(argv: string[]): Promise<number> {
   return doc.summary.verdict === 'Passed' ? 0 : 1;
 }
 
+export interface LocalRun {
+  manifest: Manifest;
+  /** The run's parameters (resolveParams of the manifest's spec, with any category override). */
+  params: Params;
+  /** Where the exports and runner logs go (created). */
+  outDir: string;
+  source: AgentSource;
+  signal: AbortSignal;
+  progress?: Progress;
+  fileSdPath?: string;
+  baseline?: { doc: ResultDocument; source?: string; failOnRegression: boolean };
+  /** Each step's timeout multiplied by this (default 1: the plan's own). */
+  timeoutFactor?: number;
+}
+
+/**
+ * One local run of a checked manifest, shared by `run` and `calibrate`: the plan, each step in a
+ * runner process, the result document (judged, with its environment), the exports written into
+ * `outDir`. Returns the document and the wall time in ms; the caller prints and decides the exit.
+ */
+export async function runLocally(o: LocalRun): Promise<{ doc: ResultDocument; ms: number }> {
+  const { manifest, params, outDir, source, progress } = o;
+  const factor = o.timeoutFactor ?? 1;
+  const plan = buildPlan(params).map((step) => (factor === 1 ? step : { ...step, timeoutMs: step.timeoutMs * factor }));
+  mkdirSync(outDir, { recursive: true });
+  const log = createLogger({ run: manifest.metadata.name, attempt: 1, role: 'run' }, process.env.SWARMBENCH_LOG_LEVEL ?? 'warn');
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const cpuAtStart = readCpu();
+  const exec = await executeLocal(plan, params, {
+    attempt: 1,
+    log,
+    signal: o.signal,
+    logDir: outDir,
+    agents: source,
+    ...(o.fileSdPath ? { fileSdPath: o.fileSdPath } : {}),
+    ...(progress
+      ? {
+          onProgress: (i: number, n: number, step: string, detail?: string) => progress.update(i, n, step, detail, performance.now() - t0),
+          onStepDone: (s) => progress.done(s.step, s.measurements.length),
+        }
+      : {}),
+  });
+  progress?.clear();
+  const hostLoad = hostLoadBetween(cpuAtStart, readCpu());
+  const doc = assembleResult({
+    run: { name: manifest.metadata.name, namespace: manifest.metadata.namespace, attempt: 1 },
+    params,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    steps: exec.steps,
+    failures: exec.categoryFailures,
+    environment: environmentOf('local', { params, steps: exec.steps, version: VERSION, agents: agentsRan(source), ...(hostLoad ? { hostLoad } : {}) }),
+    ...(o.baseline ? { baseline: o.baseline } : {}),
+  });
+  writeExports(outDir, doc);
+  return { doc, ms: performance.now() - t0 };
+}
+
 /** Progress on stderr: one rewritten line on a terminal, a line per event otherwise. */
-class Progress {
+export class Progress {
   private readonly tty: boolean;
   private readonly stream: NodeJS.WriteStream;
   private last = '';
-  constructor(stream: NodeJS.WriteStream) {
+  private readonly prefix: string;
+  /** `prefix` starts every line (calibrate: which run of several). */
+  constructor(stream: NodeJS.WriteStream, prefix = '') {
     this.stream = stream;
     this.tty = Boolean(stream.isTTY);
+    this.prefix = prefix;
   }
   update(i: number, n: number, step: string, detail: string | undefined, elapsedMs: number): void {
-    const line = `[${i + 1}/${n}] ${step}${detail ? `: ${detail}` : ''}  (${(elapsedMs / 1000).toFixed(0)} s)`;
+    const line = `${this.prefix}[${i + 1}/${n}] ${step}${detail ? `: ${detail}` : ''}  (${(elapsedMs / 1000).toFixed(0)} s)`;
     if (this.tty) {
       const width = this.stream.columns ?? 100;
       this.stream.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
@@ -221,7 +258,7 @@ class Progress {
   }
   done(step: string, count: number): void {
     if (this.tty) this.stream.write(`\r\x1b[2K`);
-    this.stream.write(`done ${step}: ${count} measurements\n`);
+    this.stream.write(`${this.prefix}done ${step}: ${count} measurements\n`);
   }
   clear(): void {
     if (this.tty) this.stream.write('\r\x1b[2K');

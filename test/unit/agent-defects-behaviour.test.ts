@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { Agent, type AgentOptions } from '../../src/agent/agent.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import { parseDefectList } from '../../src/agent/defects.ts';
-import type { AgentEvent, DispatchTask, StateEntry } from '../../src/agent/types.ts';
+import type { AgentEvent, DispatchTask, PingResult, StateEntry, WorkflowResult } from '../../src/agent/types.ts';
 import { cpuTaskResult } from '../../src/agent/work.ts';
 
 const client = new AgentClient({ timeoutMs: 20_000, maxSockets: 256 });
@@ -268,6 +268,14 @@ describe('memory-leak', () => {
     for (let i = 0; i < 32; i++) await client.task(clean!.url, { id: `mlc-${i}`, kind: 'io', ioMs: 0 });
     expect(clean!.defects.leakedBytes).toBe(0);
   });
+
+  it('keeps one per workflow step too, on the agent that ran it', async () => {
+    const agents = await cluster(2, ['memory-leak:64']);
+    const r = await client.workflow(agents[0]!.url, { id: 'ml-wf', input: 'x', steps: [{ op: 'upper' }, { op: 'reverse' }, { op: 'upper' }] });
+    expect(r.status).toBe(200);
+    // Steps 0 and 2 ran on the peer, step 1 on the coordinator.
+    expect(agents.map((a) => a.defects.leakedBytes)).toEqual([64 * 1024, 2 * 64 * 1024]);
+  });
 });
 
 describe('slow-gossip', () => {
@@ -301,5 +309,55 @@ describe('failure detection', () => {
 
   it('slow-failure-detection suspects it but does not bury it within the clean timeout', async () => {
     expect(await detect(['slow-failure-detection:40'], 2500)).toBe('suspect');
+  });
+});
+
+describe('slow-peers', () => {
+  it('every request to another agent waits: pings and forwarded tasks are late; local work and the clean agent are not', async () => {
+    const slow = await cluster(2, ['slow-peers:120']);
+    const clean = await cluster(2);
+    const rtts = async (agents: Agent[]): Promise<number[]> => {
+      const r = await client.ping(agents[0]!.url, agents[1]!.id, 5);
+      expect(r.status).toBe(200);
+      return (r.body as PingResult).rttMs;
+    };
+    const s = await rtts(slow);
+    expect(s).toHaveLength(5);
+    expect(Math.min(...s)).toBeGreaterThanOrEqual(120);
+    expect(Math.max(...(await rtts(clean)))).toBeLessThan(60);
+    // Dispatch: a task forwarded to the peer pays the wait, one run by its coordinator does not.
+    const tasks = Array.from({ length: 8 }, (_, i) => ({ id: `sp-${i}`, kind: 'io' as const, ioMs: 1 }));
+    await Promise.all(tasks.map((t) => client.dispatch(slow[0]!.url, t)));
+    const r = await until('all done', 10_000, async () => {
+      const q = (await client.dispatchQuery(slow[0]!.url, tasks.map((t) => t.id))).body.tasks;
+      return q.every((t) => t.state === 'done') ? q : undefined;
+    });
+    const took = (t: DispatchTask) => t.finishedAt! - t.acceptedAt!;
+    const remote = r.filter((t) => t.executor === slow[1]!.id);
+    const local = r.filter((t) => t.executor === slow[0]!.id);
+    expect(remote.length).toBeGreaterThan(0);
+    expect(local.length).toBeGreaterThan(0);
+    expect(Math.min(...remote.map(took))).toBeGreaterThanOrEqual(115);
+    expect(Math.max(...local.map(took))).toBeLessThan(100);
+  });
+});
+
+describe('slow-handoff', () => {
+  it('each workflow hop to another agent waits; the hop run by the coordinator does not; the clean agents hand over at once', async () => {
+    const steps = [{ op: 'upper' as const }, { op: 'reverse' as const }, { op: 'upper' as const }];
+    const hops = async (agents: Agent[]): Promise<WorkflowResult['hops']> => {
+      const r = await client.workflow(agents[0]!.url, { id: `sh-${agents[0]!.id}`, input: 'abc', steps });
+      expect(r.status).toBe(200);
+      return (r.body as WorkflowResult).hops;
+    };
+    const slow = await cluster(3, ['slow-handoff:300']);
+    const h = await hops(slow);
+    expect(h).toHaveLength(3);
+    const remote = h.filter((x) => x.agent !== slow[0]!.id);
+    expect(remote).toHaveLength(2);
+    expect(Math.min(...remote.map((x) => x.ms))).toBeGreaterThanOrEqual(300);
+    expect(h.find((x) => x.agent === slow[0]!.id)!.ms).toBeLessThan(100);
+    const c = await hops(await cluster(3));
+    expect(Math.max(...c.map((x) => x.ms))).toBeLessThan(200);
   });
 });

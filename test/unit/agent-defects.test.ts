@@ -30,7 +30,7 @@ describe('the catalogue', () => {
     for (const n of [
       'no-balancing', 'slow-gossip', 'slow-failure-detection', 'no-failure-detection', 'lost-tasks', 'wrong-digests',
       'stale-reads', 'global-lock', 'slow-startup', 'event-lag', 'event-drops', 'slow-metrics', 'memory-leak',
-      'no-load-shedding', 'tensor-leak', 'throughput-decay', 'no-batching', 'no-fallback',
+      'no-load-shedding', 'tensor-leak', 'throughput-decay', 'no-batching', 'no-fallback', 'slow-peers', 'slow-handoff',
     ]) {
       expect(names).toContain(n);
     }
@@ -60,6 +60,19 @@ describe('parseDefect', () => {
     expect(parseDefect('lost-tasks:0.05')).toEqual({ name: 'lost-tasks', value: 0.05 });
     expect(parseDefect(' stale-reads:3 ')).toEqual({ name: 'stale-reads', value: 3 });
     expect(parseDefect('global-lock')).toEqual({ name: 'global-lock', value: null });
+  });
+
+  it('slow-peers and slow-handoff: a delay in ms, with their defaults and bounds', () => {
+    expect(parseDefect('slow-peers')).toEqual({ name: 'slow-peers', value: 25 });
+    expect(parseDefect('slow-handoff')).toEqual({ name: 'slow-handoff', value: 3000 });
+    expect(parseDefect('slow-handoff:500')).toEqual({ name: 'slow-handoff', value: 500 });
+    expect(parseDefect('slow-peers:0')).toBe('defect "slow-peers": ms (ms per agent-to-agent request) must be 1..60000, got 0');
+    expect(parseDefect('slow-handoff:600001')).toBe('defect "slow-handoff": ms (ms per workflow hop to another agent) must be 1..600000, got 600001');
+    expect(parseDefect('slow-peers', 'inference')).toBe('"slow-peers" is an agent defect, not an inference defect (it belongs in agents.defects)');
+    const d = new AgentDefects([{ name: 'slow-peers', value: 40 }, { name: 'slow-handoff', value: 700 }], 'a');
+    expect([d.peerDelayMs, d.handoffDelayMs]).toEqual([40, 700]);
+    expect(DEFECTS.find((x) => x.name === 'slow-peers')!.breaks).toEqual(['1.3']);
+    expect(DEFECTS.find((x) => x.name === 'slow-handoff')!.breaks).toEqual(['5.1', '5.2']);
   });
 
   it('names what is wrong', () => {
@@ -97,6 +110,7 @@ describe('reproducible hits', () => {
     expect([d.noBalancing, d.noLoadShedding, d.staleReads, d.eventDrops, d.globalLock]).toEqual([false, false, false, false, null]);
     expect([d.gossipSlowdown, d.failureTimeoutFactor, d.failureDetection]).toEqual([1, 1, true]);
     expect([d.startupDelayMs, d.eventLagMs, d.metricsDelayMs, d.leakBytesPerTask]).toEqual([0, 0, 0, 0]);
+    expect([d.peerDelayMs, d.handoffDelayMs]).toEqual([0, 0]);
     expect([d.loseAccepted(), d.skipWork(), d.staleRead(), d.dropEvent()]).toEqual([false, false, false, false]);
   });
 });
