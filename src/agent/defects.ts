@@ -111,7 +111,7 @@ export const DEFECTS = [
     site: 'agent',
     imitates: 'a dispatcher that holds one lock across the remote call, so a coordinator dispatches one task at a time',
     param: null,
-    breaks: [...SCALING, '6.2'],
+    breaks: [...SCALING],
   },
   {
     name: 'slow-startup',
@@ -174,8 +174,8 @@ export const DEFECTS = [
   {
     name: 'tensor-leak',
     site: 'inference',
-    imitates: 'a tensor never disposed on each prediction (a missing dispose or tidy): native or device memory grows',
-    param: p('tensors', 'tensors per prediction', 1, 1, 64, true),
+    imitates: 'a forward pass run outside tf.tidy: the input and each layer\'s activations are never disposed; native, wasm or device memory grows',
+    param: p('tensors', 'tensors per prediction', 3, 1, 64, true),
     breaks: ['2.3'],
   },
   {

@@ -19,7 +19,7 @@ import type { WorkflowResult, WorkflowStep } from '../agent/types.ts';
 import { describe } from '../stats.ts';
 import type { BenchContext } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
-import { elapsed } from './measure.ts';
+import { checkAbort, elapsed } from './measure.ts';
 
 const OPS: WorkflowStep['op'][] = ['upper', 'reverse', 'sha256', 'append'];
 
@@ -110,6 +110,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     let minAgents = Infinity;
     const trials = Math.max(p.trials * 4, 10);
     for (let t = 0; t < trials; t++) {
+      checkAbort(ctx.signal);
       ctx.progress('5.1 end-to-end workflow', `${t + 1}/${trials}`);
       const r = await runOne(agents[t % agents.length]!.url);
       latencies.push(r.ms);
@@ -121,6 +122,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       id: '5.1',
       value: d1.p50,
       samples: latencies.length,
+      sampleUnit: 'workflows',
       raw: latencies,
       distribution: d1,
       durationMs: elapsed(t51),
@@ -139,6 +141,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     let wrong2 = 0;
     const rounds = p.trials;
     for (let t = 0; t < rounds; t++) {
+      checkAbort(ctx.signal);
       ctx.progress('5.2 concurrent workflows', `round ${t + 1}/${rounds}: ${w} at once`);
       const t0 = performance.now();
       const res = await Promise.all(Array.from({ length: w }, (_, j) => runOne(agents[j % agents.length]!.url)));
@@ -150,6 +153,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       id: '5.2',
       value: d2.max,
       samples: batches.length,
+      sampleUnit: 'rounds',
       raw: batches,
       distribution: d2,
       durationMs: elapsed(t52),
@@ -190,6 +194,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       id: '5.3',
       value: valid.length ? Math.max(...valid) : null,
       samples: valid.length,
+      sampleUnit: 'agent host processes',
       raw: valid,
       durationMs: elapsed(t53),
       details: {

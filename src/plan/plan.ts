@@ -70,6 +70,10 @@ function timeoutOf(c: Category, p: Params): number {
     case 'gpu':
       // 2.5 may extend an inconclusive trend fit to 3× its duration (bench/gpu/sustained.ts).
       return base + p.gpu.sustainedSeconds * 4_000;
+    case 'integration':
+      // 5.1's and 5.2's workflows, each allowed 15 s (a hand-off slower than that is a finding to
+      // report, not a step to time out: slow-handoff's default makes a workflow take 12 s).
+      return base + (Math.max(p.trials * 4, 10) + p.trials) * 15_000;
     default:
       return base + p.agents.poolSize * 200;
   }
