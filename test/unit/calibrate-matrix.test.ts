@@ -272,3 +272,10 @@ describe('the runs of a calibration', () => {
     expect(g.spec.agents).toEqual({ capacity: 32 });
   });
 });
+
+describe('durations on the page', () => {
+  it('round to whole seconds before splitting minutes off', async () => {
+    const { duration } = await import('../../src/cli/calibrate/matrix.ts');
+    expect([duration(24.4), duration(59.6), duration(90), duration(1616)]).toEqual(['24 s', '1 min 0 s', '1 min 30 s', '26 min 56 s']);
+  });
+});

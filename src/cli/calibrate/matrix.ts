@@ -375,11 +375,11 @@ function mdCell(c: Cell): string {
   return `${c.result} ${num(c.value)}`;
 }
 
-function duration(seconds: number): string {
-  if (seconds < 59.5) return `${seconds.toFixed(0)} s`;
-  const m = Math.floor(seconds / 60);
-  const s = Math.round(seconds - m * 60);
-  return `${m} min ${s} s`;
+/** "24 s", "1 min 30 s": whole seconds first, so 59.6 s is "1 min 0 s", never "0 min 60 s". */
+export function duration(seconds: number): string {
+  const whole = Math.round(seconds);
+  if (whole < 60) return `${whole} s`;
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
 export interface MarkdownOptions {
