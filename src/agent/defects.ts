@@ -117,7 +117,7 @@ export const DEFECTS = [
     name: 'slow-startup',
     site: 'agent',
     imitates: 'an agent that listens at once but is ready only after a long initialisation (loading a model, fetching config)',
-    param: p('ms', 'ms before joining', 5000, 1, 600_000),
+    param: p('ms', 'ms before joining', 8000, 1, 600_000),
     breaks: ['1.1', '1.2', '6.2'],
   },
   {

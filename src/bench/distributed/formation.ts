@@ -16,7 +16,7 @@
  * warm figure is judged: the default target (50 ms per agent) is about the agent system's own
  * start and join; a cold start on this kind of 2-core host is dominated by the runtime's own
  * start-up (about 0.5 s per host process), which the cold figure shows. A system whose agents
- * are slow to become ready (the `slow-startup` defect: 5 s before joining) fails the warm figure
+ * are slow to become ready (the `slow-startup` defect: 8 s before joining by default) fails the warm figure
  * by an order of magnitude all the same. Where the platform keeps no spare (a user's agent
  * command, Kubernetes) the judged figure is itself a cold start (a process or a pod).
  */
