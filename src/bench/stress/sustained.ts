@@ -45,6 +45,9 @@ import { firstAtOrAfter, poolOptions, SchedSampler, served, type StressHooks } f
 
 /** 6.1: how long after the schedule accepted tasks may take to be done before they count as lost. */
 export const SUSTAINED_DRAIN_MS = 10_000;
+/** The measured interval's end is scheduled this much past `sustainedMs` (timer granularity). */
+const STOP_MARGIN_MS = 10;
+
 /** 6.1: judged windows are this long (at most a quarter of the run), every quarter window. */
 export const JUDGE_WINDOW_MS = 4000;
 /** 6.1: an agent's median in a window counts only with this many latencies. */
@@ -135,7 +138,9 @@ export async function sustained(ctx: BenchContext, hooks: StressHooks = {}): Pro
       const st = settling(h.run, now - 1000, now);
       if (now >= warm.minMs && st.lagP50Ms !== null && st.lagP50Ms <= WARMUP_LAG_MS && st.acceptP50Ms !== null && st.acceptP50Ms <= WARMUP_ACCEPT_MS) {
         warmup = { ms: now, endedBy: 'settled', ...st };
-        timer = setTimeout(() => h.stop(), Math.max(0, now + p.stress.sustainedMs - h.now()));
+        // A timer may fire up to a millisecond early (whole-ms timers); STOP_MARGIN_MS keeps the
+        // measured interval at least `sustainedMs`, so every window of it fits (17 of 4 s in 20 s).
+        timer = setTimeout(() => h.stop(), Math.max(0, now + p.stress.sustainedMs + STOP_MARGIN_MS - h.now()));
         return;
       }
       timer = setTimeout(check, 100);
