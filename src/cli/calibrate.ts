@@ -18,19 +18,18 @@
  * profile meant to break it failed under at least one of them; 1 otherwise (each problem printed);
  * 2 invalid input (nothing was started); 130 interrupted (the files hold the runs so far).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform as osPlatform, release } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFECTS, defectProfile, defectNames, formatDefect, parseDefectList, type Defect } from '../agent/defects.ts';
 import { CATEGORIES, type BenchmarkRunManifest, type Category } from '../api/schema.ts';
-import { formatErrors, parseManifestText } from '../api/validate.ts';
 import { errorMessage } from '../errors.ts';
 import { defOf } from '../plan/catalogue.ts';
 import { resolveParams } from '../plan/params.ts';
 import { VERSION } from '../version.ts';
 import { buildMatrix, conditionsOf, exitCodeOf, renderMarkdown, renderTerminal, sensitivityJson, type ProfileRun } from './calibrate/matrix.ts';
-import { Progress, runLocally } from './run.ts';
+import { Progress, readManifestFile, runLocally } from './run.ts';
 
 /** A profile's run: each step gets this many times its plan timeout. */
 export const PROFILE_TIMEOUT_FACTOR = 3;
@@ -107,15 +106,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  let text: string;
-  try {
-    text = readFileSync(values.file, 'utf8');
-  } catch (err) {
-    return fail(`cannot read ${values.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const parsed = parseManifestText(text, values.file);
-  if (!parsed.ok) return fail(`invalid BenchmarkRun in ${values.file}:\n${formatErrors(parsed.errors)}`);
-  const manifest = parsed.value;
+  const read = readManifestFile(values.file);
+  if (typeof read === 'string') return fail(read);
+  const manifest = read;
   const image = manifest.spec.agents?.image ?? 'local';
   if (image !== 'local') {
     return fail(`spec.agents.image: "${image}" is not the reference agent; calibrate switches the reference agent's defect profiles on, so it runs the reference agent only (remove the field or set it to local)`);

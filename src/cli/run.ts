@@ -54,6 +54,23 @@ const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--b
                              that must start, grow or kill agents are Skipped
 `;
 
+
+/**
+ * A BenchmarkRun manifest read from FILE, or the one-line problem (`cannot read F: ENOENT`,
+ * `invalid BenchmarkRun in F:` and each field's error) for the command to print (run, calibrate).
+ */
+export function readManifestFile(file: string): Manifest | string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
+  const parsed = parseManifestText(text, file);
+  if (!parsed.ok) return `invalid BenchmarkRun in ${file}:\n${formatErrors(parsed.errors)}`;
+  return parsed.value;
+}
+
 function fail(message: string): number {
   process.stderr.write(`swarmbench run: ${message}\n`);
   return 2;
@@ -87,15 +104,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!values.file) return fail(`-f FILE is required\n\n${USAGE}`);
 
-  let text: string;
-  try {
-    text = readFileSync(values.file, 'utf8');
-  } catch (err) {
-    return fail(`cannot read ${values.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const parsed = parseManifestText(text, values.file);
-  if (!parsed.ok) return fail(`invalid BenchmarkRun in ${values.file}:\n${formatErrors(parsed.errors)}`);
-  const manifest = parsed.value;
+  const read = readManifestFile(values.file);
+  if (typeof read === 'string') return fail(read);
+  const manifest = read;
 
   // What runs as the agents: checked before anything starts.
   const chosen = parseAgentSource({ command: values['agent-command'], urls: values['agent-url'] });
