@@ -28,7 +28,7 @@ export const NOTES: Record<string, string> = {
   'spec.categories': 'Categories to run; the others are not planned. Each at most once.',
   'spec.trials': 'Trials of each measured test (median, p95 and p99 come from them).',
   'spec.targets.successRate': 'The verdict: passed / (total - skipped) must be at least this, %.',
-  'spec.targets.sustainedP95DriftPct': '6.1 Sustained load, second condition: p95 latency drift from the first to the last window must stay under this, %.',
+  'spec.targets.sustainedP95DriftPct': "6.1 Sustained load, second condition: no window's p95-over-agents latency may rise more than this above both the median window of the run and the windows before it, %.",
   'spec.targets': 'Targets, any of which may be overridden; a test\'s verdict compares its statistic with its target (docs/tests.md).',
   'spec.agents': 'The agent pools of the distributed, scalability, integration and stress tests.',
   'spec.agents.image': 'Agent image (Kubernetes), or `local`: the reference agent as local processes. Any image that speaks the agent contract v1 (docs/agent-contract.md).',

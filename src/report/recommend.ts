@@ -12,7 +12,7 @@
  * | scaling-knee          | scalability  | a pool size's efficiency is under its target (the first one is named)        |
  * | gpu-batch-crossover   | gpu          | the GPU backend is slower than the CPU backend at some measured batch size   |
  * | latency-tail          | any          | p99 >= 10 × p50 over >= 20 samples and the tail is large against the target  |
- * | p95-drift             | stress       | 6.1's p95 moved from the first window to the last by more than its target    |
+ * | p95-drift             | stress       | 6.1's worst window rose above the run and the windows before by > its target |
  * | memory-per-agent      | scalability  | memory per agent at the largest pool >= 1.2 × the smallest figure (+>= 1 MB) |
  * | early-shedding        | stress, scal.| 429s at a load the step is meant to serve (>= 1 %), or under overload the   |
  * |                       |              | pool accepts < 80 % of its own capacity before it sheds                      |
@@ -275,7 +275,7 @@ const latencyTail: Rule = {
 const p95Drift: Rule = {
   name: 'p95-drift',
   category: 'stress',
-  description: 'the p95 latency of the sustained-load test moved from the first window to the last by more than its target',
+  description: 'a window of the sustained-load test rose above the run\'s reference and the windows before it by more than its target',
   evaluate(doc) {
     const t = test(doc, '6.1');
     const d = details(t);
@@ -287,7 +287,7 @@ const p95Drift: Rule = {
     const windowS = n(d.windowMs) !== undefined ? n(d.windowMs)! / 1000 : undefined;
     const rising = series.length >= 3 && series.every((v, i) => i === 0 || v >= series[i - 1]!);
     const evidence = [
-      `p95 drift ${drift > 0 ? '+' : ''}${num(drift)} % first to last window (target < ${target} %)`,
+      `p95 drift ${drift > 0 ? '+' : ''}${num(drift)} % in the worst window, against the run's reference and the windows before it (target < ${target} %)`,
       `p95 per ${windowS !== undefined ? `${num(windowS)} s ` : ''}window: ${series.map((v) => num(v)).join(', ')} ms`,
     ];
     const lo = Math.min(...series);

@@ -94,6 +94,17 @@ describe('6.1 judged windows', () => {
     expect(Math.max(...wins.map((w) => w.p95))).toBeGreaterThan(100);
   });
 
+  it('latency that falls as a cold system warms is not drift; the same excess as a rise is', () => {
+    // 28 ms falling to 23 ms over the first 7 s after warm-up (code still warming), then steady:
+    // the first windows are ~20 % above the run's median, but none is above what came before.
+    const warming = (i: number, t: number): number => base(i) * (1 + 0.22 * Math.max(0, 1 - (t - 2000) / 7000));
+    const m = sustainedMeasurement(run(20, 200, 22_000, warming), p, 2000, 1);
+    expect(m.fail).toBeUndefined();
+    // The mirror image, a climb of the same size over the last 7 s, is a drift.
+    const climbing = (i: number, t: number): number => base(i) * (1 + 0.3 * Math.max(0, (t - 15_000) / 7000));
+    expect(sustainedMeasurement(run(20, 200, 22_000, climbing), p, 2000, 1).fail).toMatch(/p95 latency drifted .* against both/);
+  });
+
   it('a slow-down of every agent in the last third fails (a drift, not a stall)', () => {
     const r = run(20, 200, 22_000, (i, t) => (t >= 16_000 ? 1.5 * base(i) : base(i)));
     const m = sustainedMeasurement(r, p, 2000, 1);

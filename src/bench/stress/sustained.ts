@@ -18,8 +18,11 @@
  *   scheduled time.
  *   A window fails on its error rate (>= the target), and on latency drift: the window's figure is
  *   the p95 over the agents (each agent as the coordinator it was sent to) of the agent's median
- *   latency, and it must stay within `sustainedP95DriftPct` of the run's reference, the median of
- *   every window's figure. One agent's median moves only when most of its tasks in the window are
+ *   latency, and it fails when it is more than `sustainedP95DriftPct` above both the run's
+ *   reference, the median of every window's figure, and the median of the windows that started
+ *   before it (for the first window: the reference alone). Drift is a rise: a cold system whose
+ *   latency falls during its first seconds (its code warming) has no window above what came
+ *   before, while a stall or a steady climb is above both. One agent's median moves only when most of its tasks in the window are
  *   slow, so a host's short scheduling hiccups (a few percent of the tasks) leave it in place,
  *   while a stall of a few agents for seconds moves it by orders of magnitude.
  * - A window in which the host starved the pool more than it usually did during the run is
@@ -272,7 +275,17 @@ export function sustainedMeasurement(run: LoadRun, p: Params, warmupMs: number, 
   const judged = wins.filter((w) => !isHostBound(w));
   const figures = judged.map((w) => w.figureMs).filter((v): v is number => v !== null);
   const reference = figures.length ? median(figures) : null;
-  const excess = (w: JudgedWindow): number | null => (reference !== null && reference > 0 && w.figureMs !== null ? (w.figureMs / reference - 1) * 100 : null);
+  // Drift is a rise: a window is also held against the median of the judged windows that started
+  // before it (none for the first), so latency that falls as a cold system warms is not drift.
+  const earlierRef = new Map<JudgedWindow, number>();
+  const seen: number[] = [];
+  for (const w of judged) {
+    if (seen.length) earlierRef.set(w, median(seen));
+    if (w.figureMs !== null) seen.push(w.figureMs);
+  }
+  const rise = (fig: number, ref: number | undefined | null): number => (ref !== null && ref !== undefined && ref > 0 ? (fig / ref - 1) * 100 : Number.POSITIVE_INFINITY);
+  const excess = (w: JudgedWindow): number | null =>
+    reference !== null && reference > 0 && w.figureMs !== null ? Math.min(rise(w.figureMs, reference), rise(w.figureMs, earlierRef.get(w))) : null;
   const driftTarget = p.targets.sustainedP95DriftPct;
   const errTarget = p.targets.sustainedErrorRatePct;
   let worst: JudgedWindow | undefined;
@@ -296,7 +309,7 @@ export function sustainedMeasurement(run: LoadRun, p: Params, warmupMs: number, 
   }
   if (c.wrong > 0) reasons.push(`${c.wrong} task(s) answered done with a wrong result`);
   if (driftPct !== null && driftPct > driftTarget && worst) {
-    const limit = reference! * (1 + driftTarget / 100);
+    const limit = Math.max(reference!, earlierRef.get(worst) ?? 0) * (1 + driftTarget / 100);
     const slowAgents = worst.medians.filter((m) => m.medianMs > limit);
     const slow = worst.medians
       .slice(0, 3)
@@ -312,7 +325,8 @@ export function sustainedMeasurement(run: LoadRun, p: Params, warmupMs: number, 
     reasons.push(
       `p95 latency drifted +${round(driftPct, 1)} % in the window ${span(worst)} after warm-up: the p95 over its ${worst.agents} agents of each agent's median ` +
         `${latencyKind === 'e2e' ? 'end-to-end' : 'acceptance'} latency was ${round(worst.figureMs!, 1)} ms against the run's reference ${round(reference!, 1)} ms ` +
-        `(the median over ${figures.length} windows of ${round(windowMs / 1000, 2)} s, one every ${round(stepMs / 1000, 2)} s), target < ${driftTarget} %; ` +
+        `(the median over ${figures.length} windows of ${round(windowMs / 1000, 2)} s, one every ${round(stepMs / 1000, 2)} s)` +
+        `${earlierRef.has(worst) ? ` and ${round(earlierRef.get(worst)!, 1)} ms over the windows before it` : ''}, target < ${driftTarget} % against both; ` +
         `${above.length} of ${judged.length} judged windows above it${hostBound.length ? ` (${hostBound.length} more host-bound)` : ''}; ${where}`,
     );
   }
@@ -368,7 +382,7 @@ export function sustainedMeasurement(run: LoadRun, p: Params, warmupMs: number, 
       judged: {
         windowMs,
         stepMs,
-        statistic: 'p95 over the agents of each agent median latency (per window), against the median over the windows',
+        statistic: 'p95 over the agents of each agent median latency (per window), against the median over the windows and over the windows before it',
         referenceMs: roundOrNull(reference),
         driftPct: roundOrNull(driftPct, 2),
         driftTargetPct: driftTarget,
