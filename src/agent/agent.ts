@@ -6,7 +6,8 @@
  *
  * This file holds the `Agent` itself: what one agent is made of, how it starts (listen, then join
  * in the background), how it stops (leave, close, crash), and its `/v1/info`. The parts:
- * - `http.ts`: the listener and the HTTP helpers; `routes.ts`: the route table.
+ * - `http.ts`: the listener and the HTTP helpers; `routes.ts`: the route table, which refuses
+ *   every route but the health probes without the run's bearer token (`auth.ts`).
  * - `tasks.ts`: tasks run here (`/v1/tasks`); `coordinator.ts`: tasks dispatched across the
  *   cluster (`/v1/dispatch`), on the ledger and executor choice of `dispatch.ts`.
  * - `gossip.ts`: joining, gossip rounds and the internal cluster routes, on the membership table
@@ -17,6 +18,7 @@
  *   reads its switch from `agent.defects`.
  */
 import os from 'node:os';
+import { agentToken, checkBearer, METRICS_TOKEN_WHAT, metricsToken, validateToken } from './auth.ts';
 import { AgentClient } from './client.ts';
 import { Coordinator } from './coordinator.ts';
 import { AgentDefects, formatDefect, type Defect } from './defects.ts';
@@ -52,6 +54,18 @@ export interface AgentOptions {
   agentsInProcess?: () => number;
   /** Defect profiles switched on (agent site; src/agent/defects.ts). Default: none. */
   defects?: readonly Defect[];
+  /**
+   * The run's bearer token (src/agent/auth.ts): every route but `/healthz` and `/readyz` requires
+   * it, and the agent's own requests to its peers carry it. Default: `agentToken()`, this
+   * process's token. Kept private: never in `/v1/info`, logs or errors.
+   */
+  token?: string;
+  /**
+   * The optional read-only scrape token (src/agent/auth.ts `metricsToken`): accepted on
+   * `GET /metrics` only, besides the run token. Default: `SWARMBENCH_METRICS_TOKEN` when set, else
+   * none (`null`: only the run token opens `/metrics`). Kept private like the token.
+   */
+  metricsToken?: string | null;
 }
 
 function externalIPv4(): string {
@@ -86,11 +100,16 @@ export class Agent {
 
   private readonly opts: AgentOptions;
   private readonly listener: Listener;
+  readonly #token: string;
+  readonly #metricsToken: string | null;
   private membershipRef: Membership | null = null;
 
   constructor(opts: AgentOptions) {
     this.opts = opts;
     this.id = opts.id;
+    this.#token = opts.token !== undefined ? validateToken(opts.token, 'AgentOptions.token') : agentToken();
+    this.#metricsToken =
+      opts.metricsToken === undefined ? metricsToken() : opts.metricsToken === null ? null : validateToken(opts.metricsToken, 'AgentOptions.metricsToken', METRICS_TOKEN_WHAT);
     this.capacity = opts.capacity;
     this.defects = new AgentDefects(opts.defects ?? [], opts.id);
     this.state = new StateStore(opts.id, { keepPrevious: this.defects.staleReads });
@@ -99,8 +118,9 @@ export class Agent {
     const gossipTimeoutMs = Math.max(200, opts.failureTimeoutMs);
     // The `slow-peers` defect: every request to another agent, on either channel, is sent late.
     const sendDelayMs = this.defects.peerDelayMs;
-    this.coord = new AgentClient({ maxSockets: 2, maxFreeSockets: 2, timeoutMs: gossipTimeoutMs, sendDelayMs });
-    this.data = new AgentClient({ maxSockets: Math.max(16, opts.capacity), maxFreeSockets: 8, timeoutMs: 30_000, sendDelayMs });
+    const token = this.#token;
+    this.coord = new AgentClient({ maxSockets: 2, maxFreeSockets: 2, timeoutMs: gossipTimeoutMs, sendDelayMs, token });
+    this.data = new AgentClient({ maxSockets: Math.max(16, opts.capacity), maxFreeSockets: 8, timeoutMs: 30_000, sendDelayMs, token });
     this.metrics = new AgentMetrics(opts.id, {
       inFlight: () => this.inFlight,
       capacity: () => this.capacity,
@@ -108,6 +128,9 @@ export class Agent {
       stateVersion: () => this.state.maxVersion,
       healthScore: () => this.healthScore,
       agentsInProcess: () => this.agentsInProcess(),
+      stateDropped: () => this.state.dropped,
+      membersDropped: () => this.membershipRef?.dropped ?? 0,
+      eventSubscribersClosed: () => this.events.slowClosed,
     });
     this.events = new EventHub({
       agentId: opts.id,
@@ -147,6 +170,16 @@ export class Agent {
   /** Tasks run here to completion. */
   get tasksDone(): number {
     return this.tasks.tasksDone;
+  }
+
+  /** Does this `authorization` header carry the agent's token (constant time, src/agent/auth.ts)? */
+  authorized(header: string | readonly string[] | undefined): boolean {
+    return checkBearer(header, this.#token);
+  }
+
+  /** May this `authorization` header read `GET /metrics`: the run token, or the scrape token when one is set? */
+  mayScrape(header: string | readonly string[] | undefined): boolean {
+    return this.authorized(header) || (this.#metricsToken !== null && checkBearer(header, this.#metricsToken));
   }
 
   agentsInProcess(): number {

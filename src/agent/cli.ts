@@ -6,6 +6,7 @@
  *                  [--gossip-interval-ms 100] [--failure-timeout-ms 1500]
  *                  [--count K [--hosts H1,H2,...] [--ids ID1,ID2,...]]
  *                  [--advertise-host H] [--control] [--name POOL] [--defect NAME[:VALUE],...]
+ *                  [--token-file PATH] [--metrics-token-file PATH]
  * ```
  * Configuration by environment (Kubernetes): SWARMBENCH_AGENT_ID (pod name), SWARMBENCH_SEEDS,
  * SWARMBENCH_CAPACITY, SWARMBENCH_GOSSIP_INTERVAL_MS, SWARMBENCH_FAILURE_TIMEOUT_MS,
@@ -13,6 +14,19 @@
  * (default 8080), POD_IP (the host in the agent's URL). Flags win over the environment.
  * `--defect` may be repeated or list several profiles; every agent of the process gets them.
  * Without --host the agent listens on 0.0.0.0.
+ *
+ * The bearer token (docs/agent-contract.md, "Authentication"; src/agent/auth.ts): every route but
+ * `/healthz` and `/readyz` requires it. `--token-file PATH` reads it from PATH (at most 4 KiB,
+ * trimmed); when PATH does not exist it is created first with a new random token, mode 0600
+ * (atomically, so agents started together with one path share one token), and the clients are
+ * given the same file (`swarmbench run --agent-token-file PATH`, `swarmbench conformance
+ * --token-file PATH`). Otherwise SWARMBENCH_AGENT_TOKEN (the local platform and the operator set
+ * it). With neither the process refuses to start (exit 2): an agent nobody can call, or one that
+ * anybody can, is never what was meant. The token is never printed, logged or put into an error.
+ * `--metrics-token-file PATH` (else SWARMBENCH_METRICS_TOKEN, else none) is the optional
+ * read-only scrape token, accepted on `GET /metrics` only (a Prometheus that scrapes the agents
+ * of many runs holds it instead of each run's token): read like `--token-file` (4 KiB at most,
+ * trimmed, validated) but never created, since the token in it must be the one Prometheus holds.
  *
  * Every agent that listens prints `{"event":"listening","id","url","pid"}` on stdout.
  * With several agents and no seeds, the first one starts the cluster and the others join it.
@@ -31,6 +45,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Agent } from './agent.ts';
+import { METRICS_TOKEN_WHAT, metricsToken, readOrCreateTokenFile, readTokenFile, TOKEN_ENV, validateToken } from './auth.ts';
 import { parseDefectList, type Defect } from './defects.ts';
 import { errorMessage } from '../errors.ts';
 
@@ -57,14 +72,23 @@ const USAGE = `usage: swarmbench agent [--host H] [--port P] [--id ID] [--seeds 
                         [--count K [--hosts H1,H2,...] [--ids ID1,ID2,...]]
                         [--advertise-host H] [--control] [--name POOL]
                         [--defect NAME[:VALUE],...]   (defect profiles, docs/defects.md)
-environment: SWARMBENCH_AGENT_ID, SWARMBENCH_SEEDS, SWARMBENCH_CAPACITY, SWARMBENCH_DEFECTS, PORT, POD_IP
+                        [--token-file PATH]   the bearer token every route but /healthz and /readyz
+                                              requires (created, mode 0600, with a new random token
+                                              when PATH does not exist); default $SWARMBENCH_AGENT_TOKEN;
+                                              with neither the agent refuses to start
+                        [--metrics-token-file PATH]   an optional read-only scrape token, accepted on
+                                              GET /metrics only (for a Prometheus shared by runs);
+                                              default $SWARMBENCH_METRICS_TOKEN, else none
+environment: SWARMBENCH_AGENT_ID, SWARMBENCH_SEEDS, SWARMBENCH_CAPACITY, SWARMBENCH_DEFECTS, PORT, POD_IP,
+             SWARMBENCH_AGENT_TOKEN, SWARMBENCH_METRICS_TOKEN
 `;
 
 const BOOL_FLAGS = new Set(['control', 'help']);
 
 const KNOWN = new Set([
   'host', 'port', 'id', 'seeds', 'capacity', 'gossip-interval-ms', 'failure-timeout-ms',
-  'count', 'hosts', 'ids', 'advertise-host', 'control', 'name', 'help', 'defect',
+  'count', 'hosts', 'ids', 'advertise-host', 'control', 'name', 'help', 'defect', 'token-file',
+  'metrics-token-file',
 ]);
 
 /** Options that may be given several times; their values are joined with commas. */
@@ -148,6 +172,39 @@ export function resolveConfig(args: Map<string, string>, env: NodeJS.ProcessEnv)
   };
 }
 
+/**
+ * The agents' bearer token: `--token-file PATH` (created with a new token when missing), else
+ * SWARMBENCH_AGENT_TOKEN; neither is an error saying how to give one. Errors name the flag, the
+ * file or the variable, never the token.
+ */
+export function resolveToken(args: Map<string, string>, env: NodeJS.ProcessEnv): string {
+  const file = args.get('token-file');
+  if (file !== undefined) {
+    if (file === '') throw new Error('--token-file: give a path');
+    return readOrCreateTokenFile(file, '--token-file');
+  }
+  const v = env[TOKEN_ENV];
+  if (v !== undefined) return validateToken(v, TOKEN_ENV);
+  throw new Error(
+    `no agent token: give --token-file PATH (created with a new random token, mode 0600, when it does not exist; ` +
+      `give the same file to every agent of the cluster and to its clients: swarmbench run --agent-token-file PATH) or set ${TOKEN_ENV}`,
+  );
+}
+
+/**
+ * The optional read-only scrape token: `--metrics-token-file PATH` (read bounded, never created),
+ * else SWARMBENCH_METRICS_TOKEN, else null (only the run token opens `/metrics`). Errors name the
+ * flag, the file or the variable, never the token.
+ */
+export function resolveMetricsToken(args: Map<string, string>, env: NodeJS.ProcessEnv): string | null {
+  const file = args.get('metrics-token-file');
+  if (file !== undefined) {
+    if (file === '') throw new Error('--metrics-token-file: give a path');
+    return readTokenFile(file, '--metrics-token-file', METRICS_TOKEN_WHAT);
+  }
+  return metricsToken(env);
+}
+
 function out(obj: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
 }
@@ -156,10 +213,14 @@ function out(obj: Record<string, unknown>): void {
 class Host {
   readonly agents = new Map<string, Agent>();
   private readonly cfg: Config;
+  readonly #token: string;
+  readonly #metricsToken: string | null;
   private exiting = false;
 
-  constructor(cfg: Config) {
+  constructor(cfg: Config, token: string, metricsToken: string | null) {
     this.cfg = cfg;
+    this.#token = token;
+    this.#metricsToken = metricsToken;
   }
 
   async start(specs: AgentSpec[], seeds: string[]): Promise<void> {
@@ -190,6 +251,8 @@ class Host {
       failureTimeoutMs: this.cfg.failureTimeoutMs,
       agentsInProcess: () => this.agents.size,
       defects: this.cfg.defects,
+      token: this.#token,
+      metricsToken: this.#metricsToken,
     });
     this.agents.set(spec.id, agent);
     try {
@@ -248,6 +311,8 @@ class Host {
 
 export async function main(argv: string[]): Promise<number> {
   let cfg: Config;
+  let token: string;
+  let scrape: string | null;
   try {
     const args = parseArgs(argv, KNOWN);
     if (args.has('help')) {
@@ -255,12 +320,14 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     cfg = resolveConfig(args, process.env);
+    token = resolveToken(args, process.env);
+    scrape = resolveMetricsToken(args, process.env);
   } catch (err) {
     process.stderr.write(`swarmbench agent: ${errorMessage(err)}\n${USAGE}`);
     return 2;
   }
   process.title = `swarmbench-agent ${cfg.name}`;
-  const host = new Host(cfg);
+  const host = new Host(cfg, token, scrape);
 
   process.on('unhandledRejection', (err) => {
     process.stderr.write(`swarmbench agent: unhandled rejection: ${err instanceof Error ? err.stack : String(err)}\n`);

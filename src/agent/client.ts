@@ -9,8 +9,21 @@
  * One client serves any number of agents: pass the agent's base URL to each call.
  * An agent's own clients (gossip, forwarding, workflow steps, pings, joins) carry the `slow-peers`
  * defect as `sendDelayMs` (src/agent/defects.ts); the runner's never do.
+ * Every request carries `Authorization: Bearer <token>` (option `token`, default `agentToken()`,
+ * this process's token: src/agent/auth.ts), `/healthz` and `/readyz` included (harmless there).
+ * The token stays in a private field: never in errors or in anything the client exposes.
+ * Answers are read bounded: at most `maxResponseBytes` (default 16 MiB, DEFAULT_MAX_RESPONSE_BYTES)
+ * per answer, by its `content-length` or by the bytes read; past it the request is destroyed and
+ * the call rejects with code `ERESPONSETOOLARGE` (what is read so far is released), so an agent
+ * that answers without end (one a user runs: `swarmbench run --agent-url`) cannot exhaust the
+ * harness's memory. The benchmark's largest answers sit far below the cap: a dispatch query of
+ * 2000 ids (~0.5 MB: its results are short payload echoes and 64-hex digests), /metrics (tens of
+ * KiB), a state value (<= 64 KiB); a caller that reads more passes a larger cap.
+ * A body that cannot be serialized (a cycle, a BigInt) rejects the call (`EREQUEST`), never
+ * throws out of `request`.
  */
 import http from 'node:http';
+import { agentToken, bearer, validateToken } from './auth.ts';
 import type {
   AgentInfo,
   DispatchAccepted,
@@ -46,7 +59,29 @@ export interface ClientOptions {
    * sent at once. The agents' own clients take it from the `slow-peers` defect.
    */
   sendDelayMs?: number;
+  /**
+   * The agents' bearer token. Default: `agentToken()` (SWARMBENCH_AGENT_TOKEN, or this process's
+   * generated one). `null`: send no `authorization` header (the conformance check's refused calls).
+   */
+  token?: string | null;
+  /**
+   * Largest answer read, in bytes (DEFAULT_MAX_RESPONSE_BYTES: 16 MiB). Past it the call rejects
+   * with `AgentClientError` code `ERESPONSETOOLARGE`.
+   */
+  maxResponseBytes?: number;
 }
+
+/** The default `maxResponseBytes`: 16 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Largest message a harness client takes from an agent's event stream (`/v1/events`): 1 MiB, the
+ * `maxPayload` of its WebSocket (a larger frame closes the stream with 1009 before it is
+ * buffered). Events are a few hundred bytes (a mark's token is at most 1024 characters), so only
+ * a hostile agent comes near it. Used by src/agent/conformance.ts and the dashboard's
+ * `AgentEventStream` (src/bench/monitoring/dashboard.ts).
+ */
+export const MAX_EVENT_MESSAGE_BYTES = 1024 * 1024;
 
 export interface Reply<T> {
   status: number;
@@ -76,12 +111,20 @@ export class AgentClient {
   readonly agent: http.Agent;
   readonly timeoutMs: number;
   readonly sendDelayMs: number;
+  readonly maxResponseBytes: number;
   private readonly targets = new Map<string, Target>();
   private closed = false;
+  readonly #authorization: string | null;
 
   constructor(opts: ClientOptions = {}) {
+    this.#authorization = opts.token === null ? null : bearer(opts.token !== undefined ? validateToken(opts.token, 'ClientOptions.token') : agentToken());
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.sendDelayMs = opts.sendDelayMs ?? 0;
+    const maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 1) {
+      throw new RangeError(`ClientOptions.maxResponseBytes must be a positive integer, got ${String(maxResponseBytes)}`);
+    }
+    this.maxResponseBytes = maxResponseBytes;
     this.agent = new http.Agent({
       keepAlive: opts.keepAlive ?? true,
       maxSockets: opts.maxSockets ?? 64,
@@ -127,8 +170,16 @@ export class AgentClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    let payload: string | undefined;
+    try {
+      payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    } catch (err) {
+      return Promise.reject(new AgentClientError('EREQUEST', t.base + path, `request body could not be serialized: ${(err as Error).message}`));
+    }
+    const max = this.maxResponseBytes;
     const deadline = timeoutMs ?? this.timeoutMs;
+    const headers: http.OutgoingHttpHeaders = payload === undefined ? {} : { ...JSON_HEADERS, 'content-length': Buffer.byteLength(payload) };
+    if (this.#authorization !== null) headers.authorization = this.#authorization;
     return new Promise<Reply<T>>((resolve, reject) => {
       let done = false;
       const fail = (code: string, message?: string): void => {
@@ -144,11 +195,27 @@ export class AgentClient {
           port: t.port,
           method,
           path,
-          headers: payload === undefined ? {} : { ...JSON_HEADERS, 'content-length': Buffer.byteLength(payload) },
+          headers,
         },
         (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let chunks: Buffer[] = [];
+          let size = 0;
+          const tooLarge = (n: number): void => {
+            chunks = [];
+            fail('ERESPONSETOOLARGE', `answer of at least ${n} bytes is over maxResponseBytes = ${max}`);
+            req.destroy();
+          };
+          const declared = Number(res.headers['content-length']);
+          if (Number.isSafeInteger(declared) && declared > max) {
+            tooLarge(declared);
+            return;
+          }
+          res.on('data', (c: Buffer) => {
+            if (done) return;
+            size += c.length;
+            if (size > max) tooLarge(size);
+            else chunks.push(c);
+          });
           res.on('error', (err: NodeJS.ErrnoException) => fail(err.code ?? 'ERESPONSE', err.message));
           res.on('aborted', () => fail('ECONNRESET', 'response aborted'));
           res.on('end', () => {

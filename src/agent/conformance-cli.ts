@@ -1,13 +1,19 @@
 /**
- * `swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS] [--dispatch-tasks N]`: checks an agent
- * against the agent contract v1 and prints a table. Exit 0 when every check passes, 1 when one
- * fails, 2 on bad usage.
+ * `swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS] [--dispatch-tasks N] [--token-file PATH]`:
+ * checks an agent against the agent contract v1 and prints a table. Exit 0 when every check
+ * passes, 1 when one fails, 2 on bad usage (an unreadable token file or a malformed token
+ * included). The agent's bearer token: `--token-file PATH` (read, never created), else
+ * SWARMBENCH_AGENT_TOKEN; with neither, a random one, so an agent that requires a token refuses
+ * every call and the checks say to give it (src/agent/auth.ts). The token is never printed.
  */
+import { agentToken, readTokenFile } from './auth.ts';
 import { parseArgs } from './cli.ts';
 import { runConformance, type CheckResult } from './conformance.ts';
 import { errorMessage } from '../errors.ts';
 
-const USAGE = 'usage: swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS] [--dispatch-tasks N]\n';
+const USAGE =
+  'usage: swarmbench conformance --url URL [--peer URL] [--json] [--timeout-ms MS] [--dispatch-tasks N] [--token-file PATH]\n' +
+  '  --token-file PATH   the agent\'s bearer token (default: $SWARMBENCH_AGENT_TOKEN)\n';
 
 export function formatTable(results: CheckResult[]): string {
   const w = Math.max(5, ...results.map((r) => r.name.length));
@@ -22,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     args = parseArgs(
       argv.map((a) => (a === '--json' ? '--json=true' : a)),
-      new Set(['url', 'peer', 'json', 'timeout-ms', 'dispatch-tasks', 'help']),
+      new Set(['url', 'peer', 'json', 'timeout-ms', 'dispatch-tasks', 'token-file', 'help']),
     );
   } catch (err) {
     process.stderr.write(`swarmbench conformance: ${errorMessage(err)}\n${USAGE}`);
@@ -45,7 +51,16 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  let token: string;
+  try {
+    const file = args.get('token-file');
+    token = file !== undefined ? readTokenFile(file, '--token-file') : agentToken();
+  } catch (err) {
+    process.stderr.write(`swarmbench conformance: ${errorMessage(err)}\n`);
+    return 2;
+  }
   const results = await runConformance(url, {
+    token,
     ...(args.get('peer') ? { peer: args.get('peer')! } : {}),
     ...(timeout ? { timeoutMs: Number(timeout) } : {}),
     ...(tasks !== undefined ? { dispatchTasks: Number(tasks) } : {}),

@@ -9,9 +9,13 @@
  * Two behavioural checks (`conformance-behaviour.ts`) judge many requests together: every one of
  * a few hundred dispatched tasks completes with the right result, and no member's reads go back
  * to an older version.
+ * Authentication (contract "Authentication"): every call carries the token (`token`, default
+ * `agentToken()`); the `authentication` check makes calls without it and with a wrong one, which
+ * must be refused with 401 and have no effect, while `/healthz` answers without it.
  */
 import { WebSocket } from 'ws';
-import { AgentClient, type Reply } from './client.ts';
+import { agentToken, bearer, generateToken } from './auth.ts';
+import { AgentClient, MAX_EVENT_MESSAGE_BYTES, type Reply } from './client.ts';
 import { checkDispatchCompleteness, checkReadAfterWrite } from './conformance-behaviour.ts';
 import type { AgentEvent, AgentInfo, DispatchTask, MembersResult, StateEntry, TaskResult } from './types.ts';
 import { cpuTaskResult, expectedWorkflowOutput } from './work.ts';
@@ -33,9 +37,14 @@ export interface ConformanceOptions {
   prefix?: string;
   /** Tasks of the `dispatch completeness` check (default 300; 0 leaves the check out). */
   dispatchTasks?: number;
+  /** The agent's bearer token; default `agentToken()` (SWARMBENCH_AGENT_TOKEN). */
+  token?: string;
 }
 
 class CheckFailed extends Error {}
+
+/** Events the `events` check keeps (it runs for a few seconds; a conforming agent sends about ten). */
+const MAX_EVENTS_KEPT = 10_000;
 
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new CheckFailed(msg);
@@ -50,7 +59,8 @@ function num(v: unknown): v is number {
 }
 
 function expectStatus<T>(r: Reply<T>, status: number, what: string): T {
-  assert(r.status === status, `${what}: expected HTTP ${status}, got ${r.status} ${short(r.body)}`);
+  const hint = r.status === 401 ? ' (the agent refused the token: give it with --token-file PATH or SWARMBENCH_AGENT_TOKEN)' : '';
+  assert(r.status === status, `${what}: expected HTTP ${status}, got ${r.status} ${short(r.body)}${hint}`);
   return r.body;
 }
 
@@ -74,7 +84,13 @@ async function poll<T>(what: string, deadlineMs: number, fn: () => Promise<T | u
 /** Run every check against the agent at `url`. */
 export async function runConformance(url: string, opts: ConformanceOptions = {}): Promise<CheckResult[]> {
   const base = url.replace(/\/+$/, '');
-  const c = new AgentClient({ maxSockets: 256, timeoutMs: opts.timeoutMs ?? 10_000 });
+  const token = opts.token ?? agentToken();
+  const c = new AgentClient({ maxSockets: 256, timeoutMs: opts.timeoutMs ?? 10_000, token });
+  // Calls without the token, and with a wrong one of the same shape (the `authentication` check).
+  let wrong = generateToken();
+  while (wrong === token) wrong = generateToken();
+  const anonymous = new AgentClient({ maxSockets: 4, timeoutMs: opts.timeoutMs ?? 10_000, token: null });
+  const impostor = new AgentClient({ maxSockets: 4, timeoutMs: opts.timeoutMs ?? 10_000, token: wrong });
   const run = `${opts.prefix ?? 'conformance'}-${process.pid}-${Date.now().toString(36)}`;
   const results: CheckResult[] = [];
   let info: AgentInfo | null = null;
@@ -117,6 +133,8 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
       assert(info, 'needs /v1/info');
       return info.id;
     };
+
+    await check('authentication', () => checkAuthentication(base, run, { c, anonymous, impostor, wrong }));
 
     await check('time', async () => {
       const before = Date.now();
@@ -264,23 +282,37 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
     await check('events', async () => {
       const wsUrl = `${base.replace(/^http/, 'ws')}/v1/events`;
       const got: AgentEvent[] = [];
-      const ws = new WebSocket(wsUrl);
+      // Bounded: messages of at most MAX_EVENT_MESSAGE_BYTES (a larger one closes the stream, and
+      // the check fails on what it missed), at most MAX_EVENTS_KEPT of them, each parsed safely.
+      const ws = new WebSocket(wsUrl, { maxPayload: MAX_EVENT_MESSAGE_BYTES, headers: { authorization: bearer(token) } });
+      let unparsed = 0;
       // Listen before 'open': the hello may arrive in the same read as the upgrade answer.
-      ws.on('message', (d) => got.push(JSON.parse(String(d)) as AgentEvent));
+      ws.on('message', (d) => {
+        if (got.length >= MAX_EVENTS_KEPT) return;
+        try {
+          got.push(JSON.parse(String(d)) as AgentEvent);
+        } catch {
+          unparsed++;
+        }
+      });
       try {
         await new Promise<void>((resolve, reject) => {
           ws.once('open', () => resolve());
           ws.once('error', reject);
           setTimeout(() => reject(new CheckFailed(`no WebSocket upgrade at ${wsUrl}`)), 5000);
         });
-        await poll('hello event', 3000, async () => (got.length > 0 ? true : undefined));
-        assert(got[0]!.type === 'hello', `first event must be hello, got ${got[0]!.type}`);
+        await poll('hello event', 3000, async () => (got.length > 0 || unparsed > 0 ? true : undefined));
+        assert(unparsed === 0, `${unparsed} event message(s) are not JSON`);
+        assert(isObj(got[0]) && got[0].type === 'hello', `first event must be hello, got ${short(got[0])}`);
         const token = `${run}-mark`;
         const m = expectStatus(await c.mark(base, token), 200, 'POST /v1/events/mark');
         assert(m.token === token, 'mark answer must echo the token');
-        await poll('mark event', 3000, async () => (got.some((e) => e.type === 'mark' && e.data.token === token) ? true : undefined));
-        await poll('heartbeat event', 2500, async () => (got.some((e) => e.type === 'heartbeat') ? true : undefined));
+        await poll('mark event', 3000, async () => (got.some((e) => isObj(e) && e.type === 'mark' && isObj(e.data) && e.data.token === token) ? true : undefined));
+        await poll('heartbeat event', 2500, async () => (got.some((e) => isObj(e) && e.type === 'heartbeat') ? true : undefined));
+        assert(unparsed === 0, `${unparsed} event message(s) are not JSON`);
+        assert(got.length < MAX_EVENTS_KEPT, `more than ${MAX_EVENTS_KEPT} events within a few seconds (an agent sends about one heartbeat a second)`);
         for (const [i, e] of got.entries()) {
+          assert(isObj(e), `event ${i + 1} is not an object: ${short(e)}`);
           assert(e.seq === i + 1, `seq must increase by one per message: message ${i + 1} has seq ${e.seq}`);
           assert(num(e.ts) && isObj(e.data) && typeof e.agent === 'string', `bad event ${short(e)}`);
         }
@@ -411,6 +443,70 @@ export async function runConformance(url: string, opts: ConformanceOptions = {})
     }
   } finally {
     c.close();
+    anonymous.close();
+    impostor.close();
   }
   return results;
+}
+
+/**
+ * The `authentication` check: `/healthz` answers without a token; `GET /v1/info`, `GET /metrics`,
+ * `POST /v1/tasks`, `PUT /v1/faults` and the `/v1/events` upgrade are refused with 401 both
+ * without the token and with a wrong one; and the refused calls had no effect (the refused task
+ * id runs afresh when sent with the token, the refused fault is not set).
+ */
+async function checkAuthentication(
+  base: string,
+  run: string,
+  clients: { c: AgentClient; anonymous: AgentClient; impostor: AgentClient; wrong: string },
+): Promise<string> {
+  const { c, anonymous, impostor, wrong } = clients;
+  const health = await anonymous.healthz(base);
+  assert(health.status === 200, `GET /healthz without a token: expected 200 (the probes need no token), got ${health.status}`);
+  const id = `${run}-auth`;
+  let refused = 0;
+  for (const [who, client] of [['without a token', anonymous], ['with a wrong token', impostor]] as const) {
+    const calls: [string, () => Promise<Reply<unknown>>][] = [
+      ['GET /v1/info', () => client.info(base)],
+      ['GET /metrics', () => client.metrics(base)],
+      ['POST /v1/tasks', () => client.task(base, { id, kind: 'io', ioMs: 1, payload: 'refused' })],
+      ['PUT /v1/faults', () => client.putFaults(base, { latencyMs: 1 })],
+    ];
+    for (const [what, call] of calls) {
+      const r = await call();
+      assert(r.status === 401, `${what} ${who}: expected HTTP 401, got ${r.status} ${short(r.body)}`);
+      refused++;
+    }
+    const ws = await upgradeStatus(`${base.replace(/^http/, 'ws')}/v1/events`, client === impostor ? bearer(wrong) : undefined);
+    assert(ws === 401, `the /v1/events upgrade ${who}: expected HTTP 401, got ${ws === 101 ? 'the upgrade (101)' : ws}`);
+    refused++;
+  }
+  try {
+    const faults = expectStatus(await c.request('GET', base, '/v1/faults'), 200, 'GET /v1/faults');
+    assert(!isObj(faults) || faults.latencyMs === undefined || faults.latencyMs === 0, `a refused PUT /v1/faults took effect: ${short(faults)}`);
+  } finally {
+    await c.clearFaults(base).catch(() => undefined);
+  }
+  const t = expectStatus(await c.task(base, { id, kind: 'io', ioMs: 1, payload: 'accepted' }), 200, 'POST /v1/tasks with the token') as unknown;
+  assert(isObj(t) && t.result === 'accepted', `a refused task ran anyway: its id answers ${short(isObj(t) ? t.result : t)} (an idempotent agent returns the first run's outcome)`);
+  return `${refused} calls refused with 401, /healthz open`;
+}
+
+/** The status the server answers a WebSocket upgrade with (101 when it upgrades; 0 on a transport error). */
+function upgradeStatus(url: string, authorization?: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { handshakeTimeout: 5000, ...(authorization ? { headers: { authorization } } : {}) });
+    const done = (status: number): void => {
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      ws.terminate();
+      resolve(status);
+    };
+    ws.once('open', () => done(101));
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      done(res.statusCode ?? 0);
+    });
+    ws.once('error', () => done(0));
+  });
 }

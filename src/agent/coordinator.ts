@@ -11,6 +11,13 @@
  * candidate; `no-load-shedding` counts every member as never full (so nothing is refused);
  * `lost-tasks` drops some accepted tasks before forwarding; `global-lock` forwards one task at a
  * time, holding the coordinator's lock from the choice of executor until its answer.
+ *
+ * Metrics (`swarmbench_agent_dispatch_total{outcome}`): `rejected` counts every 429 of
+ * `/v1/dispatch`, the saturated pool and the full ledger alike (`Ledger.accept` throwing
+ * `LimitExceeded`, rethrown here for the route to answer); `done` and `failed` count what the
+ * ledger recorded, so a result the ledger refused as too large is `failed`, never `done`. A task
+ * dropped on purpose (the `loseAccepted` fault, the `lost-tasks` defect) releases its payload
+ * (`Ledger.abandon`) and stays pending.
  */
 import type { Agent } from './agent.ts';
 import { AgentClientError, type Reply } from './client.ts';
@@ -53,10 +60,20 @@ export class Coordinator {
       a.metrics.dispatched.inc({ outcome: 'rejected' });
       return { status: 429, body: { error: 'saturated', inFlight: a.inFlight, capacity: a.capacity } };
     }
-    const entry = a.ledger.accept(t);
+    let entry: LedgerEntry;
+    try {
+      entry = a.ledger.accept(t);
+    } catch (err) {
+      // The ledger is full of pending tasks: a 429 (answered by the route), counted as one.
+      a.metrics.dispatched.inc({ outcome: 'rejected' });
+      throw err;
+    }
     a.metrics.dispatched.inc({ outcome: 'accepted' });
-    if (a.faults.takeLoss()) return accepted; // planted data-loss bug: accepted, never run
-    if (a.defects.loseAccepted()) return accepted; // the lost-tasks defect: accepted, never run
+    // Planted data-loss bug (fault) or the lost-tasks defect: accepted, never run; its payload is released.
+    if (a.faults.takeLoss() || a.defects.loseAccepted()) {
+      a.ledger.abandon(entry);
+      return accepted;
+    }
     const lock = a.defects.globalLock;
     if (lock) void lock.run(() => this.forward(entry, chooseExecutor(this.candidates(), this.rr++) ?? first));
     else void this.forward(entry, first);
@@ -111,8 +128,8 @@ export class Coordinator {
         }
         if (out.status === 200) {
           const r = out.body as { result?: unknown };
-          a.ledger.finish(entry, 'done', typeof r.result === 'string' ? r.result : null, null);
-          a.metrics.dispatched.inc({ outcome: 'done' });
+          const recorded = a.ledger.finish(entry, 'done', typeof r.result === 'string' ? r.result : null, null);
+          if (recorded === 'done' || recorded === 'failed') a.metrics.dispatched.inc({ outcome: recorded });
           return;
         }
         lastError = `${choice}: HTTP ${out.status}`;
@@ -142,7 +159,6 @@ export class Coordinator {
       choice = chooseExecutor(this.candidates(), this.rr++, tried);
       if (tried.size >= a.membership.aliveCount()) tried.clear();
     }
-    a.ledger.finish(entry, 'failed', null, lastError);
-    a.metrics.dispatched.inc({ outcome: 'failed' });
+    if (a.ledger.finish(entry, 'failed', null, lastError) === 'failed') a.metrics.dispatched.inc({ outcome: 'failed' });
   }
 }

@@ -9,6 +9,7 @@
  * forwards twice. Members at or over their capacity are skipped; if all are, the dispatch is
  * answered 429 and never accepted.
  */
+import { LimitExceeded, MAX_LEDGER_ENTRIES, MAX_LEDGER_RESULT_CHARS, MAX_LEDGER_TOTAL_CHARS } from './limits.ts';
 import type { DispatchState, DispatchTask, TaskRequest } from './types.ts';
 
 export interface Candidate {
@@ -48,25 +49,49 @@ export interface LedgerEntry {
   task: TaskRequest | null;
 }
 
+/** Caps of one ledger (defaults: src/agent/limits.ts; tests pass smaller ones). */
+export interface LedgerOptions {
+  /** Finished entries are dropped this long after they finished (default 30 min). */
+  retentionMs?: number;
+  /** Entries, pending and finished (default MAX_LEDGER_ENTRIES). */
+  maxEntries?: number;
+  /** Characters of ids, pending payloads, results and errors (default MAX_LEDGER_TOTAL_CHARS). */
+  maxTotalChars?: number;
+  /** One result (default MAX_LEDGER_RESULT_CHARS). */
+  maxResultChars?: number;
+  now?: () => number;
+}
+
 /**
- * The coordinator's record of every task it accepted. Finished entries are kept for
- * `retentionMs` (30 min by default, longer than a full-mode sustained run) and at most
- * `maxFinished` of them (1,000,000; about 200 bytes each), the oldest dropped first, so the
- * runner can query them after its drain; pending ones are kept forever, since a task accepted and
- * never done is exactly what the runner must be able to see.
+ * The coordinator's record of every task it accepted. Bounded (src/agent/limits.ts): at most
+ * `maxEntries` entries and `maxTotalChars` characters (ids, payloads of pending tasks, results and
+ * errors of finished ones). Finished entries are kept for `retentionMs` (30 min, longer than a
+ * full-mode sustained run and its drain), and when a new task needs room the entry that finished
+ * first is evicted first; pending ones are never evicted, since a task accepted and never done is
+ * exactly what the runner must be able to see. When only pending entries are left, `accept`
+ * throws `LimitExceeded` (429, nothing recorded: the task was not accepted). A result longer than
+ * `maxResultChars` is not kept: the task is `failed` with an error saying so.
  * The ledger lives in the coordinator's memory: if the coordinator itself dies, the tasks it
  * accepted are lost (the runner should dispatch through agents it does not kill).
  */
 export class Ledger {
   private readonly entries = new Map<string, LedgerEntry>();
+  /** Finished entries in the order they finished (a queue: `head` is its first live index). */
+  private finished: LedgerEntry[] = [];
+  private head = 0;
+  private chars = 0;
   private readonly retentionMs: number;
-  private readonly maxFinished: number;
+  private readonly maxEntries: number;
+  private readonly maxTotalChars: number;
+  private readonly maxResultChars: number;
   private readonly now: () => number;
   pending = 0;
 
-  constructor(opts: { retentionMs?: number; maxFinished?: number; now?: () => number } = {}) {
+  constructor(opts: LedgerOptions = {}) {
     this.retentionMs = opts.retentionMs ?? 1_800_000;
-    this.maxFinished = opts.maxFinished ?? 1_000_000;
+    this.maxEntries = opts.maxEntries ?? MAX_LEDGER_ENTRIES;
+    this.maxTotalChars = opts.maxTotalChars ?? MAX_LEDGER_TOTAL_CHARS;
+    this.maxResultChars = opts.maxResultChars ?? MAX_LEDGER_RESULT_CHARS;
     this.now = opts.now ?? Date.now;
   }
 
@@ -78,7 +103,23 @@ export class Ledger {
     return this.entries.size;
   }
 
+  /** Characters held (ids, pending payloads, results, errors). */
+  get totalChars(): number {
+    return this.chars;
+  }
+
+  /** Record a task as pending. Throws `LimitExceeded` (429) when no finished entry can make room. */
   accept(task: TaskRequest): LedgerEntry {
+    const size = task.id.length + (task.payload?.length ?? 0);
+    const old = this.entries.get(task.id);
+    if (old) this.remove(old);
+    this.makeRoom(1, size);
+    if (this.entries.size + 1 > this.maxEntries) {
+      throw new LimitExceeded(429, 'ledgerEntries', this.entries.size + 1, this.maxEntries, `dispatch ledger entries (all ${this.pending} pending)`);
+    }
+    if (this.chars + size > this.maxTotalChars) {
+      throw new LimitExceeded(429, 'ledgerTotalChars', this.chars + size, this.maxTotalChars, `dispatch ledger characters (${this.pending} tasks pending)`);
+    }
     const e: LedgerEntry = {
       id: task.id,
       state: 'pending',
@@ -91,18 +132,47 @@ export class Ledger {
       task,
     };
     this.entries.set(task.id, e);
+    this.chars += size;
     this.pending++;
     return e;
   }
 
-  finish(e: LedgerEntry, state: 'done' | 'failed', result: string | null, error: string | null): void {
-    if (e.state !== 'pending') return;
+  /**
+   * Record a task's outcome; returns the state recorded: `failed` when a `done` result is longer
+   * than `maxResultChars` (the caller counts what the ledger says, never what it asked for), the
+   * entry's state unchanged when it was no longer pending.
+   */
+  finish(e: LedgerEntry, state: 'done' | 'failed', result: string | null, error: string | null): DispatchState {
+    if (e.state !== 'pending') return e.state;
+    if (result !== null && result.length > this.maxResultChars) {
+      state = 'failed';
+      error = `result too large: ${result.length} characters is over the limit ledgerResultChars = ${this.maxResultChars}`;
+      result = null;
+    }
+    const live = this.entries.get(e.id) === e;
+    if (live) this.chars += (result?.length ?? 0) + (error?.length ?? 0) - (e.task?.payload?.length ?? 0);
     e.state = state;
     e.result = result;
     e.error = error;
     e.finishedAt = this.now();
     e.task = null;
+    // An entry no longer in the map (replaced by `accept` of the same id) left the counts then.
+    if (!live) return state;
     this.pending--;
+    this.finished.push(e);
+    this.makeRoom(0, 0);
+    return state;
+  }
+
+  /**
+   * A pending task that will never run (dropped on purpose: a planted `loseAccepted` fault or the
+   * `lost-tasks` defect): its payload is released (`task = null`, its characters leave the
+   * ledger's count), and it stays `pending`, as a task an agent lost is to its runner.
+   */
+  abandon(e: LedgerEntry): void {
+    if (e.state !== 'pending' || e.task === null) return;
+    if (this.entries.get(e.id) === e) this.chars -= e.task.payload?.length ?? 0;
+    e.task = null;
   }
 
   view(id: string): DispatchTask {
@@ -120,19 +190,38 @@ export class Ledger {
     };
   }
 
-  /**
-   * Drop finished entries older than the retention, and the oldest finished ones beyond
-   * `maxFinished`. Map order is insertion (acceptance) order.
-   */
+  /** Drop finished entries older than the retention (the queue is in finish order). */
   sweep(): void {
     const cutoff = this.now() - this.retentionMs;
-    let excess = this.entries.size - this.pending - this.maxFinished;
-    for (const e of this.entries.values()) {
-      if (e.acceptedAt > cutoff && excess <= 0) break;
-      if (e.state !== 'pending' && (e.finishedAt <= cutoff || excess > 0)) {
-        this.entries.delete(e.id);
-        excess--;
-      }
+    while (this.head < this.finished.length && this.finished[this.head]!.finishedAt <= cutoff) this.evictOldest();
+    this.compact();
+  }
+
+  /** Evict finished entries, oldest first, until `entries` more entries and `chars` more characters fit. */
+  private makeRoom(entries: number, chars: number): void {
+    while (this.head < this.finished.length && (this.entries.size + entries > this.maxEntries || this.chars + chars > this.maxTotalChars)) {
+      this.evictOldest();
+    }
+    this.compact();
+  }
+
+  private evictOldest(): void {
+    const e = this.finished[this.head]!;
+    this.finished[this.head++] = undefined as unknown as LedgerEntry;
+    if (this.entries.get(e.id) === e) this.remove(e);
+  }
+
+  /** Forget an entry (its characters; a pending one leaves the pending count). */
+  private remove(e: LedgerEntry): void {
+    this.entries.delete(e.id);
+    this.chars -= e.id.length + (e.state === 'pending' ? (e.task?.payload?.length ?? 0) : (e.result?.length ?? 0) + (e.error?.length ?? 0));
+    if (e.state === 'pending') this.pending--;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.finished.length) {
+      this.finished = this.finished.slice(this.head);
+      this.head = 0;
     }
   }
 }

@@ -3,7 +3,10 @@
  * error rate sees exactly 10 % errors: task n (1-based, counted since the faults were set) fails
  * when floor(n * rate) > floor((n - 1) * rate), i.e. the failures are spread evenly (every k-th
  * task for rate 1/k).
+ * Every field is bounded (400 naming it): latencyMs 0..60000, errorRate 0..1, loseAccepted
+ * 0..MAX_LOSE_ACCEPTED (src/agent/limits.ts), a finite healthScore.
  */
+import { MAX_LOSE_ACCEPTED } from './limits.ts';
 import type { Faults } from './types.ts';
 
 export function errorAt(n: number, rate: number): boolean {
@@ -35,7 +38,9 @@ export function parseFaults(body: unknown): ParsedFaults | string {
     out.errorRate = b.errorRate;
   }
   if (b.loseAccepted !== undefined) {
-    if (!Number.isInteger(b.loseAccepted) || (b.loseAccepted as number) < 0) return 'loseAccepted must be an integer >= 0';
+    if (!Number.isInteger(b.loseAccepted) || (b.loseAccepted as number) < 0 || (b.loseAccepted as number) > MAX_LOSE_ACCEPTED) {
+      return `loseAccepted must be an integer 0..${MAX_LOSE_ACCEPTED}`;
+    }
     out.loseAccepted = b.loseAccepted as number;
   }
   if (b.breach !== undefined && b.breach !== null) {

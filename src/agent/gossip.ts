@@ -17,10 +17,19 @@
  * Peers are chosen SWIM-style (round robin over a shuffle from a PRNG seeded by the agent id).
  * The `slow-gossip` defect (src/agent/defects.ts) multiplies both periods by its factor, keeps
  * hot rounds at fan-out 1 and drops the direct push of state writes (state then spreads by gossip).
+ *
+ * Bounded (src/agent/limits.ts): every internal route checks its sender's id and URL (400 naming
+ * the field), the member entries per message (MAX_MEMBERS_PER_MESSAGE, 413) and the state entries
+ * or keys per message (MAX_STATE_KEYS, 413); what the membership table or the state store refuse
+ * past their own caps is dropped and counted there. State travels in batches of at most
+ * STATE_BATCH_BYTES (join answers, sync pushes and answers), so no message outgrows the peer's
+ * 4 MiB body cap; gossip brings the rest in the next rounds. A message that cannot be serialized
+ * is never sent (a state push is serialized once, inside a try), so nothing waits on it.
  */
 import type { Agent } from './agent.ts';
 import { AgentClientError } from './client.ts';
 import type { Outcome } from './http.ts';
+import { LimitExceeded, MAX_MEMBERS_PER_MESSAGE, MAX_STATE_KEY_CHARS, MAX_STATE_KEYS, memberIdProblem, memberUrlProblem, STATE_BATCH_BYTES } from './limits.ts';
 import type { MemberChange, WireMember } from './membership.ts';
 import type { WireState, WireVersion } from './state.ts';
 import { mulberry32 } from '../prng.ts';
@@ -42,6 +51,21 @@ export const HOT_CLUSTER_EXCHANGES_PER_SEC = 2000;
 const LAGGING_MS = 200;
 /** SWARMBENCH_AGENT_DEBUG=1: log failed gossip exchanges on stderr. */
 const DEBUG = process.env.SWARMBENCH_AGENT_DEBUG === '1';
+/** Longest membership digest (16 buckets x 8 hex digits) and state digest (`count:hash`) accepted. */
+const MAX_DIGEST_CHARS = 128;
+
+/** 413 when a message's list is longer than `max`; null when it fits (or is absent). */
+function tooMany(list: unknown, max: number, limit: string, what: string): Outcome | null {
+  return Array.isArray(list) && list.length > max ? new LimitExceeded(413, limit, list.length, max, what).outcome() : null;
+}
+
+/** Keys wanted from a peer, at most about STATE_BATCH_BYTES of key characters. */
+function batchKeys(keys: string[]): string[] {
+  let chars = 0;
+  let n = 0;
+  while (n < keys.length && n < MAX_STATE_KEYS && chars + keys[n]!.length <= STATE_BATCH_BYTES / 2) chars += keys[n++]!.length;
+  return n === keys.length ? keys : keys.slice(0, n);
+}
 
 /** Gossip request: sender id/url/incarnation, membership digest, state digest, load [inFlight, capacity]. */
 interface GossipReq {
@@ -94,6 +118,8 @@ export class Gossip {
   private roundLagMs = 0;
   private lastSweep = Date.now();
   private lastAlive = 1;
+  /** `state.dropped` and `membership.dropped` when last reported. */
+  private droppedSeen: [number, number] = [0, 0];
 
   constructor(agent: Agent, opts: GossipOptions) {
     this.agent = agent;
@@ -134,7 +160,7 @@ export class Gossip {
         }
         if (r.status === 200 && Array.isArray(r.body.m)) {
           this.onChanges(a.membership.merge(r.body.m));
-          if (Array.isArray(r.body.st)) a.state.applyWire(r.body.st);
+          if (Array.isArray(r.body.st) && r.body.st.length <= MAX_STATE_KEYS) a.state.applyWire(r.body.st);
           a.ready = true;
           this.hot();
           this.scheduleRound();
@@ -244,6 +270,7 @@ export class Gossip {
       if (now - this.lastSweep > 5000) {
         this.lastSweep = now;
         a.sweep(now);
+        this.reportDrops();
       }
     } finally {
       this.roundRunning = false;
@@ -251,12 +278,29 @@ export class Gossip {
     }
   }
 
+  /**
+   * One stderr line (at most every 5 s, from the sweep) when entries from peers were dropped by a
+   * cap since the last one: the counters themselves are `state.dropped`, `membership.dropped`.
+   */
+  private reportDrops(): void {
+    const a = this.agent;
+    const st = a.state.dropped;
+    const mb = a.membership.dropped;
+    if (st === this.droppedSeen[0] && mb === this.droppedSeen[1]) return;
+    process.stderr.write(
+      `[${a.id}] dropped from peers past the caps (src/agent/limits.ts): ${st - this.droppedSeen[0]} state entries, ${mb - this.droppedSeen[1]} member entries\n`,
+    );
+    this.droppedSeen = [st, mb];
+  }
+
   private load(): [number, number] {
     return [this.agent.inFlight, this.agent.capacity];
   }
 
+  /** A member's reported load (only for ids in the table: the map never outgrows it). */
   private recordLoad(id: string, l: unknown): void {
-    if (Array.isArray(l) && typeof l[0] === 'number' && typeof l[1] === 'number') {
+    if (!this.agent.membership.get(id)) return;
+    if (Array.isArray(l) && Number.isFinite(l[0]) && Number.isFinite(l[1]) && l[0] >= 0 && l[1] >= 0) {
       this.peerLoad.set(id, { inFlight: l[0], capacity: l[1], at: Date.now() });
     }
   }
@@ -280,24 +324,25 @@ export class Gossip {
       const b = r.body;
       this.onChanges(a.membership.observe(peer, undefined, b.i));
       this.recordLoad(peer, b.l);
-      if (Array.isArray(b.m)) this.onChanges(a.membership.merge(b.m));
+      if (Array.isArray(b.m) && b.m.length <= MAX_MEMBERS_PER_MESSAGE) this.onChanges(a.membership.merge(b.m));
       const sync: SyncReq = { f: a.id };
       let needed = false;
-      if (Array.isArray(b.wb) && b.wb.length > 0) {
+      if (Array.isArray(b.wb) && b.wb.length > 0 && b.wb.length <= 16) {
         sync.m = a.membership.entriesInBuckets(b.wb.filter((x) => Number.isInteger(x)));
         needed = true;
       }
-      if (Array.isArray(b.sv)) {
+      // A peer never holds more than MAX_STATE_KEYS keys: a longer summary is ignored.
+      if (Array.isArray(b.sv) && b.sv.length <= MAX_STATE_KEYS) {
         const { want, push } = a.state.compare(b.sv);
-        if (want.length > 0) sync.ws = want;
-        if (push.length > 0) sync.st = a.state.wire(push);
+        if (want.length > 0) sync.ws = batchKeys(want);
+        if (push.length > 0) sync.st = a.state.wire(push, STATE_BATCH_BYTES);
         needed ||= want.length > 0 || push.length > 0;
       }
       a.metrics.gossip.inc({ kind: 'probe', outcome: 'ok' });
       if (needed) {
         a.metrics.gossip.inc({ kind: 'sync', outcome: 'ok' });
         const r2 = await a.coord.request<{ st?: WireState[] }>('POST', url, '/v1/cluster/sync', sync);
-        if (r2.status === 200 && Array.isArray(r2.body.st)) a.state.applyWire(r2.body.st);
+        if (r2.status === 200 && Array.isArray(r2.body.st) && r2.body.st.length <= MAX_STATE_KEYS) a.state.applyWire(r2.body.st);
       }
     } catch (err) {
       if (a.stopped) return;
@@ -314,29 +359,39 @@ export class Gossip {
 
   // ---------------------------------------------------------------- the internal routes
 
-  /** `POST /v1/cluster/join`: add the sender, answer the whole membership table and state. */
+  /**
+   * `POST /v1/cluster/join`: add the sender, answer the whole membership table and the state (a
+   * first batch of STATE_BATCH_BYTES; gossip brings the rest). 400 for a malformed id or URL,
+   * 429 when the table is full.
+   */
   handleJoin(body: unknown): Outcome {
     const a = this.agent;
     const b = body as { id?: unknown; url?: unknown; i?: unknown };
-    if (typeof b.id !== 'string' || typeof b.url !== 'string') return { status: 400, body: { error: 'id and url required' } };
-    if (b.id === a.id) return { status: 409, body: { error: 'self' } };
+    const bad = memberIdProblem(b.id) ?? memberUrlProblem(b.url);
+    if (bad !== null) return { status: 400, body: { error: `join: ${bad}` } };
+    const id = b.id as string;
+    if (id === a.id) return { status: 409, body: { error: 'self' } };
     if (!a.ready) return { status: 503, body: { error: 'not joined yet' } };
-    const inc = Number.isInteger(b.i) ? (b.i as number) : 0;
-    this.onChanges(a.membership.merge([[b.id, b.url, inc, 0]]));
-    a.membership.observe(b.id);
-    return { status: 200, body: { self: a.id, m: a.membership.all(), st: a.state.wire() } };
+    const inc = Number.isSafeInteger(b.i) && (b.i as number) >= 0 ? (b.i as number) : 0;
+    this.onChanges(a.membership.merge([[id, b.url as string, inc, 0]]));
+    if (!a.membership.get(id)) return new LimitExceeded(429, 'members', a.membership.size + 1, a.membership.maxMembers, 'membership rows').outcome();
+    a.membership.observe(id);
+    return { status: 200, body: { self: a.id, m: a.membership.all(), st: a.state.wire(undefined, STATE_BATCH_BYTES) } };
   }
 
   /** `POST /v1/cluster/gossip`: one exchange; the answer carries what differs. */
   handleGossip(body: unknown): Outcome {
     const a = this.agent;
     const b = body as Partial<GossipReq>;
-    if (typeof b.f !== 'string' || typeof b.u !== 'string' || typeof b.d !== 'string') {
-      return { status: 400, body: { error: 'bad gossip' } };
+    const bad = memberIdProblem(b.f) ?? memberUrlProblem(b.u);
+    if (bad !== null) return { status: 400, body: { error: `gossip: ${bad}` } };
+    if (typeof b.d !== 'string' || b.d.length > MAX_DIGEST_CHARS || (b.s !== undefined && (typeof b.s !== 'string' || b.s.length > MAX_DIGEST_CHARS))) {
+      return { status: 400, body: { error: `gossip: d and s must be digests (<= ${MAX_DIGEST_CHARS} chars)` } };
     }
+    const f = b.f as string;
     if (a.stopped) return { status: 503, body: { error: 'leaving' } };
-    this.onChanges(a.membership.observe(b.f, b.u, typeof b.i === 'number' ? b.i : 0));
-    this.recordLoad(b.f, b.l);
+    this.onChanges(a.membership.observe(f, b.u as string, Number.isSafeInteger(b.i) && (b.i as number) >= 0 ? b.i : 0));
+    this.recordLoad(f, b.l);
     const reply: GossipReply = { i: a.membership.incarnation, l: this.load() };
     const diff = a.membership.diffBuckets(b.d);
     if (diff.length > 0) {
@@ -347,32 +402,59 @@ export class Gossip {
     return { status: 200, body: reply };
   }
 
-  /** `POST /v1/cluster/sync`: take the entries pushed, answer the state keys wanted. */
+  /**
+   * `POST /v1/cluster/sync`: take the entries pushed, answer the state keys wanted (a batch of at
+   * most STATE_BATCH_BYTES). 413 for more member entries, state entries or keys than a table or a
+   * store can hold.
+   */
   handleSync(body: unknown): Outcome {
     const a = this.agent;
     const b = body as Partial<SyncReq>;
+    const over =
+      tooMany(b.m, MAX_MEMBERS_PER_MESSAGE, 'membersPerMessage', 'member entries in one sync') ??
+      tooMany(b.st, MAX_STATE_KEYS, 'stateKeys', 'state entries in one sync') ??
+      tooMany(b.ws, MAX_STATE_KEYS, 'stateKeys', 'state keys wanted in one sync');
+    if (over) return over;
     if (Array.isArray(b.m)) this.onChanges(a.membership.merge(b.m));
     if (Array.isArray(b.st)) a.state.applyWire(b.st);
     const out: { st?: WireState[] } = {};
-    if (Array.isArray(b.ws)) out.st = a.state.wire(b.ws.filter((k) => typeof k === 'string'));
+    if (Array.isArray(b.ws)) out.st = a.state.wire(b.ws.filter((k) => typeof k === 'string' && k.length <= MAX_STATE_KEY_CHARS), STATE_BATCH_BYTES);
     return { status: 200, body: out };
   }
 
-  /** `POST /v1/cluster/state`: a writer's push of its new entry. */
+  /** `POST /v1/cluster/state`: a writer's push of its new entry (413 past MAX_STATE_KEYS entries). */
   handleStatePush(body: unknown): Outcome {
     const b = body as { st?: WireState[] };
+    const over = tooMany(b.st, MAX_STATE_KEYS, 'stateKeys', 'state entries in one push');
+    if (over) return over;
     if (Array.isArray(b.st)) this.agent.state.applyWire(b.st);
     return { status: 200, body: { ok: true } };
   }
 
-  /** Push a state write to every alive member at once (gossip repairs whoever misses it). */
+  /**
+   * Push a state write to every alive member at once (gossip repairs whoever misses it). The
+   * message is serialized once, here: should that ever throw, nothing is sent and the write
+   * stays local (gossip carries it), never a request that waits forever.
+   */
   replicate(st: WireState[]): void {
     const a = this.agent;
     if (a.defects.gossipSlowdown > 1) return;
+    let text: string;
+    try {
+      text = JSON.stringify({ f: a.id, st });
+    } catch (err) {
+      if (DEBUG) process.stderr.write(`[${a.id}] state push not serializable: ${String(err)}\n`);
+      return;
+    }
     for (const id of a.membership.aliveIds()) {
       if (id === a.id) continue;
       const url = a.membership.urlOf(id);
-      if (url) a.data.request('POST', url, '/v1/cluster/state', { f: a.id, st }, 2000).catch(() => undefined);
+      if (!url) continue;
+      try {
+        a.data.request('POST', url, '/v1/cluster/state', text, 2000).catch(() => undefined);
+      } catch {
+        // a synchronous failure (an unusable URL): gossip repairs this member
+      }
     }
   }
 }

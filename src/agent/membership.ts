@@ -4,9 +4,16 @@
  * side lives in `gossip.ts`.
  *
  * Decisions:
- * - Precedence is SWIM's: a higher incarnation wins; at the same incarnation dead > suspect >
- *   alive; `left` is final. Only the member itself raises its incarnation, which is how it
- *   refutes a suspicion (or even a false `dead`, as memberlist does) once it hears of it.
+ * - Precedence is SWIM's: a higher incarnation wins; at the same incarnation left > dead >
+ *   suspect > alive. Only the member itself raises its incarnation, which is how it refutes a
+ *   suspicion (or even a false `dead` or `left`, as memberlist does) once it hears of it. A
+ *   member that really leaves raises its incarnation as it does and never speaks again, so its
+ *   `left` stays final; a forged `left` (issue 12: it used to win over every incarnation) no longer
+ *   evicts a live member for good, and never evicts the agent that receives it.
+ * - Bounded (src/agent/limits.ts): entries with a malformed id, URL (http(s)://host:port) or
+ *   incarnation are dropped, as are those past MAX_MEMBERS_PER_MESSAGE in one message; the
+ *   table holds at most MAX_MEMBERS rows: a new member then takes the place of the oldest
+ *   tombstone, or is dropped when there is none. Drops are counted in `dropped`.
  * - Failure detection is by direct contact: every gossip exchange is a probe. A failed exchange
  *   (connection refused, reset, timeout) marks the peer `suspect`; a suspect that nobody has heard
  *   from (directly, or through a refutation) for the failure timeout becomes `dead`. A restarted
@@ -19,6 +26,7 @@
  *   them, then purged. A dead or left entry about an id this agent never knew is ignored, so a
  *   purged tombstone is not brought back by a peer that purges later.
  */
+import { MAX_INCARNATION, MAX_MEMBERS, MAX_MEMBERS_PER_MESSAGE, memberIdProblem, memberUrlProblem } from './limits.ts';
 import type { MemberStatus, MemberView } from './types.ts';
 import { fnv1a, shuffle } from './util.ts';
 
@@ -41,10 +49,12 @@ export interface Versioned {
   incarnation: number;
 }
 
-/** Does the incoming claim `a` supersede the known entry `b` (SWIM precedence, `left` final)? */
+/**
+ * Does the incoming claim `a` supersede the known entry `b`? SWIM precedence: the higher
+ * incarnation, then left > dead > suspect > alive. (A leaving member raises its incarnation, so
+ * its own `left` outranks everything said about it before.)
+ */
 export function supersedes(a: Versioned, b: Versioned): boolean {
-  if (b.status === 'left') return false;
-  if (a.status === 'left') return true;
   if (a.incarnation !== b.incarnation) return a.incarnation > b.incarnation;
   return statusCode(a.status) > statusCode(b.status);
 }
@@ -78,6 +88,8 @@ export interface MembershipOptions {
   now?: () => number;
   /** False (the `no-failure-detection` defect): a failed exchange never makes a peer suspect. */
   detectFailures?: boolean;
+  /** Rows the table may hold (default MAX_MEMBERS). */
+  maxMembers?: number;
 }
 
 export class Membership {
@@ -90,8 +102,15 @@ export class Membership {
   private bucketCache: string | null = null;
   private probeQueue: string[] = [];
   private aliveCache: string[] | null = null;
+  readonly maxMembers: number;
+  /** Counts table changes (touch); `noTombstoneAt`: the count at which a scan found no tombstone. */
+  private changeCount = 0;
+  private noTombstoneAt = -1;
+  /** Entries from peers refused: malformed, past the per-message cap, or the table full. */
+  dropped = 0;
 
   constructor(opts: MembershipOptions) {
+    this.maxMembers = opts.maxMembers ?? MAX_MEMBERS;
     this.selfId = opts.selfId;
     this.failureTimeoutMs = opts.failureTimeoutMs;
     this.detectFailures = opts.detectFailures ?? true;
@@ -175,6 +194,7 @@ export class Membership {
   }
 
   private touch(): void {
+    this.changeCount++;
     this.bucketCache = null;
     this.aliveCache = null;
   }
@@ -186,48 +206,90 @@ export class Membership {
   merge(entries: readonly WireMember[]): MemberChange[] {
     const t = this.now();
     const changes: MemberChange[] = [];
-    for (const e of entries) {
-      const [id, url, incarnation, code] = e;
-      const status = statusOf(code);
-      if (typeof id !== 'string' || typeof url !== 'string' || !status || !Number.isInteger(incarnation)) continue;
-      if (id === this.selfId) {
-        const self = this.self;
-        // Someone suspects (or buried) us: refute with a higher incarnation, as SWIM does.
-        if (self.status === 'alive' && (status === 'suspect' || status === 'dead') && incarnation >= self.incarnation) {
-          self.incarnation = incarnation + 1;
-          self.changedAt = t;
-          this.touch();
-          changes.push({ id, url: self.url, status: 'alive', incarnation: self.incarnation, previous: 'alive' });
-        }
+    if (entries.length > MAX_MEMBERS_PER_MESSAGE) this.dropped += entries.length - MAX_MEMBERS_PER_MESSAGE;
+    for (let k = 0; k < entries.length && k < MAX_MEMBERS_PER_MESSAGE; k++) {
+      const e = entries[k];
+      if (!Array.isArray(e)) {
+        this.dropped++;
         continue;
       }
-      const row = this.rows.get(id);
-      if (!row) {
-        if (status === 'dead' || status === 'left') continue;
-        this.rows.set(id, {
-          id,
-          url,
-          status,
-          incarnation,
-          lastSeen: t,
-          suspectSince: status === 'suspect' ? t : 0,
-          changedAt: t,
-        });
-        this.touch();
-        changes.push({ id, url, status, incarnation, previous: null });
+      const [id, url, incarnation, code] = e as unknown[];
+      const status = typeof code === 'number' ? statusOf(code) : undefined;
+      if (
+        !status ||
+        memberIdProblem(id) !== null ||
+        memberUrlProblem(url) !== null ||
+        !Number.isSafeInteger(incarnation) ||
+        (incarnation as number) < 0 ||
+        (incarnation as number) > MAX_INCARNATION
+      ) {
+        this.dropped++;
         continue;
       }
-      if (!supersedes({ status, incarnation }, row)) continue;
-      const previous = row.status;
-      if (incarnation > row.incarnation && (status === 'alive' || status === 'suspect')) row.lastSeen = t;
-      if (status === 'suspect' && (previous !== 'suspect' || incarnation !== row.incarnation)) row.suspectSince = t;
-      row.status = status;
-      row.incarnation = incarnation;
-      row.changedAt = t;
-      this.touch();
-      changes.push({ id, url: row.url, status, incarnation, previous });
+      if (!this.absorb(id as string, url as string, incarnation as number, status, t, changes)) this.dropped++;
     }
     return changes;
+  }
+
+  /** One valid entry (see merge); false when it was refused because the table is full. */
+  private absorb(id: string, url: string, incarnation: number, status: MemberStatus, t: number, changes: MemberChange[]): boolean {
+    if (id === this.selfId) {
+      const self = this.self;
+      // Someone suspects, buried or "saw us leave": refute with a higher incarnation, as SWIM
+      // does. A `left` about us never evicts us (only `leave()` does). (A claim at
+      // MAX_INCARNATION itself cannot be outbid; authentication keeps such senders out.)
+      if (self.status === 'alive' && status !== 'alive' && incarnation >= self.incarnation && incarnation < MAX_INCARNATION) {
+        self.incarnation = incarnation + 1;
+        self.changedAt = t;
+        this.touch();
+        changes.push({ id, url: self.url, status: 'alive', incarnation: self.incarnation, previous: 'alive' });
+      }
+      return true;
+    }
+    const row = this.rows.get(id);
+    if (!row) {
+      if (status === 'dead' || status === 'left') return true;
+      if (this.rows.size >= this.maxMembers && !this.evictTombstone()) return false;
+      this.rows.set(id, {
+        id,
+        url,
+        status,
+        incarnation,
+        lastSeen: t,
+        suspectSince: status === 'suspect' ? t : 0,
+        changedAt: t,
+      });
+      this.touch();
+      changes.push({ id, url, status, incarnation, previous: null });
+      return true;
+    }
+    if (!supersedes({ status, incarnation }, row)) return true;
+    const previous = row.status;
+    if (incarnation > row.incarnation && (status === 'alive' || status === 'suspect')) row.lastSeen = t;
+    if (status === 'suspect' && (previous !== 'suspect' || incarnation !== row.incarnation)) row.suspectSince = t;
+    row.status = status;
+    row.incarnation = incarnation;
+    row.changedAt = t;
+    this.touch();
+    changes.push({ id, url: row.url, status, incarnation, previous });
+    return true;
+  }
+
+  /** Make room: drop the oldest tombstone (dead or left). False when there is none. */
+  private evictTombstone(): boolean {
+    // A full table without tombstones stays so until a row changes: scan once, not per entry.
+    if (this.noTombstoneAt === this.changeCount) return false;
+    let oldest: Row | null = null;
+    for (const r of this.rows.values()) {
+      if ((r.status === 'dead' || r.status === 'left') && (oldest === null || r.changedAt < oldest.changedAt)) oldest = r;
+    }
+    if (oldest === null) {
+      this.noTombstoneAt = this.changeCount;
+      return false;
+    }
+    this.rows.delete(oldest.id);
+    this.touch();
+    return true;
   }
 
   /**
@@ -244,7 +306,7 @@ export class Membership {
       return this.merge([[id, url, incarnation ?? 0, 0]]);
     }
     row.lastSeen = t;
-    if (incarnation !== undefined && incarnation > row.incarnation && row.status !== 'left') {
+    if (incarnation !== undefined && incarnation > row.incarnation) {
       return this.merge([[id, row.url, incarnation, 0]]);
     }
     return [];

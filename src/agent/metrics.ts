@@ -9,6 +9,13 @@
  * process_resident_memory_bytes, process_start_time_seconds, nodejs_heap_size_used_bytes,
  * nodejs_heap_size_total_bytes, nodejs_external_memory_bytes. They describe the host process,
  * which all its agents share (the `agents_in_process` gauge says how many).
+ *
+ * Drop counters (caps of src/agent/limits.ts), read from the agent's own counts at scrape time:
+ * `swarmbench_agent_state_dropped_total` (replicated-state entries from peers refused by a cap:
+ * `StateStore.dropped`), `swarmbench_agent_members_dropped_total` (membership entries from peers
+ * refused: `Membership.dropped`), `swarmbench_agent_event_subscribers_closed_total` (event
+ * subscribers closed for not reading: `EventHub.slowClosed`). A rising one means a peer or a
+ * client is sending more than the caps allow.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -19,6 +26,12 @@ export interface MetricsSource {
   stateVersion(): number;
   healthScore(): number;
   agentsInProcess(): number;
+  /** Replicated-state entries from peers dropped by a cap (`StateStore.dropped`). */
+  stateDropped(): number;
+  /** Membership entries from peers dropped (`Membership.dropped`; 0 before the agent starts). */
+  membersDropped(): number;
+  /** Event subscribers closed for not reading (`EventHub.slowClosed`). */
+  eventSubscribersClosed(): number;
 }
 
 const PROCESS_START = Math.round(Date.now() / 1000 - process.uptime());
@@ -50,7 +63,7 @@ export class AgentMetrics {
     });
     this.dispatched = new Counter({
       name: 'swarmbench_agent_dispatch_total',
-      help: 'Tasks this agent coordinated through /v1/dispatch, by outcome (accepted, rejected, done, failed, redispatched).',
+      help: 'Tasks this agent coordinated through /v1/dispatch, by outcome (accepted; rejected: 429, pool saturated or ledger full; done; failed; redispatched).',
       labelNames: ['outcome'],
       registers: [registry],
     });
@@ -77,23 +90,43 @@ export class AgentMetrics {
     gauge('swarmbench_agent_health_score', 'Health score, 1 when healthy (a breach fault lowers it).', () => src.healthScore());
     gauge('swarmbench_agent_agents_in_process', 'Agents hosted by this agent\'s process.', () => src.agentsInProcess());
 
-    // Process series (see the module comment).
-    const cpuCounter = (name: string, help: string, read: (u: NodeJS.CpuUsage) => number): void => {
+    /** A counter that follows a monotonic count read at scrape time (it never goes down). */
+    const readCounter = (name: string, help: string, read: () => number): void => {
       let last = 0;
       new Counter({
         name,
         help,
         registers: [registry],
         collect() {
-          const v = read(process.cpuUsage()) / 1e6;
+          const v = read();
           if (v > last) this.inc(v - last);
           last = Math.max(last, v);
         },
       });
     };
-    cpuCounter('process_cpu_user_seconds_total', 'User CPU time spent in seconds.', (u) => u.user);
-    cpuCounter('process_cpu_system_seconds_total', 'System CPU time spent in seconds.', (u) => u.system);
-    cpuCounter('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', (u) => u.user + u.system);
+    readCounter(
+      'swarmbench_agent_state_dropped_total',
+      'Replicated-state entries from peers dropped by a cap (malformed, too deep, too large, store full).',
+      () => src.stateDropped(),
+    );
+    readCounter(
+      'swarmbench_agent_members_dropped_total',
+      'Membership entries from peers dropped (malformed, past the per-message cap, or the table full).',
+      () => src.membersDropped(),
+    );
+    readCounter(
+      'swarmbench_agent_event_subscribers_closed_total',
+      'Event stream subscribers closed for not reading (unsent bytes past the cap).',
+      () => src.eventSubscribersClosed(),
+    );
+
+    // Process series (see the module comment).
+    readCounter('process_cpu_user_seconds_total', 'User CPU time spent in seconds.', () => process.cpuUsage().user / 1e6);
+    readCounter('process_cpu_system_seconds_total', 'System CPU time spent in seconds.', () => process.cpuUsage().system / 1e6);
+    readCounter('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    });
     gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
     gauge('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', () => PROCESS_START);
     gauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => process.memoryUsage().heapUsed);

@@ -11,10 +11,13 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Agent } from './agent.ts';
 import { parseFaults } from './faults.ts';
-import { drain, expect, HttpError, readJson, type Outcome } from './http.ts';
+import { OPEN_PATHS } from './auth.ts';
+import { drain, expect, HttpError, readJson, refuseUpgrade, unauthorized, type Outcome } from './http.ts';
+import { LimitExceeded, MAX_MARK_TOKEN_CHARS, MAX_QUERY_IDS } from './limits.ts';
 import { handlePing } from './ping.ts';
 import { MAX_KEY_LENGTH, type WireState } from './state.ts';
 import { validTask } from './tasks.ts';
+import type { StateEntry } from './types.ts';
 import { epochMs, sleep } from './util.ts';
 import { handleStep, handleWorkflow } from './workflows.ts';
 
@@ -24,6 +27,12 @@ export async function route(agent: Agent, req: http.IncomingMessage, res: http.S
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
   const m = req.method ?? 'GET';
+  // Every route but the two probes needs the run's bearer token (src/agent/auth.ts); `GET /metrics`
+  // also takes the optional read-only scrape token (SWARMBENCH_METRICS_TOKEN), no other route does.
+  if (!OPEN_PATHS.has(path)) {
+    const h = req.headers.authorization;
+    if (!(path === '/metrics' && m === 'GET' ? agent.mayScrape(h) : agent.authorized(h))) return unauthorized();
+  }
 
   // Health and faults are never delayed; the internal gossip/join/sync/state channel neither
   // (the latency fault slows the agent's service and its coordination echo, not its membership).
@@ -63,12 +72,23 @@ export async function route(agent: Agent, req: http.IncomingMessage, res: http.S
       if (typeof t === 'string') return { status: 400, body: { error: t } };
       return agent.runTask(t, receivedAt);
     }
-    case '/v1/dispatch':
-      return agent.coordinator.dispatch(expect(m, 'POST') && (await readJson(req)));
+    case '/v1/dispatch': {
+      const b = expect(m, 'POST') && (await readJson(req));
+      try {
+        return agent.coordinator.dispatch(b);
+      } catch (err) {
+        // The ledger is full of pending tasks (src/agent/dispatch.ts): 429 naming the cap.
+        if (err instanceof LimitExceeded) return err.outcome();
+        throw err;
+      }
+    }
     case '/v1/dispatch/query': {
       const b = expect(m, 'POST') && ((await readJson(req)) as { ids?: unknown });
-      if (!Array.isArray(b.ids) || b.ids.length > 100_000 || !b.ids.every((x) => typeof x === 'string')) {
-        return { status: 400, body: { error: 'ids must be an array of strings (<= 100000)' } };
+      if (Array.isArray(b.ids) && b.ids.length > MAX_QUERY_IDS) {
+        return new LimitExceeded(413, 'queryIds', b.ids.length, MAX_QUERY_IDS, 'ids in one dispatch query').outcome();
+      }
+      if (!Array.isArray(b.ids) || !b.ids.every((x) => typeof x === 'string')) {
+        return { status: 400, body: { error: `ids must be an array of strings (<= ${MAX_QUERY_IDS})` } };
       }
       return { status: 200, body: { tasks: (b.ids as string[]).map((id) => agent.ledger.view(id)) } };
     }
@@ -82,6 +102,9 @@ export async function route(agent: Agent, req: http.IncomingMessage, res: http.S
     case '/v1/events/mark': {
       const b = expect(m, 'POST') && ((await readJson(req)) as { token?: unknown });
       if (typeof b.token !== 'string') return { status: 400, body: { error: 'token must be a string' } };
+      if (b.token.length > MAX_MARK_TOKEN_CHARS) {
+        return new LimitExceeded(413, 'markTokenChars', b.token.length, MAX_MARK_TOKEN_CHARS, 'token length in characters').outcome();
+      }
       const ts = epochMs();
       agent.events.emit('mark', { token: b.token });
       return { status: 200, body: { token: b.token, ts } };
@@ -103,8 +126,12 @@ export async function route(agent: Agent, req: http.IncomingMessage, res: http.S
   return { status: 404, body: { error: 'not found', path } };
 }
 
-/** The WebSocket upgrade of `GET /v1/events[?heartbeatMs=N]`; any other upgrade is dropped. */
+/** The WebSocket upgrade of `GET /v1/events[?heartbeatMs=N]` (401 without the token); any other upgrade is dropped. */
 export function upgrade(agent: Agent, req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+  if (!agent.authorized(req.headers.authorization)) {
+    refuseUpgrade(socket);
+    return;
+  }
   const u = new URL(req.url ?? '/', 'http://x');
   if (u.pathname !== '/v1/events' || agent.stopped) {
     socket.destroy();
@@ -122,7 +149,8 @@ async function handleState(agent: Agent, m: string, path: string, req: http.Inco
   } catch {
     return { status: 400, body: { error: 'bad key encoding' } };
   }
-  if (key.length === 0 || key.length > MAX_KEY_LENGTH) return { status: 400, body: { error: 'key must be 1..256 chars' } };
+  if (key.length === 0) return { status: 400, body: { error: `key must be 1..${MAX_KEY_LENGTH} chars` } };
+  if (key.length > MAX_KEY_LENGTH) return new LimitExceeded(413, 'stateKeyChars', key.length, MAX_KEY_LENGTH, 'state key length in characters').outcome();
   if (m === 'GET') {
     const e = (agent.defects.staleReads && agent.defects.staleRead() && agent.state.previous(key)) || agent.state.get(key);
     return e ? { status: 200, body: e } : { status: 404, body: { error: 'no such key', key } };
@@ -130,7 +158,14 @@ async function handleState(agent: Agent, m: string, path: string, req: http.Inco
   if (m === 'PUT') {
     const b = await readJson(req);
     if (typeof b !== 'object' || b === null || !('value' in b)) return { status: 400, body: { error: 'body must be {"value": ...}' } };
-    const e = agent.state.write(key, (b as { value: unknown }).value);
+    let e: StateEntry;
+    try {
+      e = agent.state.write(key, (b as { value: unknown }).value);
+    } catch (err) {
+      // A cap (src/agent/limits.ts): 413 or 429 naming it, nothing stored, nothing pushed.
+      if (err instanceof LimitExceeded) return err.outcome();
+      throw err;
+    }
     const st: WireState[] = [[e.key, e.version, e.writer, e.value]];
     agent.gossip.replicate(st);
     return { status: 200, body: e };

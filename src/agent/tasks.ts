@@ -6,9 +6,16 @@
  * (in flight then counts queued tasks too; at most `capacity` run at once), `wrong-digests` answers
  * a CPU task with the 0-round digest without doing its rounds, `memory-leak` keeps a buffer per
  * completed task.
+ *
+ * Bounded (src/agent/limits.ts): every field of a task is checked (400 naming it: id 1..256
+ * characters, ioMs 0..600000, cpuRounds 0..1e6, payload <= 64 Ki characters); at most `capacity`
+ * tasks run at once (429 beyond); the answers kept for repeated ids hold at most
+ * MAX_TASK_CACHE_ENTRIES answers and MAX_TASK_CACHE_CHARS payload characters, the oldest
+ * forgotten first (an id repeated after that runs again, as after 60 s).
  */
 import type { Agent } from './agent.ts';
 import type { Outcome } from './http.ts';
+import { MAX_TASK_CACHE_CHARS, MAX_TASK_CACHE_ENTRIES } from './limits.ts';
 import type { TaskKind, TaskRequest } from './types.ts';
 import { sleep } from './util.ts';
 import { cpuTaskResult, ioTaskResult } from './work.ts';
@@ -37,7 +44,9 @@ export class TaskRunner {
   inFlight = 0;
   tasksDone = 0;
   private readonly agent: Agent;
-  private readonly taskCache = new Map<string, { at: number; p: Promise<Outcome> }>();
+  private readonly taskCache = new Map<string, { at: number; p: Promise<Outcome>; chars: number }>();
+  /** Payload characters of the answers in `taskCache` (an io answer echoes its payload). */
+  private cacheChars = 0;
   /** `no-load-shedding`: tasks running, and those waiting for a slot (FIFO). */
   private running = 0;
   private readonly waiting: (() => void)[] = [];
@@ -55,8 +64,20 @@ export class TaskRunner {
       return Promise.resolve({ status: 429, body: { error: 'saturated', inFlight: this.inFlight, capacity: this.agent.capacity } });
     }
     const p = this.execute(t, receivedAt);
-    this.taskCache.set(t.id, { at: Date.now(), p });
+    const chars = t.id.length + (t.payload?.length ?? 0);
+    this.taskCache.set(t.id, { at: Date.now(), p, chars });
+    this.cacheChars += chars;
+    // Past a cap, the oldest answers are forgotten first (the cache is in insertion order).
+    for (const [id, e] of this.taskCache) {
+      if (this.taskCache.size <= MAX_TASK_CACHE_ENTRIES && this.cacheChars <= MAX_TASK_CACHE_CHARS) break;
+      this.forget(id, e.chars);
+    }
     return p;
+  }
+
+  private forget(id: string, chars: number): void {
+    this.taskCache.delete(id);
+    this.cacheChars -= chars;
   }
 
   /** Forget answers older than TASK_CACHE_MS (the cache is in insertion order). */
@@ -64,7 +85,7 @@ export class TaskRunner {
     const cutoff = now - TASK_CACHE_MS;
     for (const [id, e] of this.taskCache) {
       if (e.at > cutoff) break;
-      this.taskCache.delete(id);
+      this.forget(id, e.chars);
     }
   }
 

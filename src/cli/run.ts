@@ -1,6 +1,6 @@
 /**
  * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
- *                 [--agent-command CMD | --agent-url URL,...]`
+ *                 [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH]`
  *
  * Runs a BenchmarkRun manifest on this machine (the embedded default): validates it, runs the
  * plan step by step in runner processes against local agent processes, compares the run with a
@@ -16,6 +16,11 @@
  * what ran (`environment.agents`), the CPU set of the run (`environment.cpuSet`) and what else
  * the host did meanwhile (`environment.hostLoad`: CPUs other processes used, report/hostload.ts).
  *
+ * The agents' bearer token (docs/agent-contract.md, "Authentication"): `--agent-token-file PATH`,
+ * else SWARMBENCH_AGENT_TOKEN, else one generated for the run; it becomes this process's token
+ * (`useAgentToken`) before any runner process starts, so every runner, agent and client of the run
+ * shares it. Fixed agents (`--agent-url`) need their own token given this way.
+ *
  * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started);
  * 130 interrupted.
  */
@@ -24,6 +29,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CATEGORIES, type BenchmarkRunManifest as Manifest, type Category, type ResultDocument } from '../api/schema.ts';
 import { formatErrors, parseManifestText } from '../api/validate.ts';
+import { agentToken, readTokenFile, useAgentToken } from '../agent/auth.ts';
 import { executeLocal } from '../executor/local.ts';
 import { createLogger } from '../log.ts';
 import { resolveParams, type Params } from '../plan/params.ts';
@@ -37,7 +43,7 @@ import { renderReport, styleFor } from '../report/terminal.ts';
 import { VERSION } from '../version.ts';
 
 const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
-                      [--agent-command CMD | --agent-url URL,...]
+                      [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH]
 
   -f, --file FILE            BenchmarkRun manifest (YAML or JSON), the same file kubectl applies
   -o, --out DIR              where the exports (${EXPORT_FILES.join(', ')}) and runner logs go
@@ -52,6 +58,9 @@ const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--b
                              agent, configured by the agent contract's environment: POD_IP, PORT, SWARMBENCH_*)
       --agent-url URL,...    benchmark agents you started (http://HOST:PORT, comma-separated or repeated); tests
                              that must start, grow or kill agents are Skipped
+      --agent-token-file PATH the agents' bearer token (the file holds only the token); required by agents you
+                             started (--agent-url) unless SWARMBENCH_AGENT_TOKEN holds it; otherwise the agents
+                             SwarmBench starts get it (default: SWARMBENCH_AGENT_TOKEN, else a new one per run)
 `;
 
 
@@ -90,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
         quiet: { type: 'boolean', short: 'q', default: false },
         'agent-command': { type: 'string' },
         'agent-url': { type: 'string', multiple: true },
+        'agent-token-file': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -118,6 +128,13 @@ export async function main(argv: string[]): Promise<number> {
   const defects = manifest.spec.agents?.defects;
   if (source.kind !== 'reference' && Array.isArray(defects) && defects.length > 0) {
     return fail(`spec.agents.defects: defect profiles are the reference agent's; ${describeAgentSource(source)} cannot take them (remove the field, or run without --agent-command/--agent-url)`);
+  }
+  // The agents' token, before anything asks an agent or starts a runner process.
+  try {
+    if (values['agent-token-file'] !== undefined) useAgentToken(readTokenFile(values['agent-token-file'], '--agent-token-file'), '--agent-token-file');
+    else agentToken();
+  } catch (err) {
+    return fail((err as Error).message);
   }
   if (source.kind !== 'reference') {
     if (image !== 'local') process.stderr.write(`swarmbench run: note: spec.agents.image "${image}" is not run here; the agents are ${describeAgentSource(source)}\n`);
@@ -210,6 +227,8 @@ export async function runLocally(o: LocalRun): Promise<{ doc: ResultDocument; ms
   const { manifest, params, outDir, source, progress } = o;
   const factor = o.timeoutFactor ?? 1;
   const plan = buildPlan(params).map((step) => (factor === 1 ? step : { ...step, timeoutMs: step.timeoutMs * factor }));
+  // One agent token for the whole run: fixed now (and exported) so the runner processes inherit it.
+  agentToken();
   mkdirSync(outDir, { recursive: true });
   const log = createLogger({ run: manifest.metadata.name, attempt: 1, role: 'run' }, process.env.SWARMBENCH_LOG_LEVEL ?? 'warn');
   const startedAt = new Date().toISOString();

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { agentToken, bearer } from '../../src/agent/auth.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import type { AgentEvent, DispatchTask, PingResult, StateEntry } from '../../src/agent/types.ts';
 import { cpuTaskResult } from '../../src/agent/work.ts';
@@ -206,7 +207,7 @@ describe('reference agent', () => {
     const pool = await platform.createPool({ name: 'events', size: 2, capacity: 8, agentsPerProcess: 2 });
     await formed(pool);
     const a = pool.agents()[0]!;
-    const ws = new WebSocket(`${a.url.replace('http', 'ws')}/v1/events?heartbeatMs=100`);
+    const ws = new WebSocket(`${a.url.replace('http', 'ws')}/v1/events?heartbeatMs=100`, { headers: { authorization: bearer(agentToken()) } });
     const got: AgentEvent[] = [];
     ws.on('message', (d) => got.push(JSON.parse(String(d)) as AgentEvent));
     await new Promise((r, j) => {

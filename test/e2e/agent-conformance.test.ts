@@ -2,11 +2,14 @@
  * The conformance check passes against the reference agent and fails against servers that do
  * not implement the contract: one that answers 200 {} to everything, a proxy in front of a
  * real agent that serves stale state, and reference agents switched into defect profiles that
- * keep every answer's shape (lost tasks, stale reads): the behavioural checks name them.
+ * keep every answer's shape (lost tasks, stale reads): the behavioural checks name them. An
+ * agent that serves anyone (a proxy that adds the token to every call) fails `authentication`,
+ * and a client with the wrong token is told to give the right one.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentToken, bearer } from '../../src/agent/auth.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import { main as conformanceMain } from '../../src/agent/conformance-cli.ts';
 import { runConformance } from '../../src/agent/conformance.ts';
@@ -144,6 +147,37 @@ describe('conformance', () => {
     } finally {
       client.close();
       await lossy.close();
+    }
+  });
+
+  it('fails an agent that serves calls without the token (authentication), and says when the token is wrong', async () => {
+    const target = new URL(pool.agents()[2]!.url);
+    // An open door: every call is passed on with the token, whatever it carried.
+    const open = http.createServer((req, res) => {
+      const up = http.request(
+        { hostname: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, authorization: bearer(agentToken()) } },
+        (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        },
+      );
+      req.pipe(up);
+      up.on('error', () => res.writeHead(502).end());
+    });
+    const url = await listen(open);
+    try {
+      const results = await runConformance(url, { dispatchTasks: 0 });
+      const auth = results.find((r) => r.name === 'authentication')!;
+      expect(auth.ok).toBe(false);
+      expect(auth.detail).toMatch(/^GET \/v1\/info without a token: expected HTTP 401, got 200/);
+      expect(results.find((r) => r.name === 'task cpu')!.ok).toBe(true);
+      // The agent itself passes it, and the token given explicitly is used.
+      const direct = await runConformance(target.origin, { dispatchTasks: 0, token: agentToken() });
+      expect(direct.find((r) => r.name === 'authentication')).toEqual({ name: 'authentication', ok: true, detail: '10 calls refused with 401, /healthz open' });
+      const wrong = await runConformance(target.origin, { dispatchTasks: 0, token: 'not-the-run-token-0123456789' });
+      expect(wrong.find((r) => r.name === 'info')!.detail).toMatch(/got 401 .*the agent refused the token: give it with --token-file PATH or SWARMBENCH_AGENT_TOKEN/);
+    } finally {
+      open.close();
     }
   });
 

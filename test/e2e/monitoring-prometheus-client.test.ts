@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentToken, bearer } from '../../src/agent/auth.ts';
 import { PrometheusClient, PrometheusError, escapeRegex } from '../../src/prometheus/client.ts';
 import { prometheusBinary, startPrometheus, type PrometheusInstance } from '../support/prometheus.ts';
 
@@ -32,6 +33,8 @@ describe.skipIf(!bin)('PrometheusClient against a real Prometheus', () => {
   let dir: string;
   const reg = new Registry();
   const hits = new Counter({ name: 'swarmbench_test_hits_total', help: 'scrapes served', registers: [reg] });
+  /** The `authorization` headers the scrapes carried (the agents' token, test/support/prometheus.ts). */
+  const auth = new Set<string>();
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'swarmbench-sd-'));
@@ -41,6 +44,7 @@ describe.skipIf(!bin)('PrometheusClient against a real Prometheus', () => {
         return;
       }
       hits.inc();
+      auth.add(String(req.headers.authorization));
       res.writeHead(200, { 'content-type': reg.contentType });
       res.end(await reg.metrics());
     });
@@ -71,6 +75,8 @@ describe.skipIf(!bin)('PrometheusClient against a real Prometheus', () => {
       await new Promise((r2) => setTimeout(r2, 200));
     }
     expect(up, prom.logTail()).toBe(1);
+    // Scraped as an agent is: with the run's bearer token.
+    expect([...auth]).toEqual([bearer(agentToken())]);
     const targets = await c.targets();
     const t = targets.find((x) => x.labels.instance === instance);
     expect(t?.health).toBe('up');

@@ -2,7 +2,11 @@
  * Starts a real Prometheus (the Debian `prometheus` binary, `apt-get install prometheus`) for
  * end-to-end tests: its own config, data directory and loopback port; agent targets discovered
  * through `file_sd_configs` from a JSON file the local platform rewrites; Prometheus also scrapes
- * itself (job `prometheus`) so its ingestion counters can be queried.
+ * itself (job `prometheus`) so its ingestion counters can be queried. The agents require the
+ * run's bearer token (src/agent/auth.ts): Prometheus scrapes them with `authorization:
+ * {type: Bearer, credentials_file}`, a 0600 file in its data directory holding the token
+ * (`StartOptions.token`, default this process's `agentToken()`, the one its in-process platforms
+ * give their agents).
  *
  * `startPrometheus()` resolves once `/-/ready` answers 200; `stop()` sends SIGTERM (SIGKILL after
  * a deadline) and removes the data directory. A process-exit hook kills any instance still
@@ -13,6 +17,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentToken } from '../../src/agent/auth.ts';
 
 export interface PrometheusInstance {
   url: string;
@@ -35,6 +40,8 @@ export interface StartOptions {
   scrapeTimeout?: string;
   binary?: string;
   readyTimeoutMs?: number;
+  /** The agents' bearer token; default `agentToken()`. */
+  token?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -112,6 +119,8 @@ export async function startPrometheus(opts: StartOptions): Promise<PrometheusIns
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'swarmbench-prom-'));
     const configPath = join(dataDir, 'prometheus.yml');
+    const tokenPath = join(dataDir, 'agent-token');
+    writeFileSync(tokenPath, `${opts.token ?? agentToken()}\n`, { mode: 0o600 });
     writeFileSync(
       configPath,
       [
@@ -124,6 +133,9 @@ export async function startPrometheus(opts: StartOptions): Promise<PrometheusIns
         '    file_sd_configs:',
         `      - files: [${JSON.stringify(opts.fileSdPath)}]`,
         '        refresh_interval: 1s',
+        '    authorization:',
+        '      type: Bearer',
+        `      credentials_file: ${JSON.stringify(tokenPath)}`,
         '  - job_name: prometheus',
         '    static_configs:',
         `      - targets: ["127.0.0.1:${port}"]`,

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { Agent, type AgentOptions } from '../../src/agent/agent.ts';
+import { agentToken, bearer } from '../../src/agent/auth.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import { parseDefectList } from '../../src/agent/defects.ts';
 import type { AgentEvent, DispatchTask, PingResult, StateEntry, WorkflowResult } from '../../src/agent/types.ts';
@@ -212,7 +213,7 @@ async function marks(a: Agent, count: number, waitMs: number): Promise<{ events:
   const got: AgentEvent[] = [];
   const at = new Map<string, number>();
   const latency: number[] = [];
-  const ws = new WebSocket(`${a.url.replace('http', 'ws')}/v1/events?heartbeatMs=60000`);
+  const ws = new WebSocket(`${a.url.replace('http', 'ws')}/v1/events?heartbeatMs=60000`, { headers: { authorization: bearer(agentToken()) } });
   ws.on('message', (d) => {
     const e = JSON.parse(String(d)) as AgentEvent;
     got.push(e);

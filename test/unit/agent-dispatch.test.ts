@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseExecutor, Ledger, type Candidate } from '../../src/agent/dispatch.ts';
 import { errorAt, FaultState, parseFaults } from '../../src/agent/faults.ts';
+import { LimitExceeded } from '../../src/agent/limits.ts';
 import { applyStep, cpuTaskResult, expectedWorkflowOutput } from '../../src/agent/work.ts';
 import { createHash } from 'node:crypto';
 
@@ -62,18 +63,67 @@ describe('Ledger', () => {
     expect(l.view('3').state).toBe('pending');
   });
 
-  it('keeps at most maxFinished finished entries, dropping the oldest, never a pending one', () => {
+  it('keeps at most maxEntries entries: a new one evicts the entry that finished first, never a pending one', () => {
     let t = 0;
-    const l = new Ledger({ maxFinished: 2, now: () => t++ });
+    const l = new Ledger({ maxEntries: 4, now: () => t++ });
     const es = ['a', 'b', 'c', 'd'].map((id) => l.accept({ id, kind: 'io' }));
-    l.finish(es[1]!, 'done', 'x', null);
     l.finish(es[2]!, 'done', 'x', null);
+    l.finish(es[1]!, 'done', 'x', null);
     l.finish(es[3]!, 'done', 'x', null);
-    l.sweep();
-    expect(['a', 'b', 'c', 'd'].map((id) => l.view(id).state)).toEqual(['pending', 'unknown', 'done', 'done']);
-    expect(l.view('c')).toMatchObject({ acceptedAt: 2 });
-    expect(l.view('c').finishedAt).toBeGreaterThan(3);
+    l.accept({ id: 'e', kind: 'io' });
+    // 'c' finished first: it makes room, though 'b' was accepted earlier.
+    expect(['a', 'b', 'c', 'd', 'e'].map((id) => l.view(id).state)).toEqual(['pending', 'done', 'unknown', 'done', 'pending']);
+    expect(l.size).toBe(4);
+    expect(l.view('b')).toMatchObject({ acceptedAt: 1 });
+    expect(l.view('b').finishedAt).toBeGreaterThan(3);
     expect(l.view('a').finishedAt).toBeNull();
+  });
+
+  it('answers 429 (LimitExceeded, nothing recorded) when every entry is pending', () => {
+    const l = new Ledger({ maxEntries: 3 });
+    const es = ['a', 'b', 'c'].map((id) => l.accept({ id, kind: 'io' }));
+    let err: unknown;
+    try {
+      l.accept({ id: 'd', kind: 'io' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LimitExceeded);
+    expect(err).toMatchObject({ status: 429, limit: 'ledgerEntries', value: 4, max: 3 });
+    expect(l.view('d').state).toBe('unknown');
+    expect(l.pending).toBe(3);
+    l.finish(es[0]!, 'done', 'r', null);
+    expect(l.accept({ id: 'd', kind: 'io' }).state).toBe('pending');
+    expect(l.view('a').state).toBe('unknown');
+  });
+
+  it('bounds characters: payloads of pending tasks and results count; an oversized result fails the task', () => {
+    const l = new Ledger({ maxTotalChars: 200, maxResultChars: 20 });
+    const a = l.accept({ id: 'a', kind: 'io', payload: 'x'.repeat(80) });
+    const b = l.accept({ id: 'b', kind: 'io', payload: 'y'.repeat(80) });
+    expect(l.totalChars).toBe(162);
+    expect(() => l.accept({ id: 'c', kind: 'io', payload: 'z'.repeat(80) })).toThrow(/ledgerTotalChars/);
+    l.finish(a, 'done', 'r'.repeat(21), null);
+    expect(l.view('a')).toMatchObject({ state: 'failed', result: null });
+    expect(l.view('a').error).toMatch(/result too large: 21 .*ledgerResultChars = 20/);
+    l.finish(b, 'done', 'ok', null);
+    // Both finished: the new task evicts what it needs, the entry that finished first first.
+    expect(l.accept({ id: 'c', kind: 'io', payload: 'z'.repeat(190) }).state).toBe('pending');
+    expect(l.view('a').state).toBe('unknown');
+    expect(l.view('b').state).toBe('done');
+    expect(l.totalChars).toBe(3 + 191);
+  });
+
+  it('stays O(1) per task: 200 000 tasks through a ledger of 1000', () => {
+    const l = new Ledger({ maxEntries: 1000 });
+    const t0 = performance.now();
+    for (let i = 0; i < 200_000; i++) {
+      const e = l.accept({ id: `t${i}`, kind: 'cpu' });
+      if (i % 10 !== 0) l.finish(e, 'done', 'r', null);
+      else if (l.pending > 500) l.finish(e, 'failed', null, 'x');
+    }
+    expect(l.size).toBeLessThanOrEqual(1000);
+    expect(performance.now() - t0).toBeLessThan(5000);
   });
 });
 
@@ -111,6 +161,7 @@ describe('fault schedule', () => {
     expect(typeof parseFaults({ nonsense: 1 })).toBe('string');
     expect(typeof parseFaults({ breach: { cpu: 1 } })).toBe('string');
     expect(typeof parseFaults({ loseAccepted: 1.5 })).toBe('string');
+    expect(parseFaults({ loseAccepted: 1_000_001 })).toMatch(/loseAccepted must be an integer 0..1000000/);
   });
 });
 

@@ -25,11 +25,17 @@
  *   dropped` (dropped is always 0 here). An accepted task that its coordinator calls `failed` or
  *   `unknown`, or that is not done by the drain deadline (`finish(drainMs)`), is lost.
  * - The task mix is interleaved as in the open loop (`isCpuTask`), payloads unique per task.
+ * - Every request carries the agents' bearer token (`token`, default `agentToken()`: src/agent/auth.ts).
+ * - Answers are read bounded, as in `generator.ts`: a dispatch answer's body is discarded past
+ *   MAX_TASK_ANSWER_BYTES (the connection cut), a query answer past MAX_QUERY_ANSWER_BYTES makes
+ *   that coordinator unreachable for this round (its tasks are asked again, then lost at the drain
+ *   deadline).
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { agentToken, bearer } from '../../agent/auth.ts';
 import { mulberry32 } from '../../prng.ts';
-import { postJson } from './generator.ts';
+import { MAX_TASK_ANSWER_BYTES, postJson, readBody } from './generator.ts';
 import { isCpuTask, LoadRun, OUTCOME, type LostDetail, type OutcomeCode } from './record.ts';
 import { checkAnswer, defaultCpuCheckEvery, KIND, type Answer, taskPayload } from './verify.ts';
 
@@ -68,6 +74,8 @@ export interface ClosedLoopOptions {
   seed?: number;
   idPrefix?: string;
   signal?: AbortSignal;
+  /** The agents' bearer token; default `agentToken()` (src/agent/auth.ts). */
+  token?: string;
 }
 
 export interface ClosedLoopHandle {
@@ -106,6 +114,8 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
   const backoffMs = o.backoffMs ?? 20;
   const maxBackoffMs = Math.max(backoffMs, o.maxBackoffMs ?? 500);
   const timeoutMs = o.timeoutMs ?? 10_000;
+  const token = o.token ?? agentToken();
+  const authorization = bearer(token);
   const cpuFraction = Math.min(1, Math.max(0, o.cpuFraction));
   const expected = o.expectedRate ?? o.outstanding * 10;
   const cpuCheckEvery = o.cpuCheckEvery ?? defaultCpuCheckEvery(expected, cpuFraction, o.cpuRounds);
@@ -200,7 +210,7 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
       port: c.port,
       method: 'POST',
       path: '/v1/dispatch',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      headers: { 'content-type': 'application/json', authorization, 'content-length': Buffer.byteLength(body) },
     });
     req.setTimeout(timeoutMs, () => {
       if (finished) return;
@@ -210,7 +220,9 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
       retry(slot);
     });
     req.on('response', (res) => {
-      res.resume();
+      // The status is the outcome; the body is discarded, bounded (a hostile agent's endless
+      // answer is cut at MAX_TASK_ANSWER_BYTES: src/bench/load/generator.ts `readBody`).
+      readBody(res, MAX_TASK_ANSWER_BYTES, false, () => undefined, () => undefined);
       if (finished) return;
       finished = true;
       const s = res.statusCode ?? 0;
@@ -262,7 +274,7 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
     c.querying = true;
     let answer: unknown;
     try {
-      answer = await postJson(agent, c, '/v1/dispatch/query', { ids: ids.map((i) => `${idPrefix}-${i}`) }, Math.max(2000, pollMs * 10));
+      answer = await postJson(agent, c, '/v1/dispatch/query', { ids: ids.map((i) => `${idPrefix}-${i}`) }, Math.max(2000, pollMs * 10), token);
       c.unreachable = false;
     } catch {
       c.unreachable = true;

@@ -30,12 +30,24 @@
  * round(n × cpu) are CPU tasks, spread evenly) with a seeded phase, and payloads are a seeded base
  * and the task's index (unique per task), so two runs with the same seed send the same tasks.
  *
+ * Every request carries the agents' bearer token (`token`, default `agentToken()`: src/agent/auth.ts).
+ *
+ * Answers are read bounded (`readBody`), since the targets may be agents a user runs
+ * (`swarmbench run --agent-url`) and one must not exhaust the harness's memory: a task answer
+ * (`POST /v1/tasks` 200, `/v1/dispatch` 202: an id, an agent, a result that is a short payload
+ * echo or a 64-hex digest, ~200 bytes) at most MAX_TASK_ANSWER_BYTES (1 MiB), a dispatch query
+ * answer (at most 2000 ids of ~200 bytes) at most MAX_QUERY_ANSWER_BYTES (8 MiB). An answer past
+ * its cap is cut (the connection destroyed, nothing more read) and counts as an `error`
+ * (`ERESPONSETOOLARGE`); a query answer past it counts as that coordinator unreachable. Bodies
+ * that are not kept (refusals, acceptances) are discarded under the same cap.
+ *
  * Cheap per request: one keep-alive connection pool, one short JSON string per task, outcomes and
  * times in typed arrays (`LoadRun`, `record.ts`); windows and percentiles are computed once, after
  * the run.
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { agentToken, bearer } from '../../agent/auth.ts';
 import { mulberry32 } from '../../prng.ts';
 import { isCpuTask, LoadRun, OUTCOME, OUTCOME_NAMES, type LoadMode, type LostDetail, type OutcomeCode, type OutcomeName, type TaskMix } from './record.ts';
 import { checkAnswer, defaultCpuCheckEvery, KIND, parseAnswer, taskPayload } from './verify.ts';
@@ -71,6 +83,8 @@ export interface LoadOptions {
   /** Prefix of task ids; default unique per run (agents deduplicate ids for 60 s). */
   idPrefix?: string;
   signal?: AbortSignal;
+  /** The agents' bearer token; default `agentToken()` (src/agent/auth.ts). */
+  token?: string;
   /** Called as each task gets its (first) outcome; `accepted` in dispatch mode. Keep it cheap. */
   onResult?: (ev: TaskEvent) => void;
 }
@@ -97,6 +111,43 @@ function parseTarget(url: string): Target {
 }
 
 let runCounter = 0;
+
+/** Largest answer to one task (`/v1/tasks`, `/v1/dispatch`) read: 1 MiB. */
+export const MAX_TASK_ANSWER_BYTES = 1024 * 1024;
+/** Largest answer to one `/v1/dispatch/query` read: 8 MiB. */
+export const MAX_QUERY_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Reads the body of `res`, at most `max` bytes (by its `content-length`, or by the bytes read).
+ * Calls exactly one of `done(text)` (with `keep` false the body is discarded and `text` is '')
+ * and `fail(code)`: past the cap the response is destroyed at once (`ERESPONSETOOLARGE`, what
+ * was read is released), a broken response fails with its error code.
+ */
+export function readBody(res: http.IncomingMessage, max: number, keep: boolean, done: (text: string) => void, fail: (code: string) => void): void {
+  let over = false;
+  let chunks: Buffer[] = [];
+  let size = 0;
+  const cut = (): void => {
+    over = true;
+    chunks = [];
+    res.destroy();
+    fail('ERESPONSETOOLARGE');
+  };
+  const declared = Number(res.headers['content-length']);
+  if (Number.isSafeInteger(declared) && declared > max) return cut();
+  res.on('data', (c: Buffer) => {
+    if (over) return;
+    size += c.length;
+    if (size > max) cut();
+    else if (keep) chunks.push(c);
+  });
+  res.on('end', () => {
+    if (!over) done(keep ? (chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')) : '');
+  });
+  res.on('error', (e: NodeJS.ErrnoException) => {
+    if (!over) fail(e.code ?? e.message);
+  });
+}
 
 export interface LoadHandle {
   readonly run: LoadRun;
@@ -162,7 +213,8 @@ export function startLoad(opts: LoadOptions): LoadHandle {
   setTargets(opts.targets);
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, maxFreeSockets: 4096, scheduling: 'lifo' });
-  const headersBase = { 'content-type': 'application/json' };
+  const token = opts.token ?? agentToken();
+  const headersBase = { 'content-type': 'application/json', authorization: bearer(token) };
   // A short fixed pool of seeded bases, and the task's index: a unique payload per task, no per-task PRNG work.
   const payloads: string[] = [];
   for (let k = 0; k < 64; k++) payloads.push(Math.floor(rand() * 2 ** 32).toString(36));
@@ -256,8 +308,14 @@ export function startLoad(opts: LoadOptions): LoadHandle {
     });
     req.on('response', (res) => {
       const s = res.statusCode ?? 0;
+      const failed = (code: string): void => {
+        if (finished) return;
+        finished = true;
+        settle(i, OUTCOME.error, code);
+      };
       if (mode !== 'tasks' || s !== 200) {
-        res.resume();
+        // The status is the outcome; the body is discarded (bounded all the same).
+        readBody(res, MAX_TASK_ANSWER_BYTES, false, () => undefined, failed);
         if (finished) return;
         finished = true;
         if (mode === 'dispatch' && (s === 202 || s === 200)) settle(i, OUTCOME.accepted);
@@ -266,18 +324,17 @@ export function startLoad(opts: LoadOptions): LoadHandle {
         return;
       }
       // A completion: its body is the result, checked before it counts.
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (finished) return;
-        finished = true;
-        settle(i, check(i, parseAnswer(Buffer.concat(chunks).toString('utf8')), 'agent') ? OUTCOME.ok : OUTCOME.wrong);
-      });
-      res.on('error', (e: NodeJS.ErrnoException) => {
-        if (finished) return;
-        finished = true;
-        settle(i, OUTCOME.error, e.code ?? e.message);
-      });
+      readBody(
+        res,
+        MAX_TASK_ANSWER_BYTES,
+        true,
+        (text) => {
+          if (finished) return;
+          finished = true;
+          settle(i, check(i, parseAnswer(text), 'agent') ? OUTCOME.ok : OUTCOME.wrong);
+        },
+        failed,
+      );
     });
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (finished) return;
@@ -354,7 +411,7 @@ export function startLoad(opts: LoadOptions): LoadHandle {
             const chunk = list.slice(off, off + 500);
             let answer: unknown;
             try {
-              answer = await postJson(agent, parsed[k]!, '/v1/dispatch/query', { ids: chunk.map((i) => `${idPrefix}-${i}`) }, Math.max(2000, pollMs * 10));
+              answer = await postJson(agent, parsed[k]!, '/v1/dispatch/query', { ids: chunk.map((i) => `${idPrefix}-${i}`) }, Math.max(2000, pollMs * 10), token);
             } catch {
               unreachable.add(k);
               still.push(...chunk);
@@ -473,24 +530,46 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** POSTs JSON and parses the 200 answer (rejects on any other status, a transport error or the timeout). */
-export function postJson(agent: http.Agent, t: { hostname: string; port: number }, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
-  const text = JSON.stringify(body);
+/**
+ * POSTs JSON and parses the 200 answer (rejects on any other status, a transport error, the
+ * timeout, or an answer past `maxBytes`, default MAX_QUERY_ANSWER_BYTES: `ERESPONSETOOLARGE`).
+ * Carries the agents' bearer token (default `agentToken()`).
+ */
+export function postJson(
+  agent: http.Agent,
+  t: { hostname: string; port: number },
+  path: string,
+  body: unknown,
+  timeoutMs: number,
+  token: string = agentToken(),
+  maxBytes: number = MAX_QUERY_ANSWER_BYTES,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    const text = JSON.stringify(body);
     const req = http.request(
-      { agent, hostname: t.hostname, port: t.port, method: 'POST', path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+      {
+        agent,
+        hostname: t.hostname,
+        port: t.port,
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/json', authorization: bearer(token), 'content-length': Buffer.byteLength(text) },
+      },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new Error(`${path}: http ${res.statusCode}`));
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          } catch (e) {
-            reject(e as Error);
-          }
-        });
-        res.on('error', reject);
+        readBody(
+          res,
+          maxBytes,
+          res.statusCode === 200,
+          (answer) => {
+            if (res.statusCode !== 200) return reject(new Error(`${path}: http ${res.statusCode}`));
+            try {
+              resolve(JSON.parse(answer));
+            } catch (e) {
+              reject(e as Error);
+            }
+          },
+          (code) => reject(Object.assign(new Error(`${path}: ${code === 'ERESPONSETOOLARGE' ? `answer over ${maxBytes} bytes` : code}`), { code })),
+        );
       },
     );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${path}: timeout`)));

@@ -21,12 +21,22 @@
  * its agent is still listed.
  *
  * `AgentEventStream` is the reusable subscriber of one agent's stream; it stamps each message with
- * the `performance.now()` of its arrival, for latency measurements.
+ * the `performance.now()` of its arrival, for latency measurements. Its upgrade request carries the
+ * agents' bearer token (`StreamOptions.token`, default `agentToken()`: src/agent/auth.ts). The
+ * dashboard's own WebSocket server is the harness's, not an agent's: it asks for no token.
+ * An agent's messages are taken up to `StreamOptions.maxMessageBytes` (default
+ * MAX_EVENT_MESSAGE_BYTES, 1 MiB: the WebSocket's `maxPayload`, checked before a frame is
+ * buffered); a larger one closes that stream (1009), which reconnects with backoff like any
+ * dropped stream, so an agent a user runs cannot exhaust the harness's memory. The dashboard's
+ * own server takes at most DASHBOARD_MAX_INBOUND_BYTES per message from its subscribers (they
+ * send nothing).
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { agentToken, bearer } from '../../agent/auth.ts';
+import { MAX_EVENT_MESSAGE_BYTES } from '../../agent/client.ts';
 import { AlertEvaluator, DEFAULT_RULES, normaliseMetricName, type Alert, type AlertRule } from './alerts.ts';
 
 /** An agent event as the contract defines it (`{type, agent, seq, ts, data}`). */
@@ -76,7 +86,14 @@ export interface StreamOptions {
   /** Called with every message and the `performance.now()` when it arrived. */
   onEvent(ev: AgentEventMessage, recvMono: number): void;
   onState?(state: 'open' | 'closed', detail?: string): void;
+  /** The agents' bearer token; default `agentToken()`. */
+  token?: string;
+  /** Largest message taken from the agent (bytes); default MAX_EVENT_MESSAGE_BYTES (1 MiB). */
+  maxMessageBytes?: number;
 }
+
+/** Largest message the dashboard's own WebSocket server reads from a subscriber (they send nothing). */
+export const DASHBOARD_MAX_INBOUND_BYTES = 4096;
 
 /** A subscription to one agent's `/v1/events`. */
 export class AgentEventStream {
@@ -87,6 +104,7 @@ export class AgentEventStream {
   #backoffMs = 100;
   #timer: NodeJS.Timeout | null = null;
   #opts: StreamOptions;
+  readonly #authorization: string;
   #helloWaiters: { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
   /** Messages received, gaps in `seq` seen (a per-connection counter), connections opened. */
   received = 0;
@@ -100,6 +118,7 @@ export class AgentEventStream {
     this.agent = agent;
     this.url = eventsUrl(agent.url);
     this.#opts = opts;
+    this.#authorization = bearer(opts.token ?? agentToken());
     this.#connect();
   }
 
@@ -121,7 +140,12 @@ export class AgentEventStream {
 
   #connect(): void {
     if (this.#closed) return;
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: 5000 });
+    const ws = new WebSocket(this.url, {
+      perMessageDeflate: false,
+      handshakeTimeout: 5000,
+      maxPayload: this.#opts.maxMessageBytes ?? MAX_EVENT_MESSAGE_BYTES,
+      headers: { authorization: this.#authorization },
+    });
     this.#ws = ws;
     ws.on('open', () => {
       this.#open = true;
@@ -309,7 +333,7 @@ export class Dashboard extends EventEmitter {
       }
       res.writeHead(404).end();
     });
-    const wss = new WebSocketServer({ server, path: '/dashboard', perMessageDeflate: false });
+    const wss = new WebSocketServer({ server, path: '/dashboard', perMessageDeflate: false, maxPayload: DASHBOARD_MAX_INBOUND_BYTES });
     wss.on('connection', (ws) => {
       // A new subscriber gets the current state at once.
       this.#send(ws, JSON.stringify(this.snapshot('tick', false)));

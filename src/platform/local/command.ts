@@ -6,7 +6,9 @@
  *   locally"): `POD_NAME` and `SWARMBENCH_AGENT_ID` (the agent's id), `POD_IP` (its own loopback
  *   address, 127.1.x.y, also the host of its URL), `PORT` (a free port of its own), `NODE_NAME`,
  *   `SWARMBENCH_SEEDS` (up to three live agents of the pool, comma-separated; empty for the
- *   first), `SWARMBENCH_CAPACITY`, `SWARMBENCH_GOSSIP_INTERVAL_MS`, `SWARMBENCH_FAILURE_TIMEOUT_MS`.
+ *   first), `SWARMBENCH_CAPACITY`, `SWARMBENCH_GOSSIP_INTERVAL_MS`, `SWARMBENCH_FAILURE_TIMEOUT_MS`,
+ *   `SWARMBENCH_AGENT_TOKEN` (the run's bearer token, which the agent should require on every
+ *   route but `/healthz` and `/readyz`; the harness's requests carry it: src/agent/auth.ts).
  *   The agent listens on `$POD_IP:$PORT` or `0.0.0.0:$PORT`; its URL is `http://$POD_IP:$PORT`.
  * - Ready when `/readyz` answers 200 (within the platform's ready timeout); an agent that exits
  *   first fails the growth with the tail of its stderr.
@@ -23,6 +25,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
+import { agentToken, TOKEN_ENV } from '../../agent/auth.ts';
 import { AgentClient } from '../../agent/client.ts';
 import type { AgentHandle, Pool, PoolOptions, ProcessStats } from '../types.ts';
 import { Serial } from '../serial.ts';
@@ -239,6 +242,7 @@ export class CommandPool implements Pool {
       NODE_NAME: hostname(),
       SWARMBENCH_SEEDS: seeds.join(','),
       SWARMBENCH_CAPACITY: String(o.capacity),
+      [TOKEN_ENV]: agentToken(),
       ...(o.gossipIntervalMs !== undefined ? { SWARMBENCH_GOSSIP_INTERVAL_MS: String(o.gossipIntervalMs) } : {}),
       ...(o.failureTimeoutMs !== undefined ? { SWARMBENCH_FAILURE_TIMEOUT_MS: String(o.failureTimeoutMs) } : {}),
     };

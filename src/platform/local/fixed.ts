@@ -10,6 +10,8 @@
  * - `close()` releases them and leaves them running: they are the user's.
  * - `stats()`: memory from each agent's `/v1/info` (SwarmBench does not know their processes:
  *   `pid` is 0).
+ * - Their token is the user's (`swarmbench run --agent-token-file`, or SWARMBENCH_AGENT_TOKEN),
+ *   which the process's clients send (`agentToken()`, src/agent/auth.ts).
  */
 import { AgentClient } from '../../agent/client.ts';
 import { FixedAgentsError, type AgentHandle, type Pool, type PoolOptions, type ProcessStats } from '../types.ts';
@@ -124,6 +126,7 @@ export class FixedPool implements Pool {
       await new Promise((r) => setTimeout(r, 20));
     }
     const info = await this.client.info(url);
+    if (info.status === 401) throw new Error(`the agent at ${url} refused the agent token (401 on GET /v1/info): give its token with --agent-token-file or SWARMBENCH_AGENT_TOKEN`);
     const id = info.status === 200 && info.body && typeof info.body === 'object' ? (info.body as { id?: unknown }).id : undefined;
     if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
       throw new Error(`the agent at ${url} gave no id in GET /v1/info (status ${info.status}; the contract's "id" is a string of 1..256 characters)`);

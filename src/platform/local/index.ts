@@ -23,10 +23,17 @@
  * - `agents` (source.ts): the user's own agent instead of the reference agent, as a command
  *   (command.ts: one process per agent with the contract's environment) or as fixed agents
  *   reached by URL (fixed.ts: pools that cannot change size; `fixedAgents` says so).
+ * - Authentication (src/agent/auth.ts): the agents of every pool require the process's agent
+ *   token (`agentToken()`: SWARMBENCH_AGENT_TOKEN, or one generated for this process), given to
+ *   each agent process in its environment (host and spare processes alike); the platform's
+ *   clients, and every other client of the harness in this process, send it. A Prometheus that
+ *   scrapes the file_sd targets needs the same token (`authorization` with `credentials_file`,
+ *   docs/agent-contract.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { agentToken, TOKEN_ENV } from '../../agent/auth.ts';
 import { AgentClient } from '../../agent/client.ts';
 import { CLI_ENTRY } from '../../paths.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
@@ -87,7 +94,7 @@ class HostProcess {
     this.index = index;
     this.child = spawn(process.execPath, [CLI_ENTRY, 'agent', '--control', '--count', '0', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      env: { ...process.env, NODE_NO_WARNINGS: '1', [TOKEN_ENV]: agentToken() },
     });
     this.pid = this.child.pid ?? -1;
     this.child.stdin!.on('error', () => undefined);

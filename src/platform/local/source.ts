@@ -163,6 +163,7 @@ export async function checkAgentUrls(urls: readonly string[], timeoutMs = 3000):
             const ready = await client.readyz(url);
             if (ready.status !== 200) return { url, problem: `${url} answered ${ready.status} on GET /readyz: the agent is not ready (it answers 200 once it has joined)` };
             const info = await client.info(url);
+            if (info.status === 401) return { url, problem: `${url} refused the agent token (401 on GET /v1/info): give your agents' token with --agent-token-file PATH or SWARMBENCH_AGENT_TOKEN` };
             const id = info.status === 200 && info.body && typeof info.body === 'object' ? (info.body as { id?: unknown }).id : undefined;
             if (typeof id !== 'string' || id.length === 0 || id.length > 256) return { url, problem: `${url} gave no id in GET /v1/info (status ${info.status}): the agent contract's "id" is a string of 1..256 characters` };
             return { url, id };
