@@ -87,14 +87,15 @@ export const SPEC: readonly CommandSpec[] = [
   {
     name: 'delete',
     arg: 'run',
-    flags: [{ names: ['--with-export'], help: 'delete the export ConfigMap too' }, { names: ['--no-wait'], help: 'do not wait until it is gone' }, { names: ['--timeout'], value: 'none', help: 'how long to wait' }, ...CONNECTION],
+    flags: [{ names: ['--keep-export'], help: 'release the export ConfigMap from the run so that it stays' }, { names: ['--no-wait'], help: 'do not wait until it is gone' }, { names: ['--timeout'], value: 'none', help: 'how long to wait' }, ...CONNECTION],
   },
   { name: 'completion', arg: 'shell', flags: [sw('-h', '--help')] },
   {
     name: 'run',
     flags: [
       val('file', '-f', '--file'), val('dir', '-o', '--out'), val(CATEGORIES, '-c', '--categories'), val('file', '-b', '--baseline'),
-      val('file', '--prometheus-file-sd'), sw('-q', '--quiet'), val('none', '--agent-command'), val('none', '--agent-url'), sw('-h', '--help'),
+      val('file', '--prometheus-file-sd'), sw('-q', '--quiet'), val('none', '--agent-command'), val('none', '--agent-url'), val('file', '--agent-token-file'),
+      sw('-h', '--help'),
     ],
   },
   {
@@ -116,15 +117,17 @@ export const SPEC: readonly CommandSpec[] = [
     flags: [
       val('none', '--host'), val('none', '--hosts'), val('none', '--port'), val('none', '--id'), val('none', '--ids'), val('none', '--name'), val('none', '--count'),
       val('none', '--seeds'), val('none', '--capacity'), val('none', '--advertise-host'), val('none', '--control'), val('none', '--failure-timeout-ms'),
-      val('none', '--gossip-interval-ms'), val('none', '--defect'), sw('-h', '--help'),
+      val('none', '--gossip-interval-ms'), val('none', '--defect'), val('file', '--token-file'), val('file', '--metrics-token-file'), sw('-h', '--help'),
     ],
   },
-  { name: 'conformance', flags: [val('none', '--url'), val('none', '--peer'), val('none', '--timeout-ms'), val('none', '--dispatch-tasks'), sw('--json'), sw('-h', '--help')] },
+  { name: 'conformance', flags: [val('none', '--url'), val('none', '--peer'), val('none', '--timeout-ms'), val('none', '--dispatch-tasks'), val('file', '--token-file'), sw('--json'), sw('-h', '--help')] },
   {
     name: 'operator',
     flags: [
       val('none', '--namespaces'), val('none', '--namespace'), val('none', '--image'), val('none', '--gpu-image'), val('none', '--runner-cluster-role'),
-      val('none', '--prometheus-url'), val('none', '--gpu-defaults'), val('none', '--port'), val('none', '--concurrency'), val('none', '--resync-seconds'),
+      val('none', '--prometheus-url'), val('none', '--gpu-defaults'), val('none', '--admission'), val('none', '--agent-ingress-from'), val('file', '--metrics-token-file'),
+      val('none', '--port'),
+      val('none', '--concurrency'), val('none', '--resync-seconds'),
       val('none', '--leader-elect'), val('none', '--lease-namespace'), val('none', '--lease-name'), val('none', '--lease-seconds'), sw('-h', '--help'),
     ],
   },

@@ -11,6 +11,10 @@
  *   --sleep SECONDS          wait before exiting; --exit CODE  exit with CODE at the end
  *   --all-env                print every environment variable, not only the Kubernetes ones
  *
+ * Secrets are never printed nor written: a variable whose name says it holds one (TOKEN, SECRET,
+ * PASSWORD, PASSWD, CREDENTIAL, API_KEY, APIKEY, PRIVATE_KEY, AUTH, `SWARMBENCH_PROMETHEUS_TOKEN`
+ * and the agents' token among them) shows as `<redacted>`, also with --all-env and in the ConfigMap.
+ *
  * Credentials: KUBECONFIG when set, else ~/.kube/config, else the in-cluster service account
  * (/var/run/secrets/kubernetes.io/serviceaccount, or under SWARMBENCH_IN_CLUSTER_PATH_PREFIX).
  * Exit codes: 0 ok, 2 usage, 3 refused by the API server (401/403), 4 not found, 5 other API error.
@@ -30,11 +34,16 @@ function usage(): string {
   );
 }
 
-function selectedEnv(all: boolean): Record<string, string> {
+/** Names of variables that hold secrets (their values are never shown). */
+export const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY|PRIVATE_?KEY|AUTH|COOKIE|SESSION/i;
+export const REDACTED = '<redacted>';
+
+/** The environment to show: the Kubernetes-related variables (every one with `all`), secrets redacted. */
+export function selectedEnv(all: boolean, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [k, v] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
     if (v === undefined) continue;
-    if (all || k === 'KUBECONFIG' || k === 'HOSTNAME' || ENV_PREFIXES.some((p) => k.startsWith(p))) out[k] = v;
+    if (all || k === 'KUBECONFIG' || k === 'HOSTNAME' || ENV_PREFIXES.some((p) => k.startsWith(p))) out[k] = SECRET_NAME.test(k) ? REDACTED : v;
   }
   return out;
 }

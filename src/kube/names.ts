@@ -3,7 +3,13 @@
  * the Kubernetes platform and the runner all take their names from here, so an object the
  * operator creates is the object the runner writes, and nothing is named by two algorithms.
  *
- * Names (every one a DNS-1123 label or subdomain, made by `dnsName`):
+ * Names (every one a DNS-1123 label or subdomain, made by `dnsName`). `<run>` is `runBase(name)`:
+ * the run's name itself when it is a short DNS label (at most 30 characters, not ending in what
+ * looks like our hash), else its sanitised head and `-<8 hex of sha256(name)>`. So a lossy mapping
+ * (`team.a` → `team-a`) or a truncation always adds the hash, two different run names never share
+ * a base, and every name built on it differs too (a name cut by `dnsName` ends in a hash of the
+ * whole composed name). A hash collision could only make two runs of one namespace meet on a name;
+ * the ownership check (`belongsTo`, the run's uid) then turns it into a Conflict, never an adoption.
  *   `<run>-a<attempt>-params`          ConfigMap: the attempt's resolved Params (frozen)
  *   `<run>-a<attempt>-<step>`          the step's runner Job
  *   `<run>-a<attempt>-<step>-result`   the step's result ConfigMap (the runner writes it)
@@ -11,9 +17,13 @@
  *   `<run>-a<attempt>-<step>-<pool>`   an agent pool's Deployment (at most 57: pods add 16)
  *   `<run>-runner`                     the runners' ServiceAccount, Role and RoleBinding
  *   `<run>-runner-pools`               the RoleBinding to the runners' ClusterRole
+ *   `<run>-agent-token`                Secret: the run's agent token (key `token`)
+ *   `<run>-agents`                     NetworkPolicy: who may reach the run's agents
  *   `spec.export.configMapName` or `<run>-results`: the export ConfigMap
  * Labels (docs/architecture.md "Names, labels and owners"): managed-by, run, attempt, category, plus step, pool and component
- * where they apply; every value is made a valid label value by `labelValue`.
+ * where they apply; every value is made a valid label value by `labelValue`. Objects built for a
+ * `RunRef` also carry `swarmbench.io/run-uid`: a re-created run (same name, new uid) never selects
+ * its predecessor's objects, and the per-run NetworkPolicy selects the run's pods by it.
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
@@ -34,11 +44,13 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'swarmbench';
 export const APP_NAME_LABEL = 'app.kubernetes.io/name';
 export const RUN_LABEL = 'swarmbench.io/run';
+/** The run's uid: what recognises a run's objects (never the name alone). */
+export const RUN_UID_LABEL = 'swarmbench.io/run-uid';
 export const ATTEMPT_LABEL = 'swarmbench.io/attempt';
 export const CATEGORY_LABEL = 'swarmbench.io/category';
 export const STEP_LABEL = 'swarmbench.io/step';
 export const POOL_LABEL = 'swarmbench.io/pool';
-/** What an object is for: params, runner, step-result, agent-seeds, agent, export. */
+/** What an object is for: params, runner, step-result, agent-seeds, agent, export, agent-token. */
 export const COMPONENT_LABEL = 'swarmbench.io/component';
 /** A new value after a finished attempt starts another attempt (GitOps reruns). */
 export const RERUN_ANNOTATION = 'swarmbench.io/rerun';
@@ -50,6 +62,7 @@ export const COMPONENT = {
   seeds: 'agent-seeds',
   agent: 'agent',
   export: 'export',
+  agentToken: 'agent-token',
 } as const;
 
 /** The container name of agent pods (Prometheus queries select it). */
@@ -94,18 +107,50 @@ export function labelValue(v: string): string {
   return head ? `${head}-${hash8(v)}` : hash8(v);
 }
 
-export const paramsName = (run: string, attempt: number): string => dnsName(`${run}-a${attempt}-params`, 253);
-export const jobName = (run: string, attempt: number, step: string): string => dnsName(`${run}-a${attempt}-${step}`);
-export const stepResultName = (run: string, attempt: number, step: string): string => dnsName(`${run}-a${attempt}-${step}-result`, 253);
-export const stepSeedsName = (run: string, attempt: number, step: string): string => dnsName(`${run}-a${attempt}-${step}-seeds`, 253);
+/** The longest run name used as it is in object names (so `<run>-a<n>-<step>-` stays within 48). */
+export const RUN_BASE_MAX = 30;
+const SIMPLE_RUN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HASH_TAIL = /-[0-9a-f]{8}$/;
+
+/**
+ * The part of every object name that stands for the run: the name itself when it is a DNS label
+ * of at most RUN_BASE_MAX characters that does not end in `-<8 hex>`; otherwise its sanitised head
+ * (at most 21 characters) and `-<8 hex of sha256(name)>`. Injective up to a hash collision: an
+ * unhashed base never ends in 8 hex (those names are hashed too), a hashed one always does.
+ */
+export function runBase(run: string): string {
+  if (run.length <= RUN_BASE_MAX && SIMPLE_RUN.test(run) && !HASH_TAIL.test(run)) return run;
+  const head = cut(sanitise(run).replace(/^-+/g, ''), RUN_BASE_MAX - 9);
+  return head ? `${head}-${hash8(run)}` : hash8(run);
+}
+
+export const paramsName = (run: string, attempt: number): string => dnsName(`${runBase(run)}-a${attempt}-params`, 253);
+export const jobName = (run: string, attempt: number, step: string): string => dnsName(`${runBase(run)}-a${attempt}-${step}`);
+export const stepResultName = (run: string, attempt: number, step: string): string => dnsName(`${runBase(run)}-a${attempt}-${step}-result`, 253);
+export const stepSeedsName = (run: string, attempt: number, step: string): string => dnsName(`${runBase(run)}-a${attempt}-${step}-seeds`, 253);
 /** `spec.export.configMapName` when the spec names one, else `<run>-results`. */
-export const exportName = (run: string, configMapName?: string): string => configMapName ?? dnsName(`${run}-results`, 253);
-export const runnerName = (run: string): string => dnsName(`${run}-runner`);
-export const runnerPoolsBindingName = (run: string): string => dnsName(`${run}-runner-pools`);
+export const exportName = (run: string, configMapName?: string): string => configMapName ?? dnsName(`${runBase(run)}-results`, 253);
+export const runnerName = (run: string): string => dnsName(`${runBase(run)}-runner`);
+export const runnerPoolsBindingName = (run: string): string => dnsName(`${runBase(run)}-runner-pools`);
+/** The run's agent-token Secret (created once per run uid by the operator, key AGENT_TOKEN_KEY). */
+export const agentTokenSecretName = (run: string): string => dnsName(`${runBase(run)}-agent-token`, 253);
+/** The key of the token in the agent-token Secret. */
+export const AGENT_TOKEN_KEY = 'token';
+/** The environment variable the runner and the agents read the token from. */
+export const AGENT_TOKEN_ENV = 'SWARMBENCH_AGENT_TOKEN';
+/**
+ * The key of the administrator's metrics scrape token in the agent-token Secret (present only when
+ * the operator has one: `--metrics-token-file`), and the variable the agents read it from. The
+ * scrape token opens an agent's `/metrics` and nothing else (src/agent/auth.ts).
+ */
+export const METRICS_TOKEN_KEY = 'metrics-token';
+export const METRICS_TOKEN_ENV = 'SWARMBENCH_METRICS_TOKEN';
+/** The run's NetworkPolicy over its agent pods. */
+export const networkPolicyName = (run: string): string => dnsName(`${runBase(run)}-agents`, 253);
 
 /** An agent pool's Deployment: at most 57 characters, so its pods' names (+ 16) stay labels. */
 export const poolDeploymentName = (run: string, attempt: number, step: string, pool: string): string =>
-  dnsName(`${run}-a${attempt}-${step}-${pool}`, 57);
+  dnsName(`${runBase(run)}-a${attempt}-${step}-${pool}`, 57);
 
 /**
  * The prefix every agent pod name of a step starts with, whatever the pool: `poolDeploymentName`
@@ -113,7 +158,7 @@ export const poolDeploymentName = (run: string, attempt: number, step: string, p
  * the step's part, cut to 48 characters.
  */
 export function agentNamePrefix(run: string, attempt: number, step: string): string {
-  const p = sanitise(`${run}-a${attempt}-${step}-`);
+  const p = sanitise(`${runBase(run)}-a${attempt}-${step}-`);
   return p.length <= 48 ? p : cut(p, 48);
 }
 
@@ -128,10 +173,13 @@ export function seedsKey(pool: string): string {
 
 /**
  * The labels on everything of a run (docs/architecture.md "Names, labels and owners"): managed-by, run, the attempt when given,
- * and `extra` (category, step, pool, component); values made valid label values.
+ * and `extra` (category, step, pool, component); values made valid label values. Given the run's
+ * `RunRef`, also its uid (`swarmbench.io/run-uid`).
  */
-export function runLabels(run: string, attempt?: number, extra: Record<string, string> = {}): Record<string, string> {
-  const l: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY, [RUN_LABEL]: labelValue(run) };
+export function runLabels(run: string | Pick<RunRef, 'name' | 'uid'>, attempt?: number, extra: Record<string, string> = {}): Record<string, string> {
+  const name = typeof run === 'string' ? run : run.name;
+  const l: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY, [RUN_LABEL]: labelValue(name) };
+  if (typeof run !== 'string' && run.uid) l[RUN_UID_LABEL] = labelValue(run.uid);
   if (attempt !== undefined) l[ATTEMPT_LABEL] = String(attempt);
   for (const [k, v] of Object.entries(extra)) l[k] = labelValue(v);
   return l;
@@ -156,13 +204,19 @@ export function isControlledBy(obj: KubernetesObject, ownerUid: string): boolean
 }
 
 /**
- * Whether the operator may treat `obj` as the run's own: it has no controller, or the run is its
- * controller. An object controlled by anything else is someone else's, and is never read as the
- * run's result, replaced or deleted.
+ * Whether `obj` is the run's own: its controller ownerReference is the run with this uid. The one
+ * rule before every write (docs/operator.md "Ownership"): an object without a controller (made by
+ * a person), or controlled by anything else (another run, an earlier run of the same name), is
+ * never read as the run's, replaced, adopted or deleted.
  */
 export function belongsTo(obj: KubernetesObject, ownerUid: string): boolean {
-  const controllers = obj.metadata?.ownerReferences?.filter((r) => r.controller) ?? [];
-  return controllers.every((r) => r.uid === ownerUid);
+  return !!ownerUid && isControlledBy(obj, ownerUid);
+}
+
+/** Who controls `obj`, in words (for Conflict messages): `BenchmarkRun x (uid u)` or `no controller`. */
+export function controllerOf(obj: KubernetesObject): string {
+  const c = obj.metadata?.ownerReferences?.find((r) => r.controller);
+  return c ? `${c.kind} ${c.name} (uid ${c.uid})` : 'no controller (not created by this run)';
 }
 
 /**

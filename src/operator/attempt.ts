@@ -8,43 +8,66 @@
  * - `attemptParams`: the frozen params, parsed with the Params schema. A ConfigMap someone replaced
  *   with something that does not parse is reported (`invalid`), not thrown: the caller fails the
  *   attempt (ParamsInvalid) instead of retrying forever. One someone deleted is recreated from the
- *   current spec.
- * - `startStep`: before a step's Job, the run's runner identity (ServiceAccount, the Role naming
- *   exactly this attempt's result and seeds ConfigMaps, both RoleBindings) and the step's empty
- *   result and seeds ConfigMaps (the runner may update them, never create); then the Job, with the
- *   GPU placement for the GPU step (no matching node: an ordinary Job and a NoGpuNode warning).
- *   Every create is create-or-get on a deterministic name, so a retry never makes a second one.
- * - `ownerProblem`: an object with our name that another owner controls is never used; when that
- *   owner is an earlier run of the same name (deleted, its children not yet garbage-collected) the
- *   caller waits for the collector instead of failing.
+ *   current spec. Params that the run does not control (an earlier run of the same name) are never
+ *   read: a Conflict, and the run waits until the garbage collector removed them.
+ * - `startStep`: before a step's Job, the run's agent-token Secret and NetworkPolicy (once per run
+ *   uid, never overwritten), its runner identity (ServiceAccount, the Role naming exactly this
+ *   attempt's result and seeds ConfigMaps, both RoleBindings) and the step's empty result and seeds
+ *   ConfigMaps (the runner may update them, never create); then the Job, with the GPU placement for
+ *   the GPU step (no matching node: an ordinary Job and a NoGpuNode warning). Every create is
+ *   create-or-get on a deterministic name, so a retry never makes a second one.
+ * - Ownership (docs/operator.md "Ownership"): whatever create-or-get answers with is used, changed
+ *   or deleted only when the run controls it (`belongsTo`: its controller ownerReference has the
+ *   run's uid). Anything else (no controller, another controller, an earlier run of the same name
+ *   not yet garbage-collected) is a `Conflict` (`ownerProblem`): nothing is modified, the run gets
+ *   the Conflict condition (True, ObjectNotOwned, naming the object and its controller) and looks
+ *   again later (`waitOnConflict`: after 2 s for an earlier run's leftovers, after the poll interval
+ *   otherwise, and on every event or resync). Decided: the run waits rather than fails, so removing
+ *   the object (or the collector doing so) lets it go on without a new generation.
  */
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import type { KubernetesObject, V1NetworkPolicy } from '@kubernetes/client-node';
 import { parseParams, resolveParams, type Params } from '../plan/params.ts';
 import { buildPlan, type Step } from '../plan/plan.ts';
 import { RUNNER_CLUSTER_ROLE } from '../platform/kubernetes/rbac.ts';
-import { BENCHMARKRUN_KIND, paramsName, type RunRef } from '../kube/names.ts';
+import { BENCHMARKRUN_KIND, belongsTo, controllerOf, paramsName, type RunRef } from '../kube/names.ts';
 import { errorMessage } from '../errors.ts';
 import { ensure } from './cluster.ts';
 import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
-import { conditionsFor, gpuScheduling, paramsConfigMap, runnerIdentity, stepConfigMaps, stepJob, type GpuScheduling } from './desired.ts';
+import { agentTokenSecret, conditionsFor, conflictCondition, gpuScheduling, paramsConfigMap, runnerIdentity, stepConfigMaps, stepJob, type GpuScheduling } from './desired.ts';
+import { agentNetworkPolicy } from './netpol.ts';
 import { conditionsOf, recordEvent, sameJson, writeStatus } from './status.ts';
 
 export const HISTORY_MAX = 10;
 
-/** Why an object cannot be taken as the run's; undefined when the run controls it or nothing does. */
-export function ownerProblem(obj: KubernetesObject, ref: RunRef, what: string): { predecessor: boolean; message: string } | undefined {
+/** An object the run needs that it does not control: never used, changed or deleted. */
+export interface Conflict {
+  conflict: string;
+  /** Controlled by an earlier BenchmarkRun of the same name: the garbage collector will remove it. */
+  predecessor: boolean;
+}
+
+/** Why an object cannot be taken as the run's (a Conflict); undefined when the run controls it. */
+export function ownerProblem(obj: KubernetesObject, ref: RunRef, kind: string): Conflict | undefined {
+  if (belongsTo(obj, ref.uid)) return undefined;
   const c = obj.metadata?.ownerReferences?.find((r) => r.controller);
-  if (!c || c.uid === ref.uid) return undefined;
   return {
-    predecessor: c.kind === BENCHMARKRUN_KIND && c.name === ref.name,
-    message: `${what} ${obj.metadata?.name} belongs to another owner (${c.kind} ${c.name}, uid ${c.uid})`,
+    predecessor: !!c && c.kind === BENCHMARKRUN_KIND && c.name === ref.name,
+    conflict: `${kind} ${obj.metadata?.namespace ?? ref.namespace}/${obj.metadata?.name} is not controlled by this run (uid ${ref.uid}); its controller: ${controllerOf(obj)}`,
   };
 }
 
-/** Waits for the garbage collector to remove an earlier run's object of the same name. */
-export function waitForCollector(deps: Deps, rc: RunCtx, message: string): ReconcileResult {
-  deps.log.info('waiting for the garbage collector', { run: rc.ref.name, why: message });
-  return { requeueAfterMs: 2000 };
+/**
+ * Sets the Conflict condition (once: the status is written only when it changes, with a Conflict
+ * warning event) and looks again later. Nothing else is written.
+ */
+export async function waitOnConflict(deps: Deps, rc: RunCtx, c: Conflict): Promise<ReconcileResult> {
+  const { run } = rc;
+  const generation = run.status?.observedGeneration ?? run.metadata.generation ?? 1;
+  const message = c.predecessor ? `${c.conflict}: waiting until the garbage collector removes it` : `${c.conflict}: nothing was modified; remove it or rename the run's object`;
+  await writeStatus(deps, run, { conditions: conflictCondition(conditionsOf(run), generation, message, nowIso(deps)) }, { type: 'Warning', reason: 'Conflict', message });
+  deps.log.warn('object not owned by the run', { run: rc.ref.name, conflict: c.conflict });
+  return { requeueAfterMs: c.predecessor ? 2000 : deps.pollMs };
 }
 
 export async function startAttempt(deps: Deps, rc: RunCtx, attempt: number, rerun: string | undefined): Promise<ReconcileResult> {
@@ -91,7 +114,7 @@ export async function startAttempt(deps: Deps, rc: RunCtx, attempt: number, reru
   return { requeueAfterMs: 0 };
 }
 
-export type ParamsOutcome = { params: Params } | { invalid: string } | { wait: string };
+export type ParamsOutcome = { params: Params } | { invalid: string } | Conflict;
 
 /** The params frozen for the attempt (read through the cache: they do not change). */
 export async function attemptParams(deps: Deps, rc: RunCtx, attempt: number): Promise<ParamsOutcome> {
@@ -102,8 +125,8 @@ export async function attemptParams(deps: Deps, rc: RunCtx, attempt: number): Pr
     deps.log.warn('params ConfigMap missing: recreated from the current spec', { run: ref.name, attempt });
     cm = (await ensure(deps.cluster, 'ConfigMap', paramsConfigMap(ref, attempt, resolveParams(rc.spec)))).object;
   }
-  const foreign = ownerProblem(cm, ref, 'params ConfigMap');
-  if (foreign) return foreign.predecessor ? { wait: foreign.message } : { invalid: foreign.message };
+  const foreign = ownerProblem(cm, ref, 'ConfigMap');
+  if (foreign) return foreign;
   try {
     return { params: parseParams(cm.data?.['params.json'] ?? '', `ConfigMap ${name} (params.json)`) };
   } catch (e) {
@@ -111,7 +134,7 @@ export async function attemptParams(deps: Deps, rc: RunCtx, attempt: number): Pr
   }
 }
 
-export type StepStart = { started: boolean } | { failed: string } | { wait: string };
+export type StepStart = { started: boolean } | Conflict;
 
 /** The runner's access and the step's Job (create-or-get); `started` when this call created the Job. */
 export async function startStep(deps: Deps, rc: RunCtx, attempt: number, plan: Step[], index: number): Promise<StepStart> {
@@ -121,7 +144,7 @@ export async function startStep(deps: Deps, rc: RunCtx, attempt: number, plan: S
   if (problem) return problem;
   const gpu = step.fixture.gpu ? await gpuPlacement(deps, spec) : undefined;
   const job = await ensure(deps.cluster, 'Job', stepJob(ref, attempt, step, spec, deps.images, gpu ? gpu.sched : null));
-  if (!job.created) return { started: false };
+  if (!job.created) return ownerProblem(job.object, ref, 'Job') ?? { started: false };
   deps.log.info('step started', { run: ref.name, attempt, step: step.name });
   if (gpu && !gpu.sched) {
     await recordEvent(deps, run, {
@@ -142,36 +165,43 @@ async function gpuPlacement(deps: Deps, spec: RunCtx['spec']): Promise<{ sched: 
 }
 
 /**
- * The run's runner identity and the step's empty ConfigMaps. Idempotent: reads what exists, fixes
- * a Role of an older attempt, recreates a RoleBinding whose roleRef changed (roleRef is
- * immutable). An object of these names that another owner controls is not ours to hand to the
- * runner: the step fails naming it (or waits, for an earlier run of the same name).
+ * The run's agent token and NetworkPolicy, its runner identity and the step's empty ConfigMaps.
+ * Idempotent: each is create-or-get, and what exists is checked before anything else is done with
+ * it: an object of these names that the run does not control is a Conflict (returned at once,
+ * nothing of it modified or adopted). Only the run's own Role of an older attempt is replaced (the
+ * attempt's ConfigMap names), and only the run's own RoleBinding whose roleRef changed is deleted
+ * (with its uid as precondition) and created again (roleRef is immutable). The token Secret is
+ * created once per run uid and never overwritten (a 409 keeps the existing one).
  */
-async function runnerAccess(deps: Deps, ref: RunRef, attempt: number, plan: Step[], step: Step): Promise<{ failed: string } | { wait: string } | undefined> {
+async function runnerAccess(deps: Deps, ref: RunRef, attempt: number, plan: Step[], step: Step): Promise<Conflict | undefined> {
   const c = deps.cluster;
   const want = runnerIdentity(ref, attempt, plan, deps.runnerClusterRole || RUNNER_CLUSTER_ROLE);
-  const foreign = (obj: KubernetesObject, what: string) => {
-    const p = ownerProblem(obj, ref, what);
-    return p && (p.predecessor ? { wait: p.message } : { failed: `the ${step.name} step cannot run: ${p.message}` });
-  };
+  const token = await ensure(c, 'Secret', agentTokenSecret(ref, randomBytes(32).toString('base64url'), deps.metricsToken));
+  const tokenProblem = ownerProblem(token.object, ref, 'Secret');
+  if (tokenProblem) return tokenProblem;
+  const np = await ensure(c, 'NetworkPolicy', agentNetworkPolicy(ref, deps.agentIngressFrom ?? []) as V1NetworkPolicy);
+  const npProblem = ownerProblem(np.object, ref, 'NetworkPolicy');
+  if (npProblem) return npProblem;
   const sa = await ensure(c, 'ServiceAccount', want.serviceAccount);
+  const saProblem = ownerProblem(sa.object, ref, 'ServiceAccount');
+  if (saProblem) return saProblem;
   const role = await ensure(c, 'Role', want.role);
-  const problem = foreign(sa.object, 'ServiceAccount') ?? foreign(role.object, 'Role');
-  if (problem) return problem;
+  const roleProblem = ownerProblem(role.object, ref, 'Role');
+  if (roleProblem) return roleProblem;
   if (!role.created && !sameJson(role.object.rules, want.role.rules)) {
     await c.replace('Role', { ...want.role, metadata: { ...want.role.metadata, resourceVersion: role.object.metadata?.resourceVersion } });
   }
   for (const b of want.bindings) {
     const got = await ensure(c, 'RoleBinding', b);
-    const p = foreign(got.object, 'RoleBinding');
+    const p = ownerProblem(got.object, ref, 'RoleBinding');
     if (p) return p;
     if (!got.created && !sameJson(got.object.roleRef, b.roleRef)) {
-      await c.deleteRoleBinding(ref.namespace, b.metadata!.name!);
+      await c.delete('RoleBinding', ref.namespace, b.metadata!.name!, got.object.metadata?.uid ?? '');
       await c.create('RoleBinding', b);
     }
   }
   for (const cm of stepConfigMaps(ref, attempt, step)) {
-    const p = foreign((await ensure(c, 'ConfigMap', cm)).object, 'ConfigMap');
+    const p = ownerProblem((await ensure(c, 'ConfigMap', cm)).object, ref, 'ConfigMap');
     if (p) return p;
   }
   return undefined;

@@ -6,13 +6,20 @@
  *   Jobs (their pods with them), agent pools and step ConfigMaps (results, seeds, params) are
  *   deleted. Nothing is sent when none of its Jobs and ConfigMaps is left (as the cache sees it:
  *   a late one brings its own event), so a resync of a finished run costs no write. The export
- *   ConfigMap is not owned by the run and is always kept.
+ *   ConfigMap is always kept (it goes with the run, through the garbage collector).
  * - `endAttempt`: an attempt that ends before its steps did: `spec.suspend` (phase Cancelled),
  *   params that cannot be read (ParamsInvalid) or a spec that became invalid (SpecInvalid), both
  *   phase Failed. Its Jobs and pools are deleted, its ConfigMaps kept (cleanup decides those), and
  *   the status and event say why.
+ *
+ * Only what the run controls is deleted (docs/operator.md "Ownership"): Jobs and ConfigMaps are
+ * listed by the run's labels, and each one whose controller is the run's uid is deleted by name
+ * with that uid as precondition; an object that merely carries the labels (someone else's, an
+ * earlier run's of the same name) is left alone. Agent pools (which the operator may only delete
+ * as a collection: it has no list on Deployments) are selected by the run's uid label
+ * (`swarmbench.io/run-uid`), which only the run's runner sets on the Deployments it creates.
  */
-import { ATTEMPT_LABEL, COMPONENT, COMPONENT_LABEL, RUN_LABEL, labelValue, type RunRef } from '../kube/names.ts';
+import { ATTEMPT_LABEL, COMPONENT, COMPONENT_LABEL, RUN_LABEL, RUN_UID_LABEL, belongsTo, labelValue, type RunRef } from '../kube/names.ts';
 import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
 import { conditionsFor } from './desired.ts';
 import { conditionsOf, writeStatus, type RunEvent } from './status.ts';
@@ -29,8 +36,8 @@ export async function cleanupFinished(deps: Deps, rc: RunCtx, attempt: number): 
   const finishedAt = run.status?.finishedAt ? Date.parse(run.status.finishedAt) : 0;
   const left = finishedAt + ttlMs - deps.now().getTime();
   if (left > 0) return { requeueAfterMs: Math.min(left + 100, 3_600_000) };
-  const jobs = await deps.cluster.list('Job', ref.namespace, attemptSelector(ref, attempt));
-  const cms = await deps.cluster.list('ConfigMap', ref.namespace, configMapsSelector(ref, attempt));
+  const jobs = (await deps.cluster.list('Job', ref.namespace, attemptSelector(ref, attempt))).filter((o) => belongsTo(o, ref.uid));
+  const cms = (await deps.cluster.list('ConfigMap', ref.namespace, configMapsSelector(ref, attempt))).filter((o) => belongsTo(o, ref.uid));
   if (jobs.length === 0 && cms.length === 0) return;
   deps.log.info('cleanup', { run: ref.name, attempt, policy, jobs: jobs.length, configMaps: cms.length });
   await deleteAttemptObjects(deps, ref, attempt, { results: true });
@@ -61,10 +68,15 @@ export async function endAttempt(
   deps.log.info('attempt ended', { run: ref.name, attempt, phase: end.phase, reason: end.reason });
 }
 
-/** Deletes an attempt's Jobs (with their pods), agent pools and, if asked, its step ConfigMaps. */
+/** Deletes an attempt's Jobs (with their pods), agent pools and, if asked, its step ConfigMaps: only what the run controls. */
 async function deleteAttemptObjects(deps: Deps, ref: RunRef, attempt: number, what: { results: boolean }): Promise<void> {
-  const sel = attemptSelector(ref, attempt);
-  await deps.cluster.deleteCollection('Job', ref.namespace, sel);
-  await deps.cluster.deleteCollection('Deployment', ref.namespace, sel);
-  if (what.results) await deps.cluster.deleteCollection('ConfigMap', ref.namespace, configMapsSelector(ref, attempt));
+  const c = deps.cluster;
+  for (const job of await c.list('Job', ref.namespace, attemptSelector(ref, attempt))) {
+    if (belongsTo(job, ref.uid)) await c.delete('Job', ref.namespace, job.metadata!.name!, job.metadata!.uid!);
+  }
+  await c.deleteCollection('Deployment', ref.namespace, `${RUN_UID_LABEL}=${labelValue(ref.uid)},${ATTEMPT_LABEL}=${attempt}`);
+  if (!what.results) return;
+  for (const cm of await c.list('ConfigMap', ref.namespace, configMapsSelector(ref, attempt))) {
+    if (belongsTo(cm, ref.uid)) await c.delete('ConfigMap', ref.namespace, cm.metadata!.name!, cm.metadata!.uid!);
+  }
 }

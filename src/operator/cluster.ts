@@ -13,8 +13,12 @@
  * the object; on a miss it asks the API server, so a cache that lags behind a create is never
  * taken for "absent". `{ live: true }` skips the cache: the callers that need it say why. `list`
  * answers from a synced cache, else lists live. Other kinds (the run, ServiceAccounts, Roles,
- * RoleBindings, Secrets, Nodes) have no cache here and are always read live. Cached objects are
- * shared with the informer: the reconcile never mutates what it reads.
+ * RoleBindings, Secrets, NetworkPolicies, Nodes) have no cache here and are always read live.
+ * Cached objects are shared with the informer: the reconcile never mutates what it reads.
+ *
+ * Deletes of single objects carry the uid the caller checked (`preconditions.uid`): the API
+ * server refuses (409) to delete an object of that name that is not the one checked, so an
+ * object replaced in between is never deleted (docs/operator.md "Ownership").
  */
 import {
   ApiException,
@@ -22,12 +26,16 @@ import {
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  NetworkingV1Api,
   RbacAuthorizationV1Api,
+  setHeaderOptions,
   type CoreV1Event,
   type KubeConfig,
   type V1ConfigMap,
   type V1Job,
+  type V1NetworkPolicy,
   type V1Node,
+  type V1ObjectMeta,
   type V1Role,
   type V1RoleBinding,
   type V1Secret,
@@ -62,10 +70,13 @@ export interface KindMap {
   Role: V1Role;
   RoleBinding: V1RoleBinding;
   Secret: V1Secret;
+  NetworkPolicy: V1NetworkPolicy;
 }
 export type Kind = keyof KindMap;
 /** What it creates (always by a deterministic name: a 409 means it exists). */
-export type CreateKind = Exclude<Kind, 'Secret'>;
+export type CreateKind = Kind;
+/** What it deletes one by one, after checking that the run controls it (uid precondition). */
+export type DeleteKind = 'ConfigMap' | 'Job' | 'RoleBinding';
 /** What it replaces: the export ConfigMap, and the runner Role of an older attempt. */
 export type ReplaceKind = 'ConfigMap' | 'Role';
 /** What it lists and deletes by label selector (an attempt's objects). */
@@ -87,12 +98,24 @@ export interface RunCluster {
   create<K extends CreateKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]>;
   /** Replace with the read `metadata.resourceVersion` (409 when someone wrote in between). */
   replace<K extends ReplaceKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]>;
-  /** A RoleBinding whose roleRef must change (roleRef is immutable: delete, then create). */
-  deleteRoleBinding(namespace: string, name: string): Promise<void>;
+  /**
+   * Deletes one object, only if its uid is still `uid` (the object the caller checked; a 409
+   * otherwise). Gone already: success. Jobs with their pods (background propagation). A RoleBinding
+   * whose roleRef must change is deleted this way, then created (roleRef is immutable).
+   */
+  delete(kind: DeleteKind, namespace: string, name: string, uid: string): Promise<void>;
   list<K extends ListKind>(kind: K, namespace: string, selector: string): Promise<KindMap[K][]>;
-  /** Deletes every object of `kind` matching `selector` (Jobs with their pods: background propagation). */
+  /**
+   * Deletes every object of `kind` matching `selector` (Jobs with their pods: background
+   * propagation). Used only for agent pools, with a selector that includes the run's uid label.
+   */
   deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void>;
   listNodes(selector: string): Promise<V1Node[]>;
+  /**
+   * A Secret's metadata only (labels, annotations: admission's consent check, policy.ts), or
+   * undefined when it is absent; a 403 throws. Never its data.
+   */
+  readSecretMetadata(namespace: string, name: string): Promise<V1ObjectMeta | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,6 +173,9 @@ export function selectorMatches(labels: Record<string, string> | undefined, sele
 // ---------------------------------------------------------------------------------------------
 // The real implementation
 
+/** The metadata-only answer of a read (PartialObjectMetadata), else the whole object. */
+export const SECRET_METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
 /** What the reconcile needs of an informer (`kube/informer.ts` `Informer` is one). */
 export interface CacheView<T> {
   get(key: string): T | undefined;
@@ -201,6 +227,7 @@ export class KubeRunCluster implements RunCluster {
     const batch = (this.batch = kc.makeApiClient(BatchV1Api));
     const rbac = (this.rbac = kc.makeApiClient(RbacAuthorizationV1Api));
     this.apps = kc.makeApiClient(AppsV1Api);
+    const net = kc.makeApiClient(NetworkingV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.caches = caches;
     this.api = {
@@ -226,12 +253,22 @@ export class KubeRunCluster implements RunCluster {
         read: (namespace, name) => rbac.readNamespacedRoleBinding({ namespace, name }),
         create: (namespace, body) => rbac.createNamespacedRoleBinding({ namespace, body }),
       },
-      Secret: { read: (namespace, name) => core.readNamespacedSecret({ namespace, name }) },
+      Secret: {
+        read: (namespace, name) => core.readNamespacedSecret({ namespace, name }),
+        create: (namespace, body) => core.createNamespacedSecret({ namespace, body }),
+      },
+      NetworkPolicy: {
+        read: (namespace, name) => net.readNamespacedNetworkPolicy({ namespace, name }),
+        create: (namespace, body) => net.createNamespacedNetworkPolicy({ namespace, body }),
+      },
     };
   }
 
-  async deleteRoleBinding(namespace: string, name: string): Promise<void> {
-    await orUndefined(() => this.rbac.deleteNamespacedRoleBinding({ namespace, name }));
+  async delete(kind: DeleteKind, namespace: string, name: string, uid: string): Promise<void> {
+    const body = { preconditions: { uid } };
+    if (kind === 'Job') await orUndefined(() => this.batch.deleteNamespacedJob({ namespace, name, body, propagationPolicy: 'Background' }));
+    else if (kind === 'ConfigMap') await orUndefined(() => this.core.deleteNamespacedConfigMap({ namespace, name, body }));
+    else await orUndefined(() => this.rbac.deleteNamespacedRoleBinding({ namespace, name, body }));
   }
 
   getRun(namespace: string, name: string): Promise<RunObject | undefined> {
@@ -287,5 +324,17 @@ export class KubeRunCluster implements RunCluster {
 
   async listNodes(selector: string): Promise<V1Node[]> {
     return (await this.core.listNode({ labelSelector: selector })).items;
+  }
+
+  /**
+   * Asks for PartialObjectMetadata (what client-go's metadata client asks for; an API server that
+   * cannot answer it falls back to the whole object by the second media type), and keeps only the
+   * labels and annotations either way. RBAC is the same `get` on the Secret.
+   */
+  async readSecretMetadata(namespace: string, name: string): Promise<V1ObjectMeta | undefined> {
+    const got = await orUndefined(() => this.core.readNamespacedSecret({ namespace, name }, setHeaderOptions('Accept', SECRET_METADATA_ACCEPT)));
+    if (!got) return undefined;
+    const m = got.metadata ?? {};
+    return { name: m.name ?? name, namespace: m.namespace ?? namespace, ...(m.labels ? { labels: { ...m.labels } } : {}), ...(m.annotations ? { annotations: { ...m.annotations } } : {}) };
   }
 }

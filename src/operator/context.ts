@@ -8,6 +8,8 @@ import type { RunRef } from '../kube/names.ts';
 import type { Logger } from '../log.ts';
 import type { RunCluster, RunObject } from './cluster.ts';
 import type { GpuScheduling, OperatorImages } from './desired.ts';
+import type { AdmissionSettings } from './policy.ts';
+import type { IngressPeer } from './netpol.ts';
 
 export interface Deps {
   cluster: RunCluster;
@@ -19,6 +21,18 @@ export interface Deps {
   gpuDefaults?: GpuScheduling | undefined;
   /** The operator's own Prometheus, for runs that name none. */
   prometheus?: { url: string; token?: string | undefined } | undefined;
+  /**
+   * Who else may reach a run's agents besides the run's own pods (the Prometheus that scrapes
+   * them: the chart's `networkPolicy.prometheusSelector`, `--agent-ingress-from`). None: only the run.
+   */
+  agentIngressFrom?: IngressPeer[] | undefined;
+  /**
+   * The administrator's metrics scrape token (`--metrics-token-file`), copied into each new run's
+   * agent-token Secret (desired.ts `agentTokenSecret`); absent: agents' /metrics need the run token.
+   */
+  metricsToken?: string | undefined;
+  /** The admission policy (policy.ts; the chart's `--admission`); absent: its defaults, DEFAULT_ADMISSION. */
+  admission?: AdmissionSettings | undefined;
   /** Re-check a running attempt at least this often (ms). */
   pollMs: number;
   now(): Date;

@@ -6,15 +6,17 @@
  * (409): the params ConfigMap (the resolved Params, frozen for the attempt), each step's Job
  * (`swarmbench runner ...`), its result and seeds ConfigMaps (created empty before the Job and
  * updated by the runner), the runners' ServiceAccount, Role (the attempt's ConfigMaps by name) and
- * RoleBindings (one binds the chart's runner ClusterRole, platform/kubernetes/rbac.ts), and the
- * export ConfigMap. Every object is labelled (managed-by, run, attempt, category) and owned by the
- * run, except the export, which outlives it.
+ * RoleBindings (one binds the chart's runner ClusterRole, platform/kubernetes/rbac.ts), the run's
+ * agent-token Secret, and the export ConfigMap. Every object is labelled (managed-by, run, run-uid,
+ * attempt, category) and controlled by the run (ownerReference with its uid): the export too, so a
+ * run's export goes with the run, and a re-created run of the same name waits for the garbage
+ * collector instead of adopting it (docs/operator.md "Ownership"). The NetworkPolicy is netpol.ts.
  */
-import type { V1ConfigMap, V1Job, V1Role, V1RoleBinding, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Job, V1Role, V1RoleBinding, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { BenchmarkRunSpec } from '../api/schema.ts';
 import {
-  CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, STEP_LABEL,
-  jobName, ownerReference, paramsName, runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
+  AGENT_TOKEN_ENV, AGENT_TOKEN_KEY, CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, STEP_LABEL,
+  METRICS_TOKEN_KEY, agentTokenSecretName, jobName, ownerReference, paramsName, runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
   type RunRef,
 } from '../kube/names.ts';
 import type { Params } from '../plan/params.ts';
@@ -36,7 +38,7 @@ export function paramsConfigMap(run: RunRef, attempt: number, params: Params): V
     metadata: {
       name: paramsName(run.name, attempt),
       namespace: run.namespace,
-      labels: runLabels(run.name, attempt, { [COMPONENT_LABEL]: COMPONENT.params }),
+      labels: runLabels(run, attempt, { [COMPONENT_LABEL]: COMPONENT.params }),
       ownerReferences: [ownerReference(run)],
     },
     data: { 'params.json': JSON.stringify(params) },
@@ -91,7 +93,7 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
     metadata: {
       name,
       namespace: run.namespace,
-      labels: runLabels(run.name, attempt, { [CATEGORY_LABEL]: step.category, [STEP_LABEL]: step.name, [COMPONENT_LABEL]: COMPONENT.runner }),
+      labels: runLabels(run, attempt, { [CATEGORY_LABEL]: step.category, [STEP_LABEL]: step.name, [COMPONENT_LABEL]: COMPONENT.runner }),
       ownerReferences: [ownerReference(run)],
     },
     spec: {
@@ -99,7 +101,7 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
       activeDeadlineSeconds: Math.ceil(step.timeoutMs / 1000),
       template: {
         metadata: {
-          labels: runLabels(run.name, attempt, { [CATEGORY_LABEL]: step.category, [STEP_LABEL]: step.name, [COMPONENT_LABEL]: COMPONENT.runner }),
+          labels: runLabels(run, attempt, { [CATEGORY_LABEL]: step.category, [STEP_LABEL]: step.name, [COMPONENT_LABEL]: COMPONENT.runner }),
         },
         spec: {
           restartPolicy: 'Never',
@@ -123,6 +125,9 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
                 { name: 'SWARMBENCH_PARAMS', valueFrom: { configMapKeyRef: { name: paramsName(run.name, attempt), key: 'params.json' } } },
                 { name: 'SWARMBENCH_RUN_NAME', value: run.name },
                 { name: 'SWARMBENCH_RUN_UID', value: run.uid },
+                // The run's agent token (agentTokenSecret): the runner sends it to its agents and
+                // hands the Secret's name to the agent pools it creates.
+                { name: AGENT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: agentTokenSecretName(run.name), key: AGENT_TOKEN_KEY } } },
                 { name: 'SWARMBENCH_NAMESPACE', ...field('metadata.namespace') },
                 { name: 'SWARMBENCH_IMAGE', value: images.image },
                 { name: 'POD_NAME', ...field('metadata.name') },
@@ -164,7 +169,7 @@ export function stepConfigMaps(run: RunRef, attempt: number, step: Step): V1Conf
  */
 export function runnerIdentity(run: RunRef, attempt: number, steps: Step[], runnerClusterRole: string): { serviceAccount: V1ServiceAccount; role: V1Role; bindings: V1RoleBinding[] } {
   const name = runnerName(run.name);
-  const meta = (n: string) => ({ name: n, namespace: run.namespace, labels: runLabels(run.name, undefined, { [COMPONENT_LABEL]: COMPONENT.runner }), ownerReferences: [ownerReference(run)] });
+  const meta = (n: string) => ({ name: n, namespace: run.namespace, labels: runLabels(run, undefined, { [COMPONENT_LABEL]: COMPONENT.runner }), ownerReferences: [ownerReference(run)] });
   const subjects = [{ kind: 'ServiceAccount', name, namespace: run.namespace }];
   const names = steps.flatMap((s) => [stepResultName(run.name, attempt, s.name), stepSeedsName(run.name, attempt, s.name)]);
   return {
@@ -190,10 +195,41 @@ export function exportConfigMap(run: RunRef, name: string, attempt: number, file
     metadata: {
       name,
       namespace: run.namespace,
-      // Not owned by the run: the export outlives it (deleting the run keeps its last results).
-      labels: runLabels(run.name, attempt, { [COMPONENT_LABEL]: COMPONENT.export }),
+      // Owned like everything else: the operator writes only what its run controls, so an
+      // existing ConfigMap of this name that the run does not control is a Conflict, never
+      // overwritten; the export goes with the run (copy it to keep it).
+      labels: runLabels(run, attempt, { [COMPONENT_LABEL]: COMPONENT.export }),
+      ownerReferences: [ownerReference(run)],
     },
     data: files,
+  };
+}
+
+/**
+ * The run's agent token (docs/operator.md "Agents authenticate"): an Opaque Secret, key `token`,
+ * created once per run uid and never overwritten. `token` is made by the caller (32 random bytes,
+ * base64url: attempt.ts), so this builder stays pure. The runner Job and the agent pods read it
+ * through a secretKeyRef as SWARMBENCH_AGENT_TOKEN. With the administrator's scrape token
+ * (`--metrics-token-file`), key `metrics-token` holds a copy of it: the agent pods read it as
+ * SWARMBENCH_METRICS_TOKEN, which opens their `/metrics` (and nothing else) to the Prometheus that
+ * scrapes every run's agents with that one credential. Copied when the Secret is created: a new
+ * scrape token reaches runs created after the operator restarts with it.
+ */
+export function agentTokenSecret(run: RunRef, token: string, metricsToken?: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      name: agentTokenSecretName(run.name),
+      namespace: run.namespace,
+      labels: runLabels(run, undefined, { [COMPONENT_LABEL]: COMPONENT.agentToken }),
+      ownerReferences: [ownerReference(run)],
+    },
+    data: {
+      [AGENT_TOKEN_KEY]: Buffer.from(token, 'utf8').toString('base64'),
+      ...(metricsToken ? { [METRICS_TOKEN_KEY]: Buffer.from(metricsToken, 'utf8').toString('base64') } : {}),
+    },
   };
 }
 
@@ -234,7 +270,24 @@ export function setCondition(list: readonly Condition[], c: Omit<Condition, 'las
   return [...list.filter((x) => x.type !== c.type), next].sort((a, b) => CONDITION_ORDER.indexOf(a.type) - CONDITION_ORDER.indexOf(b.type));
 }
 
-export const CONDITION_ORDER = ['Ready', 'Progressing', 'Reconciling', 'Complete', 'Degraded', 'Regressed'];
+export const CONDITION_ORDER = ['Ready', 'Progressing', 'Reconciling', 'Complete', 'Degraded', 'Regressed', 'Conflict'];
+
+/**
+ * The Conflict condition (docs/operator.md "Ownership"): True, reason ObjectNotOwned, while an
+ * object the run needs exists under its name but is not controlled by the run (nothing was
+ * modified; the run waits and checks again); set False (reason Resolved) by `conditionsFor` once
+ * the run moves on. Never added to a run that never had one.
+ */
+/** The conditions with a True Conflict set False (Resolved); undefined when there is none to resolve. */
+export function resolvedConflict(prev: readonly Condition[], now: string): Condition[] | undefined {
+  const c = prev.find((x) => x.type === 'Conflict');
+  if (!c || c.status !== 'True') return undefined;
+  return setCondition(prev, { ...c, status: 'False', reason: 'Resolved', message: 'every object the run uses is controlled by it' }, now);
+}
+
+export function conflictCondition(prev: readonly Condition[], generation: number, message: string, now: string): Condition[] {
+  return setCondition(prev, { type: 'Conflict', status: 'True', reason: 'ObjectNotOwned', message, observedGeneration: generation }, now);
+}
 
 /**
  * The conditions of a run in a phase. Ready is what Flux (kstatus) and Argo CD read for health:
@@ -265,6 +318,7 @@ export function conditionsFor(
   set('Reconciling', running ? 'True' : 'False', running ? reason : 'Finished', running ? message : `attempt ended: ${phase}`);
   set('Complete', phase === 'Succeeded' || phase === 'Failed' ? 'True' : 'False', reason, message);
   set('Degraded', phase === 'Failed' || phase === 'Cancelled' ? 'True' : 'False', phase === 'Failed' || phase === 'Cancelled' ? reason : 'AsExpected', phase === 'Failed' || phase === 'Cancelled' ? message : '');
+  if (list.some((c) => c.type === 'Conflict' && c.status === 'True')) set('Conflict', 'False', 'Resolved', 'every object the run uses is controlled by it');
   if (regressed) {
     set('Regressed', regressed.count > 0 ? 'True' : 'False', regressed.count > 0 ? 'Regressions' : 'NoRegressions', regressed.count > 0 ? regressed.names.join(', ') : 'no metric regressed against the baseline');
   }

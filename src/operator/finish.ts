@@ -7,19 +7,23 @@
  * 2. the baseline: another run's export (`spec.baseline.runRef`) or a ConfigMap holding an
  *    earlier results.json (`configMapRef`); a missing or unreadable one is a note, not an error;
  * 3. the result document from src/report/assemble.ts (the assembly `swarmbench run` uses);
- * 4. the export ConfigMap with every file of `EXPORT_FILES` (created, or replaced when it differs);
+ * 4. the export ConfigMap with every file of `EXPORT_FILES` (created, or replaced when it differs),
+ *    controlled by the run. An existing ConfigMap of that name that the run does not control
+ *    (`spec.export.configMapName` naming someone's ConfigMap, an earlier run's export) is never
+ *    overwritten: a Conflict, checked before the observations are gathered and again at the write;
  * 5. the final status: phase Succeeded (verdict Passed) or Failed, summary, tests,
  *    recommendations, comparison, export, conditions; and the Succeeded / Failed event.
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { BenchmarkRunSpec, ResultDocument, StepResult } from '../api/schema.ts';
 import { errorMessage } from '../errors.ts';
-import { exportName, type RunRef } from '../kube/names.ts';
+import { belongsTo, exportName, type RunRef } from '../kube/names.ts';
 import type { Params } from '../plan/params.ts';
 import { buildPlan } from '../plan/plan.ts';
 import { assembleResult, environmentOf } from '../report/assemble.ts';
 import { parseResultDocument } from '../report/document.ts';
 import { renderExports } from '../report/exports.ts';
+import { ownerProblem, waitOnConflict, type Conflict } from './attempt.ts';
 import { ensure, idOf } from './cluster.ts';
 import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
 import { conditionsFor, exportConfigMap } from './desired.ts';
@@ -36,6 +40,10 @@ export async function finishAttempt(
 ): Promise<ReconcileResult> {
   const { run, ref, spec } = rc;
   const status = run.status ?? {};
+  const cmName = exportName(ref.name, spec.export?.configMapName);
+  const existing = await deps.cluster.read('ConfigMap', ref.namespace, cmName, { live: true });
+  const early = existing && ownerProblem(existing, ref, 'ConfigMap');
+  if (early) return waitOnConflict(deps, rc, early);
   const times = [...steps].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   const observations = await observeSteps({
     ...(await prometheusFor(deps, ref, spec, params)),
@@ -58,8 +66,8 @@ export async function finishAttempt(
     observations,
     baseline: { doc: baseline.doc, source: baseline.name, failOnRegression: spec.baseline?.failOnRegression === true },
   });
-  const cmName = exportName(ref.name, spec.export?.configMapName);
-  await upsertConfigMap(deps, exportConfigMap(ref, cmName, attempt, renderExports(doc)));
+  const conflict = await upsertConfigMap(deps, ref, exportConfigMap(ref, cmName, attempt, renderExports(doc)));
+  if (conflict) return waitOnConflict(deps, rc, conflict);
 
   const s = doc.summary;
   const phase = s.verdict === 'Passed' ? 'Succeeded' : 'Failed';
@@ -103,13 +111,21 @@ export async function finishAttempt(
   return { requeueAfterMs: 0 };
 }
 
-/** Creates the ConfigMap, or replaces it (with the resourceVersion read live) when its data or labels differ. */
-async function upsertConfigMap(deps: Deps, body: V1ConfigMap): Promise<void> {
+/**
+ * Creates the ConfigMap, or replaces it (with the resourceVersion read live, so an object swapped
+ * in between is a 409, never overwritten) when its data or labels differ; only one the run
+ * controls. One it does not control: the Conflict, nothing written.
+ */
+async function upsertConfigMap(deps: Deps, ref: RunRef, body: V1ConfigMap): Promise<Conflict | undefined> {
   const { object: cur, created } = await ensure(deps.cluster, 'ConfigMap', body);
-  if (created || (sameJson(cur.data, body.data) && sameJson(cur.metadata?.labels, body.metadata?.labels))) return;
+  if (created) return undefined;
+  const problem = ownerProblem(cur, ref, 'ConfigMap');
+  if (problem) return problem;
+  if (sameJson(cur.data, body.data) && sameJson(cur.metadata?.labels, body.metadata?.labels)) return undefined;
   const { name } = idOf(body);
   deps.log.info('export ConfigMap replaced', { name });
   await deps.cluster.replace('ConfigMap', { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+  return undefined;
 }
 
 /**
@@ -151,6 +167,8 @@ async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Prom
   let cmName: string;
   let key = 'results.json';
   let label: string;
+  /** With runRef: the baseline run's uid, which must control its export. */
+  let otherUid: string | undefined;
   if (b.configMapRef) {
     cmName = b.configMapRef.name;
     key = b.configMapRef.key ?? key;
@@ -160,10 +178,12 @@ async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Prom
     if (!other) return { note: `baseline run ${b.runRef} not found: no comparison` };
     cmName = other.status?.export?.configMapName ?? exportName(b.runRef!, ((other.spec ?? {}) as BenchmarkRunSpec).export?.configMapName);
     label = b.runRef!;
+    otherUid = other.metadata.uid;
   }
   try {
     const cm = await deps.cluster.read('ConfigMap', ref.namespace, cmName);
     if (!cm) return { note: `baseline ConfigMap ${cmName} not found: no comparison` };
+    if (otherUid !== undefined && !belongsTo(cm, otherUid)) return { note: `baseline ConfigMap ${cmName} is not controlled by run ${label}: no comparison` };
     const text = cm.data?.[key];
     if (!text) return { note: `baseline ${label} has no ${key}: no comparison` };
     return { doc: parseResultDocument(text, `${cmName}/${key}`), name: label };

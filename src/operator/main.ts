@@ -12,7 +12,13 @@
  * --image IMG, --gpu-image IMG, --runner-cluster-role NAME (the ClusterRole bound to each run's
  * runner ServiceAccount; default swarmbench-runner), --prometheus-url URL (the Prometheus of runs
  * that name none; its bearer token from $SWARMBENCH_PROMETHEUS_TOKEN), --gpu-defaults JSON
- * ({nodeSelector, tolerations, resources} for runs without spec.gpu), --port 8080,
+ * ({nodeSelector, tolerations, resources} for runs without spec.gpu), --admission JSON (default
+ * $SWARMBENCH_ADMISSION: the admission policy, policy.ts `parseAdmission`), --agent-ingress-from JSON
+ * (default $SWARMBENCH_AGENT_INGRESS_FROM: the peers besides a run's own pods that its NetworkPolicy
+ * admits to the agents, `{namespaceSelector, podSelector}` or a list: the scraping Prometheus),
+ * --metrics-token-file PATH (default $SWARMBENCH_METRICS_TOKEN_FILE: the administrator's scrape token,
+ * copied into each new run's agent-token Secret so that one Prometheus credential reads every
+ * run's agents' /metrics and nothing else), --port 8080,
  * --concurrency 4, --resync-seconds 300, --leader-elect true|false, --lease-namespace NS
  * (default $POD_NAMESPACE or "default"), --lease-name swarmbench-operator, --lease-seconds 15.
  * Environment: KUBECONFIG or the in-cluster service account; SWARMBENCH_LOG_LEVEL.
@@ -20,6 +26,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { METRICS_TOKEN_WHAT, readTokenFile } from '../agent/auth.ts';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { benchmarkRunInformer, configMapInformer, jobInformer, waitForSync, type Informer } from '../kube/informer.ts';
@@ -28,13 +35,16 @@ import { ownerRunKey } from '../kube/names.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import { NVIDIA_GPU_DEFAULTS, type GpuScheduling } from './desired.ts';
+import { parseIngressPeers, type IngressPeer } from './netpol.ts';
+import { parseAdmission, type AdmissionSettings } from './policy.ts';
 import { scopedCaches } from './cluster.ts';
 import { Reconciler } from './reconcile.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
 import { errorMessage } from '../errors.ts';
 
 const USAGE = `usage: swarmbench operator [--namespaces NS,NS...] [--image IMG] [--gpu-image IMG]
-       [--runner-cluster-role NAME] [--prometheus-url URL] [--gpu-defaults JSON] [--port 8080]
+       [--runner-cluster-role NAME] [--prometheus-url URL] [--gpu-defaults JSON]
+       [--admission JSON] [--agent-ingress-from JSON] [--metrics-token-file PATH] [--port 8080]
        [--concurrency 4] [--resync-seconds 300] [--leader-elect true|false]
        [--lease-namespace NS] [--lease-name NAME] [--lease-seconds 15]
 `;
@@ -87,6 +97,17 @@ export function parseGpuDefaults(text: string | undefined): GpuScheduling {
   };
 }
 
+/** The host of the kubeconfig's API server (none when it does not parse). */
+function apiServerHost(kc: ReturnType<typeof loadKubeConfig>): string[] {
+  try {
+    // host:port: on a test machine the API server shares its loopback host with other services.
+    const u = new URL(kc.getCurrentCluster()?.server ?? '');
+    return [`${u.hostname}:${u.port || (u.protocol === 'http:' ? '80' : '443')}`];
+  } catch {
+    return [];
+  }
+}
+
 /** `--namespaces a,b`: the watched namespaces (empty: all); throws on a name that is not a DNS label. */
 export function parseNamespaces(text: string | undefined): string[] {
   const list = [...new Set((text ?? '').split(',').map((s) => s.trim()).filter(Boolean))];
@@ -118,6 +139,9 @@ export async function main(argv: string[]): Promise<number> {
         'runner-cluster-role': { type: 'string', default: 'swarmbench-runner' },
         'prometheus-url': { type: 'string', default: process.env.SWARMBENCH_PROMETHEUS_URL ?? '' },
         'gpu-defaults': { type: 'string' },
+        admission: { type: 'string', default: process.env.SWARMBENCH_ADMISSION ?? '' },
+        'agent-ingress-from': { type: 'string', default: process.env.SWARMBENCH_AGENT_INGRESS_FROM ?? '' },
+        'metrics-token-file': { type: 'string', default: process.env.SWARMBENCH_METRICS_TOKEN_FILE ?? '' },
         image: { type: 'string', default: process.env.SWARMBENCH_IMAGE ?? `ghcr.io/swarmbench/swarmbench:${VERSION}` },
         'gpu-image': { type: 'string', default: process.env.SWARMBENCH_GPU_IMAGE ?? `ghcr.io/swarmbench/swarmbench-gpu:${VERSION}` },
         port: { type: 'string', default: process.env.PORT ?? '8080' },
@@ -146,10 +170,17 @@ export async function main(argv: string[]): Promise<number> {
     return n;
   };
   let port: number, concurrency: number, resyncMs: number, leaseMs: number;
-  let namespaces: string[], gpuDefaults: GpuScheduling, prometheusUrl: string | undefined;
+  let admission: AdmissionSettings;
+  let metricsToken: string | undefined;
+  let namespaces: string[], gpuDefaults: GpuScheduling, prometheusUrl: string | undefined, agentIngressFrom: IngressPeer[];
   try {
     namespaces = parseNamespaces([v.namespaces, v.namespace].filter(Boolean).join(','));
     gpuDefaults = parseGpuDefaults(v['gpu-defaults']);
+    agentIngressFrom = parseIngressPeers(v['agent-ingress-from']);
+    metricsToken = v['metrics-token-file'] ? readTokenFile(v['metrics-token-file'], '--metrics-token-file', METRICS_TOKEN_WHAT) : undefined;
+    // The admission policy (policy.ts); the operator's own namespace and the API server's
+    // addresses are refused to runs whatever the chart says.
+    admission = parseAdmission(v.admission, { operatorNamespace: process.env.POD_NAMESPACE, apiServerHosts: [process.env.KUBERNETES_SERVICE_HOST ?? ''] });
     prometheusUrl = parsePrometheusUrl(v['prometheus-url']);
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v['runner-cluster-role']!)) throw new Error(`--runner-cluster-role: "${v['runner-cluster-role']}" is not a ClusterRole name`);
     port = int('port', v.port!, 0);
@@ -189,6 +220,9 @@ export async function main(argv: string[]): Promise<number> {
     version: VERSION,
     runnerClusterRole: v['runner-cluster-role']!,
     gpuDefaults,
+    agentIngressFrom,
+    ...(metricsToken ? { metricsToken } : {}),
+    admission: { ...admission, apiServerHosts: [...admission.apiServerHosts, ...apiServerHost(kc)] },
     ...(prometheusUrl ? { prometheus: { url: prometheusUrl, ...(token ? { token } : {}) } } : {}),
   });
   const metrics = new OperatorMetrics();

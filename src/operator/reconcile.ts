@@ -18,13 +18,15 @@
  *     generation gets its own attempt afterwards. The previous attempt goes into the history.
  *  5. A finished attempt with nothing new: cleanup per policy and ttl.
  *  6. The attempt's frozen params; a params ConfigMap that does not parse fails the attempt
- *     (ParamsInvalid) instead of failing the reconcile forever.
+ *     (ParamsInvalid) instead of failing the reconcile forever. Params the run does not control
+ *     (an earlier run of the same name) are never read: Conflict, wait.
  *  7. Walk the steps in plan order, one at a time: a step is done when its result ConfigMap holds
  *     a valid result of this attempt; a step with neither result nor Job gets its runner access and
  *     Job; a running Job waits (requeue after `pollMs`, and the Job's and ConfigMap's events wake
  *     it sooner); a Job that ended without a usable result fails its category's tests with the
- *     reason (a StepFailed warning, once). An object of ours that another owner controls is never
- *     used (an earlier run of the same name: wait for the garbage collector).
+ *     reason (a StepFailed warning, once). An object of the run's names that the run does not
+ *     control (its uid is not the controller) is never read, changed or deleted: the run gets the
+ *     Conflict condition and waits (attempt.ts `waitOnConflict`).
  *  8. Every step done: finish (observations, baseline, result assembly, export, final status).
  */
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
@@ -37,12 +39,14 @@ import type { Params } from '../plan/params.ts';
 import { buildPlan, type Step } from '../plan/plan.ts';
 import { RESULT_KEY } from '../platform/kubernetes/manifests.ts';
 import { RUNNER_CLUSTER_ROLE } from '../platform/kubernetes/rbac.ts';
-import { attemptParams, ownerProblem, startAttempt, startStep, waitForCollector } from './attempt.ts';
+import { attemptParams, ownerProblem, startAttempt, startStep, waitOnConflict, type Conflict } from './attempt.ts';
 import { cleanupFinished, endAttempt } from './cleanup.ts';
 import { KubeRunCluster, type ClusterCaches, type RunCluster } from './cluster.ts';
 import type { Deps, ReconcileResult, RunCtx } from './context.ts';
-import { conditionsFor, jobState, type GpuScheduling, type OperatorImages } from './desired.ts';
+import { conditionsFor, jobState, resolvedConflict, type GpuScheduling, type OperatorImages } from './desired.ts';
+import type { IngressPeer } from './netpol.ts';
 import { finishAttempt } from './finish.ts';
+import { DEFAULT_ADMISSION, admitSpec, type AdmissionSettings } from './policy.ts';
 import { conditionsOf, recordEvent, writeStatus, type RunEvent } from './status.ts';
 
 export type { RunObject } from './cluster.ts';
@@ -66,13 +70,19 @@ export interface ReconcilerOptions {
    * the observations of runs that name no `spec.prometheus.url`. A run's own Prometheus wins.
    */
   prometheus?: { url: string; token?: string };
+  /** Peers besides the run's own pods that may reach its agents (the scraping Prometheus; netpol.ts). */
+  agentIngressFrom?: IngressPeer[];
+  /** The administrator's metrics scrape token (`--metrics-token-file`), copied into new runs' token Secrets. */
+  metricsToken?: string;
+  /** The admission policy (policy.ts, `--admission`); default DEFAULT_ADMISSION (the chart's defaults). */
+  admission?: AdmissionSettings;
   /** Re-check a running attempt at least this often even without events (ms). */
   pollMs?: number;
   now?: () => Date;
 }
 
-/** What a step is: done (its result), failed (why), running (requeue), or waiting for the collector. */
-type StepState = { done: StepResult } | { failed: string } | { running: true; started: boolean } | { wait: string };
+/** What a step is: done (its result), failed (why), running (requeue), or blocked by an object the run does not control. */
+type StepState = { done: StepResult } | { failed: string } | { running: true; started: boolean } | Conflict;
 
 export class Reconciler {
   private readonly deps: Deps;
@@ -88,6 +98,9 @@ export class Reconciler {
       runnerClusterRole: opts.runnerClusterRole ?? RUNNER_CLUSTER_ROLE,
       gpuDefaults: opts.gpuDefaults,
       prometheus: opts.prometheus,
+      agentIngressFrom: opts.agentIngressFrom,
+      metricsToken: opts.metricsToken,
+      admission: opts.admission,
       pollMs: opts.pollMs ?? 30_000,
       now: opts.now ?? (() => new Date()),
     };
@@ -107,7 +120,13 @@ export class Reconciler {
     const running = attempt > 0 && !finished;
 
     // 2. The spec.
-    const v = validateSpec(run.spec ?? {});
+    // The admission policy (policy.ts) after the schema: a violation is SpecInvalid too, naming the
+    // field; an admitted spec carries the effective agents.resources (chart defaults applied). A
+    // finished attempt with nothing new to start is not judged again (a policy tightened later, or a
+    // Secret's consent withdrawn, does not rewrite a finished run's results).
+    const settled = finished && attempt > 0 && status.observedGeneration === generation && (run.metadata.annotations?.[RERUN_ANNOTATION] ?? status.lastRerun ?? undefined) === (status.lastRerun ?? undefined);
+    const schema = validateSpec(run.spec ?? {});
+    const v = settled ? schema : await admitSpec(schema, run, deps.admission ?? DEFAULT_ADMISSION, deps.cluster);
     if (!v.ok) {
       const message = `the spec cannot run:\n${formatErrors(v.errors)}`;
       const event: RunEvent = { type: 'Warning', reason: 'SpecInvalid', message };
@@ -148,7 +167,7 @@ export class Reconciler {
 
     // 6. The attempt's frozen params.
     const p = await attemptParams(deps, rc, attempt);
-    if ('wait' in p) return waitForCollector(deps, rc, p.wait);
+    if ('conflict' in p) return waitOnConflict(deps, rc, p);
     if ('invalid' in p) {
       const message = `attempt ${attempt} cannot go on: ${p.invalid}`;
       return endAttempt(deps, rc, attempt, { phase: 'Failed', reason: 'ParamsInvalid', message, event: { type: 'Warning', reason: 'ParamsInvalid', message } });
@@ -179,12 +198,13 @@ export class Reconciler {
         if (i >= counted) told.push({ type: 'Warning', reason: 'StepFailed', message: `attempt ${attempt}: ${s.failed}` });
         continue;
       }
-      if ('wait' in s) return waitForCollector(deps, rc, s.wait);
+      if ('conflict' in s) return waitOnConflict(deps, rc, s);
       // The events go out before the progress write moves `counted` past them: StepStarted only
       // from the call that created the Job, StepFailed at least once (again only if that write fails).
       if (s.started) told.push({ type: 'Normal', reason: 'StepStarted', message: `attempt ${attempt}: step ${step.name} (${i + 1}/${plan.length}) started` });
       for (const ev of told) await recordEvent(deps, run, ev);
-      await writeStatus(deps, run, { progress: { completedSteps: i, totalSteps: plan.length, currentStep: step.name } });
+      const conditions = resolvedConflict(conditionsOf(run), deps.now().toISOString());
+      await writeStatus(deps, run, { progress: { completedSteps: i, totalSteps: plan.length, currentStep: step.name }, ...(conditions ? { conditions } : {}) });
       return { requeueAfterMs: deps.pollMs };
     }
     for (const ev of told) await recordEvent(deps, run, ev);
@@ -199,20 +219,20 @@ export class Reconciler {
     // The result while the Job may still run: from the cache (its update event wakes the run).
     const first = readResult(await cluster.read('ConfigMap', ref.namespace, resultName), rc, attempt, step.name);
     if ('result' in first) return { done: first.result };
-    if ('foreign' in first) return first.predecessor ? { wait: first.foreign } : { failed: first.foreign };
+    if ('conflict' in first) return first;
     const job = await cluster.read('Job', ref.namespace, jobName(ref.name, attempt, step.name));
     if (!job) {
       const started = await startStep(this.deps, rc, attempt, plan, i);
       return 'started' in started ? { running: true, started: started.started } : started;
     }
     const foreignJob = ownerProblem(job, ref, 'Job');
-    if (foreignJob) return foreignJob.predecessor ? { wait: foreignJob.message } : { failed: `the ${step.name} step cannot run: ${foreignJob.message}` };
+    if (foreignJob) return foreignJob;
     const st = jobState(job);
     if (st.state === 'Running') return { running: true, started: false };
     // The Job ended: read the result once more, live (the cache may not have its last write yet).
     const again = readResult(await cluster.read('ConfigMap', ref.namespace, resultName, { live: true }), rc, attempt, step.name);
     if ('result' in again) return { done: again.result };
-    if ('foreign' in again) return again.predecessor ? { wait: again.foreign } : { failed: again.foreign };
+    if ('conflict' in again) return again;
     if ('problem' in again) return { failed: again.problem };
     return {
       failed:
@@ -223,7 +243,7 @@ export class Reconciler {
   }
 }
 
-type ReadResult = { result: StepResult } | { foreign: string; predecessor: boolean } | { problem: string } | { none: true };
+type ReadResult = { result: StepResult } | Conflict | { problem: string } | { none: true };
 
 /**
  * What a step's result ConfigMap holds: a valid result of this attempt; nothing yet (absent, or
@@ -233,8 +253,8 @@ type ReadResult = { result: StepResult } | { foreign: string; predecessor: boole
  */
 function readResult(cm: V1ConfigMap | undefined, rc: RunCtx, attempt: number, step: string): ReadResult {
   if (!cm) return { none: true };
-  const foreign = ownerProblem(cm, rc.ref, 'result ConfigMap');
-  if (foreign) return { foreign: `the ${step} result cannot be read: ${foreign.message}`, predecessor: foreign.predecessor };
+  const foreign = ownerProblem(cm, rc.ref, 'ConfigMap');
+  if (foreign) return foreign;
   const text = cm.data?.[RESULT_KEY];
   if (text === undefined) return { none: true };
   let json: unknown;

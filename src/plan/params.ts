@@ -6,7 +6,7 @@
  * and durations, never which tests run.
  */
 import { z } from 'zod';
-import { CATEGORIES, Category, defectList, Mode, parseDuration, Targets, type BenchmarkRunSpec } from '../api/schema.ts';
+import { CATEGORIES, Category, defectList, Mode, parseDuration, ResourceRequirements, Targets, type BenchmarkRunSpec } from '../api/schema.ts';
 import { formatErrors, zodErrors } from '../api/validate.ts';
 import { errorMessage } from '../errors.ts';
 import { DEFAULT_TARGETS } from './catalogue.ts';
@@ -44,6 +44,8 @@ export const Params = z
       failureTimeoutMs: z.number().positive(),
       /** Defect profiles every agent of every pool runs with (`spec.agents.defects`; none by default). */
       defects: defectList('agent').default([]),
+      /** The agent container's resources (`spec.agents.resources`): requests and limits of each agent pod. */
+      resources: ResourceRequirements.optional(),
     }),
     gpu: z.object({
       model: z.enum(['small', 'medium', 'large']),
@@ -152,6 +154,7 @@ export function resolveParams(spec: BenchmarkRunSpec, overrideCategories?: Categ
       gossipIntervalMs: 100,
       failureTimeoutMs: 1500,
       defects: a.defects ?? [],
+      ...(a.resources ? { resources: a.resources } : {}),
     },
     gpu: {
       model: g.model ?? d.gpu.model,

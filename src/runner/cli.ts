@@ -14,7 +14,10 @@
  * environment the operator sets (docs/kubernetes-platform.md): SWARMBENCH_PARAMS (the Params JSON,
  * used when --params is not given), SWARMBENCH_RUN_NAME, SWARMBENCH_RUN_UID, SWARMBENCH_NAMESPACE,
  * SWARMBENCH_IMAGE (the agents' image when params.agents.image is `local`), NODE_NAME, and
- * optionally SWARMBENCH_AGENT_SCHEDULING (JSON {nodeSelector, tolerations, resources} for the agents).
+ * optionally SWARMBENCH_AGENT_SCHEDULING (JSON {nodeSelector, tolerations, resources} for the agents;
+ * the params' `agents.resources` (`spec.agents.resources`) win over its resources), and
+ * SWARMBENCH_AGENT_TOKEN (the run's agent token, from the Secret the operator made: when it is set,
+ * the agent pods get the same Secret, kube/names.ts `agentTokenSecretName`).
  *
  * Exit code 0 when a result document was written (even one whose tests fail: judging is the
  * executor's job), 2 on bad arguments or configuration, 1 when no document could be written
@@ -29,7 +32,7 @@ import { loadKubeConfig } from '../kube/client.ts';
 import { LocalPlatform } from '../platform/local/index.ts';
 import { parseAgentSource } from '../platform/local/source.ts';
 import { KubernetesPlatform, type Scheduling } from '../platform/kubernetes/index.ts';
-import type { RunRef } from '../kube/names.ts';
+import { AGENT_TOKEN_ENV, agentTokenSecretName, type RunRef } from '../kube/names.ts';
 import { writeStepResult } from '../platform/kubernetes/result.ts';
 import type { Platform } from '../platform/types.ts';
 import { z } from 'zod';
@@ -61,6 +64,17 @@ export function parseScheduling(text: string): Scheduling {
   const r = SchedulingEnv.safeParse(json);
   if (!r.success) throw new Error(`SWARMBENCH_AGENT_SCHEDULING is invalid:\n${formatErrors(zodErrors(r.error, ['SWARMBENCH_AGENT_SCHEDULING']))}`);
   return r.data as Scheduling;
+}
+
+/**
+ * The agent pods' scheduling: SWARMBENCH_AGENT_SCHEDULING (when set), with the resources of the
+ * frozen params (`agents.resources`, from `spec.agents.resources`) winning over its own.
+ */
+export function agentScheduling(envText: string | undefined, params: Params): Scheduling | undefined {
+  const sched = envText ? parseScheduling(envText) : undefined;
+  const resources = params.agents.resources;
+  if (!resources) return sched;
+  return { ...(sched ?? {}), resources: resources as Scheduling['resources'] };
 }
 
 /** The run this Job works for, from the environment the operator sets. */
@@ -124,10 +138,12 @@ export async function main(argv: string[]): Promise<number> {
       const own = params.agents.image === 'local';
       const image = own ? process.env.SWARMBENCH_IMAGE : params.agents.image;
       if (!image) throw new Error('SWARMBENCH_IMAGE is not set (the agents\' image when params.agents.image is "local")');
-      const sched = process.env.SWARMBENCH_AGENT_SCHEDULING ? parseScheduling(process.env.SWARMBENCH_AGENT_SCHEDULING) : undefined;
+      const sched = agentScheduling(process.env.SWARMBENCH_AGENT_SCHEDULING, params);
+      const tokenSecret = process.env[AGENT_TOKEN_ENV] ? agentTokenSecretName(kube!.run.name) : undefined;
       platform = new KubernetesPlatform({
         kc: kube!.kc, run: kube!.run, attempt, step: step.name, category: step.category,
-        agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}), log,
+        agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}),
+        ...(tokenSecret ? { agentTokenSecret: tokenSecret } : {}), log,
       });
     } else {
       platform = new LocalPlatform({ ...(values['file-sd'] ? { fileSdPath: values['file-sd'] } : {}), agents: source.source });

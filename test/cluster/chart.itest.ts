@@ -28,6 +28,8 @@ import { HELM3_BIN, REPO, TOOLS_BIN } from './lib/config.ts';
 import { clusterGate, kubectl } from './lib/itest.ts';
 import { CHART_DIR, INSTALL_PATH, renderInstall } from './gen-install.ts';
 import { parseGpuDefaults } from '../../src/operator/main.ts';
+import { parseIngressPeers } from '../../src/operator/netpol.ts';
+import { DEFAULT_ADMISSION, parseAdmission } from '../../src/operator/policy.ts';
 import {
   OPERATOR_CLUSTER_RULES, OPERATOR_NAMESPACED_RULES, RUNNER_POOL_RULES, operatorBindRule, operatorLeaseRules, operatorSecretRule,
   type PolicyRule,
@@ -220,9 +222,14 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
     }
   });
 
-  it('no Secret access by default; with rbac.prometheusTokenSecrets exactly operatorSecretRule(names) by name, in each mode', () => {
+  it('Secrets: only get and create (the runs\' agent-token Secrets) by default; with rbac.prometheusTokenSecrets also operatorSecretRule(names), in each mode', () => {
+    // get/create on Secrets is in OPERATOR_NAMESPACED_RULES (each run's agent token); never list, watch,
+    // update, patch or delete. Which Secrets a run may use is the admission policy's (src/operator/policy.ts).
     for (const extra of [[], ['--set', 'watchNamespaces={a,b}']]) {
-      expect(allRules(render(extra)).filter((r) => r.resources.some((x) => x.startsWith('secrets')))).toEqual([]);
+      for (const r of allRules(render(extra)).filter((x) => x.resources.some((y) => y.startsWith('secrets')))) {
+        expect(r.verbs).toEqual(['get', 'create']);
+        expect(r.resources).toEqual(['secrets']);
+      }
     }
     const cw = render(['--set', 'rbac.prometheusTokenSecrets={tok-b,tok-a}']);
     expect(rulesOf(find(cw, 'ClusterRole', 'swarmbench'))).toEqual(
@@ -235,7 +242,7 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
       );
     }
     for (const objs of [cw, nsd]) {
-      const secretRules = allRules(objs).filter((r) => r.resources.includes('secrets'));
+      const secretRules = allRules(objs).filter((r) => r.resources.includes('secrets') && r.resourceNames);
       expect(secretRules.length).toBeGreaterThan(0);
       for (const r of secretRules) {
         expect(r.verbs).toEqual(['get']);
@@ -262,7 +269,9 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
     expect(c.command).toEqual(['swarmbench']);
     const { args, flags } = operatorArgs(objs);
     expect(args[0]).toBe('operator');
-    expect(Object.fromEntries([...flags].filter(([k]) => k !== '--gpu-defaults'))).toEqual({
+    // --gpu-defaults, --admission and --agent-ingress-from: JSON, checked with the operator's parsers below
+    // (and in test/unit/chart-security.test.ts).
+    expect(Object.fromEntries([...flags].filter(([k]) => !['--gpu-defaults', '--admission', '--agent-ingress-from'].includes(k)))).toEqual({
       '--image': 'swarmbench:dev',
       '--gpu-image': 'swarmbench-gpu:dev',
       '--runner-cluster-role': 'swarmbench-runner',
@@ -281,6 +290,9 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
       tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
       resources: { limits: { 'nvidia.com/gpu': 1 } },
     });
+    // The admission policy: the chart's defaults are the operator's defaults (src/operator/policy.ts).
+    expect(parseAdmission(flags.get('--admission'))).toEqual({ ...DEFAULT_ADMISSION, tokenSecrets: [] });
+    expect(parseIngressPeers(flags.get('--agent-ingress-from'))).toHaveLength(1);
     const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.value ?? e.valueFrom]));
     expect(env).toEqual({
       POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
@@ -320,7 +332,8 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
     const kinds = (objs: Obj[]): string[] => objs.filter((o) => /Monitor$/.test(o.kind as string)).map((o) => o.kind as string).sort();
     expect(kinds(render())).toEqual([]);
     const objs = render([...MONITOR_APIS, '--set', 'metrics.serviceMonitor.labels.release=prom']);
-    expect(kinds(objs)).toEqual(['PodMonitor', 'ServiceMonitor']);
+    // All namespaces and no metrics.podMonitor.namespaces: no PodMonitor (it would select every namespace).
+    expect(kinds(objs)).toEqual(['ServiceMonitor']);
     const sm = find(objs, 'ServiceMonitor', 'swarmbench')!;
     expect(sm.metadata.labels.release).toBe('prom');
     // It selects the operator's metrics Service (whose labels include the operator's selector labels).
@@ -329,15 +342,16 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels as Record<string, string>)) expect(svcLabels[k]).toBe(v);
     expect(sm.spec.namespaceSelector).toEqual({ matchNames: ['swarmbench-system'] });
     expect(sm.spec.endpoints[0]).toMatchObject({ port: 'http-metrics', path: '/metrics' });
-    const pm = find(objs, 'PodMonitor', 'swarmbench-agents')!;
+    const pm = find(render([...MONITOR_APIS, '--set', 'metrics.podMonitor.anyNamespace=true']), 'PodMonitor', 'swarmbench-agents')!;
     // The labels and port of the agent pods (src/platform/kubernetes/manifests.ts poolLabels, port "http").
     expect(pm.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/managed-by': 'swarmbench', 'swarmbench.io/component': 'agent' });
     expect(pm.spec.namespaceSelector).toEqual({ any: true });
+    expect(pm.spec.sampleLimit).toBe(5000);
     expect(pm.spec.podMetricsEndpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
     const nsd = render([...MONITOR_APIS, '--set', 'watchNamespaces={a,b}']);
     expect(find(nsd, 'PodMonitor', 'swarmbench-agents')!.spec.namespaceSelector).toEqual({ matchNames: ['a', 'b'] });
     expect(kinds(render([...MONITOR_APIS, '--set', 'metrics.serviceMonitor.enabled=false,metrics.podMonitor.enabled=false']))).toEqual([]);
-    expect(kinds(render(['--api-versions', 'monitoring.coreos.com/v1/PodMonitor']))).toEqual(['PodMonitor']);
+    expect(kinds(render(['--api-versions', 'monitoring.coreos.com/v1/PodMonitor', '--set', 'metrics.podMonitor.namespaces={x}']))).toEqual(['PodMonitor']);
   });
 
   it('manifests/install.yaml is a fresh rendering (run `npm run gen:install` after changing the chart)', () => {
@@ -417,7 +431,7 @@ describe.skipIf(skipCluster)(noHelm && !gate.notUp ? `chart on the test cluster 
       }
       must(kubectl(['wait', '--for=condition=Established', `crd/${crd}`, '--timeout=30s']), `${crd} established`);
     }
-    for (const extra of [[], ['--set', `watchNamespaces={${watched.join(',')}}`, '--set', 'metrics.serviceMonitor.labels.release=prom,metrics.serviceMonitor.scrapeTimeout=10s']]) {
+    for (const extra of [['--set', 'metrics.podMonitor.anyNamespace=true'], ['--set', `watchNamespaces={${watched.join(',')}}`, '--set', 'metrics.serviceMonitor.labels.release=prom,metrics.serviceMonitor.scrapeTimeout=10s', '--set-json', 'metrics.podMonitor.authorization={"credentials":{"name":"scrape","key":"token"}}']]) {
       const out = helmOut([...MONITOR_APIS, '-s', 'templates/servicemonitor.yaml', '-s', 'templates/podmonitor.yaml', ...extra]);
       const r = kubectl(['apply', '--dry-run=server', '-f', '-'], out);
       expect(r.code, r.stderr).toBe(0);

@@ -246,13 +246,14 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const cm = await core.readNamespacedConfigMap({ namespace: ns, name: `${name}-baseline` });
     expect(cm.metadata!.ownerReferences).toEqual([{ apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', name, uid: run.metadata.uid }]);
     expect(JSON.parse(cm.data!['results.json']!).tests.find((t: { id: string }) => t.id === '5.1').rawSamples).toEqual(t51.rawSamples);
-    // delete --with-export: the run, its baseline ConfigMap (garbage collection) and its export go.
-    const d = await cli(['delete', name, '-n', ns, '--with-export']);
+    // delete: the run, its baseline ConfigMap and its export (owned by the run) go by garbage collection.
+    const d = await cli(['delete', name, '-n', ns]);
     expect(d.code, d.stderr).toBe(0);
-    expect(d.stdout).toBe(`benchmarkrun.swarmbench.io/${name} deleted\nconfigmap/${name}-results deleted\n`);
-    await until('the baseline ConfigMap to be collected', async () => {
-      const cms = await core.listNamespacedConfigMap({ namespace: ns, fieldSelector: `metadata.name=${name}-baseline` });
-      return cms.items.length === 0 ? true : undefined;
+    expect(d.stdout).toBe(`benchmarkrun.swarmbench.io/${name} deleted\n`);
+    expect(d.stderr).toBe(`swarmbench delete: the export ConfigMap ${name}-results goes with the run (--keep-export keeps it)\n`);
+    await until('the baseline and export ConfigMaps to be collected', async () => {
+      const cms = await core.listNamespacedConfigMap({ namespace: ns });
+      return cms.items.some((c) => c.metadata!.name === `${name}-baseline` || c.metadata!.name === `${name}-results`) ? undefined : true;
     }, 60_000, 1000);
   }, 360_000);
 
@@ -319,11 +320,11 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(invalid.stderr).toMatch(/invalid BenchmarkRun in .*invalid\.yaml:\n {2}spec\.trials: /);
   });
 
-  it('delete RUN removes the run and keeps its export', async () => {
-    const d = await cli(['delete', quick, '-n', ns], ci);
+  it('delete RUN --keep-export removes the run and keeps its export, released from the run', async () => {
+    const d = await cli(['delete', quick, '-n', ns, '--keep-export'], ci);
     expect(d.code, d.stderr).toBe(0);
-    expect(d.stdout).toBe(`benchmarkrun.swarmbench.io/${quick} deleted\n`);
-    expect(d.stderr).toBe(`swarmbench delete: the export ConfigMap ${quick}-results is kept (--with-export deletes it)\n`);
+    expect(d.stdout).toBe(`configmap/${quick}-results kept (released from the run)\nbenchmarkrun.swarmbench.io/${quick} deleted\n`);
+    expect(d.stderr).toBe('');
     const gone = await cli(['get', quick, '-n', ns]);
     expect(gone.code, gone.stderr).toBe(2);
     expect(gone.stderr).toBe(`swarmbench get: run ${quick} not found in namespace ${ns}; list the runs with: swarmbench get -n ${ns}\n`);

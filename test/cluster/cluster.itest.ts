@@ -16,7 +16,8 @@ import {
   type V1Container, type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_AGENT_URL, NODES, PIDS, PODS, podNetwork, PORTS, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
+import { AgentClient } from '../../src/agent/client.ts';
+import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_AGENT_URL, NODES, PIDS, PODS, podNetwork, PORTS, PROMETHEUS_URL, TEST_SCRAPE_TOKEN, TOOLS_BIN } from './lib/config.ts';
 import { get } from './lib/http.ts';
 import { isOurs, listeningOn, readPidFiles } from './lib/proc.ts';
 import { clusterNotUp, until as untilBase } from './lib/itest.ts';
@@ -24,6 +25,12 @@ import { clusterNotUp, until as untilBase } from './lib/itest.ts';
 const run = promisify(execFile);
 const IMAGE = 'ghcr.io/swarmbench/swarmbench:dev';
 const GPU_NODE = NODES.find((n) => n.gpu > 0)!.name;
+/**
+ * The reference agents' bearer token in this file (32 characters, fixed): every agent route but
+ * /healthz and /readyz requires it (docs/agent-contract.md, "Authentication"). Prometheus scrapes
+ * them with the cluster's scrape token instead (TEST_SCRAPE_TOKEN, test/cluster/cluster.ts).
+ */
+const TEST_AGENT_TOKEN = 'cluster-itest-agent-token-012345';
 
 
 const notUp = await clusterNotUp();
@@ -306,7 +313,7 @@ describe.skipIf(!!notUp)(title, () => {
     await expect(core.readNamespacedConfigMap({ name: 'new-one', namespace: ns })).rejects.toMatchObject({ code: 404 });
   });
 
-  it.skipIf(!existsSync(join(CLUSTER_SRC, '../../src/agent/cli.ts')))('the reference agent (swarmbench agent) runs as a Deployment: Ready, listening on its pod IP, scraped by Prometheus', async () => {
+  it.skipIf(!existsSync(join(CLUSTER_SRC, '../../src/agent/cli.ts')))('the reference agent (swarmbench agent) runs as a Deployment: Ready, listening on its pod IP, requiring its token, scraped by Prometheus with the scrape token', async () => {
     const labels = { app: 'ref-agents' };
     await apps.createNamespacedDeployment({
       namespace: ns,
@@ -323,6 +330,9 @@ describe.skipIf(!!notUp)(title, () => {
                 env: [
                   { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
                   { name: 'SWARMBENCH_AGENT_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'SWARMBENCH_AGENT_TOKEN', value: TEST_AGENT_TOKEN },
+                  // What the Prometheus `pods` job sends: accepted on GET /metrics only.
+                  { name: 'SWARMBENCH_METRICS_TOKEN', value: TEST_SCRAPE_TOKEN },
                 ],
                 ports: [{ name: 'http', containerPort: 8080 }],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1 },
@@ -336,6 +346,24 @@ describe.skipIf(!!notUp)(title, () => {
       const d = await apps.readNamespacedDeployment({ name: 'ref-agents', namespace: ns });
       return d.status?.readyReplicas === 2;
     });
+    // The agents require the run token; the scrape token opens /metrics and nothing else.
+    const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=ref-agents' });
+    const urls = pods.items.filter((p) => p.status?.podIP).map((p) => `http://${p.status!.podIP!}:8080`);
+    expect(urls.length).toBeGreaterThanOrEqual(2);
+    const authed = new AgentClient({ timeoutMs: 5000, token: TEST_AGENT_TOKEN });
+    const anon = new AgentClient({ timeoutMs: 5000, token: null });
+    const scraper = new AgentClient({ timeoutMs: 5000, token: TEST_SCRAPE_TOKEN });
+    try {
+      for (const url of urls) {
+        expect((await authed.info(url)).status, url).toBe(200);
+        expect((await anon.info(url)).status, url).toBe(401);
+        expect((await anon.readyz(url)).status, url).toBe(200);
+        expect((await scraper.info(url)).status, url).toBe(401);
+        expect((await scraper.metrics(url)).status, url).toBe(200);
+      }
+    } finally {
+      for (const c of [authed, anon, scraper]) c.close();
+    }
     const q = encodeURIComponent(`up{job="pods",namespace="${ns}",app="ref-agents"}`);
     await until('Prometheus: both agents up', async () => {
       const r = JSON.parse((await get(`${PROMETHEUS_URL}/api/v1/query?query=${q}`)).body) as { data: { result: Array<{ value: [number, string] }> } };

@@ -10,11 +10,12 @@
  * See docs/cluster.md.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ALL_PORTS, APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, KUBECONFIG, KUBERNETES_VERSION, LOGS, NODE_AGENT_URL, NODES,
-  PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_URL, STATE, TOOLS_BIN,
+  PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_URL, SCRAPE_TOKEN_FILE, STATE, TEST_SCRAPE_TOKEN,
+  TOOLS_BIN,
 } from './lib/config.ts';
 import { get, ok } from './lib/http.ts';
 import { kubeconfig, makePki } from './lib/pki.ts';
@@ -232,6 +233,11 @@ async function up(): Promise<void> {
   await waitFor(`nodes ${NODES.map((n) => n.name).join(', ')} Ready`, 'node-agent', nodesReady);
 
   const promDir = join(STATE, 'prometheus');
+  // Agents require a bearer token on /metrics (docs/agent-contract.md, "Authentication"): the
+  // `pods` job sends the fixed test scrape token, which agents accept on GET /metrics only
+  // (SWARMBENCH_METRICS_TOKEN; the operator copies it into each run's token Secret when given it).
+  writeFileSync(SCRAPE_TOKEN_FILE, `${TEST_SCRAPE_TOKEN}\n`, { mode: 0o600 });
+  chmodSync(SCRAPE_TOKEN_FILE, 0o600);
   writeFileSync(
     join(promDir, 'prometheus.yml'),
     [
@@ -243,6 +249,9 @@ async function up(): Promise<void> {
       '    file_sd_configs:',
       `      - files: ['${PROM_TARGETS}']`,
       '        refresh_interval: 2s',
+      '    authorization:',
+      '      type: Bearer',
+      `      credentials_file: '${SCRAPE_TOKEN_FILE}'`,
       '  - job_name: prometheus',
       '    static_configs:',
       `      - targets: ['${HOST}:${PORTS.prometheus}']`,

@@ -40,6 +40,8 @@ const TEST_VALUES = [
   '--set', 'gpuImage.repository=swarmbench-gpu', '--set', 'gpuImage.tag=dev',
   '--set', 'prometheus.url=http://127.0.0.1:16090',
   '--set', 'leaderElection.leaseSeconds=6',
+  // This cluster's Prometheus and pods share the host's loopback (never in a real cluster).
+  '--set', 'security.prometheus.allowLoopback=true',
   // The test cluster's pods are local processes sharing the host's network: bind the pod IP.
   '--set', 'metrics.bindPodIP=true',
 ];
@@ -270,11 +272,16 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
       return h && h !== leaderBefore && after.some((p) => p.metadata!.name === h) ? h : undefined;
     }, 60_000);
     expect(leaderAfter).not.toBe(leaderBefore);
-    // The upgraded values reached RBAC: one named Secret, and only that one.
+    // The upgraded values reached the admission policy (tokenSecrets: only prom-token may be a
+    // run's Prometheus token). RBAC: get and create on Secrets (each run's agent-token Secret is
+    // created, and its owner checked on a 409, under a name no resourceNames rule can list), never
+    // list, watch, update or delete.
     const as = `system:serviceaccount:${sys}:${operatorSa}`;
     expect(can(as, ['get', 'secrets/prom-token', '-n', runs])).toBe(true);
-    expect(can(as, ['get', 'secrets/other-token', '-n', runs])).toBe(false);
-    expect(can(as, ['list', 'secrets', '-n', runs])).toBe(false);
+    expect(can(as, ['create', 'secrets', '-n', runs])).toBe(true);
+    for (const verb of ['list', 'watch', 'update', 'delete']) expect(can(as, [verb, 'secrets', '-n', runs]), verb).toBe(false);
+    const flagsNow = (await operatorDeployment()).spec!.template.spec!.containers[0]!.args!;
+    expect(JSON.parse(flagsNow[flagsNow.indexOf('--admission') + 1]!).tokenSecrets).toEqual(['prom-token']);
 
     const w = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
       execFile(join(TOOLS_BIN, 'kubectl'), ['wait', '-n', runs, '--for=condition=Complete', 'br/quick', '--timeout=600s'], { env: kubeEnv }, (err, _o, stderr) =>

@@ -163,7 +163,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(operator!.proc.exitCode).toBeNull();
   }, 120_000);
 
-  it('deleting a run removes its Jobs, pods and result ConfigMaps; the export stays', async () => {
+  it('deleting a run removes its Jobs, pods, result ConfigMaps and its export (all owned by it)', async () => {
     const cmsBefore = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'swarmbench.io/run=small,swarmbench.io/component=step-result' });
     expect(cmsBefore.items.length).toBeGreaterThan(0);
     const d = kubectl(['delete', '-n', ns, 'br/small', '--wait=true', '--timeout=60s']);
@@ -171,9 +171,10 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     await until('children to be garbage-collected', async () => {
       const jobs = await batch.listNamespacedJob({ namespace: ns, labelSelector: 'swarmbench.io/run=small' });
       const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'swarmbench.io/run=small' });
-      const cms = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'swarmbench.io/run=small,swarmbench.io/component in (step-result,params)' });
+      const cms = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'swarmbench.io/run=small,swarmbench.io/component in (step-result,params,export)' });
       return jobs.items.length + pods.items.length + cms.items.length === 0 ? true : undefined;
     }, 90_000, 1000);
-    await core.readNamespacedConfigMap({ namespace: ns, name: 'small-results' });
+    const left = await core.listNamespacedConfigMap({ namespace: ns, fieldSelector: 'metadata.name=small-results' });
+    expect(left.items).toHaveLength(0);
   }, 120_000);
 });

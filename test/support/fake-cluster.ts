@@ -9,6 +9,8 @@
  *   wire, so the caller can neither see Date objects nor change the store by mutating it.
  * - replace: 404 when missing, 409 Conflict when `metadata.resourceVersion` is stale.
  * - every write bumps the object's resourceVersion (one counter for the whole store).
+ * - delete: by name with a uid precondition (409 Conflict when the stored object's uid differs,
+ *   success when it is gone already).
  * - deleteCollection / list: label selectors (`=`, `==`, `!=`, `in`, `notin`, `k`, `!k`).
  * - patchRunStatus: RFC 7386 merge patch of `status` only (objects merge, arrays replace, null
  *   deletes); the generation does not move. `updateRun` changes the spec the way `kubectl apply`
@@ -18,13 +20,13 @@
  *
  * Setup and inspection (`put`, `get`, `update`, `all`, ...) are not recorded as calls.
  */
-import { ApiException, type CoreV1Event, type V1Node } from '@kubernetes/client-node';
-import type { CollectionKind, CreateKind, Kind, KindMap, ListKind, ReadOptions, ReplaceKind, RunCluster, RunObject } from '../../src/operator/cluster.ts';
+import { ApiException, type CoreV1Event, type V1Node, type V1ObjectMeta } from '@kubernetes/client-node';
+import type { CollectionKind, CreateKind, DeleteKind, Kind, KindMap, ListKind, ReadOptions, ReplaceKind, RunCluster, RunObject } from '../../src/operator/cluster.ts';
 
 export type FakeKind = Kind | 'BenchmarkRun' | 'Deployment' | 'Node';
 
 export interface Call {
-  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'deleteRoleBinding' | 'list' | 'deleteCollection' | 'listNodes';
+  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'readSecretMetadata';
   kind: string;
   namespace: string;
   name?: string;
@@ -37,7 +39,7 @@ export interface Call {
 }
 
 /** The ops that change something in the cluster. */
-export const WRITE_OPS: ReadonlySet<Call['op']> = new Set(['patchRunStatus', 'createEvent', 'create', 'replace', 'deleteRoleBinding', 'deleteCollection']);
+export const WRITE_OPS: ReadonlySet<Call['op']> = new Set(['patchRunStatus', 'createEvent', 'create', 'replace', 'delete', 'deleteCollection']);
 
 export type Obj = { metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string; uid?: string; generation?: number; [k: string]: unknown }; [k: string]: unknown };
 
@@ -261,8 +263,16 @@ export class FakeCluster implements RunCluster {
     });
   }
 
-  async deleteRoleBinding(namespace: string, name: string): Promise<void> {
-    await this.record({ op: 'deleteRoleBinding', kind: 'RoleBinding', namespace, name }, () => this.store.delete(FakeCluster.key('RoleBinding', namespace, name)));
+  async delete(kind: DeleteKind, namespace: string, name: string, uid: string): Promise<void> {
+    await this.record({ op: 'delete', kind, namespace, name, body: { preconditions: { uid } } }, () => {
+      const k = FakeCluster.key(kind, namespace, name);
+      const cur = this.store.get(k);
+      if (!cur) return;
+      if (cur.metadata?.uid !== uid) {
+        throw apiError(409, 'Conflict', `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${cur.metadata?.uid}`);
+      }
+      this.store.delete(k);
+    });
   }
 
   async list<K extends ListKind>(kind: K, namespace: string, selector: string): Promise<KindMap[K][]> {
@@ -279,5 +289,14 @@ export class FakeCluster implements RunCluster {
 
   async listNodes(selector: string): Promise<V1Node[]> {
     return this.record({ op: 'listNodes', kind: 'Node', namespace: '', selector }, () => this.all('Node', '').filter((o) => matches(o.metadata?.labels, selector)) as V1Node[]);
+  }
+
+  /** A stored Secret's labels and annotations only (`failNext('readSecretMetadata', 403)` for a refusal). */
+  async readSecretMetadata(namespace: string, name: string): Promise<V1ObjectMeta | undefined> {
+    return this.record({ op: 'readSecretMetadata', kind: 'Secret', namespace, name }, () => {
+      const m = this.get('Secret', namespace, name)?.metadata;
+      if (!m) return undefined;
+      return { name, namespace, ...(m.labels ? { labels: { ...m.labels } } : {}), ...(m.annotations ? { annotations: { ...m.annotations } } : {}) };
+    });
   }
 }

@@ -137,9 +137,9 @@ function load(rel: string): { instrs: Instruction[]; stages: Stage[] } {
   return { instrs, stages: stages(instrs) };
 }
 
-/** `node:24.21-bookworm-slim` -> [24, 21]; null when the reference is not an official node image pinned by major.minor. */
+/** `node:24.21-bookworm-slim[@sha256:...]` -> [24, 21]; null when the reference is not an official node image pinned by major.minor. */
 function nodeTag(image: string): [number, number] | null {
-  const m = /^(?:docker\.io\/(?:library\/)?)?node:(\d+)\.(\d+)(?:\.\d+)?-[a-z]+(?:-slim)?$/.exec(image);
+  const m = /^(?:docker\.io\/(?:library\/)?)?node:(\d+)\.(\d+)(?:\.\d+)?-[a-z]+(?:-slim)?(?:@sha256:[0-9a-f]{64})?$/.exec(image);
   return m ? [Number(m[1]), Number(m[2])] : null;
 }
 
@@ -149,6 +149,8 @@ function binFloor(): [number, number] {
   if (!m) throw new Error('bin/swarmbench.js: no `const MIN = [major, minor]`');
   return [Number(m[1]), Number(m[2])];
 }
+
+const text = (rel: string): string => readFileSync(join(REPO_ROOT, rel), 'utf8');
 
 const atLeast = (v: [number, number], floor: [number, number]) => v[0] > floor[0] || (v[0] === floor[0] && v[1] >= floor[1]);
 
@@ -197,7 +199,7 @@ describe.each(Object.entries(IMAGES))('image %s', (name, rel) => {
     if (name === 'swarmbench') {
       for (const b of bases) expect(nodeTag(b)?.[0], b).toBe(24);
     } else {
-      expect(final.image).toBe('nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04');
+      expect(final.image).toMatch(/^nvidia\/cuda:11\.8\.0-cudnn8-runtime-ubuntu22\.04@sha256:[0-9a-f]{64}$/);
       const nodes = bases.filter((b) => nodeTag(b));
       expect(nodes.length).toBeGreaterThanOrEqual(1);
       for (const b of nodes) expect(nodeTag(b)?.[0], b).toBe(22);
@@ -209,8 +211,10 @@ describe.each(Object.entries(IMAGES))('image %s', (name, rel) => {
       });
       expect(copiesNode).toBe(true);
     }
-    // Every image is pinned (a tag, never `latest`, and never a bare name).
-    for (const b of bases.filter((b) => !st.some((s) => s.name === b))) expect(b).toMatch(/^[^:@]+[:@](?!latest$).+$/);
+    // Every image is pinned: a tag (never `latest`) for the reader and a digest for Docker
+    // (images/pin-digests.sh refreshes them); the BuildKit frontend too.
+    for (const b of bases.filter((b) => !st.some((s) => s.name === b))) expect(b).toMatch(/^[^:@\s]+:(?!latest@)[^@\s]+@sha256:[0-9a-f]{64}$/);
+    expect(readFileSync(join(REPO_ROOT, rel), 'utf8').split('\n')[0]).toMatch(/^# syntax=docker\/dockerfile:[\d.]+@sha256:[0-9a-f]{64}$/);
   });
 
   it('installs exactly the locked runtime dependencies: npm ci --omit=dev', () => {
@@ -305,5 +309,37 @@ describe('Node versions agree', () => {
     expect(m).not.toBeNull();
     expect(m![1]).toMatch(/^4\.22\./);
     expect(m![1]).toBe(tfjs);
+  });
+
+  it('the GPU image installs from its own lock (images/swarmbench-gpu/deps): tfjs-node-gpu exact with an integrity, every shared package as in package-lock.json', () => {
+    type Lock = { packages: Record<string, { version?: string; integrity?: string; dev?: boolean; dependencies?: Record<string, string> }> };
+    const main = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as Lock;
+    const gpu = JSON.parse(readFileSync(join(REPO_ROOT, 'images/swarmbench-gpu/deps/package-lock.json'), 'utf8')) as Lock;
+    const gpuPkg = JSON.parse(readFileSync(join(REPO_ROOT, 'images/swarmbench-gpu/deps/package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const tfjs = main.packages['node_modules/@tensorflow/tfjs']!.version!;
+    // Exactly one version, no range; locked with a sha512 integrity; one engine.
+    expect(gpuPkg.dependencies['@tensorflow/tfjs-node-gpu']).toBe(tfjs);
+    const node = gpu.packages['node_modules/@tensorflow/tfjs-node-gpu']!;
+    expect(node.version).toBe(tfjs);
+    expect(node.integrity).toMatch(/^sha512-[A-Za-z0-9+/]+=*$/);
+    expect(node.dependencies?.['@tensorflow/tfjs']).toBe(tfjs);
+    expect(Object.keys(gpu.packages).filter((k) => /node_modules\/@tensorflow\/tfjs$/.test(k))).toEqual(['node_modules/@tensorflow/tfjs']);
+    // The rest of package.json's dependencies, unchanged, and every shared package identical.
+    const { ['@tensorflow/tfjs-node-gpu']: _gpuOnly, ...rest } = gpuPkg.dependencies;
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(rest).toEqual(pkg.dependencies);
+    expect(gpu.packages['']?.dependencies).toEqual(gpuPkg.dependencies);
+    for (const [path, p] of Object.entries(gpu.packages)) {
+      if (!path) continue;
+      expect(p.integrity, `${path}: no integrity`).toMatch(/^sha(512|1)-/);
+      expect(p.dev, path).toBeUndefined();
+      const m = main.packages[path];
+      if (m) expect({ version: p.version, integrity: p.integrity }, path).toEqual({ version: m.version, integrity: m.integrity });
+    }
+    // The Dockerfile installs it with npm ci (integrity checked), and its ignore file lets it in.
+    expect(text(IMAGES['swarmbench-gpu'])).toMatch(/COPY images\/swarmbench-gpu\/deps\/package\.json images\/swarmbench-gpu\/deps\/package-lock\.json \.\/\n(#.*\n)*RUN npm ci --omit=dev --ignore-scripts/);
+    const ignored = dockerignore(text(`${IMAGES['swarmbench-gpu']}.dockerignore`));
+    expect(ignored('images/swarmbench-gpu/deps/package-lock.json')).toBe(false);
+    expect(ignored('images/swarmbench-gpu/update-lock.sh')).toBe(true);
   });
 });

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  agentNamePrefix, belongsTo, dnsName, exportName, jobName, labelValue, ownerReference, paramsName, poolDeploymentName,
-  runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
+  agentNamePrefix, agentTokenSecretName, belongsTo, controllerOf, dnsName, exportName, jobName, labelValue, networkPolicyName, ownerReference,
+  paramsName, poolDeploymentName, runBase, runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
 } from '../../src/kube/names.ts';
 
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -62,11 +62,88 @@ describe('labels and owners', () => {
     expect(runLabels('nightly')).not.toHaveProperty('swarmbench.io/attempt');
   });
 
-  it('belongsTo: no controller or this run as controller; anything else is someone else\'s', () => {
+  it('belongsTo: only an object whose controller is this run\'s uid; no controller, another uid or a non-controller reference is someone else\'s', () => {
     const mine = ownerReference({ name: 'r', uid: 'u1' });
-    expect(belongsTo({ metadata: {} }, 'u1')).toBe(true);
+    expect(belongsTo({ metadata: {} }, 'u1')).toBe(false);
     expect(belongsTo({ metadata: { ownerReferences: [mine] } }, 'u1')).toBe(true);
     expect(belongsTo({ metadata: { ownerReferences: [{ ...mine, uid: 'u2' }] } }, 'u1')).toBe(false);
-    expect(belongsTo({ metadata: { ownerReferences: [{ ...mine, uid: 'u2', controller: false }] } }, 'u1')).toBe(true);
+    expect(belongsTo({ metadata: { ownerReferences: [{ ...mine, controller: false }] } }, 'u1')).toBe(false);
+    expect(belongsTo({ metadata: { ownerReferences: [mine] } }, '')).toBe(false);
+    expect(controllerOf({ metadata: { ownerReferences: [{ ...mine, uid: 'u2' }] } })).toBe('BenchmarkRun r (uid u2)');
+    expect(controllerOf({ metadata: {} })).toMatch(/no controller/);
+  });
+
+  it('labels of a RunRef carry its uid', () => {
+    expect(runLabels({ name: 'nightly', uid: 'u-1' }, 1)).toMatchObject({ 'swarmbench.io/run': 'nightly', 'swarmbench.io/run-uid': 'u-1' });
+  });
+});
+
+describe('names cannot collide', () => {
+  /** Every name derived from a run (one attempt, one step, one pool). */
+  const all = (run: string) => [
+    paramsName(run, 1), jobName(run, 1, 'scalability'), stepResultName(run, 1, 'scalability'), stepSeedsName(run, 1, 'scalability'),
+    poolDeploymentName(run, 1, 'scalability', 'main'), runnerName(run), runnerPoolsBindingName(run), exportName(run),
+    agentTokenSecretName(run), networkPolicyName(run), agentNamePrefix(run, 1, 'scalability'),
+  ];
+
+  it('team.a and team-a get different names for everything; simple names stay readable', () => {
+    const a = all('team.a');
+    const b = all('team-a');
+    for (const [i, n] of a.entries()) expect(n).not.toBe(b[i]);
+    expect(runBase('team-a')).toBe('team-a');
+    expect(runBase('team.a')).toMatch(/^team-a-[0-9a-f]{8}$/);
+    expect(jobName('team-a', 1, 'gpu')).toBe('team-a-a1-gpu');
+    expect(agentTokenSecretName('nightly')).toBe('nightly-agent-token');
+    expect(networkPolicyName('nightly')).toBe('nightly-agents');
+  });
+
+  it('a run named like another run\'s hashed base does not take its names', () => {
+    const hashed = runBase('team.a');
+    expect(runBase(hashed)).not.toBe(hashed);
+    expect(all(hashed)).not.toContain(jobName('team.a', 1, 'scalability'));
+  });
+
+  it('property: two different run names never share a name, with lossy mapping and truncation at 63 and 253', () => {
+    // A deterministic generator of names that stress every mapping: dots, upper case, long
+    // names (cut at 30, 63 and 253), names differing only in their tail, and names that look hashed.
+    let seed = 0x9e3779b9;
+    const rnd = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const alphabet = 'ab.-1Z';
+    const names = new Set<string>(['team.a', 'team-a', 'team_a', 'Team-a', runBase('team.a'), 'x'.repeat(253), `${'x'.repeat(252)}y`, `${'x'.repeat(62)}`, `${'x'.repeat(63)}`]);
+    for (let tries = 0; names.size < 400 && tries < 100_000; tries++) {
+      const len = [1, 5, 29, 30, 31, 62, 63, 64, 200, 253][rnd(10)]!;
+      let s = '';
+      for (let i = 0; i < len; i++) s += alphabet[rnd(alphabet.length)];
+      names.add(rnd(4) === 0 ? `${'q'.repeat(Math.max(0, len - 3))}${s.slice(-3)}` : s);
+    }
+    const list = [...names];
+    const seen = new Map<string, string>();
+    const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+    for (const run of list) {
+      const ns = all(run);
+      for (const n of ns.slice(0, -1)) expect(n).toMatch(DNS);
+      expect(jobName(run, 1, 'scalability').length).toBeLessThanOrEqual(63);
+      expect(runnerName(run).length).toBeLessThanOrEqual(63);
+      expect(poolDeploymentName(run, 1, 'scalability', 'main').length).toBeLessThanOrEqual(57);
+      expect(paramsName(run, 1).length).toBeLessThanOrEqual(253);
+      for (const [i, n] of ns.entries()) {
+        const key = `${i}:${n}`;
+        const other = seen.get(key);
+        if (other !== undefined) expect.fail(`${JSON.stringify(run)} and ${JSON.stringify(other)} share ${n}`);
+        seen.set(key, run);
+      }
+    }
+    // Agent pod prefixes of different runs are not prefixes of one another (the observations' selector).
+    for (let i = 0; i < 200; i++) {
+      const [x, y] = [list[rnd(list.length)]!, list[rnd(list.length)]!];
+      if (x === y) continue;
+      const [px, py] = [agentNamePrefix(x, 1, 'scalability'), agentNamePrefix(y, 1, 'scalability')];
+      expect(px.startsWith(py) || py.startsWith(px)).toBe(false);
+    }
   });
 });

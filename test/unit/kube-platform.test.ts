@@ -42,6 +42,36 @@ describe('names', () => {
   });
 });
 
+describe('agent Deployment: the run\'s token, resources and uid', () => {
+  const base = { ctx, pool: { name: 'integ', capacity: 64 }, replicas: 1, image: 'ghcr.io/swarmbench/swarmbench:dev', ownImage: true };
+
+  it('mounts the run\'s agent-token Secret as SWARMBENCH_AGENT_TOKEN when given, and nothing without it', () => {
+    const env = agentDeployment({ ...base, agentTokenSecret: 'nightly-agent-token' }).spec!.template.spec!.containers[0]!.env!;
+    expect(env.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')).toEqual({ name: 'SWARMBENCH_AGENT_TOKEN', valueFrom: { secretKeyRef: { name: 'nightly-agent-token', key: 'token' } } });
+    expect(agentDeployment(base).spec!.template.spec!.containers[0]!.env!.some((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')).toBe(false);
+    // The administrator's scrape token: the same Secret's optional key (absent when the operator has none).
+    expect(env.find((e) => e.name === 'SWARMBENCH_METRICS_TOKEN')).toEqual({
+      name: 'SWARMBENCH_METRICS_TOKEN',
+      valueFrom: { secretKeyRef: { name: 'nightly-agent-token', key: 'metrics-token', optional: true } },
+    });
+    expect(agentDeployment(base).spec!.template.spec!.containers[0]!.env!.some((e) => e.name === 'SWARMBENCH_METRICS_TOKEN')).toBe(false);
+  });
+
+  it('gives the agent container the resources asked for (spec.agents.resources), none when none are asked', () => {
+    const resources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } };
+    expect(agentDeployment({ ...base, scheduling: { resources } }).spec!.template.spec!.containers[0]!.resources).toEqual(resources);
+    expect(agentDeployment(base).spec!.template.spec!.containers[0]!.resources).toBeUndefined();
+  });
+
+  it('selects and labels its pods by the run\'s uid (the NetworkPolicy\'s selector; an earlier run\'s pods are not the pool\'s)', () => {
+    const d = agentDeployment(base);
+    expect(d.spec!.selector.matchLabels).toMatchObject({ 'swarmbench.io/run-uid': 'uid-1' });
+    expect(d.spec!.template.metadata!.labels).toMatchObject({ 'swarmbench.io/run-uid': 'uid-1', 'swarmbench.io/component': 'agent' });
+    const other = agentDeployment({ ...base, ctx: { ...ctx, run: { ...ctx.run, uid: 'uid-2' } } });
+    expect(other.spec!.selector.matchLabels).not.toEqual(d.spec!.selector.matchLabels);
+  });
+});
+
 describe('agent Deployment', () => {
   const d = agentDeployment({
     ctx,
@@ -125,6 +155,7 @@ describe('ConfigMaps', () => {
     expect(cm.metadata!.labels).toEqual({
       'app.kubernetes.io/managed-by': 'swarmbench',
       'swarmbench.io/run': 'nightly',
+      'swarmbench.io/run-uid': 'uid-1',
       'swarmbench.io/attempt': '2',
       'swarmbench.io/category': 'integration',
       'swarmbench.io/step': 'integration',

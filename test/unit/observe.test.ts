@@ -7,7 +7,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Observations, type ObservedMetric, type StepObservation } from '../../src/api/schema.ts';
-import { agentNamePrefix } from '../../src/kube/names.ts';
+import { agentNamePrefix, poolDeploymentName } from '../../src/kube/names.ts';
 import { observeSteps, type ObserveInput } from '../../src/operator/observe.ts';
 
 interface Req {
@@ -118,11 +118,14 @@ function agentsPrometheus(over: (r: Req, res: ServerResponse) => boolean = () =>
 describe('agentNamePrefix', () => {
   it('is the pool Deployment name up to the pool, cut like dnsName(…, 57) for long names', () => {
     expect(agentNamePrefix('nightly', 2, 'distributed')).toBe('nightly-a2-distributed-');
+    // A long run name is shortened with a hash of it (kube/names.ts runBase), so the prefix of
+    // each run stays whole (and distinct) within 48 characters.
     const long = 'a-very-long-benchmark-run-name-that-goes-on-and-on';
     const p = agentNamePrefix(long, 1, 'scalability');
     expect(p.length).toBeLessThanOrEqual(48);
-    expect(`${long}-a1-scalability-main`.startsWith(p)).toBe(true);
-    expect(p.endsWith('-')).toBe(false);
+    expect(p).toMatch(/^a-very-long-benchmark-[0-9a-f]{8}-a1-scalability-$/);
+    expect(poolDeploymentName(long, 1, 'scalability', 'main').startsWith(p)).toBe(true);
+    expect(agentNamePrefix(`${long}-2`, 1, 'scalability')).not.toBe(p);
   });
 });
 

@@ -130,7 +130,7 @@ interface Outcome {
   calls: Call[];
   /** `Kind/name` of every successful create. */
   created: string[];
-  /** `Kind selector` of every delete-collection. */
+  /** `Kind selector` of every delete-collection, `Kind name` of every single delete, in call order. */
   deleted: string[];
   patches: Record<string, unknown>[];
   events: { type: string; reason: string; message: string }[];
@@ -147,14 +147,14 @@ async function act(w: World, times = 1): Promise<Outcome> {
     result,
     calls,
     created: calls.filter((c) => c.op === 'create' && !c.failed).map((c) => `${c.kind}/${c.name}`),
-    deleted: calls.filter((c) => c.op === 'deleteCollection').map((c) => `${c.kind} ${c.selector}`),
+    deleted: calls.filter((c) => c.op === 'deleteCollection' || c.op === 'delete').map((c) => `${c.kind} ${c.op === 'delete' ? c.name : c.selector}`),
     patches: calls.filter((c) => c.op === 'patchRunStatus').map((c) => c.body as Record<string, unknown>),
     events: w.fake.events.slice(seen).map((e) => ({ type: e.type!, reason: e.reason!, message: e.message! })),
   };
 }
 
 const reasons = (o: Outcome) => o.events.map((e) => e.reason);
-const RUNNER_IDENTITY = ['ServiceAccount/nightly-runner', 'Role/nightly-runner', 'RoleBinding/nightly-runner', 'RoleBinding/nightly-runner-pools'];
+const RUNNER_IDENTITY = ['Secret/nightly-agent-token', 'NetworkPolicy/nightly-agents', 'ServiceAccount/nightly-runner', 'Role/nightly-runner', 'RoleBinding/nightly-runner', 'RoleBinding/nightly-runner-pools'];
 const stepObjects = (attempt: number, step: string) => [`ConfigMap/${stepResultName(NAME, attempt, step)}`, `ConfigMap/${stepSeedsName(NAME, attempt, step)}`, `Job/${jobName(NAME, attempt, step)}`];
 const foreignOwner = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'someone-else', uid: 'other-uid', controller: true };
 
@@ -177,7 +177,11 @@ const cases: Case[] = [
     times: 2,
     then(w, o) {
       expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`, ...RUNNER_IDENTITY, ...stepObjects(1, 'distributed')]);
-      expect(JSON.parse(w.fake.get('ConfigMap', NS, paramsName(NAME, 1))!.data!['params.json']!)).toEqual(resolveParams(TWO));
+      // The frozen params are the spec resolved, plus the agents' resources the admission policy
+      // defaults (src/operator/policy.ts): compared without them here.
+      const frozen = JSON.parse(w.fake.get('ConfigMap', NS, paramsName(NAME, 1))!.data!['params.json']!);
+      delete frozen.agents.resources;
+      expect(frozen).toEqual(resolveParams(TWO));
       expect(o.patches).toHaveLength(1);
       expect(w.status).toMatchObject({ phase: 'Running', attempt: 1, observedGeneration: 1, progress: { completedSteps: 0, totalSteps: 2, currentStep: 'distributed' } });
       expect(w.condition('Ready')).toMatchObject({ status: 'False', reason: 'Running', observedGeneration: 1 });
@@ -240,7 +244,7 @@ const cases: Case[] = [
       expect(o.created).toEqual(['ConfigMap/nightly-results']);
       const exp = w.fake.get('ConfigMap', NS, 'nightly-results')!;
       expect(Object.keys(exp.data!).sort()).toEqual([...EXPORT_FILES].sort());
-      expect(exp.metadata?.ownerReferences).toBeUndefined();
+      expect(exp.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'BenchmarkRun', uid: w.run.metadata.uid, controller: true })]);
       const doc = ResultDocument.parse(JSON.parse(exp.data!['results.json']!));
       const s = w.status.summary!;
       expect(s).toMatchObject({ total: 27, passed: 27, failed: 0, skipped: 0, verdict: 'Passed', passedOfTotal: '27/27' });
@@ -313,14 +317,16 @@ const cases: Case[] = [
     name: 'suspend: the running attempt is cancelled, its Jobs and Deployments deleted, phase Cancelled',
     given: async (w) => {
       await w.settle();
-      w.fake.put('Deployment', { metadata: { name: 'nightly-a1-distributed-p0', namespace: NS, labels: { 'swarmbench.io/run': NAME, 'swarmbench.io/attempt': '1' } } });
+      w.fake.put('Deployment', { metadata: { name: 'nightly-a1-distributed-p0', namespace: NS, labels: { 'swarmbench.io/run': NAME, 'swarmbench.io/run-uid': w.run.metadata.uid, 'swarmbench.io/attempt': '1' } } });
+      // An earlier run's pool of the same name (another uid): not this run's to delete.
+      w.fake.put('Deployment', { metadata: { name: 'nightly-a1-distributed-old', namespace: NS, labels: { 'swarmbench.io/run': NAME, 'swarmbench.io/run-uid': 'old-uid', 'swarmbench.io/attempt': '1' } } });
       w.fake.updateRun(NS, NAME, { spec: { ...TWO, suspend: true } });
     },
     then(w, o) {
       expect(o.created).toEqual([]);
-      expect(o.deleted).toEqual(['Job swarmbench.io/run=nightly,swarmbench.io/attempt=1', 'Deployment swarmbench.io/run=nightly,swarmbench.io/attempt=1']);
+      expect(o.deleted).toEqual([`Job ${jobName(NAME, 1, 'distributed')}`, `Deployment swarmbench.io/run-uid=${w.run.metadata.uid},swarmbench.io/attempt=1`]);
       expect(w.fake.names('Job', NS)).toEqual([]);
-      expect(w.fake.names('Deployment', NS)).toEqual([]);
+      expect(w.fake.names('Deployment', NS)).toEqual(['nightly-a1-distributed-old']);
       expect(w.fake.names('ConfigMap', NS)).toContain(paramsName(NAME, 1));
       expect(w.status).toMatchObject({ phase: 'Cancelled', observedGeneration: 2 });
       expect(w.status.finishedAt).toBeDefined();
@@ -368,7 +374,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'a result ConfigMap controlled by another owner is never read as the run\'s (nor handed to the runner)',
+    name: 'a result ConfigMap controlled by another owner is never read as the run\'s (nor handed to the runner): Conflict, the run waits',
     given: (w) => {
       w.fake.put('ConfigMap', {
         metadata: { name: stepResultName(NAME, 1, 'distributed'), namespace: NS, ownerReferences: [foreignOwner] },
@@ -377,12 +383,22 @@ const cases: Case[] = [
     },
     times: 2,
     async then(w, o) {
-      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`, ...RUNNER_IDENTITY, ...stepObjects(1, 'integration')]);
+      const before = w.fake.get('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'));
+      expect(o.result).toEqual({ requeueAfterMs: POLL });
+      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`]);
       expect(o.calls.filter((c) => c.name === stepResultName(NAME, 1, 'distributed') && c.op !== 'read')).toEqual([]);
-      expect(o.events.find((e) => e.reason === 'StepFailed')!.message).toMatch(/belongs to another owner \(Deployment someone-else/);
-      await w.finish();
-      expect(w.status.tests!.filter((x) => x.category === 'distributed').every((t) => t.result === 'Failed' && /another owner/.test(t.reason ?? ''))).toBe(true);
-      expect(w.fake.get('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'))!.metadata?.ownerReferences).toEqual([foreignOwner]);
+      expect(w.condition('Conflict')).toMatchObject({ status: 'True', reason: 'ObjectNotOwned' });
+      expect(w.condition('Conflict')!.message).toMatch(/ConfigMap bench\/nightly-a1-distributed-result is not controlled by this run .*Deployment someone-else \(uid other-uid\)/);
+      expect(reasons(o)).toEqual(['AttemptStarted', 'Conflict']);
+      expect(w.status.phase).toBe('Running');
+      // Again: no second event, nothing written.
+      const again = await act(w);
+      expect(again.calls.filter((c) => ['create', 'replace', 'delete', 'deleteCollection', 'patchRunStatus', 'createEvent'].includes(c.op) && !c.failed)).toEqual([]);
+      expect(w.fake.get('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'))).toEqual(before);
+      // The owner removes it: the run goes on, the Conflict is resolved.
+      w.fake.remove('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'));
+      await w.settle();
+      expect(w.condition('Conflict')).toMatchObject({ status: 'False', reason: 'Resolved' });
     },
   },
   {
@@ -397,7 +413,8 @@ const cases: Case[] = [
     async then(w, o) {
       expect(o.result).toEqual({ requeueAfterMs: 2000 });
       expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`]);
-      expect(reasons(o)).toEqual(['AttemptStarted']);
+      expect(reasons(o)).toEqual(['AttemptStarted', 'Conflict']);
+      expect(w.condition('Conflict')!.message).toMatch(/BenchmarkRun nightly \(uid old-uid\).*garbage collector/);
       w.fake.remove('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'));
       expect((await act(w)).created).toEqual([...RUNNER_IDENTITY, ...stepObjects(1, 'distributed')]);
     },
@@ -482,11 +499,16 @@ const cases: Case[] = [
       await w.finish();
     },
     then(w, o) {
-      expect(o.deleted).toEqual([
-        'Job swarmbench.io/run=nightly,swarmbench.io/attempt=1',
-        'Deployment swarmbench.io/run=nightly,swarmbench.io/attempt=1',
-        'ConfigMap swarmbench.io/run=nightly,swarmbench.io/attempt=1,swarmbench.io/component in (step-result,agent-seeds,params)',
-      ]);
+      expect([...o.deleted].sort()).toEqual([
+        `Job ${jobName(NAME, 1, 'distributed')}`,
+        `Job ${jobName(NAME, 1, 'integration')}`,
+        `Deployment swarmbench.io/run-uid=${w.run.metadata.uid},swarmbench.io/attempt=1`,
+        `ConfigMap ${stepResultName(NAME, 1, 'distributed')}`,
+        `ConfigMap ${stepSeedsName(NAME, 1, 'distributed')}`,
+        `ConfigMap ${stepResultName(NAME, 1, 'integration')}`,
+        `ConfigMap ${stepSeedsName(NAME, 1, 'integration')}`,
+        `ConfigMap ${paramsName(NAME, 1)}`,
+      ].sort());
       expect(w.fake.names('Job', NS)).toEqual([]);
       expect(w.fake.names('ConfigMap', NS)).toEqual(['nightly-results']);
       expect(o.patches).toEqual([]);
@@ -551,7 +573,7 @@ describe('reconcile', () => {
 
 /** Snapshot of everything in the cluster (to compare before and after a reconcile). */
 function snapshot(w: World): Record<string, Obj[]> {
-  const kinds = ['BenchmarkRun', 'ConfigMap', 'Job', 'ServiceAccount', 'Role', 'RoleBinding', 'Deployment'] as const;
+  const kinds = ['BenchmarkRun', 'ConfigMap', 'Job', 'ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'Secret', 'NetworkPolicy'] as const;
   return Object.fromEntries(kinds.map((k) => [k, w.fake.all(k)]));
 }
 
@@ -576,7 +598,7 @@ describe('reconcile twice in a row: the second changes nothing', () => {
       await w.reconcile();
       const before = snapshot(w);
       const o = await act(w);
-      expect(o.calls.filter((x) => ['patchRunStatus', 'createEvent', 'replace', 'deleteRoleBinding', 'deleteCollection'].includes(x.op))).toEqual([]);
+      expect(o.calls.filter((x) => ['patchRunStatus', 'createEvent', 'replace', 'delete', 'deleteCollection'].includes(x.op))).toEqual([]);
       expect(o.created).toEqual([]);
       expect(snapshot(w)).toEqual(before);
     });

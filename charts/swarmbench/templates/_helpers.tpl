@@ -71,6 +71,24 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/*
+The admission policy as `--admission` JSON (src/operator/policy.ts parseAdmission). tokenSecrets
+only when the chart makes the RBAC (then exactly rbac.prometheusTokenSecrets); otherwise RBAC
+alone decides which Secrets the operator can read.
+*/}}
+{{- define "swarmbench.admission" -}}
+{{- $a := dict "prometheus" .Values.security.prometheus "scheduling" .Values.security.scheduling "agentResources" .Values.agents.resources }}
+{{- if .Values.rbac.create }}
+{{- $_ := set $a "tokenSecrets" (.Values.rbac.prometheusTokenSecrets | default list) }}
+{{- end }}
+{{- toJson $a }}
+{{- end }}
+
+{{/* The agent pods' namespaces for the PodMonitor: watchNamespaces, else metrics.podMonitor.namespaces. */}}
+{{- define "swarmbench.agentNamespaces" -}}
+{{- toJson (default .Values.metrics.podMonitor.namespaces .Values.watchNamespaces) }}
+{{- end }}
+
 {{- define "swarmbench.gpuImage" -}}
 {{- printf "%s:%s" .Values.gpuImage.repository (default .Chart.AppVersion .Values.gpuImage.tag) }}
 {{- end }}

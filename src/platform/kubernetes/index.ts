@@ -24,17 +24,26 @@
  *   runtime reports it (the test cluster), 0 otherwise.
  * - `close()` deletes the Deployment and the pool's seeds key and waits (bounded) until the
  *   pool's pods are gone.
+ * - Ownership (docs/kubernetes-platform.md "Ownership"): the pool changes or deletes only objects
+ *   its run controls (controller ownerReference with the run's uid, `belongsTo`). A leftover
+ *   Deployment of the pool's name is deleted only when the run controls it, with its uid as
+ *   precondition; the Deployment is deleted on close with the uid of the one this pool created;
+ *   the seeds ConfigMap is read and checked once before the first patch. Anything else is an
+ *   error naming the object and its controller, with nothing modified. The pods are selected by
+ *   the run's uid label, so an earlier run's pods of the same name are never killed or counted.
+ * - The agents' token: with `agentTokenSecret` (the runner sets it under the operator) each
+ *   agent pod gets SWARMBENCH_AGENT_TOKEN from that Secret.
  */
 import {
   AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions,
-  type KubeConfig, type KubernetesListObject, type V1Pod,
+  type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod,
 } from '@kubernetes/client-node';
 import { AgentClient } from '../../agent/client.ts';
 import type { Logger } from '../../log.ts';
 import { createOrGet, describeError, isNotFound } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
-import { selectorString, type RunRef } from '../../kube/names.ts';
+import { belongsTo, controllerOf, selectorString, type RunRef } from '../../kube/names.ts';
 import { Serial } from '../serial.ts';
 import {
   agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, poolNames, poolSelector, seedsValue,
@@ -63,6 +72,8 @@ export interface KubernetesPlatformOptions {
   /** Start the agent as `swarmbench agent` with flags; default: the image is `…/swarmbench[-gpu]`. */
   ownImage?: boolean;
   scheduling?: Scheduling;
+  /** The run's agent-token Secret, mounted into the agent pods as SWARMBENCH_AGENT_TOKEN (absent: none). */
+  agentTokenSecret?: string;
   log?: KubernetesPlatformLog;
   /** Deadline for scaleTo (default 180 s). */
   readyTimeoutMs?: number;
@@ -96,6 +107,10 @@ class KubernetesPool implements Pool {
   private readonly confirmed = new Set<string>();
   private replicas = 0;
   private seeds = '';
+  /** The seeds ConfigMap was read and found controlled by the run. */
+  private seedsChecked = false;
+  /** The uid of the Deployment this pool created (the precondition of its delete). */
+  private deploymentUid: string | undefined;
   private closed = false;
   private readonly serial = new Serial();
 
@@ -130,19 +145,24 @@ class KubernetesPool implements Pool {
       image: this.platform.agentImage,
       ownImage: this.platform.ownImage,
       ...(this.platform.scheduling ? { scheduling: this.platform.scheduling } : {}),
+      ...(this.platform.agentTokenSecret ? { agentTokenSecret: this.platform.agentTokenSecret } : {}),
     });
     this.informer.start();
     const d = await createOrGet(
       () => apps.createNamespacedDeployment({ namespace: ns, body: dep }),
       () => apps.readNamespacedDeployment({ namespace: ns, name: this.names.deployment }),
     );
-    if (!d.created) {
+    if (d.created) this.deploymentUid = d.object.metadata?.uid;
+    else {
       // A pool of the same run, attempt, step and name exists: an earlier try of this step (a
-      // restarted runner pod). Its agents would skew every measurement: start from nothing.
+      // restarted runner pod). Its agents would skew every measurement: start from nothing. Only
+      // a Deployment the run controls is ours to delete.
+      this.mustOwn(d.object, 'Deployment');
       this.log('warn', 'replacing a leftover agent pool', { deployment: this.names.deployment });
+      this.deploymentUid = d.object.metadata?.uid;
       await this.deleteDeployment();
       await this.until('the leftover pool is gone', () => this.informer.list().length === 0, this.platform.closeTimeoutMs);
-      await apps.createNamespacedDeployment({ namespace: ns, body: dep });
+      this.deploymentUid = (await apps.createNamespacedDeployment({ namespace: ns, body: dep })).metadata?.uid;
     }
     await this.informer.synced;
   }
@@ -212,15 +232,29 @@ class KubernetesPool implements Pool {
     const ns = this.ctx.run.namespace;
     const patch = () => core.patchNamespacedConfigMap({ namespace: ns, name: this.names.seeds, body: { data: { [this.names.seedsKey]: value } } }, MERGE);
     try {
+      if (!this.seedsChecked) {
+        this.mustOwn(await core.readNamespacedConfigMap({ namespace: ns, name: this.names.seeds }), 'ConfigMap');
+        this.seedsChecked = true;
+      }
       await patch();
     } catch (err) {
       if (!isNotFound(err)) throw err;
       if (value === null) return;
       const cm = stepSeedsConfigMap({ run: this.ctx.run, attempt: this.ctx.attempt, step: this.ctx.step, category: this.ctx.category, data: { [this.names.seedsKey]: value } });
       const got = await createOrGet(() => core.createNamespacedConfigMap({ namespace: ns, body: cm }), () => core.readNamespacedConfigMap({ namespace: ns, name: this.names.seeds }));
+      this.mustOwn(got.object, 'ConfigMap');
+      this.seedsChecked = true;
       if (!got.created) await patch();
     }
     this.seeds = value ?? '';
+  }
+
+  /** Throws (nothing modified) when the run does not control `obj`. */
+  private mustOwn(obj: KubernetesObject, kind: string): void {
+    if (belongsTo(obj, this.ctx.run.uid)) return;
+    throw new Error(
+      `conflict: ${kind} ${this.ctx.run.namespace}/${obj.metadata?.name} is not controlled by run ${this.ctx.run.name} (uid ${this.ctx.run.uid}); its controller: ${controllerOf(obj)}; not modified`,
+    );
   }
 
   /** Until exactly n pods of the pool exist (none being deleted), all Ready and answering /readyz. */
@@ -292,9 +326,12 @@ class KubernetesPool implements Pool {
     return out.filter((s): s is ProcessStats => s !== null);
   }
 
+  /** Deletes the Deployment this pool created (or checked), by uid precondition; none: nothing to delete. */
   private async deleteDeployment(): Promise<void> {
+    const uid = this.deploymentUid;
+    if (!uid) return;
     try {
-      await this.platform.apps.deleteNamespacedDeployment({ namespace: this.ctx.run.namespace, name: this.names.deployment, propagationPolicy: 'Background' });
+      await this.platform.apps.deleteNamespacedDeployment({ namespace: this.ctx.run.namespace, name: this.names.deployment, propagationPolicy: 'Background', body: { preconditions: { uid } } });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -340,6 +377,7 @@ export class KubernetesPlatform implements Platform {
   readonly agentImage: string;
   readonly ownImage: boolean;
   readonly scheduling: Scheduling | undefined;
+  readonly agentTokenSecret: string | undefined;
   readonly log: KubernetesPlatformLog | undefined;
   readonly readyTimeoutMs: number;
   readonly closeTimeoutMs: number;
@@ -353,6 +391,7 @@ export class KubernetesPlatform implements Platform {
     this.agentImage = o.agentImage;
     this.ownImage = o.ownImage ?? isOwnImage(o.agentImage);
     this.scheduling = o.scheduling;
+    this.agentTokenSecret = o.agentTokenSecret;
     this.log = o.log;
     this.readyTimeoutMs = o.readyTimeoutMs ?? 180_000;
     this.closeTimeoutMs = o.closeTimeoutMs ?? 60_000;

@@ -15,7 +15,7 @@ import type {
   V1ConfigMap, V1Deployment, V1EnvVar, V1Pod, V1ResourceRequirements, V1Toleration,
 } from '@kubernetes/client-node';
 import {
-  AGENT_CONTAINER, APP_NAME_LABEL, CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, POOL_LABEL, STEP_LABEL,
+  AGENT_CONTAINER, AGENT_TOKEN_ENV, AGENT_TOKEN_KEY, METRICS_TOKEN_ENV, METRICS_TOKEN_KEY, APP_NAME_LABEL, CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, POOL_LABEL, STEP_LABEL,
   ownerReference, poolDeploymentName, runLabels, seedsKey, stepSeedsName, type RunRef,
 } from '../../kube/names.ts';
 import type { AgentHandle, PoolOptions, ProcessStats } from '../types.ts';
@@ -54,16 +54,20 @@ export function poolNames(ctx: PoolContext, pool: string): { deployment: string;
   };
 }
 
-/** The labels that select a pool's pods (the Deployment's immutable selector). */
+/**
+ * The labels that select a pool's pods (the Deployment's immutable selector). They include the
+ * run's uid (`swarmbench.io/run-uid`): the pods of an earlier run of the same name are never in
+ * the pool's view, and the run's NetworkPolicy selects its agents by it.
+ */
 export function poolSelector(ctx: PoolContext, pool: string): Record<string, string> {
-  return runLabels(ctx.run.name, ctx.attempt, { [STEP_LABEL]: ctx.step, [POOL_LABEL]: pool });
+  return runLabels(ctx.run, ctx.attempt, { [STEP_LABEL]: ctx.step, [POOL_LABEL]: pool });
 }
 
 /** All labels of a pool's Deployment and pods. */
 export function poolLabels(ctx: PoolContext, pool: string): Record<string, string> {
   return {
     ...poolSelector(ctx, pool),
-    ...runLabels(ctx.run.name, ctx.attempt, { [CATEGORY_LABEL]: ctx.category, [APP_NAME_LABEL]: 'swarmbench-agent', [COMPONENT_LABEL]: COMPONENT.agent }),
+    ...runLabels(ctx.run, ctx.attempt, { [CATEGORY_LABEL]: ctx.category, [APP_NAME_LABEL]: 'swarmbench-agent', [COMPONENT_LABEL]: COMPONENT.agent }),
   };
 }
 
@@ -81,8 +85,15 @@ export interface AgentDeploymentOptions {
    * own entrypoint and arguments.
    */
   ownImage: boolean;
+  /** Node selector, tolerations and the agent container's resources (`spec.agents.resources`). */
   scheduling?: Scheduling;
   imagePullPolicy?: string;
+  /**
+   * The run's agent-token Secret (kube/names.ts `agentTokenSecretName`, made by the operator):
+   * mounted as SWARMBENCH_AGENT_TOKEN (secretKeyRef, key `token`). Absent: no token env (the
+   * platform used without the operator).
+   */
+  agentTokenSecret?: string;
 }
 
 /**
@@ -97,7 +108,12 @@ export interface AgentDeploymentOptions {
  *   cluster still runs the pool), readiness = GET /readyz on 8080, scraped by Prometheus;
  * - no service-account token (agents never call the API server);
  * - the pool's defect profiles (docs/defects.md) as `SWARMBENCH_DEFECTS`, for the project's own
- *   image only (a user's agent has no such profiles).
+ *   image only (a user's agent has no such profiles);
+ * - the run's agent token as `SWARMBENCH_AGENT_TOKEN` from its Secret (`agentTokenSecret`), which
+ *   the agents require of every caller (docs/agent-contract.md), and the administrator's scrape
+ *   token as `SWARMBENCH_METRICS_TOKEN` from the same Secret's optional key `metrics-token`;
+ * - the container's resources from `scheduling.resources` (`spec.agents.resources`, frozen in the
+ *   params), so the pods are not BestEffort when the run or the chart's defaults ask for some.
  */
 export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
   const { ctx, pool } = o;
@@ -113,6 +129,11 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
     { name: 'SWARMBENCH_CAPACITY', value: String(pool.capacity) },
     { name: 'SWARMBENCH_SEEDS', valueFrom: { configMapKeyRef: { name: names.seeds, key: names.seedsKey } } },
   ];
+  if (o.agentTokenSecret) {
+    env.push({ name: AGENT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: o.agentTokenSecret, key: AGENT_TOKEN_KEY } } });
+    // The administrator's scrape token, when the operator put one in the Secret (optional key).
+    env.push({ name: METRICS_TOKEN_ENV, valueFrom: { secretKeyRef: { name: o.agentTokenSecret, key: METRICS_TOKEN_KEY, optional: true } } });
+  }
   if (pool.gossipIntervalMs !== undefined) env.push({ name: 'SWARMBENCH_GOSSIP_INTERVAL_MS', value: String(pool.gossipIntervalMs) });
   if (pool.failureTimeoutMs !== undefined) env.push({ name: 'SWARMBENCH_FAILURE_TIMEOUT_MS', value: String(pool.failureTimeoutMs) });
   // Defect profiles are the reference agent's: only pods of the project's own image get them.
@@ -200,7 +221,7 @@ export function stepSeedsConfigMap(o: { run: RunRef; attempt: number; step: stri
     metadata: {
       name: stepSeedsName(o.run.name, o.attempt, o.step),
       namespace: o.run.namespace,
-      labels: runLabels(o.run.name, o.attempt, { [CATEGORY_LABEL]: o.category, [STEP_LABEL]: o.step, [COMPONENT_LABEL]: COMPONENT.seeds }),
+      labels: runLabels(o.run, o.attempt, { [CATEGORY_LABEL]: o.category, [STEP_LABEL]: o.step, [COMPONENT_LABEL]: COMPONENT.seeds }),
       ownerReferences: [ownerReference(o.run)],
     },
     data: o.data ?? {},
@@ -232,7 +253,7 @@ export function stepResultConfigMap(o: StepResultConfigMapOptions): V1ConfigMap 
     metadata: {
       name: o.name,
       namespace: o.run.namespace,
-      labels: runLabels(o.run.name, o.attempt, { [CATEGORY_LABEL]: o.category, [STEP_LABEL]: o.step, [COMPONENT_LABEL]: COMPONENT.stepResult }),
+      labels: runLabels(o.run, o.attempt, { [CATEGORY_LABEL]: o.category, [STEP_LABEL]: o.step, [COMPONENT_LABEL]: COMPONENT.stepResult }),
       ownerReferences: [ownerReference(o.run)],
     },
     data: o.json !== undefined ? { [RESULT_KEY]: o.json } : {},

@@ -54,6 +54,15 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  * - events: the run's Events;
  * - serviceaccounts, roles, rolebindings: the per-run runner identity and its Role. Writing a
  *   Role needs the operator to hold what it grants (get/update/patch on ConfigMaps: it does).
+ *   RoleBindings delete: only the run's own binding whose roleRef changed (uid precondition);
+ * - secrets get/create: the run's agent-token Secret (created once per run, read back on a 409 to
+ *   check that the run controls it). Kubernetes RBAC cannot limit `get` by label or owner, nor
+ *   `create` by name, so this lets the operator read every Secret of a watched namespace; the code
+ *   reads only the token Secret of its run and the Secrets a run may use (docs/operator.md
+ *   "Who may do what"). No update, patch or delete: the token is never overwritten, and the
+ *   garbage collector removes it with the run;
+ * - networkpolicies get/create: the run's NetworkPolicy over its agents (never changed; the
+ *   garbage collector removes it with the run).
  */
 export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns'], verbs: ['get', 'list', 'watch'] },
@@ -65,7 +74,9 @@ export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create'] },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['get', 'create', 'update'] },
-  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'create'] },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'create', 'delete'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'create'] },
 ];
 
 /** May bind the runners' ClusterRole (and no other) in a RoleBinding of a watched namespace. */

@@ -5,10 +5,16 @@
  * read and try again); only where it does not exist (the runner used without the operator) create
  * it. Transient failures (network, 429, 5xx) are retried with backoff until the deadline;
  * refusals (401/403), invalid objects (422) and the like fail at once with the server's message.
+ *
+ * Ownership: the ConfigMap is replaced only when its controller is the runner's own run
+ * (`o.run.uid`, from SWARMBENCH_RUN_UID, which the operator sets on the Job): a ConfigMap of that
+ * name that another run (an earlier run of the same name) or nobody controls is never written, and
+ * the runner fails at once naming it and its controller. The replace carries the resourceVersion
+ * read, so an object swapped in between is a conflict and is read and checked again.
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { describeError, isConflict, isNotFound, statusCode } from '../../kube/client.ts';
-import type { RunRef } from '../../kube/names.ts';
+import { belongsTo, controllerOf, type RunRef } from '../../kube/names.ts';
 import { RESULT_KEY, stepResultConfigMap } from './manifests.ts';
 
 export interface WriteResultOptions {
@@ -24,6 +30,9 @@ export interface WriteResultOptions {
   /** Give up after this long (default 60 s). */
   timeoutMs?: number;
 }
+
+/** The ConfigMap exists and is not the run's: never retried. */
+class NotOwned extends Error {}
 
 function transient(err: unknown): boolean {
   const code = statusCode(err);
@@ -46,10 +55,14 @@ export async function writeStepResult(o: WriteResultOptions): Promise<{ configMa
         if (!isNotFound(err)) throw err;
         return { configMap: await core.createNamespacedConfigMap({ namespace, body }), replaced: false };
       }
+      if (!belongsTo(cur, o.run.uid)) {
+        throw new NotOwned(`ConfigMap ${namespace}/${o.name} is not controlled by run ${o.run.name} (uid ${o.run.uid}); its controller: ${controllerOf(cur)}; not written`);
+      }
       const next: V1ConfigMap = { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } };
       const replaced = cur.data?.[RESULT_KEY] !== undefined;
       return { configMap: await core.replaceNamespacedConfigMap({ namespace, name: o.name, body: next }), replaced };
     } catch (err) {
+      if (err instanceof NotOwned) throw new Error(`cannot write the step result: ${err.message}`);
       // A conflict (someone wrote between our read and replace, or created it after our 404) or a
       // delete racing us: go again.
       const again = isConflict(err) || isNotFound(err) || transient(err);

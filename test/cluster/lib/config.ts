@@ -41,6 +41,18 @@ export const LOGS: string = join(STATE, 'logs');
 export const PODS: string = join(STATE, 'pods');
 export const KUBECONFIG: string = join(STATE, 'admin.kubeconfig');
 export const PROM_TARGETS: string = join(STATE, 'prometheus', 'targets', 'pods.json');
+/**
+ * The test Prometheus's read-only scrape token (docs/agent-contract.md, "Authentication": agents
+ * accept it on `GET /metrics` only, besides their run's token). Fixed, so tests can give it to
+ * the agents they start (`SWARMBENCH_METRICS_TOKEN`) and to the operator started by
+ * test/cluster/lib/itest.ts `startOperator`, which copies it into each run's token Secret.
+ */
+export const TEST_SCRAPE_TOKEN = 'swarmbench-test-scrape-token-0123456789';
+/**
+ * The file holding TEST_SCRAPE_TOKEN (mode 0600), written by `cluster:up`: the `credentials_file`
+ * of the Prometheus `pods` job, and the file to give the operator.
+ */
+export const SCRAPE_TOKEN_FILE: string = join(STATE, 'prometheus', 'scrape-token');
 
 const base = Number(process.env.SWARMBENCH_CLUSTER_PORT_BASE || 16000);
 export const PORTS = {

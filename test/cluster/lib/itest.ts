@@ -10,7 +10,7 @@ import {
   AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import { CLI_ENTRY, REPO_ROOT } from '../../../src/paths.ts';
-import { APISERVER_URL, KUBECONFIG, PKI, TOOLS_BIN } from './config.ts';
+import { APISERVER_URL, KUBECONFIG, PKI, SCRAPE_TOKEN_FILE, TOOLS_BIN } from './config.ts';
 import { ok } from './http.ts';
 
 /** Why the cluster is not usable, or undefined when it is. */
@@ -97,11 +97,25 @@ export interface OperatorProcess {
   log: string[];
 }
 
-/** `swarmbench operator` as a process watching one namespace (test images `swarmbench:dev`). */
+/**
+ * The admission policy of the test operators: the chart's defaults, plus loopback Prometheus URLs
+ * (this cluster's Prometheus and pods share the host's loopback; never in a real cluster).
+ */
+export const TEST_ADMISSION = JSON.stringify({ prometheus: { allowLoopback: true } });
+
+/**
+ * `swarmbench operator` as a process watching one namespace (test images `swarmbench:dev`), with
+ * TEST_ADMISSION and the test Prometheus's scrape token (copied into each run's token Secret, so
+ * the agents' /metrics answer that Prometheus). `extra` flags come last and win.
+ */
 export function startOperator(ns: string, extra: string[] = ['--leader-elect', 'false'], id = 'operator'): OperatorProcess {
+  const scrape = existsSync(SCRAPE_TOKEN_FILE) ? ['--metrics-token-file', SCRAPE_TOKEN_FILE] : [];
   const proc = spawn(
     process.execPath,
-    [CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1', ...extra],
+    [
+      CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1',
+      '--admission', TEST_ADMISSION, ...scrape, ...extra,
+    ],
     { cwd: REPO_ROOT, env: { ...kubeEnv, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const log: string[] = [];
