@@ -66,7 +66,13 @@ export interface NetworkPolicyObject {
   spec: {
     podSelector: { matchLabels: Record<string, string> };
     policyTypes: ['Ingress'];
-    ingress: { from: IngressPeer[]; ports: { protocol: 'TCP'; port: number }[] }[];
+    /**
+     * `_from` is @kubernetes/client-node's name for the wire's `from` (a reserved word): its
+     * serializer writes only the attributes of its model, so an object built with `from` reaches
+     * the API server WITHOUT it, and an ingress rule without `from` admits every source (found by
+     * test/cluster/tenant.itest.ts). Build with `_from`; the API server sees `from`.
+     */
+    ingress: { _from: IngressPeer[]; ports: { protocol: 'TCP'; port: number }[] }[];
   };
 }
 
@@ -87,7 +93,7 @@ export function agentNetworkPolicy(run: RunRef, extraPeers: readonly IngressPeer
       ingress: [
         {
           // A peer with only a podSelector is the policy's own namespace: the run's runner and agents.
-          from: [{ podSelector: { matchLabels: { [RUN_UID_LABEL]: uid } } }, ...extraPeers.map((p) => JSON.parse(JSON.stringify(p)) as IngressPeer)],
+          _from: [{ podSelector: { matchLabels: { [RUN_UID_LABEL]: uid } } }, ...extraPeers.map((p) => JSON.parse(JSON.stringify(p)) as IngressPeer)],
           ports: [{ protocol: 'TCP', port: AGENT_PORT }],
         },
       ],

@@ -5,6 +5,9 @@
  * Conflict condition and waits. Also: names of runs that a lossy mapping would merge, a re-created
  * run, the per-run agent token Secret, the NetworkPolicy, and the agents' resources from spec to pod.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig, NetworkingV1Api, type V1NetworkPolicy } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { API_VERSION_FULL, type BenchmarkRunSpec, type BenchmarkRunStatus, type StepResult } from '../../src/api/schema.ts';
 import {
@@ -263,6 +266,35 @@ describe('the run\'s agent token', () => {
 describe('the run\'s NetworkPolicy', () => {
   const run = { namespace: NS, name: 'nightly', uid: 'u-1' };
 
+  it('reaches the API server with its `from` peers (client-node writes only its model\'s `_from`; without them a rule admits everyone)', async () => {
+    const bodies: string[] = [];
+    const server = http.createServer((req, res) => {
+      let b = '';
+      req.on('data', (c: Buffer) => (b += c.toString('utf8')));
+      req.on('end', () => {
+        bodies.push(b);
+        res.writeHead(201, { 'content-type': 'application/json' }).end(b);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+        users: [{ name: 'u' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const np = agentNetworkPolicy(run, [{ namespaceSelector: { matchLabels: { name: 'monitoring' } } }]);
+      await kc.makeApiClient(NetworkingV1Api).createNamespacedNetworkPolicy({ namespace: NS, body: np as V1NetworkPolicy });
+      const wire = JSON.parse(bodies[0]!) as { spec: { ingress: Record<string, unknown>[] } };
+      expect(wire.spec.ingress[0]!.from).toEqual([{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }, { namespaceSelector: { matchLabels: { name: 'monitoring' } } }]);
+      expect(wire.spec.ingress[0]!._from).toBeUndefined();
+    } finally {
+      server.close();
+    }
+  });
+
   it('admits to the run\'s agents, on the agent port, only the run\'s own pods and the configured Prometheus; egress is free', () => {
     const prom = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } };
     const np = agentNetworkPolicy(run, [prom]);
@@ -270,9 +302,9 @@ describe('the run\'s NetworkPolicy', () => {
     expect(np.spec).toEqual({
       podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1', 'swarmbench.io/component': 'agent' } },
       policyTypes: ['Ingress'],
-      ingress: [{ from: [{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }, prom], ports: [{ protocol: 'TCP', port: 8080 }] }],
+      ingress: [{ _from: [{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }, prom], ports: [{ protocol: 'TCP', port: 8080 }] }],
     });
-    expect(agentNetworkPolicy(run).spec.ingress[0]!.from).toEqual([{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }]);
+    expect(agentNetworkPolicy(run).spec.ingress[0]!._from).toEqual([{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }]);
     // The agent pods carry the labels the policy selects by.
     const d = agentDeployment({ ctx: { run, attempt: 1, step: 's', category: 's' }, pool: { name: 'p', capacity: 1 }, replicas: 1, image: 'x/swarmbench:1', ownImage: true });
     for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) expect(d.spec!.template.metadata!.labels![k]).toBe(v);

@@ -108,7 +108,7 @@ export const TEST_ADMISSION = JSON.stringify({ prometheus: { allowLoopback: true
  * TEST_ADMISSION and the test Prometheus's scrape token (copied into each run's token Secret, so
  * the agents' /metrics answer that Prometheus). `extra` flags come last and win.
  */
-export function startOperator(ns: string, extra: string[] = ['--leader-elect', 'false'], id = 'operator'): OperatorProcess {
+export function startOperator(ns: string, extra: string[] = ['--leader-elect', 'false'], id = 'operator', env: Record<string, string> = {}): OperatorProcess {
   const scrape = existsSync(SCRAPE_TOKEN_FILE) ? ['--metrics-token-file', SCRAPE_TOKEN_FILE] : [];
   const proc = spawn(
     process.execPath,
@@ -116,7 +116,7 @@ export function startOperator(ns: string, extra: string[] = ['--leader-elect', '
       CLI_ENTRY, 'operator', '--namespace', ns, '--image', 'swarmbench:dev', '--gpu-image', 'swarmbench-gpu:dev', '--port', '0', '--host', '127.0.0.1',
       '--admission', TEST_ADMISSION, ...scrape, ...extra,
     ],
-    { cwd: REPO_ROOT, env: { ...kubeEnv, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] },
+    { cwd: REPO_ROOT, env: { ...kubeEnv, POD_NAME: id, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const log: string[] = [];
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
