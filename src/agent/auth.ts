@@ -75,12 +75,14 @@ export function validateToken(token: string, source: string, what = 'the agent t
 
 /**
  * The optional scrape token of `SWARMBENCH_METRICS_TOKEN` (in `env`, default this process's): null
- * when the variable is absent; when set (even empty) it must be a valid token, else an error
- * naming the variable, never the value.
+ * when the variable is absent or empty; otherwise it must be a valid token, else an error naming
+ * the variable, never the value.
  */
 export function metricsToken(env: NodeJS.ProcessEnv = process.env): string | null {
   const v = env[METRICS_TOKEN_ENV];
-  return v === undefined ? null : validateToken(v, METRICS_TOKEN_ENV, METRICS_TOKEN_WHAT);
+  // Empty is absent: the agent pods get it from an optional secretKeyRef, which a runtime may
+  // render as an empty variable when the key is missing (the run's Secret holds no scrape token).
+  return v === undefined || v === '' ? null : validateToken(v, METRICS_TOKEN_ENV, METRICS_TOKEN_WHAT);
 }
 
 /** A new random token: 32 bytes, base64url (43 characters). */

@@ -17,7 +17,9 @@
  *   `<run>-a<attempt>-<step>-<pool>`   an agent pool's Deployment (at most 57: pods add 16)
  *   `<run>-runner`                     the runners' ServiceAccount, Role and RoleBinding
  *   `<run>-runner-pools`               the RoleBinding to the runners' ClusterRole
- *   `<run>-agent-token`                Secret: the run's agent token (key `token`)
+ *   `<run>-a<attempt>-token-<5 random>`  Secret: the attempt's agent token (key `token`), by
+                                     `generateName` (the API server picks the tail; the params
+                                     ConfigMap's `agentTokenSecret` records it)
  *   `<run>-agents`                     NetworkPolicy: who may reach the run's agents
  *   `spec.export.configMapName` or `<run>-results`: the export ConfigMap
  * Labels (docs/architecture.md "Names, labels and owners"): managed-by, run, attempt, category, plus step, pool and component
@@ -132,8 +134,25 @@ export const stepSeedsName = (run: string, attempt: number, step: string): strin
 export const exportName = (run: string, configMapName?: string): string => configMapName ?? dnsName(`${runBase(run)}-results`, 253);
 export const runnerName = (run: string): string => dnsName(`${runBase(run)}-runner`);
 export const runnerPoolsBindingName = (run: string): string => dnsName(`${runBase(run)}-runner-pools`);
-/** The run's agent-token Secret (created once per run uid by the operator, key AGENT_TOKEN_KEY). */
-export const agentTokenSecretName = (run: string): string => dnsName(`${runBase(run)}-agent-token`, 253);
+/**
+ * The `metadata.generateName` of an attempt's agent-token Secret (key AGENT_TOKEN_KEY): the API
+ * server appends 5 random characters, so each create makes a new Secret and never meets one that
+ * exists. At most 53 characters, so the API server never cuts it (it cuts at 58) and the name
+ * stays a DNS label. The name the server chose is recorded in the attempt's params ConfigMap
+ * (PARAMS_TOKEN_SECRET_KEY) and nowhere else derived.
+ */
+export const agentTokenSecretPrefix = (run: string, attempt: number): string => `${dnsName(`${runBase(run)}-a${attempt}-token`, 52)}-`;
+/** Whether `name` is one the API server can have generated from the attempt's prefix (prefix + 5 of [a-z0-9]). */
+export function isAgentTokenSecretName(run: string, attempt: number, name: string): boolean {
+  const prefix = agentTokenSecretPrefix(run, attempt);
+  return name.startsWith(prefix) && /^[a-z0-9]{5}$/.test(name.slice(prefix.length));
+}
+/** The key of the params ConfigMap that holds the name of the attempt's agent-token Secret. */
+export const PARAMS_TOKEN_SECRET_KEY = 'agentTokenSecret';
+/** The key of the params ConfigMap that holds the attempt's resolved Params. */
+export const PARAMS_KEY = 'params.json';
+/** The environment variable that tells the runner the name of its attempt's agent-token Secret. */
+export const AGENT_TOKEN_SECRET_ENV = 'SWARMBENCH_AGENT_TOKEN_SECRET';
 /** The key of the token in the agent-token Secret. */
 export const AGENT_TOKEN_KEY = 'token';
 /** The environment variable the runner and the agents read the token from. */

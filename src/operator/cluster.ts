@@ -13,7 +13,8 @@
  * the object; on a miss it asks the API server, so a cache that lags behind a create is never
  * taken for "absent". `{ live: true }` skips the cache: the callers that need it say why. `list`
  * answers from a synced cache, else lists live. Other kinds (the run, ServiceAccounts, Roles,
- * RoleBindings, Secrets, NetworkPolicies, Nodes) have no cache here and are always read live.
+ * RoleBindings, NetworkPolicies, Nodes) have no cache here and are always read live. Secrets are
+ * never read (`ReadKind`), only a consenting Secret's metadata (`readSecretMetadata`).
  * Cached objects are shared with the informer: the reconcile never mutates what it reads.
  *
  * Deletes of single objects carry the uid the caller checked (`preconditions.uid`): the API
@@ -62,7 +63,7 @@ export interface RunObject {
   status?: BenchmarkRunStatus;
 }
 
-/** The kinds the reconcile reads by name. */
+/** The kinds the reconcile creates, and (all but Secret: `ReadKind`) reads by name. */
 export interface KindMap {
   ConfigMap: V1ConfigMap;
   Job: V1Job;
@@ -73,7 +74,17 @@ export interface KindMap {
   NetworkPolicy: V1NetworkPolicy;
 }
 export type Kind = keyof KindMap;
-/** What it creates (always by a deterministic name: a 409 means it exists). */
+/**
+ * What `read` reads by name: never a Secret. The agent-token Secrets are created with
+ * generateName (nothing to read back), and the operator's RBAC has `get` on Secrets only for the
+ * Prometheus token Secrets the administrator names: those alone are read, by `readSecret` (the
+ * token, finish.ts) and `readSecretMetadata` (admission's consent check, policy.ts).
+ */
+export type ReadKind = Exclude<Kind, 'Secret'>;
+/**
+ * What it creates: by a deterministic name (a 409 means it exists: `ensure` reads it), except the
+ * agent-token Secrets (generateName: never a 409).
+ */
 export type CreateKind = Kind;
 /** What it deletes one by one, after checking that the run controls it (uid precondition). */
 export type DeleteKind = 'ConfigMap' | 'Job' | 'RoleBinding';
@@ -94,7 +105,7 @@ export interface RunCluster {
   /** JSON merge patch of `status` through the `/status` subresource; returns the updated run. */
   patchRunStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<RunObject>;
   createEvent(event: CoreV1Event): Promise<void>;
-  read<K extends Kind>(kind: K, namespace: string, name: string, opts?: ReadOptions): Promise<KindMap[K] | undefined>;
+  read<K extends ReadKind>(kind: K, namespace: string, name: string, opts?: ReadOptions): Promise<KindMap[K] | undefined>;
   create<K extends CreateKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]>;
   /** Replace with the read `metadata.resourceVersion` (409 when someone wrote in between). */
   replace<K extends ReplaceKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]>;
@@ -116,6 +127,13 @@ export interface RunCluster {
    * undefined when it is absent; a 403 throws. Never its data.
    */
   readSecretMetadata(namespace: string, name: string): Promise<V1ObjectMeta | undefined>;
+  /**
+   * The one Secret whose data the operator reads: the Prometheus bearer token a run's spec names
+   * (`spec.prometheus.bearerTokenSecretRef`, admitted with the Secret's consent; RBAC grants the
+   * `get` only for the Secrets named in the chart's `rbac.prometheusTokenSecrets`). Undefined when
+   * absent; a 403 throws. Live, never cached.
+   */
+  readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,7 +148,7 @@ export function idOf(obj: { metadata?: { namespace?: string; name?: string } }):
  * Create-or-get (kube/client.ts `createOrGet`) through the interface: create; on a 409 read what
  * exists, live (it may be younger than the cache).
  */
-export async function ensure<K extends CreateKind>(cluster: RunCluster, kind: K, body: KindMap[K]): Promise<CreateOrGetResult<KindMap[K]>> {
+export async function ensure<K extends ReadKind>(cluster: RunCluster, kind: K, body: KindMap[K]): Promise<CreateOrGetResult<KindMap[K]>> {
   const { namespace, name } = idOf(body);
   return createOrGet(
     () => cluster.create(kind, body),
@@ -208,7 +226,7 @@ async function orUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
 }
 
 interface KindApi<T> {
-  read(namespace: string, name: string): Promise<T>;
+  read?(namespace: string, name: string): Promise<T>;
   create?(namespace: string, body: T): Promise<T>;
   replace?(namespace: string, name: string, body: T): Promise<T>;
 }
@@ -254,7 +272,6 @@ export class KubeRunCluster implements RunCluster {
         create: (namespace, body) => rbac.createNamespacedRoleBinding({ namespace, body }),
       },
       Secret: {
-        read: (namespace, name) => core.readNamespacedSecret({ namespace, name }),
         create: (namespace, body) => core.createNamespacedSecret({ namespace, body }),
       },
       NetworkPolicy: {
@@ -288,12 +305,12 @@ export class KubeRunCluster implements RunCluster {
     return view?.hasSynced() ? (view as CacheView<KindMap[Kind]>) : undefined;
   }
 
-  async read<K extends Kind>(kind: K, namespace: string, name: string, opts: ReadOptions = {}): Promise<KindMap[K] | undefined> {
+  async read<K extends ReadKind>(kind: K, namespace: string, name: string, opts: ReadOptions = {}): Promise<KindMap[K] | undefined> {
     if (!opts.live) {
       const hit = this.cache(kind, namespace)?.get(`${namespace}/${name}`);
       if (hit) return hit as KindMap[K];
     }
-    return orUndefined(() => this.api[kind].read(namespace, name));
+    return orUndefined(() => this.api[kind].read!(namespace, name));
   }
 
   create<K extends CreateKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]> {
@@ -331,6 +348,10 @@ export class KubeRunCluster implements RunCluster {
    * cannot answer it falls back to the whole object by the second media type), and keeps only the
    * labels and annotations either way. RBAC is the same `get` on the Secret.
    */
+  readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    return orUndefined(() => this.core.readNamespacedSecret({ namespace, name }));
+  }
+
   async readSecretMetadata(namespace: string, name: string): Promise<V1ObjectMeta | undefined> {
     const got = await orUndefined(() => this.core.readNamespacedSecret({ namespace, name }, setHeaderOptions('Accept', SECRET_METADATA_ACCEPT)));
     if (!got) return undefined;

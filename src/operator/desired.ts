@@ -6,8 +6,9 @@
  * (409): the params ConfigMap (the resolved Params, frozen for the attempt), each step's Job
  * (`swarmbench runner ...`), its result and seeds ConfigMaps (created empty before the Job and
  * updated by the runner), the runners' ServiceAccount, Role (the attempt's ConfigMaps by name) and
- * RoleBindings (one binds the chart's runner ClusterRole, platform/kubernetes/rbac.ts), the run's
- * agent-token Secret, and the export ConfigMap. Every object is labelled (managed-by, run, run-uid,
+ * RoleBindings (one binds the chart's runner ClusterRole, platform/kubernetes/rbac.ts), and the
+ * export ConfigMap. The one exception is the attempt's agent-token Secret (`agentTokenSecret`): it
+ * is made by `generateName`, so its create never meets an existing Secret. Every object is labelled (managed-by, run, run-uid,
  * attempt, category) and controlled by the run (ownerReference with its uid): the export too, so a
  * run's export goes with the run, and a re-created run of the same name waits for the garbage
  * collector instead of adopting it (docs/operator.md "Ownership"). The NetworkPolicy is netpol.ts.
@@ -16,7 +17,7 @@ import type { V1ConfigMap, V1Job, V1Role, V1RoleBinding, V1Secret, V1ServiceAcco
 import type { BenchmarkRunSpec } from '../api/schema.ts';
 import {
   AGENT_TOKEN_ENV, AGENT_TOKEN_KEY, CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, STEP_LABEL,
-  METRICS_TOKEN_KEY, agentTokenSecretName, jobName, ownerReference, paramsName, runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
+  METRICS_TOKEN_KEY, PARAMS_KEY, PARAMS_TOKEN_SECRET_KEY, AGENT_TOKEN_SECRET_ENV, agentTokenSecretPrefix, jobName, ownerReference, paramsName, runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
   type RunRef,
 } from '../kube/names.ts';
 import type { Params } from '../plan/params.ts';
@@ -31,7 +32,11 @@ export interface OperatorImages {
   gpuImage: string;
 }
 
-export function paramsConfigMap(run: RunRef, attempt: number, params: Params): V1ConfigMap {
+/**
+ * The attempt's params ConfigMap: the resolved Params (`params.json`) and the name of the
+ * attempt's agent-token Secret (`agentTokenSecret`, the name the API server generated).
+ */
+export function paramsConfigMap(run: RunRef, attempt: number, params: Params, tokenSecret: string): V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -41,7 +46,7 @@ export function paramsConfigMap(run: RunRef, attempt: number, params: Params): V
       labels: runLabels(run, attempt, { [COMPONENT_LABEL]: COMPONENT.params }),
       ownerReferences: [ownerReference(run)],
     },
-    data: { 'params.json': JSON.stringify(params) },
+    data: { [PARAMS_KEY]: JSON.stringify(params), [PARAMS_TOKEN_SECRET_KEY]: tokenSecret },
   };
 }
 
@@ -81,8 +86,11 @@ export function gpuScheduling(spec: BenchmarkRunSpec, defaults: GpuScheduling = 
   };
 }
 
-/** `gpu`: the scheduling of a GPU step, or null to run it like any other step (no GPU node). */
-export function stepJob(run: RunRef, attempt: number, step: Step, spec: BenchmarkRunSpec, images: OperatorImages, gpuSched: GpuScheduling | null = step.fixture.gpu ? gpuScheduling(spec) : null): V1Job {
+/**
+ * `tokenSecret`: the attempt's agent-token Secret (the name recorded in its params ConfigMap).
+ * `gpu`: the scheduling of a GPU step, or null to run it like any other step (no GPU node).
+ */
+export function stepJob(run: RunRef, attempt: number, step: Step, spec: BenchmarkRunSpec, images: OperatorImages, tokenSecret: string, gpuSched: GpuScheduling | null = step.fixture.gpu ? gpuScheduling(spec) : null): V1Job {
   const gpu = step.fixture.gpu && gpuSched !== null;
   const image = gpu ? images.gpuImage : images.image;
   const name = jobName(run.name, attempt, step.name);
@@ -122,12 +130,14 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
                 '--attempt', String(attempt),
               ],
               env: [
-                { name: 'SWARMBENCH_PARAMS', valueFrom: { configMapKeyRef: { name: paramsName(run.name, attempt), key: 'params.json' } } },
+                { name: 'SWARMBENCH_PARAMS', valueFrom: { configMapKeyRef: { name: paramsName(run.name, attempt), key: PARAMS_KEY } } },
                 { name: 'SWARMBENCH_RUN_NAME', value: run.name },
                 { name: 'SWARMBENCH_RUN_UID', value: run.uid },
-                // The run's agent token (agentTokenSecret): the runner sends it to its agents and
-                // hands the Secret's name to the agent pools it creates.
-                { name: AGENT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: agentTokenSecretName(run.name), key: AGENT_TOKEN_KEY } } },
+                // The attempt's agent token (agentTokenSecret): the runner sends it to its agents
+                // and hands the Secret's name (SWARMBENCH_AGENT_TOKEN_SECRET) to the agent pools
+                // it creates.
+                { name: AGENT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: tokenSecret, key: AGENT_TOKEN_KEY } } },
+                { name: AGENT_TOKEN_SECRET_ENV, value: tokenSecret },
                 { name: 'SWARMBENCH_NAMESPACE', ...field('metadata.namespace') },
                 { name: 'SWARMBENCH_IMAGE', value: images.image },
                 { name: 'POD_NAME', ...field('metadata.name') },
@@ -206,8 +216,12 @@ export function exportConfigMap(run: RunRef, name: string, attempt: number, file
 }
 
 /**
- * The run's agent token (docs/operator.md "Agents authenticate"): an Opaque Secret, key `token`,
- * created once per run uid and never overwritten. `token` is made by the caller (32 random bytes,
+ * The attempt's agent token (docs/operator.md "Agents authenticate"): an Opaque Secret, key
+ * `token`, with `metadata.generateName` `<run>-a<attempt>-token-` (kube/names.ts
+ * `agentTokenSecretPrefix`) and no name: the API server picks a fresh one, so the create never
+ * meets someone else's Secret (no 409, nothing to read back) and the operator needs no `get` on
+ * Secrets. Created once per attempt (attempt.ts) and never overwritten; owned by the run, so the
+ * garbage collector removes it with the run. `token` is made by the caller (32 random bytes,
  * base64url: attempt.ts), so this builder stays pure. The runner Job and the agent pods read it
  * through a secretKeyRef as SWARMBENCH_AGENT_TOKEN. With the administrator's scrape token
  * (`--metrics-token-file`), key `metrics-token` holds a copy of it: the agent pods read it as
@@ -215,15 +229,15 @@ export function exportConfigMap(run: RunRef, name: string, attempt: number, file
  * scrapes every run's agents with that one credential. Copied when the Secret is created: a new
  * scrape token reaches runs created after the operator restarts with it.
  */
-export function agentTokenSecret(run: RunRef, token: string, metricsToken?: string): V1Secret {
+export function agentTokenSecret(run: RunRef, attempt: number, token: string, metricsToken?: string): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     type: 'Opaque',
     metadata: {
-      name: agentTokenSecretName(run.name),
+      generateName: agentTokenSecretPrefix(run.name, attempt),
       namespace: run.namespace,
-      labels: runLabels(run, undefined, { [COMPONENT_LABEL]: COMPONENT.agentToken }),
+      labels: runLabels(run, attempt, { [COMPONENT_LABEL]: COMPONENT.agentToken }),
       ownerReferences: [ownerReference(run)],
     },
     data: {

@@ -148,7 +148,7 @@ async function prometheusToken(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec):
   const sel = spec.prometheus?.bearerTokenSecretRef;
   if (!sel) return {};
   try {
-    const b64 = (await deps.cluster.read('Secret', ref.namespace, sel.name))?.data?.[sel.key];
+    const b64 = (await deps.cluster.readSecret(ref.namespace, sel.name))?.data?.[sel.key];
     return b64 ? { token: Buffer.from(b64, 'base64').toString('utf8').trim() } : {};
   } catch (e) {
     deps.log.warn('prometheus token unreadable', { run: ref.name, secret: sel.name, error: errorMessage(e) });

@@ -17,8 +17,9 @@
  *     during a running attempt does not disturb it: it runs on its frozen params, and the new
  *     generation gets its own attempt afterwards. The previous attempt goes into the history.
  *  5. A finished attempt with nothing new: cleanup per policy and ttl.
- *  6. The attempt's frozen params; a params ConfigMap that does not parse fails the attempt
- *     (ParamsInvalid) instead of failing the reconcile forever. Params the run does not control
+ *  6. The attempt's frozen params and its agent-token Secret's name; a params ConfigMap that does
+ *     not parse, or names a Secret the API server did not generate for the attempt, fails the
+ *     attempt (ParamsInvalid) instead of failing the reconcile forever. Params the run does not control
  *     (an earlier run of the same name) are never read: Conflict, wait.
  *  7. Walk the steps in plan order, one at a time: a step is done when its result ConfigMap holds
  *     a valid result of this attempt; a step with neither result nor Job gets its runner access and
@@ -174,11 +175,11 @@ export class Reconciler {
     }
 
     // 7. and 8.
-    return this.walk(rc, attempt, p.params);
+    return this.walk(rc, attempt, p.params, p.tokenSecret);
   }
 
   /** 7. The steps in plan order; 8. finish when every one is done. */
-  private async walk(rc: RunCtx, attempt: number, params: Params): Promise<ReconcileResult> {
+  private async walk(rc: RunCtx, attempt: number, params: Params, tokenSecret: string): Promise<ReconcileResult> {
     const deps = this.deps;
     const { run } = rc;
     const plan = buildPlan(params);
@@ -188,7 +189,7 @@ export class Reconciler {
     const failures: Record<string, string> = {};
     const told: RunEvent[] = [];
     for (const [i, step] of plan.entries()) {
-      const s = await this.stepState(rc, attempt, plan, i);
+      const s = await this.stepState(rc, attempt, plan, i, tokenSecret);
       if ('done' in s) {
         steps.push(s.done);
         continue;
@@ -211,7 +212,7 @@ export class Reconciler {
     return finishAttempt(deps, rc, params, attempt, steps, failures);
   }
 
-  private async stepState(rc: RunCtx, attempt: number, plan: Step[], i: number): Promise<StepState> {
+  private async stepState(rc: RunCtx, attempt: number, plan: Step[], i: number, tokenSecret: string): Promise<StepState> {
     const { cluster } = this.deps;
     const { ref } = rc;
     const step = plan[i]!;
@@ -222,7 +223,7 @@ export class Reconciler {
     if ('conflict' in first) return first;
     const job = await cluster.read('Job', ref.namespace, jobName(ref.name, attempt, step.name));
     if (!job) {
-      const started = await startStep(this.deps, rc, attempt, plan, i);
+      const started = await startStep(this.deps, rc, attempt, plan, i, tokenSecret);
       return 'started' in started ? { running: true, started: started.started } : started;
     }
     const foreignJob = ownerProblem(job, ref, 'Job');

@@ -16,8 +16,9 @@
  * SWARMBENCH_IMAGE (the agents' image when params.agents.image is `local`), NODE_NAME, and
  * optionally SWARMBENCH_AGENT_SCHEDULING (JSON {nodeSelector, tolerations, resources} for the agents;
  * the params' `agents.resources` (`spec.agents.resources`) win over its resources), and
- * SWARMBENCH_AGENT_TOKEN (the run's agent token, from the Secret the operator made: when it is set,
- * the agent pods get the same Secret, kube/names.ts `agentTokenSecretName`).
+ * SWARMBENCH_AGENT_TOKEN with SWARMBENCH_AGENT_TOKEN_SECRET (the attempt's agent token, from the
+ * Secret the operator made, and that Secret's name, which the operator recorded in the params
+ * ConfigMap: the agent pods get the same Secret; `agentTokenSecretEnv`: both or neither).
  *
  * Exit code 0 when a result document was written (even one whose tests fail: judging is the
  * executor's job), 2 on bad arguments or configuration, 1 when no document could be written
@@ -32,7 +33,7 @@ import { loadKubeConfig } from '../kube/client.ts';
 import { LocalPlatform } from '../platform/local/index.ts';
 import { parseAgentSource } from '../platform/local/source.ts';
 import { KubernetesPlatform, type Scheduling } from '../platform/kubernetes/index.ts';
-import { AGENT_TOKEN_ENV, agentTokenSecretName, type RunRef } from '../kube/names.ts';
+import { AGENT_TOKEN_ENV, AGENT_TOKEN_SECRET_ENV, type RunRef } from '../kube/names.ts';
 import { writeStepResult } from '../platform/kubernetes/result.ts';
 import type { Platform } from '../platform/types.ts';
 import { z } from 'zod';
@@ -82,6 +83,24 @@ export function kubeEnv(env: NodeJS.ProcessEnv): RunRef {
   const missing = ['SWARMBENCH_NAMESPACE', 'SWARMBENCH_RUN_NAME', 'SWARMBENCH_RUN_UID'].filter((k) => !env[k]);
   if (missing.length > 0) throw new Error(`missing environment: ${missing.join(', ')} (set by the operator's Job)`);
   return { namespace: env.SWARMBENCH_NAMESPACE!, name: env.SWARMBENCH_RUN_NAME!, uid: env.SWARMBENCH_RUN_UID! };
+}
+
+/**
+ * The agent-token Secret the agent pods get, from SWARMBENCH_AGENT_TOKEN_SECRET; undefined when
+ * neither it nor SWARMBENCH_AGENT_TOKEN is set (no token). One without the other is an error (the
+ * runner would send a token its agents do not have, or give them one it does not send), as is a
+ * name that is not a DNS subdomain; errors name the variable.
+ */
+export function agentTokenSecretEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const name = env[AGENT_TOKEN_SECRET_ENV];
+  const token = !!env[AGENT_TOKEN_ENV];
+  if (!name && !token) return undefined;
+  if (!name) throw new Error(`${AGENT_TOKEN_ENV} is set but ${AGENT_TOKEN_SECRET_ENV} (the name of the Secret that holds it, for the agent pods) is not`);
+  if (!token) throw new Error(`${AGENT_TOKEN_SECRET_ENV} is set but ${AGENT_TOKEN_ENV} (the token the runner sends to its agents) is not`);
+  if (name.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name)) {
+    throw new Error(`${AGENT_TOKEN_SECRET_ENV}: ${JSON.stringify(name.slice(0, 80))} is not a Secret name (a DNS subdomain of at most 253 characters)`);
+  }
+  return name;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -139,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       const image = own ? process.env.SWARMBENCH_IMAGE : params.agents.image;
       if (!image) throw new Error('SWARMBENCH_IMAGE is not set (the agents\' image when params.agents.image is "local")');
       const sched = agentScheduling(process.env.SWARMBENCH_AGENT_SCHEDULING, params);
-      const tokenSecret = process.env[AGENT_TOKEN_ENV] ? agentTokenSecretName(kube!.run.name) : undefined;
+      const tokenSecret = agentTokenSecretEnv(process.env);
       platform = new KubernetesPlatform({
         kc: kube!.kc, run: kube!.run, attempt, step: step.name, category: step.category,
         agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}),

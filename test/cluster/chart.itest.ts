@@ -222,12 +222,13 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
     }
   });
 
-  it('Secrets: only get and create (the runs\' agent-token Secrets) by default; with rbac.prometheusTokenSecrets also operatorSecretRule(names), in each mode', () => {
-    // get/create on Secrets is in OPERATOR_NAMESPACED_RULES (each run's agent token); never list, watch,
-    // update, patch or delete. Which Secrets a run may use is the admission policy's (src/operator/policy.ts).
+  it('Secrets: only create (each attempt\'s agent-token Secret, by generateName) by default; with rbac.prometheusTokenSecrets also get on those names (operatorSecretRule), in each mode', () => {
+    // create on Secrets is in OPERATOR_NAMESPACED_RULES (each attempt's agent token, never read back);
+    // never get (but the named Prometheus token Secrets), list, watch, update, patch or delete. Which
+    // Secrets a run may use is the admission policy's (src/operator/policy.ts).
     for (const extra of [[], ['--set', 'watchNamespaces={a,b}']]) {
       for (const r of allRules(render(extra)).filter((x) => x.resources.some((y) => y.startsWith('secrets')))) {
-        expect(r.verbs).toEqual(['get', 'create']);
+        expect(r.verbs).toEqual(['create']);
         expect(r.resources).toEqual(['secrets']);
       }
     }

@@ -273,11 +273,13 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     }, 60_000);
     expect(leaderAfter).not.toBe(leaderBefore);
     // The upgraded values reached the admission policy (tokenSecrets: only prom-token may be a
-    // run's Prometheus token). RBAC: get and create on Secrets (each run's agent-token Secret is
-    // created, and its owner checked on a 409, under a name no resourceNames rule can list), never
-    // list, watch, update or delete.
+    // run's Prometheus token). RBAC: `create` on Secrets (each attempt's agent-token Secret, by
+    // generateName: never read back) and `get` only on the named Prometheus token Secret; never
+    // another Secret, nor list, watch, update or delete.
     const as = `system:serviceaccount:${sys}:${operatorSa}`;
     expect(can(as, ['get', 'secrets/prom-token', '-n', runs])).toBe(true);
+    expect(can(as, ['get', 'secrets/other-token', '-n', runs])).toBe(false);
+    expect(can(as, ['get', 'secrets', '-n', runs])).toBe(false);
     expect(can(as, ['create', 'secrets', '-n', runs])).toBe(true);
     for (const verb of ['list', 'watch', 'update', 'delete']) expect(can(as, [verb, 'secrets', '-n', runs]), verb).toBe(false);
     const flagsNow = (await operatorDeployment()).spec!.template.spec!.containers[0]!.args!;

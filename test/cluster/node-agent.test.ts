@@ -56,6 +56,13 @@ describe('node agent: environment', () => {
     const c: V1Container = { name: 'c', image: 'swarmbench', env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cm', key: 'nope' } } }] };
     await expect(containerEnv(c, { pod, podIP: '', hostIP: '', nodeName: '', lookup: async () => ({}) }, {})).rejects.toThrow(/couldn't find key nope/);
   });
+
+  it('sets no variable for an optional key that is missing, as the kubelet does', async () => {
+    const c: V1Container = { name: 'c', image: 'swarmbench', env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'nope', optional: true } } }, { name: 'Y', value: 'y' }] };
+    const env = await containerEnv(c, { pod, podIP: '', hostIP: '', nodeName: '', lookup: async () => ({ k: 'v' }) }, {});
+    expect('X' in env).toBe(false);
+    expect(env.Y).toBe('y');
+  });
 });
 
 describe('node agent: phase, GPUs, scrape targets, backoff', () => {

@@ -28,7 +28,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CustomObjectsApi, KubeConfig, NetworkingV1Api, RbacAuthorizationV1Api, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentTokenSecretName, jobName, networkPolicyName, paramsName, runnerName } from '../../src/kube/names.ts';
+import { PARAMS_TOKEN_SECRET_KEY, agentTokenSecretPrefix, isAgentTokenSecretName, jobName, networkPolicyName, paramsName, runnerName } from '../../src/kube/names.ts';
 import { APISERVER_URL, PKI } from './lib/config.ts';
 import { adminClients, clusterGate, kubectl, prepareNamespace, startOperator, TEST_ADMISSION, until, type OperatorProcess } from './lib/itest.ts';
 
@@ -218,7 +218,11 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
       return pods.find((p: V1Pod) => p.status?.podIP && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     }, 300_000, 250).catch((e: unknown) => { throw new Error(`${String(e)}${log()}`); });
     const base = `http://${pod.status!.podIP}:8080`;
-    const secret = await admin.core.readNamespacedSecret({ namespace: ns, name: agentTokenSecretName('team-a') });
+    // The attempt's token Secret: the API server named it (generateName); the params ConfigMap says which.
+    const tokenSecretOf = async (run: string) =>
+      (await admin.core.readNamespacedConfigMap({ namespace: ns, name: paramsName(run, 1) })).data![PARAMS_TOKEN_SECRET_KEY]!;
+    const secret = await admin.core.readNamespacedSecret({ namespace: ns, name: await tokenSecretOf('team-a') });
+    expect(pod.spec!.containers[0]!.env!.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')!.valueFrom!.secretKeyRef!.name).toBe(secret.metadata!.name);
     const token = Buffer.from(secret.data!.token!, 'base64').toString('utf8');
     const call = async (method: string, path: string, body?: string, auth?: string) => {
       const res = await fetch(`${base}${path}`, { method, ...(body !== undefined ? { body, headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) } } : auth ? { headers: { authorization: auth } } : {}) });
@@ -276,11 +280,14 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
       expect(jobs.map((j) => j.metadata!.name)).toEqual([jobName(run, 1, 'integration')]);
       const exp: V1ConfigMap = await admin.core.readNamespacedConfigMap({ namespace: ns, name: r.status!.export!.configMapName });
       expect(exp.metadata!.ownerReferences).toEqual([expect.objectContaining({ uid: r.metadata.uid, controller: true })]);
-      const tok = await admin.core.readNamespacedSecret({ namespace: ns, name: agentTokenSecretName(run) });
+      const tokName = await tokenSecretOf(run);
+      expect(isAgentTokenSecretName(run, 1, tokName), tokName).toBe(true);
+      const tok = await admin.core.readNamespacedSecret({ namespace: ns, name: tokName });
       expect(tok.metadata!.ownerReferences).toEqual([expect.objectContaining({ uid: r.metadata.uid, controller: true })]);
     }
     expect(jobName('team.a', 1, 'integration')).not.toBe(jobName('team-a', 1, 'integration'));
-    expect(agentTokenSecretName('team.a')).not.toBe(agentTokenSecretName('team-a'));
+    expect(agentTokenSecretPrefix('team.a', 1)).not.toBe(agentTokenSecretPrefix('team-a', 1));
+    expect(await tokenSecretOf('team.a')).not.toBe(await tokenSecretOf('team-a'));
   }, 600_000);
 
   it('a run deleted and re-created with a different spec mid-run uses only its new spec', async () => {

@@ -5,6 +5,9 @@
  *
  * - create: 409 AlreadyExists when the name is taken (a 400 when the body carries a
  *   resourceVersion); sets uid, creationTimestamp, resourceVersion (and generation 1 on a run).
+ *   Without a name, `metadata.generateName` and 5 random characters of [a-z0-9] (the API server's
+ *   generator; one that is taken is drawn again); the call records the generated name, the body
+ *   as sent. Neither: a 422.
  * - read / getRun: undefined for a 404; each read is a copy that went through JSON, as over the
  *   wire, so the caller can neither see Date objects nor change the store by mutating it.
  * - replace: 404 when missing, 409 Conflict when `metadata.resourceVersion` is stale.
@@ -20,13 +23,14 @@
  *
  * Setup and inspection (`put`, `get`, `update`, `all`, ...) are not recorded as calls.
  */
-import { ApiException, type CoreV1Event, type V1Node, type V1ObjectMeta } from '@kubernetes/client-node';
-import type { CollectionKind, CreateKind, DeleteKind, Kind, KindMap, ListKind, ReadOptions, ReplaceKind, RunCluster, RunObject } from '../../src/operator/cluster.ts';
+import { randomInt } from 'node:crypto';
+import { ApiException, type CoreV1Event, type V1Node, type V1ObjectMeta, type V1Secret } from '@kubernetes/client-node';
+import type { CollectionKind, CreateKind, DeleteKind, Kind, KindMap, ListKind, ReadKind, ReadOptions, ReplaceKind, RunCluster, RunObject } from '../../src/operator/cluster.ts';
 
 export type FakeKind = Kind | 'BenchmarkRun' | 'Deployment' | 'Node';
 
 export interface Call {
-  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'readSecretMetadata';
+  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'readSecretMetadata' | 'readSecret';
   kind: string;
   namespace: string;
   name?: string;
@@ -114,6 +118,12 @@ export class FakeCluster implements RunCluster {
       if (e instanceof ApiException) call.failed = e.code;
       throw e;
     }
+  }
+
+  /** What the API server appends to a generateName: 5 of [a-z0-9]. */
+  private static suffix(): string {
+    const abc = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    return Array.from({ length: 5 }, () => abc[randomInt(abc.length)]).join('');
   }
 
   private static key(kind: string, namespace: string, name: string): string {
@@ -224,7 +234,7 @@ export class FakeCluster implements RunCluster {
     await this.record({ op: 'createEvent', kind: 'Event', namespace: m.namespace ?? '', name: m.name!, body: e }, () => this.events.push(e));
   }
 
-  async read<K extends Kind>(kind: K, namespace: string, name: string, opts: ReadOptions = {}): Promise<KindMap[K] | undefined> {
+  async read<K extends ReadKind>(kind: K, namespace: string, name: string, opts: ReadOptions = {}): Promise<KindMap[K] | undefined> {
     return this.record({ op: 'read', kind, namespace, name, live: opts.live === true }, () => {
       const k = FakeCluster.key(kind, namespace, name);
       const snap = !opts.live ? this.lag.get(k) : undefined;
@@ -236,12 +246,17 @@ export class FakeCluster implements RunCluster {
   async create<K extends CreateKind>(kind: K, body: KindMap[K]): Promise<KindMap[K]> {
     const b = body as Obj;
     const namespace = b.metadata?.namespace ?? '';
-    const name = b.metadata?.name ?? '';
+    const prefix = typeof b.metadata?.generateName === 'string' ? b.metadata.generateName : '';
+    let name = b.metadata?.name ?? '';
+    if (!name && prefix) {
+      do name = prefix.slice(0, 58) + FakeCluster.suffix();
+      while (this.store.has(FakeCluster.key(kind, namespace, name)));
+    }
     return this.record({ op: 'create', kind, namespace, name, body: copy(body) }, () => {
-      if (!name) throw apiError(422, 'Invalid', `${kind}: metadata.name: Required value`);
+      if (!name) throw apiError(422, 'Invalid', `${kind}: metadata.name: Required value: name or generateName is required`);
       if (b.metadata?.resourceVersion) throw apiError(400, 'BadRequest', 'resourceVersion should not be set on objects to be created');
       if (this.store.has(FakeCluster.key(kind, namespace, name))) throw apiError(409, 'AlreadyExists', `${kind} "${name}" already exists`);
-      return this.put(kind, body);
+      return this.put(kind, { ...body, metadata: { ...b.metadata, name } });
     });
   }
 
@@ -298,5 +313,10 @@ export class FakeCluster implements RunCluster {
       if (!m) return undefined;
       return { name, namespace, ...(m.labels ? { labels: { ...m.labels } } : {}), ...(m.annotations ? { annotations: { ...m.annotations } } : {}) };
     });
+  }
+
+  /** A stored Secret, whole (the Prometheus token; `failNext('readSecret', 403)` for a refusal). */
+  async readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    return this.record({ op: 'readSecret', kind: 'Secret', namespace, name }, () => this.get('Secret', namespace, name) as V1Secret | undefined);
   }
 }

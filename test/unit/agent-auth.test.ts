@@ -373,8 +373,10 @@ describe('the scrape token (SWARMBENCH_METRICS_TOKEN, GET /metrics only)', () =>
 
   it('is validated like the run token (errors name the variable or the file, never the value), and its file is read, never created', () => {
     expect(metricsToken({})).toBeNull();
+    // Empty is absent: an optional secretKeyRef whose key is missing may render as an empty variable.
+    expect(metricsToken({ [METRICS_TOKEN_ENV]: '' })).toBeNull();
     expect(metricsToken({ [METRICS_TOKEN_ENV]: SCRAPE })).toBe(SCRAPE);
-    for (const bad of ['', 'short', `${'x'.repeat(20)} y`, 'z'.repeat(513)]) {
+    for (const bad of ['short', `${'x'.repeat(20)} y`, 'z'.repeat(513)]) {
       let msg = '';
       try {
         metricsToken({ [METRICS_TOKEN_ENV]: bad });

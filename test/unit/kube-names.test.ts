@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  agentNamePrefix, agentTokenSecretName, belongsTo, controllerOf, dnsName, exportName, jobName, labelValue, networkPolicyName, ownerReference,
+  agentNamePrefix, agentTokenSecretPrefix, belongsTo, isAgentTokenSecretName, controllerOf, dnsName, exportName, jobName, labelValue, networkPolicyName, ownerReference,
   paramsName, poolDeploymentName, runBase, runLabels, runnerName, runnerPoolsBindingName, stepResultName, stepSeedsName,
 } from '../../src/kube/names.ts';
 
@@ -83,7 +83,7 @@ describe('names cannot collide', () => {
   const all = (run: string) => [
     paramsName(run, 1), jobName(run, 1, 'scalability'), stepResultName(run, 1, 'scalability'), stepSeedsName(run, 1, 'scalability'),
     poolDeploymentName(run, 1, 'scalability', 'main'), runnerName(run), runnerPoolsBindingName(run), exportName(run),
-    agentTokenSecretName(run), networkPolicyName(run), agentNamePrefix(run, 1, 'scalability'),
+    `${agentTokenSecretPrefix(run, 1)}x7k2p`, networkPolicyName(run), agentNamePrefix(run, 1, 'scalability'),
   ];
 
   it('team.a and team-a get different names for everything; simple names stay readable', () => {
@@ -93,7 +93,16 @@ describe('names cannot collide', () => {
     expect(runBase('team-a')).toBe('team-a');
     expect(runBase('team.a')).toMatch(/^team-a-[0-9a-f]{8}$/);
     expect(jobName('team-a', 1, 'gpu')).toBe('team-a-a1-gpu');
-    expect(agentTokenSecretName('nightly')).toBe('nightly-agent-token');
+    expect(agentTokenSecretPrefix('nightly', 1)).toBe('nightly-a1-token-');
+    expect(isAgentTokenSecretName('nightly', 1, 'nightly-a1-token-x7k2p')).toBe(true);
+    // Not this attempt's, not 5 generated characters, or a prefix of another run: not ours.
+    for (const n of ['nightly-a2-token-x7k2p', 'nightly-a1-token-x7k2', 'nightly-a1-token-X7K2P', 'nightly-a1-token-x7k2p1', 'nightly-agent-token', 'nightly-a1-token-x7k.p']) {
+      expect(isAgentTokenSecretName('nightly', 1, n)).toBe(false);
+    }
+    // A long run name: the prefix stays short enough that the API server never cuts it (58).
+    const long = agentTokenSecretPrefix('r'.repeat(253), 123456789);
+    expect(long.length).toBeLessThanOrEqual(53);
+    expect(long.endsWith('-')).toBe(true);
     expect(networkPolicyName('nightly')).toBe('nightly-agents');
   });
 

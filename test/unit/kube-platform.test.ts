@@ -46,13 +46,13 @@ describe('agent Deployment: the run\'s token, resources and uid', () => {
   const base = { ctx, pool: { name: 'integ', capacity: 64 }, replicas: 1, image: 'ghcr.io/swarmbench/swarmbench:dev', ownImage: true };
 
   it('mounts the run\'s agent-token Secret as SWARMBENCH_AGENT_TOKEN when given, and nothing without it', () => {
-    const env = agentDeployment({ ...base, agentTokenSecret: 'nightly-agent-token' }).spec!.template.spec!.containers[0]!.env!;
-    expect(env.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')).toEqual({ name: 'SWARMBENCH_AGENT_TOKEN', valueFrom: { secretKeyRef: { name: 'nightly-agent-token', key: 'token' } } });
+    const env = agentDeployment({ ...base, agentTokenSecret: 'nightly-a1-token-x7k2p' }).spec!.template.spec!.containers[0]!.env!;
+    expect(env.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')).toEqual({ name: 'SWARMBENCH_AGENT_TOKEN', valueFrom: { secretKeyRef: { name: 'nightly-a1-token-x7k2p', key: 'token' } } });
     expect(agentDeployment(base).spec!.template.spec!.containers[0]!.env!.some((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')).toBe(false);
     // The administrator's scrape token: the same Secret's optional key (absent when the operator has none).
     expect(env.find((e) => e.name === 'SWARMBENCH_METRICS_TOKEN')).toEqual({
       name: 'SWARMBENCH_METRICS_TOKEN',
-      valueFrom: { secretKeyRef: { name: 'nightly-agent-token', key: 'metrics-token', optional: true } },
+      valueFrom: { secretKeyRef: { name: 'nightly-a1-token-x7k2p', key: 'metrics-token', optional: true } },
     });
     expect(agentDeployment(base).spec!.template.spec!.containers[0]!.env!.some((e) => e.name === 'SWARMBENCH_METRICS_TOKEN')).toBe(false);
   });

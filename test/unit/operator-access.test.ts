@@ -71,7 +71,7 @@ describe('the runner identity of a run', () => {
 
   it('step Jobs run as the run’s runner and pass the restricted Pod Security Standard', () => {
     for (const step of plan) {
-      const pod = stepJob(run, 2, step, {}, images).spec!.template.spec!;
+      const pod = stepJob(run, 2, step, {}, images, 'nightly-a2-token-x7k2p').spec!.template.spec!;
       expect(pod.serviceAccountName).toBe('nightly-runner');
       expect(restrictedViolations(pod)).toEqual([]);
     }
@@ -89,7 +89,7 @@ describe('the runner identity of a run', () => {
   });
 
   it('the checker itself finds violations (it is not vacuous)', () => {
-    const pod = stepJob(run, 2, plan[0]!, {}, images).spec!.template.spec!;
+    const pod = stepJob(run, 2, plan[0]!, {}, images, 'nightly-a2-token-x7k2p').spec!.template.spec!;
     const bad: V1PodSpec = { ...pod, containers: pod.containers.map((c) => ({ ...c, securityContext: { privileged: true } })) };
     expect(restrictedViolations(bad).length).toBeGreaterThanOrEqual(3);
     expect(restrictedViolations({ ...pod, securityContext: {} })).toContain('runner: seccompProfile');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveParams } from '../../src/plan/params.ts';
 import { buildPlan } from '../../src/plan/plan.ts';
 import { dnsName, jobName } from '../../src/kube/names.ts';
-import { conditionsFor, gpuScheduling, jobState, paramsConfigMap, setCondition, stepJob } from '../../src/operator/desired.ts';
+import { agentTokenSecret, conditionsFor, gpuScheduling, jobState, paramsConfigMap, setCondition, stepJob } from '../../src/operator/desired.ts';
 
 const run = { name: 'nightly', namespace: 'bench', uid: 'u-1' };
 const images = { image: 'reg/swarmbench:1', gpuImage: 'reg/swarmbench-gpu:1' };
@@ -19,8 +19,8 @@ describe('desired objects', () => {
   it('a step Job runs the runner with its params, owned and labelled; GPU steps get the GPU scheduling', () => {
     const spec = { gpu: { nodeSelector: { 'nvidia.com/gpu.present': 'true' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' as const }], resources: { limits: { 'nvidia.com/gpu': 1 } } } };
     const plan = buildPlan(resolveParams(spec));
-    const gpu = stepJob(run, 2, plan.find((s) => s.category === 'gpu')!, spec, images);
-    const dist = stepJob(run, 2, plan.find((s) => s.category === 'distributed')!, spec, images);
+    const gpu = stepJob(run, 2, plan.find((s) => s.category === 'gpu')!, spec, images, 'nightly-a2-token-x7k2p');
+    const dist = stepJob(run, 2, plan.find((s) => s.category === 'distributed')!, spec, images, 'nightly-a2-token-x7k2p');
     expect(gpu.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'BenchmarkRun', uid: 'u-1', controller: true, blockOwnerDeletion: true });
     expect(gpu.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'swarmbench', 'swarmbench.io/run': 'nightly', 'swarmbench.io/attempt': '2', 'swarmbench.io/category': 'gpu' });
     const g = gpu.spec!.template.spec!;
@@ -29,7 +29,7 @@ describe('desired objects', () => {
     expect(g.containers[0]!.resources).toEqual({ limits: { 'nvidia.com/gpu': 1 } });
     expect(g.containers[0]!.args).toEqual(['runner', '--step', 'gpu', '--platform', 'kubernetes', '--result-configmap', 'nightly-a2-gpu-result', '--attempt', '2']);
     // Without a GPU node the reconcile passes null: an ordinary Job with the ordinary image.
-    const plain = stepJob(run, 2, plan.find((s) => s.category === 'gpu')!, spec, images, null).spec!.template.spec!;
+    const plain = stepJob(run, 2, plan.find((s) => s.category === 'gpu')!, spec, images, 'nightly-a2-token-x7k2p', null).spec!.template.spec!;
     expect(plain.nodeSelector).toBeUndefined();
     expect(plain.containers[0]!.image).toBe('reg/swarmbench:1');
     // No gpu section: the NVIDIA defaults.
@@ -40,12 +40,25 @@ describe('desired objects', () => {
     expect(d.tolerations).toBeUndefined();
     expect(d.containers[0]!.image).toBe('reg/swarmbench:1');
     expect(d.containers[0]!.env?.find((e) => e.name === 'SWARMBENCH_PARAMS')?.valueFrom?.configMapKeyRef).toEqual({ name: 'nightly-a2-params', key: 'params.json' });
+    // The attempt's agent-token Secret, by the name given (the one its params ConfigMap records).
+    expect(d.containers[0]!.env?.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')?.valueFrom?.secretKeyRef).toEqual({ name: 'nightly-a2-token-x7k2p', key: 'token' });
+    expect(d.containers[0]!.env?.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN_SECRET')?.value).toBe('nightly-a2-token-x7k2p');
+  });
+
+  it('the agent-token Secret has no name, only generateName (the API server picks it), and is owned and labelled', () => {
+    const s = agentTokenSecret(run, 2, 'tok', 'scrape');
+    expect(s.metadata!.name).toBeUndefined();
+    expect(s.metadata!.generateName).toBe('nightly-a2-token-');
+    expect(s.metadata!.ownerReferences?.[0]).toMatchObject({ kind: 'BenchmarkRun', uid: 'u-1', controller: true });
+    expect(s.metadata!.labels).toMatchObject({ 'swarmbench.io/run': 'nightly', 'swarmbench.io/attempt': '2', 'swarmbench.io/component': 'agent-token' });
+    expect(s.data).toEqual({ token: Buffer.from('tok').toString('base64'), 'metrics-token': Buffer.from('scrape').toString('base64') });
   });
 
   it('the params ConfigMap freezes the resolved params', () => {
     const p = resolveParams({ mode: 'quick', categories: ['stress'] });
-    const cm = paramsConfigMap(run, 1, p);
+    const cm = paramsConfigMap(run, 1, p, 'nightly-a1-token-x7k2p');
     expect(JSON.parse(cm.data!['params.json']!)).toEqual(p);
+    expect(cm.data!.agentTokenSecret).toBe('nightly-a1-token-x7k2p');
   });
 });
 

@@ -3,7 +3,8 @@
  * test/support/fake-cluster.ts: what a run does not control (no controller, another controller, an
  * earlier run of the same name) is never changed, adopted or read as the run's: the run shows the
  * Conflict condition and waits. Also: names of runs that a lossy mapping would merge, a re-created
- * run, the per-run agent token Secret, the NetworkPolicy, and the agents' resources from spec to pod.
+ * run, the per-attempt agent token Secret (generateName, its name in the params ConfigMap, never
+ * read back), the NetworkPolicy, and the agents' resources from spec to pod.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,7 @@ import { KubeConfig, NetworkingV1Api, type V1NetworkPolicy } from '@kubernetes/c
 import { describe, expect, it } from 'vitest';
 import { API_VERSION_FULL, type BenchmarkRunSpec, type BenchmarkRunStatus, type StepResult } from '../../src/api/schema.ts';
 import {
-  agentTokenSecretName, exportName, jobName, networkPolicyName, paramsName, runnerName, runnerPoolsBindingName, stepResultName,
+  agentTokenSecretPrefix, exportName, jobName, networkPolicyName, paramsName, runnerName, runnerPoolsBindingName, stepResultName,
 } from '../../src/kube/names.ts';
 import type { Logger } from '../../src/log.ts';
 import type { RunObject } from '../../src/operator/cluster.ts';
@@ -21,7 +22,7 @@ import { CATALOGUE, targetOf } from '../../src/plan/catalogue.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 import { buildPlan } from '../../src/plan/plan.ts';
 import { agentDeployment } from '../../src/platform/kubernetes/manifests.ts';
-import { agentScheduling } from '../../src/runner/cli.ts';
+import { agentScheduling, agentTokenSecretEnv } from '../../src/runner/cli.ts';
 import { FakeCluster, type Obj } from '../support/fake-cluster.ts';
 
 const NS = 'bench';
@@ -104,12 +105,11 @@ class World {
 const foreign = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'someone-else', uid: 'other-uid', controller: true };
 
 describe('objects the run does not control: untouched, Conflict, the run waits', () => {
-  const cases: { kind: 'ServiceAccount' | 'Role' | 'RoleBinding' | 'Secret' | 'NetworkPolicy'; name: (run: string) => string; body: Obj; owner?: typeof foreign }[] = [
+  const cases: { kind: 'ServiceAccount' | 'Role' | 'RoleBinding' | 'NetworkPolicy'; name: (run: string) => string; body: Obj; owner?: typeof foreign }[] = [
     { kind: 'ServiceAccount', name: runnerName, body: { automountServiceAccountToken: true } },
     { kind: 'Role', name: runnerName, body: { rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] }, owner: foreign },
     { kind: 'RoleBinding', name: runnerName, body: { roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' }, subjects: [] } },
     { kind: 'RoleBinding', name: runnerPoolsBindingName, body: { roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [] }, owner: foreign },
-    { kind: 'Secret', name: agentTokenSecretName, body: { data: { token: 'b3RoZXI=' } } },
     { kind: 'NetworkPolicy', name: networkPolicyName, body: { spec: { podSelector: {} } } },
   ];
   for (const c of cases) {
@@ -220,46 +220,156 @@ describe('a run deleted and re-created under the same name', () => {
   });
 });
 
-describe('the run\'s agent token', () => {
-  it('a Secret created once per run, owned, 32 random bytes base64url under `token`, never overwritten; the runner gets it by secretKeyRef', async () => {
+/** The attempt's agent-token Secret's name, as its params ConfigMap records it. */
+function tokenSecretOf(w: World, run: string, attempt: number): string {
+  return w.fake.get('ConfigMap', NS, paramsName(run, attempt))!.data!.agentTokenSecret!;
+}
+
+/** Calls that read a Secret (its data or its metadata). */
+const secretReads = (w: World) => w.fake.calls.filter((c) => c.kind === 'Secret' && ['read', 'readSecret', 'readSecretMetadata'].includes(c.op));
+
+describe('the attempt\'s agent token', () => {
+  it('a Secret per attempt by generateName, its name in the params ConfigMap, owned, 32 random bytes under `token`, never read back nor overwritten; the runner gets it by secretKeyRef and SWARMBENCH_AGENT_TOKEN_SECRET', async () => {
     const w = new World();
     w.addRun('nightly', { mode: 'quick', categories: ['distributed', 'integration'] });
     await w.settle('nightly');
-    const s = w.fake.get('Secret', NS, agentTokenSecretName('nightly'))!;
+    const name = tokenSecretOf(w, 'nightly', 1);
+    expect(name).toMatch(new RegExp(`^${agentTokenSecretPrefix('nightly', 1)}[a-z0-9]{5}$`));
+    expect(agentTokenSecretPrefix('nightly', 1)).toBe('nightly-a1-token-');
+    // The create carried no name: the API server picked it.
+    const creates = w.fake.calls.filter((c) => c.op === 'create' && c.kind === 'Secret');
+    expect(creates).toHaveLength(1);
+    expect((creates[0]!.body as Obj).metadata).toMatchObject({ generateName: 'nightly-a1-token-' });
+    expect((creates[0]!.body as Obj).metadata!.name).toBeUndefined();
+    const s = w.fake.get('Secret', NS, name)!;
     expect(s.type).toBe('Opaque');
     expect(s.metadata!.ownerReferences).toEqual([expect.objectContaining({ kind: 'BenchmarkRun', uid: w.run('nightly').metadata.uid, controller: true })]);
-    expect(s.metadata!.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'swarmbench', 'swarmbench.io/run': 'nightly', 'swarmbench.io/run-uid': w.run('nightly').metadata.uid });
+    expect(s.metadata!.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'swarmbench', 'swarmbench.io/run': 'nightly', 'swarmbench.io/run-uid': w.run('nightly').metadata.uid, 'swarmbench.io/attempt': '1' });
     const token = Buffer.from(s.data!.token!, 'base64').toString('utf8');
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(token, 'base64url')).toHaveLength(32);
-    // The next step, a new attempt: the same Secret, untouched.
+    const envOf = (attempt: number, step: string) => w.fake.get('Job', NS, jobName('nightly', attempt, step))!.spec!.template.spec!.containers[0]!.env!;
+    const tokenEnv = (n: string) => [
+      { name: 'SWARMBENCH_AGENT_TOKEN', valueFrom: { secretKeyRef: { name: n, key: 'token' } } },
+      { name: 'SWARMBENCH_AGENT_TOKEN_SECRET', value: n },
+    ];
+    expect(envOf(1, 'distributed').filter((e) => e.name.startsWith('SWARMBENCH_AGENT_TOKEN'))).toEqual(tokenEnv(name));
+    // The next step: the same Secret. A new attempt: a new Secret and token; the first untouched.
     w.pass('nightly');
     await w.settle('nightly');
+    expect(envOf(1, 'integration').filter((e) => e.name.startsWith('SWARMBENCH_AGENT_TOKEN'))).toEqual(tokenEnv(name));
     w.pass('nightly');
     await w.settle('nightly');
     w.fake.updateRun(NS, 'nightly', { annotations: { 'swarmbench.io/rerun': 'x' } });
     await w.settle('nightly');
     expect(w.status('nightly').attempt).toBe(2);
-    expect(w.fake.get('Secret', NS, agentTokenSecretName('nightly'))).toEqual(s);
-    expect(w.fake.calls.filter((c) => c.kind === 'Secret' && c.op === 'replace')).toEqual([]);
-    const env = w.fake.get('Job', NS, jobName('nightly', 2, 'distributed'))!.spec!.template.spec!.containers[0]!.env!;
-    expect(env.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')).toEqual({ name: 'SWARMBENCH_AGENT_TOKEN', valueFrom: { secretKeyRef: { name: agentTokenSecretName('nightly'), key: 'token' } } });
-    expect(env.find((e) => e.name === 'SWARMBENCH_RUN_UID')!.value).toBe(w.run('nightly').metadata.uid);
-    // Two runs: two different tokens.
+    const name2 = tokenSecretOf(w, 'nightly', 2);
+    expect(name2).toMatch(/^nightly-a2-token-[a-z0-9]{5}$/);
+    expect(w.fake.names('Secret', NS).sort()).toEqual([name, name2].sort());
+    expect(w.fake.get('Secret', NS, name2)!.data!.token).not.toBe(s.data!.token);
+    expect(w.fake.get('Secret', NS, name)).toEqual(s);
+    expect(envOf(2, 'distributed').filter((e) => e.name.startsWith('SWARMBENCH_AGENT_TOKEN'))).toEqual(tokenEnv(name2));
+    expect(envOf(2, 'distributed').find((e) => e.name === 'SWARMBENCH_RUN_UID')!.value).toBe(w.run('nightly').metadata.uid);
+    // Two runs: different tokens.
     w.addRun('other');
     await w.settle('other');
-    expect(w.fake.get('Secret', NS, agentTokenSecretName('other'))!.data!.token).not.toBe(s.data!.token);
+    expect(w.fake.get('Secret', NS, tokenSecretOf(w, 'other', 1))!.data!.token).not.toBe(s.data!.token);
     // Without the operator's scrape token the Secret holds the run token alone.
     expect(Object.keys(s.data!)).toEqual(['token']);
+    // Never read back, never written but by a create.
+    expect(secretReads(w)).toEqual([]);
+    expect(w.fake.calls.filter((c) => c.kind === 'Secret' && c.op !== 'create')).toEqual([]);
   });
 
-  it('with the administrator\'s scrape token (--metrics-token-file), each new run\'s Secret carries a copy under `metrics-token`', async () => {
+  it('a Secret someone else made, under the old deterministic name or one the generator could pick, is never used nor touched', async () => {
+    const w = new World();
+    w.addRun('nightly');
+    const planted = ['nightly-agent-token', 'nightly-a1-token-aaaaa', 'nightly-a1-token-zzzzz'].map((n) =>
+      w.fake.put('Secret', { metadata: { name: n, namespace: NS, ownerReferences: [foreign] }, data: { token: Buffer.from('attacker-token-0123456789').toString('base64') } }));
+    await w.settle('nightly');
+    const name = tokenSecretOf(w, 'nightly', 1);
+    expect(planted.map((p) => p.metadata.name)).not.toContain(name);
+    for (const p of planted) expect(w.fake.get('Secret', NS, p.metadata.name)).toEqual(p);
+    expect(w.conflict('nightly')).toBeUndefined();
+    const env = w.fake.get('Job', NS, jobName('nightly', 1, 'integration'))!.spec!.template.spec!.containers[0]!.env!;
+    expect(env.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')!.valueFrom!.secretKeyRef!.name).toBe(name);
+    expect(secretReads(w)).toEqual([]);
+  });
+
+  it('a crash between the Secret\'s create and the params ConfigMap\'s: the retry makes another Secret (the orphan is the run\'s, collected with it)', async () => {
+    const w = new World();
+    w.addRun('nightly');
+    w.fake.failNext('create', 500, 'ConfigMap');
+    await expect(w.reconcile('nightly')).rejects.toMatchObject({ code: 500 });
+    expect(w.fake.names('Secret', NS)).toHaveLength(1);
+    const orphan = w.fake.names('Secret', NS)[0]!;
+    await w.settle('nightly');
+    const name = tokenSecretOf(w, 'nightly', 1);
+    expect(name).not.toBe(orphan);
+    expect(w.fake.names('Secret', NS).sort()).toEqual([name, orphan].sort());
+    for (const n of [name, orphan]) {
+      expect(w.fake.get('Secret', NS, n)!.metadata!.ownerReferences).toEqual([expect.objectContaining({ uid: w.run('nightly').metadata.uid, controller: true })]);
+    }
+    // A reconcile that finds the params ConfigMap makes no further Secret.
+    await w.settle('nightly');
+    w.pass('nightly');
+    await w.settle('nightly');
+    expect(w.fake.names('Secret', NS)).toHaveLength(2);
+  });
+
+  it('a params ConfigMap of an older operator (no agentTokenSecret): a new Secret, its name added by a replace; the attempt goes on', async () => {
+    const w = new World();
+    w.addRun('nightly', { mode: 'quick', categories: ['distributed', 'integration'] });
+    await w.settle('nightly');
+    const first = tokenSecretOf(w, 'nightly', 1);
+    w.fake.update('ConfigMap', NS, paramsName('nightly', 1), (o) => {
+      o.data = { 'params.json': (o.data as Record<string, string>)['params.json']! };
+    });
+    const frozen = w.fake.get('ConfigMap', NS, paramsName('nightly', 1))!.data!['params.json'];
+    w.fake.clearCalls();
+    w.pass('nightly');
+    await w.settle('nightly');
+    const name = tokenSecretOf(w, 'nightly', 1);
+    expect(name).not.toBe(first);
+    expect(name).toMatch(/^nightly-a1-token-[a-z0-9]{5}$/);
+    expect(w.fake.get('ConfigMap', NS, paramsName('nightly', 1))!.data!['params.json']).toBe(frozen);
+    expect(w.fake.calls.filter((c) => c.op === 'replace' && c.kind === 'ConfigMap').map((c) => c.name)).toEqual([paramsName('nightly', 1)]);
+    expect(w.fake.calls.filter((c) => c.op === 'create' && c.kind === 'Secret')).toHaveLength(1);
+    const env = w.fake.get('Job', NS, jobName('nightly', 1, 'integration'))!.spec!.template.spec!.containers[0]!.env!;
+    expect(env.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN_SECRET')!.value).toBe(name);
+    expect(w.status('nightly').phase).toBe('Running');
+    expect(secretReads(w)).toEqual([]);
+  });
+
+  it('a recorded name the API server did not generate for the attempt (the ConfigMap edited to point elsewhere): ParamsInvalid, no Job mounts it', async () => {
+    const w = new World();
+    w.addRun('nightly', { mode: 'quick', categories: ['distributed', 'integration'] });
+    await w.settle('nightly');
+    w.fake.update('ConfigMap', NS, paramsName('nightly', 1), (o) => ((o.data as Record<string, string>).agentTokenSecret = 'registry-credentials'));
+    w.pass('nightly');
+    await w.settle('nightly');
+    expect(w.status('nightly').phase).toBe('Failed');
+    expect(w.status('nightly').conditions!.find((c) => c.type === 'Ready')).toMatchObject({ reason: 'ParamsInvalid' });
+    expect(w.status('nightly').conditions!.find((c) => c.type === 'Ready')!.message).toMatch(/agentTokenSecret\): "registry-credentials" is not a name the API server generated .*nightly-a1-token-/);
+    expect(w.fake.get('Job', NS, jobName('nightly', 1, 'integration'))).toBeUndefined();
+  });
+
+  it('with the administrator\'s scrape token (--metrics-token-file), each attempt\'s Secret carries a copy under `metrics-token`', async () => {
     const w = new World({ metricsToken: 'scrape-token-0123456789abcdef' });
     w.addRun('nightly');
     await w.settle('nightly');
-    const s = w.fake.get('Secret', NS, agentTokenSecretName('nightly'))!;
+    const s = w.fake.get('Secret', NS, tokenSecretOf(w, 'nightly', 1))!;
     expect(Buffer.from(s.data!['metrics-token']!, 'base64').toString('utf8')).toBe('scrape-token-0123456789abcdef');
     expect(s.data!.token).not.toBe(s.data!['metrics-token']);
+  });
+
+  it('the runner takes the Secret\'s name from SWARMBENCH_AGENT_TOKEN_SECRET: both variables or neither; errors name the variable', () => {
+    const token = 'a-token-of-enough-length-012345';
+    expect(agentTokenSecretEnv({})).toBeUndefined();
+    expect(agentTokenSecretEnv({ SWARMBENCH_AGENT_TOKEN: token, SWARMBENCH_AGENT_TOKEN_SECRET: 'nightly-a1-token-x7k2p' })).toBe('nightly-a1-token-x7k2p');
+    expect(() => agentTokenSecretEnv({ SWARMBENCH_AGENT_TOKEN: token })).toThrow(/SWARMBENCH_AGENT_TOKEN is set but SWARMBENCH_AGENT_TOKEN_SECRET/);
+    expect(() => agentTokenSecretEnv({ SWARMBENCH_AGENT_TOKEN_SECRET: 'nightly-a1-token-x7k2p' })).toThrow(/SWARMBENCH_AGENT_TOKEN_SECRET is set but SWARMBENCH_AGENT_TOKEN /);
+    expect(() => agentTokenSecretEnv({ SWARMBENCH_AGENT_TOKEN: token, SWARMBENCH_AGENT_TOKEN_SECRET: 'Bad_Name' })).toThrow(/^SWARMBENCH_AGENT_TOKEN_SECRET: "Bad_Name" is not a Secret name/);
   });
 });
 

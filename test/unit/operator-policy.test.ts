@@ -366,7 +366,7 @@ describe('through the reconcile', () => {
     expect(ready.message).toMatch(/spec\.prometheus\.bearerTokenSecretRef\.name: Secret db-creds does not consent/);
     expect(ready.message).toMatch(/spec\.prometheus\.url: a bearer token/);
     expect(fake.calls.filter((c) => c.op === 'create').map((c) => c.kind)).toEqual([]);
-    expect(fake.calls.filter((c) => c.op === 'read' && c.kind === 'Secret')).toEqual([]);
+    expect(fake.calls.filter((c) => (c.op === 'read' || c.op === 'readSecret') && c.kind === 'Secret')).toEqual([]);
     expect(fake.events.map((e) => e.reason)).toEqual(['SpecInvalid']);
   });
 
@@ -382,6 +382,9 @@ describe('through the reconcile', () => {
     const fake = await reconcileOnce('bench', { mode: 'quick', categories: ['integration'], prometheus: { url: 'http://prometheus.monitoring.svc:9090', bearerTokenSecretRef: { name: 'prom-token', key: 'token' } } }, settings(), { 'prom-token': { [CONSUMER_LABEL]: 'true' } });
     expect(fake.get('BenchmarkRun', 'bench', 'r')!.status!.phase).toBe('Running');
     expect(fake.calls.filter((c) => c.op === 'readSecretMetadata').map((c) => c.name)).toEqual(['prom-token']);
+    // Secrets: the consenting one's metadata read, the attempt's token created (never read).
+    expect(fake.calls.filter((c) => c.kind === 'Secret').map((c) => `${c.op} ${c.op === 'create' ? (c.body as { metadata: { generateName: string } }).metadata.generateName : c.name}`))
+      .toEqual(['readSecretMetadata prom-token', 'create r-a1-token-']);
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { API_VERSION_FULL, ResultDocument, type BenchmarkRunSpec, type BenchmarkRunStatus, type Measurement, type StepResult } from '../../src/api/schema.ts';
-import { jobName, paramsName, stepResultName, stepSeedsName } from '../../src/kube/names.ts';
+import { agentTokenSecretPrefix, jobName, paramsName, stepResultName, stepSeedsName } from '../../src/kube/names.ts';
 import type { Logger } from '../../src/log.ts';
 import type { RunObject } from '../../src/operator/cluster.ts';
 import { Reconciler, type ReconcileResult } from '../../src/operator/reconcile.ts';
@@ -128,7 +128,7 @@ class World {
 interface Outcome {
   result: ReconcileResult;
   calls: Call[];
-  /** `Kind/name` of every successful create. */
+  /** `Kind/name` of every successful create (`Secret/<generateName>*` for a generated name). */
   created: string[];
   /** `Kind selector` of every delete-collection, `Kind name` of every single delete, in call order. */
   deleted: string[];
@@ -146,7 +146,10 @@ async function act(w: World, times = 1): Promise<Outcome> {
   return {
     result,
     calls,
-    created: calls.filter((c) => c.op === 'create' && !c.failed).map((c) => `${c.kind}/${c.name}`),
+    created: calls.filter((c) => c.op === 'create' && !c.failed).map((c) => {
+      const m = (c.body as { metadata?: { name?: string; generateName?: string } }).metadata;
+      return m?.name ? `${c.kind}/${c.name}` : `${c.kind}/${m?.generateName}*`;
+    }),
     deleted: calls.filter((c) => c.op === 'deleteCollection' || c.op === 'delete').map((c) => `${c.kind} ${c.op === 'delete' ? c.name : c.selector}`),
     patches: calls.filter((c) => c.op === 'patchRunStatus').map((c) => c.body as Record<string, unknown>),
     events: w.fake.events.slice(seen).map((e) => ({ type: e.type!, reason: e.reason!, message: e.message! })),
@@ -154,7 +157,9 @@ async function act(w: World, times = 1): Promise<Outcome> {
 }
 
 const reasons = (o: Outcome) => o.events.map((e) => e.reason);
-const RUNNER_IDENTITY = ['Secret/nightly-agent-token', 'NetworkPolicy/nightly-agents', 'ServiceAccount/nightly-runner', 'Role/nightly-runner', 'RoleBinding/nightly-runner', 'RoleBinding/nightly-runner-pools'];
+/** The attempt's agent-token Secret (then its params ConfigMap, which records its generated name). */
+const TOKEN = (attempt: number) => `Secret/${agentTokenSecretPrefix(NAME, attempt)}*`;
+const RUNNER_IDENTITY = ['NetworkPolicy/nightly-agents', 'ServiceAccount/nightly-runner', 'Role/nightly-runner', 'RoleBinding/nightly-runner', 'RoleBinding/nightly-runner-pools'];
 const stepObjects = (attempt: number, step: string) => [`ConfigMap/${stepResultName(NAME, attempt, step)}`, `ConfigMap/${stepSeedsName(NAME, attempt, step)}`, `Job/${jobName(NAME, attempt, step)}`];
 const foreignOwner = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'someone-else', uid: 'other-uid', controller: true };
 
@@ -176,7 +181,7 @@ const cases: Case[] = [
     name: 'a new run: params ConfigMap, runner identity, the first step\'s ConfigMaps and Job; phase Running with its conditions',
     times: 2,
     then(w, o) {
-      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`, ...RUNNER_IDENTITY, ...stepObjects(1, 'distributed')]);
+      expect(o.created).toEqual([TOKEN(1), `ConfigMap/${paramsName(NAME, 1)}`, ...RUNNER_IDENTITY, ...stepObjects(1, 'distributed')]);
       // The frozen params are the spec resolved, plus the agents' resources the admission policy
       // defaults (src/operator/policy.ts): compared without them here.
       const frozen = JSON.parse(w.fake.get('ConfigMap', NS, paramsName(NAME, 1))!.data!['params.json']!);
@@ -305,7 +310,7 @@ const cases: Case[] = [
       for (const c of w.status.conditions!) expect(c.observedGeneration).toBe(1);
       expect(w.fake.names('Job', NS)).toEqual([jobName(NAME, 1, 'distributed'), jobName(NAME, 1, 'integration')]);
       const next = await act(w);
-      expect(next.created).toEqual([`ConfigMap/${paramsName(NAME, 2)}`]);
+      expect(next.created).toEqual([TOKEN(2), `ConfigMap/${paramsName(NAME, 2)}`]);
       expect(w.status).toMatchObject({ phase: 'Running', attempt: 2, observedGeneration: 2 });
       expect(w.status.history![0]).toMatchObject({ attempt: 1, phase: 'Succeeded', verdict: 'Passed', successRate: 100 });
       expect(JSON.parse(w.fake.get('ConfigMap', NS, paramsName(NAME, 1))!.data!['params.json']!).trials).toBe(5);
@@ -385,7 +390,7 @@ const cases: Case[] = [
     async then(w, o) {
       const before = w.fake.get('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'));
       expect(o.result).toEqual({ requeueAfterMs: POLL });
-      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`]);
+      expect(o.created).toEqual([TOKEN(1), `ConfigMap/${paramsName(NAME, 1)}`]);
       expect(o.calls.filter((c) => c.name === stepResultName(NAME, 1, 'distributed') && c.op !== 'read')).toEqual([]);
       expect(w.condition('Conflict')).toMatchObject({ status: 'True', reason: 'ObjectNotOwned' });
       expect(w.condition('Conflict')!.message).toMatch(/ConfigMap bench\/nightly-a1-distributed-result is not controlled by this run .*Deployment someone-else \(uid other-uid\)/);
@@ -412,7 +417,7 @@ const cases: Case[] = [
     times: 2,
     async then(w, o) {
       expect(o.result).toEqual({ requeueAfterMs: 2000 });
-      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 1)}`]);
+      expect(o.created).toEqual([TOKEN(1), `ConfigMap/${paramsName(NAME, 1)}`]);
       expect(reasons(o)).toEqual(['AttemptStarted', 'Conflict']);
       expect(w.condition('Conflict')!.message).toMatch(/BenchmarkRun nightly \(uid old-uid\).*garbage collector/);
       w.fake.remove('ConfigMap', NS, stepResultName(NAME, 1, 'distributed'));
@@ -536,7 +541,7 @@ const cases: Case[] = [
       w.fake.updateRun(NS, NAME, { annotations: { 'swarmbench.io/rerun': 'again' } });
     },
     then(w, o) {
-      expect(o.created).toEqual([`ConfigMap/${paramsName(NAME, 2)}`]);
+      expect(o.created).toEqual([TOKEN(2), `ConfigMap/${paramsName(NAME, 2)}`]);
       expect(w.status).toMatchObject({ attempt: 2, phase: 'Running', lastRerun: 'again', observedGeneration: 1 });
       expect(w.status.history).toHaveLength(1);
     },

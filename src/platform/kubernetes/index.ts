@@ -31,8 +31,9 @@
  *   the seeds ConfigMap is read and checked once before the first patch. Anything else is an
  *   error naming the object and its controller, with nothing modified. The pods are selected by
  *   the run's uid label, so an earlier run's pods of the same name are never killed or counted.
- * - The agents' token: with `agentTokenSecret` (the runner sets it under the operator) each
- *   agent pod gets SWARMBENCH_AGENT_TOKEN from that Secret.
+ * - The agents' token: with `agentTokenSecret` (the runner sets it under the operator, from
+ *   SWARMBENCH_AGENT_TOKEN_SECRET: the attempt's Secret, whose generated name the operator recorded
+ *   in the params ConfigMap) each agent pod gets SWARMBENCH_AGENT_TOKEN from that Secret.
  */
 import {
   AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions,
@@ -72,7 +73,7 @@ export interface KubernetesPlatformOptions {
   /** Start the agent as `swarmbench agent` with flags; default: the image is `…/swarmbench[-gpu]`. */
   ownImage?: boolean;
   scheduling?: Scheduling;
-  /** The run's agent-token Secret, mounted into the agent pods as SWARMBENCH_AGENT_TOKEN (absent: none). */
+  /** The attempt's agent-token Secret, mounted into the agent pods as SWARMBENCH_AGENT_TOKEN (absent: none). */
   agentTokenSecret?: string;
   log?: KubernetesPlatformLog;
   /** Deadline for scaleTo (default 180 s). */

@@ -89,7 +89,8 @@ export interface AgentDeploymentOptions {
   scheduling?: Scheduling;
   imagePullPolicy?: string;
   /**
-   * The run's agent-token Secret (kube/names.ts `agentTokenSecretName`, made by the operator):
+   * The attempt's agent-token Secret (made by the operator with generateName, kube/names.ts
+   * `agentTokenSecretPrefix`; the runner learns its name from SWARMBENCH_AGENT_TOKEN_SECRET):
    * mounted as SWARMBENCH_AGENT_TOKEN (secretKeyRef, key `token`). Absent: no token env (the
    * platform used without the operator).
    */

@@ -55,12 +55,15 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  * - serviceaccounts, roles, rolebindings: the per-run runner identity and its Role. Writing a
  *   Role needs the operator to hold what it grants (get/update/patch on ConfigMaps: it does).
  *   RoleBindings delete: only the run's own binding whose roleRef changed (uid precondition);
- * - secrets get/create: the run's agent-token Secret (created once per run, read back on a 409 to
- *   check that the run controls it). Kubernetes RBAC cannot limit `get` by label or owner, nor
- *   `create` by name, so this lets the operator read every Secret of a watched namespace; the code
- *   reads only the token Secret of its run and the Secrets a run may use (docs/operator.md
- *   "Who may do what"). No update, patch or delete: the token is never overwritten, and the
- *   garbage collector removes it with the run;
+ * - secrets create, and nothing else: each attempt's agent-token Secret, created with
+ *   `generateName` (the API server picks a fresh name, so the create never meets an existing
+ *   Secret and nothing is read back; the name is recorded in the params ConfigMap). No get, list
+ *   or watch: the operator cannot read the Secrets of a watched namespace (kube-system's in
+ *   all-namespaces mode), its own token Secrets included. The only Secrets it may `get` are the
+ *   Prometheus token Secrets the administrator names (`operatorSecretRule`, resourceNames; the
+ *   chart's `rbac.prometheusTokenSecrets`), whose metadata admission reads (consent). No update,
+ *   patch or delete: a token is never overwritten, and the garbage collector removes it with the
+ *   run;
  * - networkpolicies get/create: the run's NetworkPolicy over its agents (never changed; the
  *   garbage collector removes it with the run).
  */
@@ -75,7 +78,7 @@ export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create'] },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['get', 'create', 'update'] },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'create', 'delete'] },
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'create'] },
 ];
 

@@ -156,11 +156,15 @@ export async function containerEnv(c: V1Container, ctx: EnvContext, base: Record
     }
     for (const [k, v] of Object.entries(data)) env[`${from.prefix ?? ''}${k}`] = v;
   }
-  for (const e of c.env ?? []) env[e.name] = await envValue(e, c, ctx, env);
+  for (const e of c.env ?? []) {
+    const v = await envValue(e, c, ctx, env);
+    // As the kubelet does: an optional key or object that is missing sets no variable at all.
+    if (v !== undefined) env[e.name] = v;
+  }
   return env;
 }
 
-async function envValue(e: V1EnvVar, c: V1Container, ctx: EnvContext, env: Record<string, string>): Promise<string> {
+async function envValue(e: V1EnvVar, c: V1Container, ctx: EnvContext, env: Record<string, string>): Promise<string | undefined> {
   if (e.value !== undefined) return expandVars(e.value, env);
   const vf = e.valueFrom;
   if (!vf) return '';
@@ -172,7 +176,7 @@ async function envValue(e: V1EnvVar, c: V1Container, ctx: EnvContext, env: Recor
     const data = await ctx.lookup(kind, ref.name!);
     const v = data?.[ref.key];
     if (v === undefined) {
-      if (ref.optional) return '';
+      if (ref.optional) return undefined;
       throw new EnvError('CreateContainerConfigError', `couldn't find key ${ref.key} in ${kind} ${ctx.pod.metadata?.namespace}/${ref.name}`);
     }
     return v;
