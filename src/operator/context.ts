@@ -27,7 +27,7 @@ export interface Deps {
    */
   agentIngressFrom?: IngressPeer[] | undefined;
   /**
-   * The administrator's metrics scrape token (`--metrics-token-file`), copied into each new run's
+   * The administrator's metrics scrape token (`--metrics-token-file`), copied into each new attempt's
    * agent-token Secret (desired.ts `agentTokenSecret`); absent: agents' /metrics need the run token.
    */
   metricsToken?: string | undefined;

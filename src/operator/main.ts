@@ -17,7 +17,7 @@
  * (default $SWARMBENCH_AGENT_INGRESS_FROM: the peers besides a run's own pods that its NetworkPolicy
  * admits to the agents, `{namespaceSelector, podSelector}` or a list: the scraping Prometheus),
  * --metrics-token-file PATH (default $SWARMBENCH_METRICS_TOKEN_FILE: the administrator's scrape token,
- * copied into each new run's agent-token Secret so that one Prometheus credential reads every
+ * copied into each new attempt's agent-token Secret so that one Prometheus credential reads every
  * run's agents' /metrics and nothing else), --port 8080,
  * --concurrency 4, --resync-seconds 300, --leader-elect true|false, --lease-namespace NS
  * (default $POD_NAMESPACE or "default"), --lease-name swarmbench-operator, --lease-seconds 15.

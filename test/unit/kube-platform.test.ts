@@ -55,6 +55,9 @@ describe('agent Deployment: the run\'s token, resources and uid', () => {
       valueFrom: { secretKeyRef: { name: 'nightly-a1-token-x7k2p', key: 'metrics-token', optional: true } },
     });
     expect(agentDeployment(base).spec!.template.spec!.containers[0]!.env!.some((e) => e.name === 'SWARMBENCH_METRICS_TOKEN')).toBe(false);
+    // Without the operator's Secret: the runner's own token as a plain value, never none.
+    const own = agentDeployment({ ...base, agentToken: 'runner-own-token-0123456789' }).spec!.template.spec!.containers[0]!.env!;
+    expect(own.find((e) => e.name === 'SWARMBENCH_AGENT_TOKEN')).toEqual({ name: 'SWARMBENCH_AGENT_TOKEN', value: 'runner-own-token-0123456789' });
   });
 
   it('gives the agent container the resources asked for (spec.agents.resources), none when none are asked', () => {

@@ -91,10 +91,16 @@ export interface AgentDeploymentOptions {
   /**
    * The attempt's agent-token Secret (made by the operator with generateName, kube/names.ts
    * `agentTokenSecretPrefix`; the runner learns its name from SWARMBENCH_AGENT_TOKEN_SECRET):
-   * mounted as SWARMBENCH_AGENT_TOKEN (secretKeyRef, key `token`). Absent: no token env (the
-   * platform used without the operator).
+   * mounted as SWARMBENCH_AGENT_TOKEN (secretKeyRef, key `token`).
    */
   agentTokenSecret?: string;
+  /**
+   * Without `agentTokenSecret` (the platform used without the operator, e.g. `swarmbench runner
+   * --platform kubernetes` by hand): the runner's own token (src/agent/auth.ts `agentToken`) as a
+   * plain env value. Decided: agents always get a token, and only the operator path keeps it in a
+   * Secret; here it is readable by whoever may read the Deployment in that namespace.
+   */
+  agentToken?: string;
 }
 
 /**
@@ -134,6 +140,8 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
     env.push({ name: AGENT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: o.agentTokenSecret, key: AGENT_TOKEN_KEY } } });
     // The administrator's scrape token, when the operator put one in the Secret (optional key).
     env.push({ name: METRICS_TOKEN_ENV, valueFrom: { secretKeyRef: { name: o.agentTokenSecret, key: METRICS_TOKEN_KEY, optional: true } } });
+  } else if (o.agentToken) {
+    env.push({ name: AGENT_TOKEN_ENV, value: o.agentToken });
   }
   if (pool.gossipIntervalMs !== undefined) env.push({ name: 'SWARMBENCH_GOSSIP_INTERVAL_MS', value: String(pool.gossipIntervalMs) });
   if (pool.failureTimeoutMs !== undefined) env.push({ name: 'SWARMBENCH_FAILURE_TIMEOUT_MS', value: String(pool.failureTimeoutMs) });
