@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KUBECONFIG, NODE_AGENT_URL, PROMETHEUS_URL } from './lib/config.ts';
+import { KUBECONFIG, NODE_AGENT_URL, PROMETHEUS_URL, TEST_SCRAPE_TOKEN } from './lib/config.ts';
 import { Observations, type ObservedMetric, type StepObservation } from '../../src/api/schema.ts';
 import { observeSteps } from '../../src/operator/observe.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
@@ -63,6 +63,9 @@ describe.skipIf(!!notUp)(title, () => {
   });
 
   it('a pool of 2 scraped for ~15 s: memory, CPU, pool size, scrapes; extra queries; no DCGM', async () => {
+    // No operator here: the platform gives the agents this process's tokens as plain values; the
+    // cluster's Prometheus scrapes with the test scrape token, so the agents must accept it.
+    process.env.SWARMBENCH_METRICS_TOKEN = TEST_SCRAPE_TOKEN;
     platform = new KubernetesPlatform({ kc, run: { namespace: ns, name: runName, uid: runUid }, attempt: 1, step: 'distributed', agentImage: IMAGE, log: quiet, readyTimeoutMs: 90_000 });
     const pool = await platform.createPool({ name: 'obs', size: 2, capacity: 16, agentsPerProcess: 1 });
     const ids = pool.agents().map((a) => a.id).sort();

@@ -34,13 +34,14 @@
  * - The agents' token: with `agentTokenSecret` (the runner sets it under the operator, from
  *   SWARMBENCH_AGENT_TOKEN_SECRET: the attempt's Secret, whose generated name the operator recorded
  *   in the params ConfigMap) each agent pod gets SWARMBENCH_AGENT_TOKEN from that Secret; without
- *   it (no operator), the runner's own token (`agentToken`) as a plain env value.
+ *   it (no operator), the runner's own token (`agentToken`) and scrape token (`metricsToken`, if
+ *   any) as plain env values.
  */
 import {
   AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions,
   type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod,
 } from '@kubernetes/client-node';
-import { agentToken } from '../../agent/auth.ts';
+import { agentToken, metricsToken } from '../../agent/auth.ts';
 import { AgentClient } from '../../agent/client.ts';
 import type { Logger } from '../../log.ts';
 import { createOrGet, describeError, isNotFound } from '../../kube/client.ts';
@@ -148,7 +149,7 @@ class KubernetesPool implements Pool {
       image: this.platform.agentImage,
       ownImage: this.platform.ownImage,
       ...(this.platform.scheduling ? { scheduling: this.platform.scheduling } : {}),
-      ...(this.platform.agentTokenSecret ? { agentTokenSecret: this.platform.agentTokenSecret } : { agentToken: agentToken() }),
+      ...(this.platform.agentTokenSecret ? { agentTokenSecret: this.platform.agentTokenSecret } : { agentToken: agentToken(), ...(metricsToken() ? { metricsToken: metricsToken()! } : {}) }),
     });
     this.informer.start();
     const d = await createOrGet(

@@ -101,6 +101,8 @@ export interface AgentDeploymentOptions {
    * Secret; here it is readable by whoever may read the Deployment in that namespace.
    */
   agentToken?: string;
+  /** With `agentToken`: the runner's scrape token (SWARMBENCH_METRICS_TOKEN), also as a plain value. */
+  metricsToken?: string;
 }
 
 /**
@@ -142,6 +144,7 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
     env.push({ name: METRICS_TOKEN_ENV, valueFrom: { secretKeyRef: { name: o.agentTokenSecret, key: METRICS_TOKEN_KEY, optional: true } } });
   } else if (o.agentToken) {
     env.push({ name: AGENT_TOKEN_ENV, value: o.agentToken });
+    if (o.metricsToken) env.push({ name: METRICS_TOKEN_ENV, value: o.metricsToken });
   }
   if (pool.gossipIntervalMs !== undefined) env.push({ name: 'SWARMBENCH_GOSSIP_INTERVAL_MS', value: String(pool.gossipIntervalMs) });
   if (pool.failureTimeoutMs !== undefined) env.push({ name: 'SWARMBENCH_FAILURE_TIMEOUT_MS', value: String(pool.failureTimeoutMs) });
