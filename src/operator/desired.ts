@@ -227,7 +227,7 @@ export function exportConfigMap(run: RunRef, name: string, attempt: number, file
  * (`--metrics-token-file`), key `metrics-token` holds a copy of it: the agent pods read it as
  * SWARMBENCH_METRICS_TOKEN, which opens their `/metrics` (and nothing else) to the Prometheus that
  * scrapes every run's agents with that one credential. Copied when the Secret is created: a new
- * scrape token reaches runs created after the operator restarts with it.
+ * scrape token reaches attempts started after the operator restarts with it.
  */
 export function agentTokenSecret(run: RunRef, attempt: number, token: string, metricsToken?: string): V1Secret {
   return {
