@@ -50,7 +50,7 @@ interface Details {
 }
 
 describe('4.x sensitivity at the default target', () => {
-  it('the clean agent passes each step, or is honestly Skipped host-bound with the figures', async () => {
+  it('the clean agent passes each step, or is honestly Skipped (host-bound, not saturated) with the figures', async () => {
     const { tests, params, elapsedMs } = await measure([]);
     expect(params.targets.scalingEfficiency).toBe(90);
     expect(tests.map((t) => t.id)).toEqual(['4.1', '4.2', '4.3', '4.4', '4.5']);
@@ -62,8 +62,15 @@ describe('4.x sensitivity at the default target', () => {
         expect(t.value!).toBeGreaterThanOrEqual(90);
         continue;
       }
-      // Never Failed: the only other outcome is host-bound, and it says why, with the figures.
+      // Never Failed: the other outcomes are Skipped, saying why with the figures. Not saturated:
+      // the harness on these 2 cores could not keep the largest pools busy (efficiency at or above
+      // the target, but the throughput is the harness's).
       expect(t.result).toBe('Skipped');
+      if (/^not saturated: /.test(t.reason!)) {
+        expect(t.reason).toMatch(/^not saturated: \d+ agents neither refused a task nor queued with \d+ outstanding/);
+        expect(t.value!).toBeGreaterThanOrEqual(90);
+        continue;
+      }
       expect(t.reason).toMatch(/^host-bound: /);
       expect(t.reason).toMatch(/all \d+ agents executed tasks \(\d+ over the run\), and the pool did [\d.]+ tasks\/s of the [\d.]+ that \d+ x T\(1\) would be \(efficiency [\d.]+ %, target 90 %\)/);
       expect(t.value!).toBeLessThan(90);
