@@ -28,9 +28,10 @@ import { spike } from './stress/spike.ts';
 import { sustained } from './stress/sustained.ts';
 import type { BenchContext, CategoryRunner } from './types.ts';
 
-export { SchedSampler, type StressHooks, type StressTest } from './stress/common.ts';
+export { readSteal, SchedSampler, type HostReading, type StressHooks, type StressTest } from './stress/common.ts';
 export {
   HOST_BOUND_RISE,
+  HOST_BOUND_STEAL_SHARE,
   HOST_BOUND_WAIT_SHARE,
   JUDGE_WINDOW_MS,
   judgedWindows,

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { LoadRun, OUTCOME } from '../../src/bench/load/index.ts';
-import { admittedRate, cohortRecovery, judgedWindows, judgeWindowing, SchedSampler, spikePlan, sustainedMeasurement, type HostProbe } from '../../src/bench/stress.ts';
+import { admittedRate, cohortRecovery, judgedWindows, judgeWindowing, readSteal, SchedSampler, spikePlan, sustainedMeasurement, type HostProbe } from '../../src/bench/stress.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 
 const p = resolveParams({ mode: 'quick' }, ['stress']);
@@ -136,6 +136,30 @@ describe('6.1 judged windows', () => {
     expect(quiet.fail).toMatch(/drifted/);
   });
 
+  it('windows where the hypervisor stole a tenth of the CPUs more than usual are not judged for drift', () => {
+    const slow = (t: number): boolean => t >= 12_000 && t < 16_000;
+    const r = run(20, 200, 22_000, (i, t) => (slow(t) ? 1.4 * base(i) : base(i)));
+    // The pool waited alike all run; the hypervisor took 30 % of the host's CPUs in 12–16 s (else 1 %).
+    const stolen = (share: number): HostProbe => (f, t) => ({ ranCpus: 0.3, waitedCpus: 0.1, waitShare: 0.25, stolenCpus: 2 * (f < 16_000 && t > 12_000 ? share : 0.01), stealShare: f < 16_000 && t > 12_000 ? share : 0.01 });
+    const m = sustainedMeasurement(r, p, 2000, 1, { host: stolen(0.3) });
+    expect(m.fail).toBeUndefined();
+    const j = (m.details as { judged: { windowsHostBound: number; hostBoundStealShare: number; windows: { stolen?: number }[] } }).judged;
+    expect(j.windowsHostBound).toBe(7);
+    expect(j.hostBoundStealShare).toBeCloseTo(0.1, 9);
+    expect(j.windows[0]!.stolen).toBeCloseTo(0.02, 9);
+    // A few percent stolen is not a reason: the same slow-down is drift.
+    expect(sustainedMeasurement(r, p, 2000, 1, { host: stolen(0.08) }).fail).toMatch(/drifted/);
+    // A stall of 4 agents steals nothing, and a window with steal elsewhere does not hide it.
+    const stalled = run(20, 200, 22_000, (i, t, a) => (slow(t) ? 1.4 * base(i) : a < 4 && t >= 6000 && t < 9000 ? 9000 - t + base(i) : base(i)));
+    expect(sustainedMeasurement(stalled, p, 2000, 1, { host: stolen(0.3) }).fail).toMatch(/only 4 of the 20 agents/);
+  });
+
+  it('readSteal reads the steal ticks and the CPU count of /proc/stat', () => {
+    const text = 'cpu  3012136 86414 626468 3006891 10573 0 60818 347760 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\ncpu1 1 2 3 4 5 6 7 8 0 0\nintr 1\n';
+    expect(readSteal(text)).toEqual({ stealNs: 3477.6e9, cpus: 2 });
+    expect(readSteal('nothing\n')).toBeNull();
+  });
+
   it('a window whose error rate reaches the target fails on it; lost tasks fail whatever the window', () => {
     // 10 tasks lost within one second: 1.25 % of a 4 s window, 0.25 % of the run.
     const r = run(20, 200, 22_000, base, (i) => (i >= 2200 && i < 2210 ? OUTCOME.lost : OUTCOME.ok));
@@ -216,6 +240,9 @@ describe.skipIf(!existsSync('/proc/self/schedstat'))('SchedSampler (Linux /proc/
       child.kill('SIGCONT');
       const busy = sampler.between(100, busyTo)!;
       expect(busy.ranCpus + busy.waitedCpus).toBeGreaterThan(0.5); // it wanted a CPU all along
+      // The host's stolen CPU (/proc/stat) is read alongside: a share of its CPUs.
+      expect(busy.stealShare).toBeGreaterThanOrEqual(0);
+      expect(busy.stealShare).toBeLessThanOrEqual(1);
       expect(sampler.between(stopFrom, stopTo)).toBeNull(); // neither ran nor waited
       expect(sampler.between(stopTo + 1000, stopTo + 2000)).toBeNull(); // no samples there
     } finally {
