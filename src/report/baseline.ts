@@ -22,6 +22,12 @@
  * exact p is 2 / C(6, 3) = 0.1); 4 per run reach it only in the one most extreme order; 5 per run
  * give an interval that is more than the range of the differences.
  *
+ * Bounded: at most `maxSamples` (default MAX_COMPARED_SAMPLES, 5 000) samples of EACH run enter
+ * the comparison, medians included (`orderStatisticSubset`); the rank statistics themselves run in
+ * O(n) memory (ranktest.ts), so a baseline of any size is compared in bounded memory and time.
+ * The counts stay visible: `baseline.n` / `current.n` are the runs' own counts, and the note says
+ * how many of them were compared.
+ *
  * Every compared metric is a test's own figure, judged against a target, so every one is gated:
  * with `failOnRegression` (spec.baseline.failOnRegression, `--fail-on-regression`) a Regressed
  * test fails the run's verdict even when its value still meets its target.
@@ -37,12 +43,21 @@ export const DEFAULT_ALPHA = 0.05;
 export const DEFAULT_CONFIDENCE = 0.95;
 export const DEFAULT_MIN_SAMPLES = 5;
 export const DEFAULT_MIN_EFFECT_PCT = 5;
+/**
+ * The most samples of one run that enter a comparison. Result documents store at most 500 per
+ * test (`capSamples` in stats.ts), so documents SwarmBench wrote are never cut; a baseline made
+ * elsewhere with more is. 5 000 order statistics keep every quantile of the full sample to within
+ * 1/5 000 of its level, and a compare of two runs of 5 000 takes milliseconds.
+ */
+export const MAX_COMPARED_SAMPLES = 5000;
 
 export interface CompareOptions {
   alpha?: number;
   confidence?: number;
   minSamples?: number;
   minEffectPct?: number;
+  /** The most samples of each run compared (default MAX_COMPARED_SAMPLES); an integer >= 1. */
+  maxSamples?: number;
   failOnRegression?: boolean;
   /** Where the baseline came from (shown in reports). */
   source?: string;
@@ -58,7 +73,31 @@ export interface SampleComparison {
   u: number | null;
   p: number | null;
   test: 'exact' | 'normal' | null;
+  /** How many finite samples of each run were compared (at most `maxSamples` each). */
+  compared: { baseline: number; current: number };
   note?: string;
+}
+
+/**
+ * At most `max` values of `values`, deterministically: when there are more, the evenly spaced
+ * order statistics of the sorted values, s[floor((i + ½) · n / max)] for i = 0..max − 1 (the
+ * midpoints of `max` equal slices of the sorted sample); otherwise the values themselves, in
+ * their order.
+ *
+ * Why order statistics and not a seeded random subsample: they need no seed, do not depend on the
+ * order the samples were stored in (a time-ordered stride would follow a drift), and their
+ * empirical distribution is within 1/max of the full sample's at every point, where a random
+ * subsample's is off by about 1/√max. The subset is more regular than `max` independent draws,
+ * which makes the rank test conservative (its variance assumes `max` draws), never eager.
+ */
+export function orderStatisticSubset(values: readonly number[], max: number): number[] {
+  if (!Number.isInteger(max) || max < 1) throw new Error(`maxSamples must be an integer >= 1, got ${max}`);
+  const n = values.length;
+  if (n <= max) return [...values];
+  const sorted = Float64Array.from(values).sort();
+  const out = new Array<number>(max);
+  for (let i = 0; i < max; i++) out[i] = sorted[Math.floor(((i + 0.5) * n) / max)]!;
+  return out;
 }
 
 /** Compares two sample sets of one metric. `better` says which direction is an improvement. */
@@ -72,8 +111,31 @@ export function compareSamples(
   const confidence = opts.confidence ?? DEFAULT_CONFIDENCE;
   const minSamples = opts.minSamples ?? DEFAULT_MIN_SAMPLES;
   const minEffectPct = opts.minEffectPct ?? DEFAULT_MIN_EFFECT_PCT;
-  const cur = current.filter(Number.isFinite);
-  const base = baseline.filter(Number.isFinite);
+  const maxSamples = opts.maxSamples ?? MAX_COMPARED_SAMPLES;
+  const curAll = current.filter(Number.isFinite);
+  const baseAll = baseline.filter(Number.isFinite);
+  const cur = orderStatisticSubset(curAll, maxSamples);
+  const base = orderStatisticSubset(baseAll, maxSamples);
+  const capped = [
+    ...(base.length < baseAll.length ? [`baseline: ${base.length} of ${baseAll.length} samples compared`] : []),
+    ...(cur.length < curAll.length ? [`this run: ${cur.length} of ${curAll.length} samples compared`] : []),
+  ];
+  const c = compareFinite(cur, base, better, alpha, confidence, minSamples, minEffectPct);
+  if (!capped.length) return c;
+  // Appended, so that notes other code reads by their start ("needs at least") keep it.
+  const text = `${capped.join(', ')} (evenly spaced order statistics)`;
+  return { ...c, note: c.note ? `${c.note}; ${text}` : text };
+}
+
+function compareFinite(
+  cur: number[],
+  base: number[],
+  better: 'lower' | 'higher',
+  alpha: number,
+  confidence: number,
+  minSamples: number,
+  minEffectPct: number,
+): SampleComparison {
   const none: SampleComparison = {
     verdict: 'InsufficientSamples',
     baselineMedian: base.length ? median(base) : null,
@@ -84,6 +146,7 @@ export function compareSamples(
     u: null,
     p: null,
     test: null,
+    compared: { baseline: base.length, current: cur.length },
   };
   if (cur.length < minSamples || base.length < minSamples) {
     return { ...none, note: `needs at least ${minSamples} samples in each run (baseline ${base.length}, this run ${cur.length})` };
@@ -105,6 +168,7 @@ export function compareSamples(
     u: mw.u,
     p: mw.p,
     test: mw.method,
+    compared: { baseline: base.length, current: cur.length },
   };
   if (mw.p >= alpha) return out;
   if (hl.estimate === 0) return { ...out, note: `p = ${fmtP(mw.p)} but the estimated shift is 0` };
@@ -153,6 +217,8 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
     failOnRegression: opts.failOnRegression ?? false,
   };
   if (!(method.alpha > 0 && method.alpha < 1)) throw new Error(`alpha must be in (0, 1), got ${method.alpha}`);
+  const maxSamples = opts.maxSamples ?? MAX_COMPARED_SAMPLES;
+  if (!Number.isInteger(maxSamples) || maxSamples < 1) throw new Error(`maxSamples must be an integer >= 1, got ${maxSamples}`);
   const byId = new Map(baseline.tests.map((t) => [t.id, t]));
   const metrics: MetricComparison[] = current.tests.map((t) => {
     const b = byId.get(t.id);
@@ -181,7 +247,7 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
     if (b.result === 'Skipped') return insufficient('skipped in the baseline');
     if (b.unit !== t.unit) return insufficient(`units differ (baseline ${b.unit}, this run ${t.unit})`);
     const base = comparedSamples(b).samples;
-    const c = compareSamples(cur.samples, base, better, method);
+    const c = compareSamples(cur.samples, base, better, { ...method, maxSamples });
     return {
       ...head,
       baseline: { n: base.length, median: c.baselineMedian },

@@ -18,16 +18,41 @@
  *   (as R's `wilcox.test(correct = TRUE)`).
  *
  * Confidence interval of the shift (Hollander & Wolfe, Nonparametric Statistical Methods, §4.3):
- * sort the n_x·n_y differences x_i − y_j; the estimate is their median (Hodges–Lehmann) and the
- * interval is [D(k), D(n_x n_y + 1 − k)], with k the largest integer such that P0(U <= k − 1) <= α/2
- * under the no-ties null distribution of U (exact for small samples), or, for larger ones,
- * k = floor(n_x n_y / 2 − z(1−α/2) · sqrt(n_x n_y (N + 1) / 12)). When k < 1 no interval at this
- * level exists for samples this small, and `ci` is null. The interval and the test are duals: the
- * interval leaves out 0 exactly when the (untied) test rejects at α.
+ * with D(1) <= … <= D(n_x n_y) the sorted differences x_i − y_j, the estimate is their median
+ * (Hodges–Lehmann) and the interval is [D(k), D(n_x n_y + 1 − k)], with k the largest integer such
+ * that P0(U <= k − 1) <= α/2 under the no-ties null distribution of U (exact for small samples),
+ * or, for larger ones, k = floor(n_x n_y / 2 − z(1−α/2) · sqrt(n_x n_y (N + 1) / 12)). When k < 1
+ * no interval at this level exists for samples this small, and `ci` is null. The interval and the
+ * test are duals: the interval leaves out 0 exactly when the (untied) test rejects at α.
+ *
+ * Memory and time are bounded for any sample sizes:
+ * - the differences are never all materialised. Up to MATERIALISE_MAX_PAIRS pairs they are (as
+ *   before: one Float64Array, sorted once); past it each needed D(r) is found by selection in the
+ *   sorted matrix x_i − y_j (`pairDifferenceOrderStatistics`): O(n_x + n_y) memory, and
+ *   O(log(n_x n_y)) rounds of O(n_x + n_y) time, returning the same value as the sort;
+ * - the exact permutation distribution (`subsetSumDistribution`) is used only up to EXACT_LIMIT_N
+ *   samples in all, even when `exact: true` is asked for; past it the normal approximation is
+ *   used (and `method` says 'normal'), because its table grows as n_x · N².
+ * The callers cap the samples they compare (report/baseline.ts, MAX_COMPARED_SAMPLES).
  */
+import { mulberry32 } from '../prng.ts';
 
 /** Above this total sample count the p-value comes from the normal approximation. */
 export const EXACT_MAX_N = 60;
+
+/**
+ * The exact distribution is computed up to this total sample count even when `exact: true` asks
+ * for it; past it the normal approximation is used. Its table has (n_x + 1) · (N(N + 1) + 1)
+ * doubles and takes about N · n_x · N(N + 1) steps: at N = 100 about 8 MB and 10^8 steps, at
+ * N = 500 up to 1 GB.
+ */
+export const EXACT_LIMIT_N = 100;
+
+/** The most cells (doubles) `subsetSumDistribution` allocates: 2^21, 16 MiB. */
+export const SUBSET_SUM_MAX_CELLS = 1 << 21;
+
+/** Up to this many pairs the differences are materialised and sorted at once (2 MiB of doubles). */
+export const MATERIALISE_MAX_PAIRS = 1 << 18;
 
 export interface MannWhitney {
   nx: number;
@@ -75,7 +100,13 @@ export function midranks(values: readonly number[]): { ranks: number[]; tieGroup
  * integers): entry s is the probability that a random k-subset sums to s.
  */
 export function subsetSumDistribution(scores: readonly number[], k: number): Float64Array {
+  if (!Number.isInteger(k) || k < 0 || k > scores.length) throw new Error(`subsetSumDistribution: k must be an integer in [0, ${scores.length}], got ${k}`);
+  for (const sc of scores) if (!Number.isInteger(sc) || sc < 0) throw new Error(`subsetSumDistribution: scores must be non-negative integers, got ${sc}`);
   const total = scores.reduce((a, b) => a + b, 0);
+  const cells = (k + 1) * (total + 1);
+  if (cells > SUBSET_SUM_MAX_CELLS) {
+    throw new Error(`subsetSumDistribution: ${k} of ${scores.length} scores summing to ${total} need ${cells} cells, over the limit of ${SUBSET_SUM_MAX_CELLS}`);
+  }
   // counts[j][s]: number of j-subsets of the scores seen so far with sum s (as doubles: the
   // counts pass 2^53 for larger samples, and only their ratios matter).
   const counts: Float64Array[] = [];
@@ -111,7 +142,7 @@ export function mannWhitney(x: readonly number[], y: readonly number[], opts: { 
   for (let i = 0; i < nx; i++) rx += ranks[i]!;
   const u = rx - (nx * (nx + 1)) / 2;
   const ties = tieGroups.length > 0;
-  const exact = opts.exact ?? n <= EXACT_MAX_N;
+  const exact = (opts.exact ?? n <= EXACT_MAX_N) && n <= EXACT_LIMIT_N;
   if (exact) {
     // Midranks are multiples of ½: doubled, they are integers and the distribution is exact.
     const doubled = ranks.map((r) => Math.round(r * 2));
@@ -145,19 +176,19 @@ export function smallestAttainableP(nx: number, ny: number): number {
   return Math.min(1, 2 * inv);
 }
 
-/** Hodges–Lehmann estimate of x − y and its distribution-free confidence interval. */
-export function shiftEstimate(x: readonly number[], y: readonly number[], confidence = 0.95, opts: { exact?: boolean } = {}): ShiftEstimate {
+/**
+ * Hodges–Lehmann estimate of x − y and its distribution-free confidence interval. Memory is
+ * O(n_x + n_y) past MATERIALISE_MAX_PAIRS pairs (see the top of this file); the pair count must
+ * stay within 2^53 so that ranks are exact.
+ */
+export function shiftEstimate(x: readonly number[], y: readonly number[], confidence = 0.95, opts: { exact?: boolean; materialiseMax?: number } = {}): ShiftEstimate {
   checkSamples(x, y);
   const nx = x.length;
   const ny = y.length;
   const mn = nx * ny;
-  const diffs = new Float64Array(mn);
-  let i = 0;
-  for (const a of x) for (const b of y) diffs[i++] = a - b;
-  diffs.sort();
-  const estimate = mn % 2 === 1 ? diffs[(mn - 1) / 2]! : (diffs[mn / 2 - 1]! + diffs[mn / 2]!) / 2;
+  if (!Number.isSafeInteger(mn)) throw new Error(`rank test: ${nx} × ${ny} pairs are too many to rank exactly`);
   const alpha = 1 - confidence;
-  const exact = opts.exact ?? nx + ny <= EXACT_MAX_N;
+  const exact = (opts.exact ?? nx + ny <= EXACT_MAX_N) && nx + ny <= EXACT_LIMIT_N;
   let k: number;
   if (exact) {
     // The no-ties null distribution of U: that of the rank sum of ranks 1..N, shifted.
@@ -176,13 +207,157 @@ export function shiftEstimate(x: readonly number[], y: readonly number[], confid
     const z = normalQuantile(1 - alpha / 2);
     k = Math.floor(mn / 2 - z * Math.sqrt((mn * (nx + ny + 1)) / 12));
   }
-  if (k < 1) return { estimate, ci: null, k: 0, method: exact ? 'exact' : 'normal' };
-  return { estimate, ci: [diffs[k - 1]!, diffs[mn - k]!], k, method: exact ? 'exact' : 'normal' };
+  const method = exact ? 'exact' : 'normal';
+  // The ranks of the differences needed: the middle one or two, and the interval's ends.
+  const mid = mn % 2 === 1 ? [(mn + 1) / 2] : [mn / 2, mn / 2 + 1];
+  const ranks = k >= 1 ? [...mid, k, mn + 1 - k] : mid;
+  const xs = Float64Array.from(x).sort();
+  const ys = Float64Array.from(y).sort();
+  const d = pairDifferenceOrderStatistics(xs, ys, ranks, opts.materialiseMax);
+  const estimate = mid.length === 1 ? d[0]! : (d[0]! + d[1]!) / 2;
+  if (k < 1) return { estimate, ci: null, k: 0, method };
+  return { estimate, ci: [d[mid.length]!, d[mid.length + 1]!], k, method };
+}
+
+/**
+ * D(r) for each rank r (1-based) of `ranks`: the r-th smallest of the n_x·n_y differences
+ * xs[i] − ys[j], with `xs` and `ys` sorted ascending. The value is exactly the one sorting all
+ * differences would give (each difference is computed as the same `a − b`).
+ *
+ * Up to `materialiseMax` pairs all differences are materialised and sorted once. Past it, each
+ * rank is selected without materialising them: row i of the matrix, xs[i] − ys[n_y − 1 − c] for
+ * c = 0..n_y − 1, ascends in c (and the rows ascend in i, since IEEE subtraction is monotone).
+ * Each row keeps the range [lo_i, hi_i] of columns that can still hold D(r); a round takes as
+ * pivot the weighted median of the rows' middle candidates (weights: the rows' candidate counts,
+ * so at least a quarter of the candidates lie on each side of it; `weightedMedian`), counts the differences below
+ * and at most the pivot with two pointers over the sorted arrays (O(n_x + n_y)), and drops the
+ * side that cannot hold D(r), or returns the pivot when it is D(r). Every round drops at least a
+ * quarter of the candidates, so there are at most log_{4/3}(n_x n_y) rounds; when no more than
+ * `materialiseMax` candidates are left they are sorted and D(r) picked. Memory: six arrays of
+ * n_x doubles and at most `materialiseMax` candidates.
+ */
+export function pairDifferenceOrderStatistics(xs: Float64Array, ys: Float64Array, ranks: readonly number[], materialiseMax = MATERIALISE_MAX_PAIRS): number[] {
+  const nx = xs.length;
+  const ny = ys.length;
+  const mn = nx * ny;
+  if (!Number.isInteger(materialiseMax) || materialiseMax < 1) throw new Error(`materialiseMax must be an integer >= 1, got ${materialiseMax}`);
+  for (const r of ranks) if (!Number.isInteger(r) || r < 1 || r > mn) throw new Error(`rank must be an integer in [1, ${mn}], got ${r}`);
+  if (mn <= materialiseMax) {
+    const diffs = new Float64Array(mn);
+    let i = 0;
+    for (const a of xs) for (const b of ys) diffs[i++] = a - b;
+    diffs.sort();
+    return ranks.map((r) => diffs[r - 1]!);
+  }
+  return ranks.map((r) => selectPairDifference(xs, ys, r, materialiseMax));
+}
+
+function selectPairDifference(xs: Float64Array, ys: Float64Array, r: number, materialiseMax: number): number {
+  const nx = xs.length;
+  const ny = ys.length;
+  const lo = new Float64Array(nx);
+  const hi = new Float64Array(nx).fill(ny - 1);
+  const less = new Float64Array(nx);
+  const atMost = new Float64Array(nx);
+  const middle = new Float64Array(nx);
+  const weight = new Float64Array(nx);
+  const random = mulberry32(0x5eed);
+  const at = (i: number, c: number): number => xs[i]! - ys[ny - 1 - c]!;
+  let left = nx * ny;
+  while (left > materialiseMax) {
+    let n = 0;
+    for (let i = 0; i < nx; i++) {
+      if (lo[i]! > hi[i]!) continue;
+      middle[n] = at(i, Math.floor((lo[i]! + hi[i]!) / 2));
+      weight[n++] = hi[i]! - lo[i]! + 1;
+    }
+    const pivot = weightedMedian(middle, weight, n, left / 2, random);
+    // less[i] / atMost[i]: how many of row i are < / <= pivot (they are its first columns).
+    let nLess = 0;
+    let nAtMost = 0;
+    let jl = 0;
+    let je = 0;
+    for (let i = 0; i < nx; i++) {
+      const a = xs[i]!;
+      while (jl < ny && !(a - ys[jl]! < pivot)) jl++;
+      while (je < ny && !(a - ys[je]! <= pivot)) je++;
+      less[i] = ny - jl;
+      atMost[i] = ny - je;
+      nLess += ny - jl;
+      nAtMost += ny - je;
+    }
+    if (r <= nLess) {
+      for (let i = 0; i < nx; i++) hi[i] = Math.min(hi[i]!, less[i]! - 1);
+    } else if (r > nAtMost) {
+      for (let i = 0; i < nx; i++) lo[i] = Math.max(lo[i]!, atMost[i]!);
+    } else {
+      return pivot;
+    }
+    left = 0;
+    for (let i = 0; i < nx; i++) if (hi[i]! >= lo[i]!) left += hi[i]! - lo[i]! + 1;
+  }
+  // Every difference left of the candidates is below D(r): D(r) is candidate number r − below.
+  let below = 0;
+  const candidates = new Float64Array(left);
+  let m = 0;
+  for (let i = 0; i < nx; i++) {
+    below += Math.min(lo[i]!, hi[i]! + 1);
+    for (let c = lo[i]!; c <= hi[i]!; c++) candidates[m++] = at(i, c);
+  }
+  candidates.sort();
+  return candidates[r - below - 1]!;
+}
+
+/**
+ * The weighted median of vals[0..n): the smallest value v whose values <= v weigh at least
+ * `half`. Quickselect with three-way partitions (reorders both arrays): expected O(n). The random
+ * pivots (seeded, so every run takes the same steps) only decide the time, never the value.
+ */
+function weightedMedian(vals: Float64Array, wts: Float64Array, n: number, half: number, random: () => number): number {
+  let from = 0;
+  let to = n;
+  let need = half;
+  for (;;) {
+    const p = vals[from + Math.floor(random() * (to - from))]!;
+    let lt = from;
+    let i = from;
+    let gt = to;
+    let wLess = 0;
+    let wEqual = 0;
+    while (i < gt) {
+      const v = vals[i]!;
+      if (v < p) {
+        wLess += wts[i]!;
+        swap(vals, wts, i++, lt++);
+      } else if (v > p) {
+        swap(vals, wts, i, --gt);
+      } else {
+        wEqual += wts[i]!;
+        i++;
+      }
+    }
+    if (need <= wLess) to = lt;
+    else if (need <= wLess + wEqual) return p;
+    else {
+      need -= wLess + wEqual;
+      from = gt;
+    }
+  }
+}
+
+function swap(a: Float64Array, b: Float64Array, i: number, j: number): void {
+  const va = a[i]!;
+  a[i] = a[j]!;
+  a[j] = va;
+  const vb = b[i]!;
+  b[i] = b[j]!;
+  b[j] = vb;
 }
 
 function checkSamples(x: readonly number[], y: readonly number[]): void {
   if (x.length === 0 || y.length === 0) throw new Error('rank test: both samples need at least one value');
-  for (const v of [...x, ...y]) if (!Number.isFinite(v)) throw new Error(`rank test: non-finite sample ${v}`);
+  for (const v of x) if (!Number.isFinite(v)) throw new Error(`rank test: non-finite sample ${v}`);
+  for (const v of y) if (!Number.isFinite(v)) throw new Error(`rank test: non-finite sample ${v}`);
 }
 
 /**
