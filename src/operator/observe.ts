@@ -8,6 +8,12 @@
  * - A query that fails or matches nothing later: that figure is `value: null` with the reason;
  *   never a zero. After a network error or a timeout the remaining queries are not sent (each
  *   would wait out its own timeout) and report that error.
+ * - Bounded (`src/prometheus/bounded.ts`): at most `OBSERVE_CONCURRENCY` queries in flight, and ONE
+ *   total deadline for the whole finish (`OBSERVE_DEADLINE_MS`, every step and every extra query
+ *   together), on top of the client's per-request timeout and 16 MiB body cap. A query not
+ *   answered by the deadline is aborted (or, still queued, never sent) and its figure is
+ *   `value: null` with the deadline as its reason; `prometheus.reason` counts them. So a
+ *   Prometheus that never answers, or streams an endless body, costs one deadline per finish.
  *
  * Agent selection (docs/kubernetes-platform.md): agent pods are named
  * `<run>-a<attempt>-<step>-<pool>-…` and each agent labels its series `agent="<pod name>"`, so a
@@ -20,6 +26,7 @@
 import type { ObservedMetric, Observations, StepObservation } from '../api/schema.ts';
 import { percentile } from '../stats.ts';
 import { PrometheusClient, PrometheusError, escapeRegex, promDuration, type QueryResult, type Series } from '../prometheus/client.ts';
+import { QueryBounds, formatMs } from '../prometheus/bounded.ts';
 import { errorMessage } from '../errors.ts';
 import { AGENT_CONTAINER, agentNamePrefix } from '../kube/names.ts';
 
@@ -42,9 +49,24 @@ export interface ObserveInput {
   extraQueries: { name: string; query: string; unit?: string | undefined }[];
   /** Per request (default 10000 ms). */
   timeoutMs?: number | undefined;
+  /** The one deadline of all the queries of this call (default `OBSERVE_DEADLINE_MS`). */
+  deadlineMs?: number | undefined;
+  /** Queries in flight at most (default `OBSERVE_CONCURRENCY`). */
+  concurrency?: number | undefined;
+  /** Cap of one response body (bytes; default the client's 16 MiB). */
+  maxBodyBytes?: number | undefined;
   /** Injected fetch (tests). */
   fetch?: typeof fetch | undefined;
 }
+
+/**
+ * The one deadline of all the Prometheus queries of one finish (every step, every extra query):
+ * 60 s. It holds an operator worker at most this long (plus the last request's cleanup) for
+ * Prometheus's sake; 64 extra queries × 8 steps of a healthy Prometheus answer well inside it.
+ */
+export const OBSERVE_DEADLINE_MS = 60_000;
+/** Queries of one finish in flight at most: 4 (a step's discovery pair, then its four agent figures). */
+export const OBSERVE_CONCURRENCY = 4;
 
 /** Above this many raw scrape samples the scrape p95 is computed by Prometheus (per-target p95s). */
 const MAX_RAW_SAMPLES = 50_000;
@@ -59,20 +81,42 @@ const quote = (s: string): string => s.replace(/[\\"]/g, (c) => `\\${c}`);
 
 interface Ctx {
   client: PrometheusClient;
+  /** The finish's concurrency limit and its one deadline. */
+  bounds: QueryBounds;
   /** Set after a network error or timeout: later queries are not sent. */
   dead?: string;
+  /** Queries cut or never sent because the deadline passed. */
+  late: number;
 }
 
 type Answer = { ok: true; r: QueryResult } | { ok: false; reason: string };
 
-async function ask(ctx: Ctx, fn: () => Promise<QueryResult>): Promise<Answer> {
-  if (ctx.dead) return { ok: false, reason: ctx.dead };
+/** The reason of a query the deadline stopped (sent and aborted, or never sent). */
+function lateReason(ctx: Ctx): string {
+  ctx.late++;
+  return `not answered: ${ctx.bounds.reason ?? 'the deadline passed'}`;
+}
+
+/**
+ * One query under the finish's bounds. Never throws: a failure is `{ok: false, reason}`; once the
+ * deadline passed, or after Prometheus stopped answering, the query is not sent.
+ */
+async function ask(ctx: Ctx, fn: (signal: AbortSignal) => Promise<QueryResult>): Promise<Answer> {
   try {
-    return { ok: true, r: await fn() };
-  } catch (e) {
-    const reason = errorMessage(e);
-    if (e instanceof PrometheusError && (e.kind === 'network' || e.kind === 'timeout')) ctx.dead ??= reason;
-    return { ok: false, reason };
+    return await ctx.bounds.run(async (signal): Promise<Answer> => {
+      if (ctx.dead) return { ok: false, reason: `not sent: Prometheus stopped answering (${ctx.dead})` };
+      try {
+        return { ok: true, r: await fn(signal) };
+      } catch (e) {
+        if (ctx.bounds.expired) return { ok: false, reason: lateReason(ctx) };
+        const reason = errorMessage(e);
+        if (e instanceof PrometheusError && (e.kind === 'network' || e.kind === 'timeout')) ctx.dead ??= reason;
+        return { ok: false, reason };
+      }
+    });
+  } catch {
+    // Refused by the bounds: the deadline passed before a slot was free.
+    return { ok: false, reason: lateReason(ctx) };
   }
 }
 
@@ -132,19 +176,31 @@ export async function observeSteps(input: ObserveInput): Promise<Observations> {
   }
   let client: PrometheusClient;
   try {
-    client = new PrometheusClient({ url: input.url, bearerToken: input.token, timeoutMs: input.timeoutMs ?? 10_000, fetch: input.fetch });
+    client = new PrometheusClient({ url: input.url, bearerToken: input.token, timeoutMs: input.timeoutMs ?? 10_000, maxBodyBytes: input.maxBodyBytes, fetch: input.fetch });
   } catch (e) {
     return { prometheus: { url: input.url, available: false, reason: errorMessage(e) }, steps: [] };
   }
-  const ctx: Ctx = { client };
-  const probe = await ask(ctx, () => client.query('time()'));
-  if (!probe.ok) return { prometheus: { url: input.url, available: false, reason: `Prometheus unavailable: ${probe.reason}` }, steps: [] };
-  const steps: StepObservation[] = [];
-  for (const s of input.steps) steps.push(await observeStep(ctx, input, s));
-  return {
-    prometheus: { url: input.url, available: true, ...(ctx.dead ? { reason: `Prometheus stopped answering during the queries: ${ctx.dead}` } : {}) },
-    steps,
-  };
+  const bounds = new QueryBounds({
+    concurrency: input.concurrency ?? OBSERVE_CONCURRENCY,
+    deadlineMs: input.deadlineMs ?? OBSERVE_DEADLINE_MS,
+    what: `the observations of ${input.run} attempt ${input.attempt}`,
+  });
+  try {
+    const ctx: Ctx = { client, bounds, late: 0 };
+    const probe = await ask(ctx, (signal) => client.query('time()', undefined, signal));
+    if (!probe.ok) return { prometheus: { url: input.url, available: false, reason: `Prometheus unavailable: ${probe.reason}` }, steps: [] };
+    // Steps one after the other (a dead Prometheus is noticed after one step's first queries);
+    // within a step its independent queries together, all through the one limiter.
+    const steps: StepObservation[] = [];
+    for (const s of input.steps) steps.push(await observeStep(ctx, input, s));
+    const reasons = [
+      ...(ctx.late > 0 ? [`${ctx.late} queries not answered within the ${formatMs(bounds.deadlineMs)} deadline of this finish`] : []),
+      ...(ctx.dead ? [`Prometheus stopped answering during the queries: ${ctx.dead}`] : []),
+    ];
+    return { prometheus: { url: input.url, available: true, ...(reasons.length ? { reason: reasons.join('; ') } : {}) }, steps };
+  } finally {
+    bounds.close();
+  }
 }
 
 async function observeStep(ctx: Ctx, input: ObserveInput, s: ObserveStep): Promise<StepObservation> {
@@ -157,8 +213,8 @@ async function observeStep(ctx: Ctx, input: ObserveInput, s: ObserveStep): Promi
   const ns = input.namespace;
   const prefix = agentNamePrefix(input.run, input.attempt, s.step);
   const nameRe = `${escapeRegex(prefix)}.+`;
-  const instant = (q: string) => ask(ctx, () => client.query(q, w.end));
-  const range = (q: string, step = w.stepSeconds) => ask(ctx, () => client.queryRange(q, w.start, w.end, step));
+  const instant = (q: string) => ask(ctx, (signal) => client.query(q, w.end, signal));
+  const range = (q: string, step = w.stepSeconds) => ask(ctx, (signal) => client.queryRange(q, w.start, w.end, step, signal));
 
   // 1. The agents scraped in the window, and whether their series carry our namespace.
   const agentNameSel = `agent=~"${nameRe}"`;
@@ -279,10 +335,9 @@ async function observeStep(ctx: Ctx, input: ObserveInput, s: ObserveStep): Promi
   metrics.push(metric({ name: 'gpu_utilization_percent', unit: '%', statistic: 'avg', source: 'dcgm', query: gpuQ, note: 'average over the window of the mean utilisation of the GPUs the step\'s pods used' },
     gpu.ok ? reduce(values(gpu.r.series), 'avg') : undefined, why(gpu, gpuEmpty)));
 
-  // 5. The spec's extra queries.
-  const extras = await Promise.all(input.extraQueries.map((q) => range(q.query)));
-  input.extraQueries.forEach((q, i) => {
-    const a = extras[i]!;
+  // 5. The spec's extra queries, through the limiter; each answer is reduced to its figure as it
+  // arrives, so at most `concurrency` raw answers are held at once.
+  const extraMetric = (q: ObserveInput['extraQueries'][number], a: Answer): ObservedMetric => {
     const m = metric({ name: q.name, unit: q.unit ?? '', statistic: 'avg', source: 'spec', query: q.query, note: `query_range every ${w.stepSeconds} s; value = mean of every finite point of every series` },
       a.ok ? reduce(values(a.r.series), 'avg') : undefined, why(a, 'no data: the query matched nothing in the window'));
     if (a.ok && a.r.series.length > 1) {
@@ -291,8 +346,9 @@ async function observeStep(ctx: Ctx, input: ObserveInput, s: ObserveStep): Promi
         return { labels: x.metric, points: x.points.length, avg: finiteOrNull(reduce(vs, 'avg')), max: finiteOrNull(reduce(vs, 'max')), last: finiteOrNull(reduce(vs, 'last')) };
       });
     }
-    metrics.push(m);
-  });
+    return m;
+  };
+  metrics.push(...(await Promise.all(input.extraQueries.map(async (q) => extraMetric(q, await range(q.query))))));
 
   return {
     ...base,

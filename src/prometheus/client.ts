@@ -8,11 +8,22 @@
  * - `targets()`, `ready()`: what a benchmark needs to wait until its targets are scraped.
  *
  * Queries are sent as POST form bodies (Prometheus accepts both; POST has no URL length limit).
- * Every request has a timeout (default 10 s) and follows an optional caller AbortSignal. Failures
- * throw `PrometheusError` carrying Prometheus's own `errorType` and `error` message when the server
- * sent one, the HTTP status otherwise, or the network cause. Sample values are parsed from
- * Prometheus's string form, including `NaN`, `+Inf` and `-Inf`. Times are epoch seconds (floats),
- * as the API uses them.
+ * Sample values are parsed from Prometheus's string form, including `NaN`, `+Inf` and `-Inf`.
+ * Times are epoch seconds (floats), as the API uses them.
+ *
+ * Bounded (docs/monitoring.md "The Prometheus client"):
+ * - every request has a timeout (`timeoutMs`, default 10 s) covering the answer *and* its body,
+ *   and follows an optional caller AbortSignal (e.g. the one deadline of a batch,
+ *   `src/prometheus/bounded.ts`; a signal aborted with a `TimeoutError`/`DeadlineError` reason is
+ *   reported as a `timeout`, any other reason as `aborted`);
+ * - a response body is read up to `maxBodyBytes` (default `MAX_BODY_BYTES`, 16 MiB): a larger
+ *   `content-length` is refused unread, a body that grows past the cap (a server streaming without
+ *   end) is cut there and the request aborted (`too-large`);
+ * - failures throw `PrometheusError` carrying Prometheus's own `errorType` and `error` message when
+ *   the server sent one, the HTTP status otherwise, or the network cause. Every message names the
+ *   query (or the API path), and whatever text came from the server (error, errorType, an error
+ *   page, warnings) is cleaned by `cleanServerText`: control and format characters replaced,
+ *   whitespace collapsed, cut at 200 characters, so it can be put into a status as it is.
  */
 
 export interface PrometheusClientOptions {
@@ -20,8 +31,10 @@ export interface PrometheusClientOptions {
   url: string;
   /** Sent as `Authorization: Bearer <token>`. */
   bearerToken?: string | undefined;
-  /** Per-request timeout (ms). Default 10000. */
+  /** Per-request timeout (ms), answer and body. Default 10000. */
   timeoutMs?: number | undefined;
+  /** The most bytes of one response body read (default `MAX_BODY_BYTES`, 16 MiB). */
+  maxBodyBytes?: number | undefined;
   /** Extra headers (e.g. a tenant header of a multi-tenant Prometheus-compatible store). */
   headers?: Record<string, string> | undefined;
   /** Injected fetch (tests); defaults to the global one. */
@@ -56,7 +69,22 @@ export interface Target {
   lastScrapeDurationSeconds: number;
 }
 
-export type PrometheusErrorKind = 'network' | 'timeout' | 'http' | 'api' | 'parse';
+/**
+ * `network`: no answer (refused, reset, DNS); `timeout`: no full answer in time (the request's own
+ * timeout or the caller's deadline); `aborted`: the caller's signal for another reason;
+ * `too-large`: the body passed `maxBodyBytes`; `http`/`api`: the server's error; `parse`: not an
+ * API answer.
+ */
+export type PrometheusErrorKind = 'network' | 'timeout' | 'aborted' | 'too-large' | 'http' | 'api' | 'parse';
+
+/** Default cap of one response body (bytes). */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Server text in an error message is cut at this many characters. */
+export const SERVER_TEXT_MAX = 200;
+/** The query named in an error message is cut at this many characters. */
+const QUERY_TEXT_MAX = 160;
+/** At most this many warnings of one answer are kept. */
+const MAX_WARNINGS = 20;
 
 export class PrometheusError extends Error {
   readonly kind: PrometheusErrorKind;
@@ -163,15 +191,45 @@ function timeParam(t: Date | number | string): string {
   return t;
 }
 
-function snippet(text: string, max = 200): string {
-  const s = text.replace(/\s+/g, ' ').trim();
-  return s.length > max ? `${s.slice(0, max)}…` : s;
+/**
+ * Text that came from a server, made safe for a log line or a status: control characters (C0, C1,
+ * DEL) and format characters (bidi overrides, zero-width) become spaces, whitespace runs one
+ * space, and the result is cut at `max` characters (never inside a surrogate pair) with `…`.
+ * Only the first `16 * max` characters are looked at, so a huge body costs no more than that.
+ */
+export function cleanServerText(text: string, max = SERVER_TEXT_MAX): string {
+  const s = text.slice(0, 16 * max).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, ' ').replace(/\s+/g, ' ').trim();
+  if (s.length <= max && text.length <= 16 * max) return s;
+  let cut = s.slice(0, max);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** Bytes as `16 MiB` / `512 KiB` / `100 bytes`. */
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/** What a caught error from `fetch` or a body read says, for the network case. */
+function networkCause(e: unknown): string {
+  const err = e as { message?: unknown; cause?: { code?: unknown; message?: unknown } };
+  const why = err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
+  return cleanServerText(String(why));
+}
+
+function positiveInt(field: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 1) throw new RangeError(`PrometheusClient: ${field} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 export class PrometheusClient {
   readonly baseUrl: string;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
+  readonly #maxBodyBytes: number;
   readonly #headers: Record<string, string>;
   readonly #fetch: typeof fetch;
 
@@ -184,7 +242,8 @@ export class PrometheusClient {
     }
     this.baseUrl = u.href.endsWith('/') ? u.href : `${u.href}/`;
     this.#token = opts.bearerToken;
-    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#timeoutMs = positiveInt('timeoutMs', opts.timeoutMs, 10_000);
+    this.#maxBodyBytes = positiveInt('maxBodyBytes', opts.maxBodyBytes, MAX_BODY_BYTES);
     this.#headers = opts.headers ?? {};
     this.#fetch = opts.fetch ?? fetch;
   }
@@ -243,14 +302,15 @@ export class PrometheusClient {
     }));
   }
 
-  /** True when `/-/ready` answers 200. Never throws. */
+  /** True when `/-/ready` answers 200 (its body read up to 64 KiB, then dropped). Never throws. */
   async ready(signal?: AbortSignal): Promise<boolean> {
+    const own = new AbortController();
     try {
       const res = await this.#fetch(new URL('-/ready', this.baseUrl), {
         headers: this.#authHeaders(),
-        signal: this.#signal(signal),
+        signal: AbortSignal.any([own.signal, this.#signal(signal).signal]),
       });
-      await res.arrayBuffer();
+      await this.#readBody(res, own, Math.min(this.#maxBodyBytes, 64 * 1024), 'path: /-/ready');
       return res.status === 200;
     } catch {
       return false;
@@ -263,9 +323,46 @@ export class PrometheusClient {
     return h;
   }
 
-  #signal(signal?: AbortSignal): AbortSignal {
-    const t = AbortSignal.timeout(this.#timeoutMs);
-    return signal ? AbortSignal.any([t, signal]) : t;
+  /** The request's own timeout, and it joined with the caller's signal. */
+  #signal(signal?: AbortSignal): { timeout: AbortSignal; signal: AbortSignal } {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    return { timeout, signal: signal ? AbortSignal.any([timeout, signal]) : timeout };
+  }
+
+  /**
+   * Reads a body up to `cap` bytes. A `content-length` above the cap is refused unread; a body that
+   * grows past it is cut: the reader is cancelled and the request aborted (`own`), so a server
+   * streaming without end costs at most `cap` bytes of memory.
+   */
+  async #readBody(res: Response, own: AbortController, cap: number, what: string): Promise<string> {
+    const tooLarge = (n: string): PrometheusError => {
+      own.abort();
+      return new PrometheusError(
+        `Prometheus's answer is larger than the ${formatBytes(cap)} cap (${n}); the request was aborted (${what})`,
+        'too-large',
+        { status: res.status },
+      );
+    };
+    const declared = Number(res.headers.get('content-length'));
+    if (Number.isFinite(declared) && declared > cap) {
+      await res.body?.cancel().catch(() => {});
+      throw tooLarge(`content-length ${declared}`);
+    }
+    if (!res.body) return '';
+    const reader = res.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.byteLength;
+      if (n > cap) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(`more than ${n} bytes read`);
+      }
+      chunks.push(value);
+    }
+    return Buffer.concat(chunks, n).toString('utf8');
   }
 
   async #request(
@@ -274,8 +371,11 @@ export class PrometheusClient {
     signal?: AbortSignal,
   ): Promise<{ data: unknown; warnings: string[] }> {
     const url = new URL(path, this.baseUrl);
+    const what = form?.query !== undefined ? `query: ${cleanServerText(form.query, QUERY_TEXT_MAX)}` : `path: ${url.pathname}`;
     const headers = this.#authHeaders();
-    const init: RequestInit = { headers, signal: this.#signal(signal) };
+    const own = new AbortController();
+    const timing = this.#signal(signal);
+    const init: RequestInit = { headers, signal: AbortSignal.any([own.signal, timing.signal]) };
     if (form) {
       init.method = 'POST';
       headers['content-type'] = 'application/x-www-form-urlencoded';
@@ -285,16 +385,23 @@ export class PrometheusClient {
     let text: string;
     try {
       res = await this.#fetch(url, init);
-      text = await res.text();
+      text = await this.#readBody(res, own, this.#maxBodyBytes, what);
     } catch (e) {
-      const err = e as Error;
-      if (err.name === 'TimeoutError') {
-        throw new PrometheusError(`Prometheus at ${this.baseUrl} did not answer within ${this.#timeoutMs} ms`, 'timeout', { cause: e });
+      if (e instanceof PrometheusError) throw e;
+      // Which signal ended it: the caller's (a deadline or a cancellation) before our own timeout.
+      if (signal?.aborted) {
+        const r: unknown = signal.reason;
+        const rName = r instanceof Error || r instanceof DOMException ? r.name : '';
+        const rMsg = cleanServerText(r instanceof Error || r instanceof DOMException ? r.message : String(r));
+        if (rName === 'TimeoutError' || rName === 'DeadlineError') {
+          throw new PrometheusError(`Prometheus at ${this.baseUrl} did not answer in time: ${rMsg} (${what})`, 'timeout', { cause: e });
+        }
+        throw new PrometheusError(`request aborted: ${rMsg} (${what})`, 'aborted', { cause: e });
       }
-      if (err.name === 'AbortError') throw new PrometheusError('request aborted', 'network', { cause: e });
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? err.message;
-      throw new PrometheusError(`Prometheus at ${this.baseUrl} unreachable: ${why}`, 'network', { cause: e });
+      if (timing.timeout.aborted || (e as Error).name === 'TimeoutError') {
+        throw new PrometheusError(`Prometheus at ${this.baseUrl} did not answer within ${this.#timeoutMs} ms (${what})`, 'timeout', { cause: e });
+      }
+      throw new PrometheusError(`Prometheus at ${this.baseUrl} unreachable: ${networkCause(e)} (${what})`, 'network', { cause: e });
     }
     let body: { status?: unknown; data?: unknown; errorType?: unknown; error?: unknown; warnings?: unknown } | undefined;
     try {
@@ -303,22 +410,23 @@ export class PrometheusClient {
       body = undefined;
     }
     if (body && body.status === 'error') {
-      const errorType = typeof body.errorType === 'string' ? body.errorType : undefined;
-      const msg = typeof body.error === 'string' ? body.error : 'unknown error';
-      throw new PrometheusError(`Prometheus ${errorType ?? 'error'} (HTTP ${res.status}): ${msg}`, 'api', {
+      const errorType = typeof body.errorType === 'string' ? cleanServerText(body.errorType, 40) : undefined;
+      const msg = typeof body.error === 'string' ? cleanServerText(body.error) : 'unknown error';
+      throw new PrometheusError(`Prometheus ${errorType ?? 'error'} (HTTP ${res.status}): ${msg} (${what})`, 'api', {
         status: res.status,
         errorType,
       });
     }
     if (!res.ok) {
-      throw new PrometheusError(`Prometheus answered HTTP ${res.status} for ${url.pathname}: ${snippet(text) || res.statusText}`, 'http', {
+      const page = cleanServerText(text) || cleanServerText(res.statusText);
+      throw new PrometheusError(`Prometheus answered HTTP ${res.status} for ${url.pathname}: ${page} (${what})`, 'http', {
         status: res.status,
       });
     }
     if (!body || body.status !== 'success') {
-      throw new PrometheusError(`not a Prometheus API response from ${url.pathname}: ${snippet(text)}`, 'parse', { status: res.status });
+      throw new PrometheusError(`not a Prometheus API response from ${url.pathname}: ${cleanServerText(text)} (${what})`, 'parse', { status: res.status });
     }
-    const warnings = Array.isArray(body.warnings) ? body.warnings.map(String) : [];
+    const warnings = Array.isArray(body.warnings) ? body.warnings.slice(0, MAX_WARNINGS).map((w) => cleanServerText(String(w))) : [];
     return { data: body.data, warnings };
   }
 }

@@ -197,7 +197,7 @@ describe('observeSteps', () => {
       { labels: { agent: 'b' }, points: 2, avg: 5, max: 5, last: 5 },
     ]);
     expect(m(s, 'absent')).toMatchObject({ value: null, reason: expect.stringMatching(/no data/) });
-    expect(m(s, 'broken')).toMatchObject({ value: null, reason: 'Prometheus bad_data (HTTP 400): 1:12: parse error: unexpected end of input' });
+    expect(m(s, 'broken')).toMatchObject({ value: null, reason: 'Prometheus bad_data (HTTP 400): 1:12: parse error: unexpected end of input (query: sum(rate(x[)' });
 
     // What was asked: the agents by name and namespace, their targets by job and instance, windows.
     const q = (start: string) => seen.find((r) => r.query.startsWith(start))!;
@@ -304,7 +304,7 @@ describe('observeSteps', () => {
     const o = await observeSteps(input());
     const s = o.steps[0]!;
     expect(o.prometheus).toEqual({ url: base, available: true });
-    expect(m(s, 'agent_memory_peak_bytes')).toMatchObject({ value: null, reason: 'Prometheus timeout (HTTP 503): query timed out in expression evaluation' });
+    expect(m(s, 'agent_memory_peak_bytes')).toMatchObject({ value: null, reason: 'Prometheus timeout (HTTP 503): query timed out in expression evaluation (query: max(process_resident_memory_bytes{agent=~"nightly-a2-distributed-.+",namespace="bench"}))' });
     expect(m(s, 'agent_cpu_cores')).toMatchObject({ value: null, reason: expect.stringMatching(/no data/) });
     expect(m(s, 'agent_memory_bytes').value).toBe(61e6);
   });

@@ -5,12 +5,20 @@
  * window's end on Prometheus's clock, so each scrape counts once), and evaluates
  * `spec.prometheus.queries` (`details.extraQueries` of 3.2). The bearer token comes from
  * `SWARMBENCH_PROMETHEUS_TOKEN`.
+ *
+ * Bounded (docs/monitoring.md "The Prometheus client"): every request has the client's 10 s
+ * timeout and 16 MiB body cap and follows the run's signal; the queries of `finish()` after the
+ * wait for enough scrapes (the window's end, `up`, 3.2, 3.5 and the up to 64 extra queries) run
+ * at most `QUERY_CONCURRENCY` at a time under ONE deadline (`FINISH_QUERY_DEADLINE_MS`), so a
+ * Prometheus that stalls costs one deadline, and an extra query not answered by then reports the
+ * deadline as its `error` (never a value).
  */
 import { AgentClient } from '../../agent/client.ts';
 import type { Measurement } from '../../api/schema.ts';
 import { errorMessage } from '../../errors.ts';
 import type { AgentHandle } from '../../platform/types.ts';
 import { PrometheusClient, promDuration, type Series } from '../../prometheus/client.ts';
+import { QueryBounds } from '../../prometheus/bounded.ts';
 import { median, percentile, round } from '../../stats.ts';
 import { elapsed, failed, measured } from '../measure.ts';
 import type { BenchContext } from '../types.ts';
@@ -20,6 +28,17 @@ import { now, waitUntil } from './wait.ts';
 
 /** Bounds the wait for Prometheus to scrape every agent: the longest of half this, 10 intervals, 30 s. */
 const TARGETS_UP_DEADLINE_MS = 60_000;
+/** The one deadline of the queries of `finish()` once the window has its scrapes: 60 s. */
+export const FINISH_QUERY_DEADLINE_MS = 60_000;
+/** Queries of `finish()` in flight at most: 4. */
+export const QUERY_CONCURRENCY = 4;
+
+/** Overrides of the bounds (tests). */
+export interface PrometheusSourceBounds {
+  deadlineMs?: number | undefined;
+  concurrency?: number | undefined;
+  maxBodyBytes?: number | undefined;
+}
 
 /** A Prometheus that scrapes the pool: waits for the targets, then queries the window. */
 export class PrometheusSource implements ScrapeSource {
@@ -32,9 +51,11 @@ export class PrometheusSource implements ScrapeSource {
   /** Window start on Prometheus's clock (epoch s). */
   #start = 0;
   #waitedMs = 0;
+  readonly #bounds: PrometheusSourceBounds;
 
-  private constructor(ctx: BenchContext, prom: PrometheusClient, agents: AgentHandle[], minScrapes: number) {
+  private constructor(ctx: BenchContext, prom: PrometheusClient, agents: AgentHandle[], minScrapes: number, bounds: PrometheusSourceBounds) {
     this.#ctx = ctx;
+    this.#bounds = bounds;
     this.#prom = prom;
     this.#agents = agents;
     this.#sel = instanceSelector(agents);
@@ -46,14 +67,15 @@ export class PrometheusSource implements ScrapeSource {
   }
 
   /** Connects, and waits (bounded) until Prometheus scrapes every agent with `up == 1`. */
-  static async begin(ctx: BenchContext, agents: AgentHandle[], minScrapes: number): Promise<PrometheusSource> {
+  static async begin(ctx: BenchContext, agents: AgentHandle[], minScrapes: number, bounds: PrometheusSourceBounds = {}): Promise<PrometheusSource> {
     const p = ctx.params.monitoring;
     const prom = new PrometheusClient({
       url: p.prometheusUrl!,
       bearerToken: process.env.SWARMBENCH_PROMETHEUS_TOKEN || undefined,
       timeoutMs: 10_000,
+      maxBodyBytes: bounds.maxBodyBytes,
     });
-    const src = new PrometheusSource(ctx, prom, agents, minScrapes);
+    const src = new PrometheusSource(ctx, prom, agents, minScrapes, bounds);
     await src.#waitTargetsUp(Math.max(TARGETS_UP_DEADLINE_MS / 2, 10 * p.scrapeIntervalMs, 30_000));
     return src;
   }
@@ -64,7 +86,7 @@ export class PrometheusSource implements ScrapeSource {
     // The first query also proves Prometheus answers at all (an unreachable URL throws here).
     let up = new Map<string, number>();
     const check = async (): Promise<boolean> => {
-      const r = await this.#prom.query(`up${this.#sel}`);
+      const r = await this.#prom.query(`up${this.#sel}`, undefined, this.#ctx.signal);
       up = new Map(r.series.map((s) => [s.metric.instance ?? '', s.points[0]?.v ?? 0]));
       return [...want].every((i) => up.get(i) === 1);
     };
@@ -75,7 +97,7 @@ export class PrometheusSource implements ScrapeSource {
       const down = [...want].filter((i) => up.has(i) && up.get(i) !== 1);
       let why = '';
       if (down.length) {
-        const targets = await this.#prom.targets().catch(() => []);
+        const targets = await this.#prom.targets(this.#ctx.signal).catch(() => []);
         const errs = targets.filter((t) => down.includes(t.labels.instance ?? '')).map((t) => `${t.labels.instance}: ${t.lastError}`);
         why = errs.length ? ` (last errors: ${errs.slice(0, 3).join('; ')})` : '';
       }
@@ -85,7 +107,7 @@ export class PrometheusSource implements ScrapeSource {
           `${down.length ? `, ${down.length} down${why}` : ''}`,
       );
     }
-    this.#start = await this.#prom.scalar('time()');
+    this.#start = await this.#prom.scalar('time()', undefined, this.#ctx.signal);
   }
 
   /** The selector for documents: in full when short, else the number of targets it names. */
@@ -104,19 +126,36 @@ export class PrometheusSource implements ScrapeSource {
   async finish(): Promise<ScrapeResults> {
     // Enough scrapes of every target in the window (a condition with a deadline).
     const intervalMs = this.#ctx.params.monitoring.scrapeIntervalMs;
+    const sig = this.#ctx.signal;
     let counts: number[] = [];
     await waitUntil(
       async () => {
-        const end = await this.#prom.scalar('time()');
-        const r = await this.#prom.query(`count_over_time(${this.#rangeSel('scrape_duration_seconds', end)})`, end);
+        const end = await this.#prom.scalar('time()', undefined, sig);
+        const r = await this.#prom.query(`count_over_time(${this.#rangeSel('scrape_duration_seconds', end)})`, end, sig);
         counts = r.series.map((s) => s.points[0]?.v ?? 0);
         return counts.length >= this.#agents.length && counts.every((c) => c >= this.#minScrapes);
       },
       this.#minScrapes * intervalMs + 30_000,
-      this.#ctx.signal,
+      sig,
       500,
     );
-    const end = await this.#prom.scalar('time()');
+    const b = new QueryBounds({
+      concurrency: this.#bounds.concurrency ?? QUERY_CONCURRENCY,
+      deadlineMs: this.#bounds.deadlineMs ?? FINISH_QUERY_DEADLINE_MS,
+      what: 'the Prometheus queries of 3.2/3.5',
+      signal: sig,
+    });
+    try {
+      return await this.#queries(b);
+    } finally {
+      b.close();
+    }
+  }
+
+  /** The queries of `finish()` once the window has its scrapes, all under `b`. */
+  async #queries(b: QueryBounds): Promise<ScrapeResults> {
+    const intervalMs = this.#ctx.params.monitoring.scrapeIntervalMs;
+    const end = await b.run((signal) => this.#prom.scalar('time()', undefined, signal));
     const windowS = end - this.#start;
     const base: Record<string, unknown> = {
       mode: this.mode,
@@ -130,7 +169,7 @@ export class PrometheusSource implements ScrapeSource {
     // Failed scrapes in the window: raw `up` samples that are 0.
     let upFail: string | undefined;
     try {
-      const up = await this.#prom.query(this.#rangeSel('up', end), end);
+      const up = await b.run((signal) => this.#prom.query(this.#rangeSel('up', end), end, signal));
       const all = up.series.flatMap((x) => x.points);
       const down = up.series.flatMap((x) => x.points.filter((pt) => pt.v !== 1).map(() => x.metric.instance ?? '?'));
       base.scrapes = all.length;
@@ -140,20 +179,22 @@ export class PrometheusSource implements ScrapeSource {
       base.failedScrapes = { error: errorMessage(e) };
     }
     const [m32, m35, extra] = await Promise.all([
-      this.#scrapeDuration(end, base).catch((e: unknown) => failed('3.2', `Prometheus query failed: ${errorMessage(e)}`, base)),
-      this.#volume(end, base).catch((e: unknown) => failed('3.5', `Prometheus query failed: ${errorMessage(e)}`, base)),
-      this.#extraQueries(end),
+      this.#scrapeDuration(b, end, base).catch((e: unknown) => failed('3.2', `Prometheus query failed: ${errorMessage(e)}`, base)),
+      this.#volume(b, end, base).catch((e: unknown) => failed('3.5', `Prometheus query failed: ${errorMessage(e)}`, base)),
+      this.#extraQueries(b, end),
     ]);
     if (extra) m32.details = { ...(m32.details ?? {}), extraQueries: extra };
     for (const m of [m32, m35]) if (upFail && m.value !== null && !m.fail) m.fail = upFail;
     return { m32, m35 };
   }
 
-  async #exposedNow(): Promise<number | { error: string }> {
+  /** What the agents expose now; stops (an error) once `b`'s deadline passed. */
+  async #exposedNow(b: QueryBounds): Promise<number | { error: string }> {
     const c = new AgentClient({ maxSockets: 4, timeoutMs: 5000 });
     try {
       let n = 0;
       for (const a of this.#agents) {
+        if (b.expired) return { error: `not counted: ${b.reason}` };
         const r = await c.metrics(a.url);
         if (r.status !== 200 || typeof r.body !== 'string') return { error: `GET ${a.url}/metrics answered ${r.status}` };
         n += countExpositionSamples(r.body);
@@ -172,8 +213,8 @@ export class PrometheusSource implements ScrapeSource {
     return missing.length ? `no samples in the window for ${missing.length} of ${this.#agents.length} targets (${missing.slice(0, 3).join(', ')})` : undefined;
   }
 
-  async #scrapeDuration(end: number, base: Record<string, unknown>): Promise<Measurement> {
-    const r = await this.#prom.query(this.#rangeSel('scrape_duration_seconds', end), end);
+  async #scrapeDuration(b: QueryBounds, end: number, base: Record<string, unknown>): Promise<Measurement> {
+    const r = await b.run((signal) => this.#prom.query(this.#rangeSel('scrape_duration_seconds', end), end, signal));
     const ms = r.series.flatMap((s) => s.points.map((p) => p.v * 1000));
     const finite = ms.filter((v) => Number.isFinite(v));
     const perTarget: Record<string, number> = {};
@@ -194,8 +235,8 @@ export class PrometheusSource implements ScrapeSource {
     return measured('3.2', finite, percentile(sorted, 95), { sampleUnit: 'scrapes', details, ...(cov ? { fail: cov } : {}) });
   }
 
-  async #volume(end: number, base: Record<string, unknown>): Promise<Measurement> {
-    const r = await this.#prom.query(this.#rangeSel('scrape_samples_scraped', end), end);
+  async #volume(b: QueryBounds, end: number, base: Record<string, unknown>): Promise<Measurement> {
+    const r = await b.run((signal) => this.#prom.query(this.#rangeSel('scrape_samples_scraped', end), end, signal));
     const ing = ingestionRate(r.series.map((s) => ({ points: s.points })));
     // Successful scrapes only (a failed scrape reports 0 samples).
     const perScrape = r.series.flatMap((s) => s.points.map((p) => p.v)).filter((v) => v > 0);
@@ -212,7 +253,8 @@ export class PrometheusSource implements ScrapeSource {
     // Cross-checks from Prometheus's own counters (may be absent when it does not scrape itself).
     const dur = promDuration((end - this.#start) * 1000);
     try {
-      details.prometheusHeadSamplesAppendedPerSec = round(await this.#prom.scalar(`sum(rate(prometheus_tsdb_head_samples_appended_total[${dur}]))`, end), 2);
+      const q = `sum(rate(prometheus_tsdb_head_samples_appended_total[${dur}]))`;
+      details.prometheusHeadSamplesAppendedPerSec = round(await b.run((signal) => this.#prom.scalar(q, end, signal)), 2);
     } catch (e) {
       details.prometheusHeadSamplesAppendedPerSec = { error: errorMessage(e) };
     }
@@ -221,20 +263,24 @@ export class PrometheusSource implements ScrapeSource {
     }
     // What the agents expose now against Prometheus's count of the last scrape of each.
     details.lastScrapeSamples = r.series.reduce((a, s) => a + (s.points.at(-1)?.v ?? 0), 0);
-    details.agentsExposeSamplesNow = await this.#exposedNow();
+    details.agentsExposeSamplesNow = await this.#exposedNow(b);
     const cov = this.#coverage(r.series);
     // Samples: the scrapes behind the rate (the distribution is over scrape rounds).
     return measured('3.5', ing.perRound, ing.rate, { samples: ing.scrapes, sampleUnit: 'scrapes', details, ...(cov ? { fail: cov } : {}) });
   }
 
-  async #extraQueries(end: number): Promise<Record<string, unknown> | undefined> {
+  /**
+   * The spec's extra queries, through `b` (at most its concurrency at once, under its deadline);
+   * each answer is reduced as it arrives. A query not answered by the deadline has the deadline
+   * as its `error`.
+   */
+  async #extraQueries(b: QueryBounds, end: number): Promise<Record<string, unknown> | undefined> {
     const qs = this.#ctx.params.monitoring.extraQueries;
     if (qs.length === 0) return undefined;
     const stepS = Math.max(1, this.#ctx.params.monitoring.scrapeIntervalMs / 1000);
-    const out: Record<string, unknown> = {};
-    for (const q of qs) {
+    const one = async (q: (typeof qs)[number]): Promise<unknown> => {
       try {
-        const r = await this.#prom.queryRange(q.query, this.#start, end, stepS);
+        const r = await b.run((signal) => this.#prom.queryRange(q.query, this.#start, end, stepS, signal));
         const series = r.series
           .map((s) => {
             const v = s.points.map((p) => p.v).filter((x) => Number.isFinite(x));
@@ -248,14 +294,16 @@ export class PrometheusSource implements ScrapeSource {
             };
           })
           .slice(0, 20);
-        out[q.name] =
-          series.length === 0
-            ? { query: q.query, error: 'no data: the query matched no series in the window' }
-            : { query: q.query, ...(q.unit ? { unit: q.unit } : {}), series, ...(r.series.length > 20 ? { seriesTotal: r.series.length } : {}) };
+        return series.length === 0
+          ? { query: q.query, error: 'no data: the query matched no series in the window' }
+          : { query: q.query, ...(q.unit ? { unit: q.unit } : {}), series, ...(r.series.length > 20 ? { seriesTotal: r.series.length } : {}) };
       } catch (e) {
-        out[q.name] = { query: q.query, error: errorMessage(e) };
+        return { query: q.query, error: b.expired ? `not answered: ${b.reason}` : errorMessage(e) };
       }
-    }
+    };
+    const answers = await Promise.all(qs.map(one));
+    const out: Record<string, unknown> = {};
+    qs.forEach((q, i) => (out[q.name] = answers[i]));
     return out;
   }
 
