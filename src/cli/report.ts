@@ -10,11 +10,12 @@
  * junit.xml, report.md, report.txt); `--format` prints one of them instead of the terminal report.
  *
  * Exit codes: 0 the verdict passed; 1 it failed (a regression fails it with --fail-on-regression
- * or when the run's spec asked for it); 2 invalid input.
+ * or when the run's spec asked for it); 2 invalid input (a file that cannot be read, is over
+ * 64 MiB, or is not a valid result document).
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { InputError, readBounded, RESULT_MAX_BYTES } from '../api/input.ts';
 import type { ResultDocument } from '../api/schema.ts';
 import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT, DEFAULT_MIN_SAMPLES } from '../report/baseline.ts';
 import { renderCsv } from '../report/csv.ts';
@@ -46,14 +47,23 @@ function fail(message: string): number {
   return 2;
 }
 
+/**
+ * A result document read with the 64 MiB bound while reading (api/input.ts); every problem of the
+ * file, whatever threw it, becomes a ResultFileError naming the file (exit 2).
+ */
 function readDoc(file: string): ResultDocument {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBounded(file, RESULT_MAX_BYTES, { what: 'a result document' });
   } catch (err) {
-    throw new ResultFileError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ResultFileError(err instanceof InputError ? err.message : `cannot read ${file}: ${(err as Error).message}`);
   }
-  return parseResultDocument(text, file);
+  try {
+    return parseResultDocument(text, file);
+  } catch (err) {
+    if (err instanceof ResultFileError) throw err;
+    throw new ResultFileError(`${file}: cannot parse: ${(err as Error).message}`);
+  }
 }
 
 function numberOption(name: string, text: string | undefined, ok: (v: number) => boolean): number | undefined | Error {

@@ -24,10 +24,11 @@
  * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started);
  * 130 interrupted.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CATEGORIES, type BenchmarkRunManifest as Manifest, type Category, type ResultDocument } from '../api/schema.ts';
+import { InputError, MANIFEST_MAX_BYTES, readBounded, RESULT_MAX_BYTES } from '../api/input.ts';
 import { formatErrors, parseManifestText } from '../api/validate.ts';
 import { agentToken, readTokenFile, useAgentToken } from '../agent/auth.ts';
 import { executeLocal } from '../executor/local.ts';
@@ -65,15 +66,16 @@ const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--b
 
 
 /**
- * A BenchmarkRun manifest read from FILE, or the one-line problem (`cannot read F: ENOENT`,
- * `invalid BenchmarkRun in F:` and each field's error) for the command to print (run, calibrate).
+ * A BenchmarkRun manifest read from FILE, or the problem (`cannot read F: ENOENT`, `F is larger
+ * than 1 MB …`, `invalid BenchmarkRun in F:` and each field's error) for the command to print
+ * (run, calibrate; both exit 2). FILE is read with the 1 MB bound while reading (api/input.ts).
  */
 export function readManifestFile(file: string): Manifest | string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBounded(file, MANIFEST_MAX_BYTES, { what: 'a manifest' });
   } catch (err) {
-    return `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    return err instanceof InputError ? err.message : `cannot read ${file}: ${(err as Error).message}`;
   }
   const parsed = parseManifestText(text, file);
   if (!parsed.ok) return `invalid BenchmarkRun in ${file}:\n${formatErrors(parsed.errors)}`;
@@ -153,10 +155,11 @@ export async function main(argv: string[]): Promise<number> {
   let baseline: ResultDocument | undefined;
   if (values.baseline !== undefined) {
     try {
-      baseline = parseResultDocument(readFileSync(values.baseline, 'utf8'), values.baseline);
+      baseline = parseResultDocument(readBounded(values.baseline, RESULT_MAX_BYTES, { what: 'a result document' }), values.baseline);
     } catch (err) {
-      if (err instanceof ResultFileError) return fail(`--baseline: ${err.message}`);
-      return fail(`--baseline: cannot read ${values.baseline}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      // Every problem of the file, whatever threw it, is invalid input (exit 2).
+      if (err instanceof ResultFileError || err instanceof InputError) return fail(`--baseline: ${err.message}`);
+      return fail(`--baseline: ${values.baseline}: cannot parse: ${(err as Error).message}`);
     }
   } else if (manifest.spec.baseline?.runRef || manifest.spec.baseline?.configMapRef) {
     process.stderr.write('swarmbench run: note: spec.baseline names a run or ConfigMap, which the operator resolves; locally pass --baseline FILE\n');

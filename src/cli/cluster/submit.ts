@@ -15,9 +15,10 @@
  * then ends with exit 4.
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { PatchStrategy, setHeaderOptions, type V1ConfigMap, type V1OwnerReference } from '@kubernetes/client-node';
 import { CATEGORIES, type BenchmarkRunManifest, type Category } from '../../api/schema.ts';
+import { InputError, MANIFEST_MAX_BYTES, readBounded } from '../../api/input.ts';
 import { formatErrors, parseManifestText } from '../../api/validate.ts';
 import {
   API_GROUP, API_VERSION, API_VERSION_FULL, BENCHMARKRUN_KIND, BENCHMARKRUN_PLURAL, COMPONENT_LABEL, dnsName, runLabels,
@@ -103,33 +104,35 @@ function parseCategories(text: string): Category[] {
   return list as Category[];
 }
 
+/** The manifest of `-f FILE` (`-`: stdin), read with the 1 MB bound while reading (api/input.ts). */
 function readManifest(file: string): BenchmarkRunManifest {
   let text: string;
   try {
-    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    text = readBounded(file, MANIFEST_MAX_BYTES, { what: 'a manifest', stdin: true });
   } catch (e) {
-    throw new CliError(`-f ${file}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.invalid);
+    throw new CliError(`-f: ${e instanceof InputError ? e.message : `${file}: cannot read it: ${(e as Error).message}`}`, EXIT.invalid);
   }
   const parsed = parseManifestText(text, file === '-' ? 'stdin' : file);
   if (!parsed.ok) throw new CliError(`invalid BenchmarkRun in ${file === '-' ? 'stdin' : file}:\n${formatErrors(parsed.errors)}`, EXIT.invalid);
   return parsed.value;
 }
 
+/** A --baseline FILE, read with the ConfigMap's bound while reading (api/input.ts); any problem exits 2. */
 function readBaselineFile(file: string): string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBounded(file, MAX_BASELINE_BYTES, { what: 'a baseline in a ConfigMap' });
   } catch (e) {
-    throw new CliError(`--baseline ${file}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.invalid);
-  }
-  if (Buffer.byteLength(text) > MAX_BASELINE_BYTES) {
-    throw new CliError(`--baseline ${file}: ${Buffer.byteLength(text)} bytes do not fit a ConfigMap (at most ${MAX_BASELINE_BYTES}); submit the baseline as a run and give --baseline RUN`, EXIT.invalid);
+    if (e instanceof InputError && e.reason === 'too-large') {
+      throw new CliError(`--baseline: ${e.message}; submit the baseline as a run and give --baseline RUN`, EXIT.invalid);
+    }
+    throw new CliError(`--baseline: ${e instanceof InputError ? e.message : `${file}: cannot read it: ${(e as Error).message}`}`, EXIT.invalid);
   }
   try {
     parseResultDocument(text, file);
   } catch (e) {
-    if (e instanceof ResultFileError) throw new CliError(`--baseline ${e.message.replace(/\n\s*/g, '; ')}`, EXIT.invalid);
-    throw e;
+    const message = e instanceof ResultFileError ? e.message : `${file}: cannot parse: ${(e as Error).message}`;
+    throw new CliError(`--baseline: ${message.replace(/\n\s*/g, '; ')}`, EXIT.invalid);
   }
   return text;
 }
