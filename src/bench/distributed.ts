@@ -29,19 +29,21 @@ import { stateSync } from './distributed/sync.ts';
 export async function run(ctx: BenchContext): Promise<Measurement[]> {
   const client = new AgentClient({ maxSockets: 32, timeoutMs: 10_000 });
   try {
+    // Each test's measurement goes to the runner as it finishes (kept if the step is interrupted).
+    const done = (m: Measurement): Measurement => (ctx.finished?.(m), m);
     const cold: ColdStarts = { agents: 0, readyMs: [] };
-    const out: Measurement[] = [await formation(ctx, client, cold)];
+    const out: Measurement[] = [done(await formation(ctx, client, cold))];
     const n = ctx.params.agents.poolSize;
     const shared = await withPool(ctx, poolOpts(ctx, 'dist', ctx.params.agents.agentsPerProcess), async (pool) => {
       await formPool(ctx, client, pool, n);
-      const m13 = await crossNodeLatency(ctx, client, pool);
-      const m14 = await stateSync(ctx, client, pool);
-      const m15 = await loadBalance(ctx, client, pool);
-      const m12 = await spawnLatency(ctx, client, pool, cold);
+      const m13 = done(await crossNodeLatency(ctx, client, pool));
+      const m14 = done(await stateSync(ctx, client, pool));
+      const m15 = done(await loadBalance(ctx, client, pool));
+      const m12 = done(await spawnLatency(ctx, client, pool, cold));
       return [m12, m13, m14, m15];
     });
     out.push(...shared);
-    out.push(await failover(ctx, client));
+    out.push(done(await failover(ctx, client)));
     return out;
   } finally {
     client.close();

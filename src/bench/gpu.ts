@@ -78,9 +78,14 @@ export async function runGpu(ctx: BenchContext, opts: GpuRunOptions = {}): Promi
           m.fail = `${s.wrong - wrongBefore} predictions differed from the reference (first: ${s.firstWrong})`;
         }
         results.set(m.id, m);
+        ctx.finished?.(m);
       }
     } catch (e) {
-      for (const id of idsOf) results.set(id, failed(id, firstLine(e, Infinity), { ...s.base }, durationSince(t)));
+      for (const id of idsOf) {
+        const m = failed(id, firstLine(e, Infinity), { ...s.base }, durationSince(t));
+        results.set(id, m);
+        ctx.finished?.(m);
+      }
     }
   };
   await guard(['2.1', '2.2'], async () => {

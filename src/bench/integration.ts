@@ -134,6 +134,8 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
           : {}),
     };
 
+    ctx.finished?.(m51);
+
     // 5.2
     const t52 = performance.now();
     const w = p.integration.concurrentWorkflows;
@@ -160,6 +162,8 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       details: { workflowsPerRound: w, rounds, wrongOutputs: wrong2 },
       ...(wrong2 > 0 ? { fail: `${wrong2} of ${w * rounds} concurrent workflows returned a wrong output` } : {}),
     };
+
+    ctx.finished?.(m52);
 
     // 5.3
     ctx.progress('5.3 resource cleanup');

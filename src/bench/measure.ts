@@ -26,7 +26,7 @@ export function checkAbort(signal: AbortSignal): void {
 export interface RawOptions {
   /** Digits the stored raw samples are rounded to (default 4). */
   digits?: number;
-  /** Raw samples stored at most, evenly strided (default 500; the distribution uses them all). */
+  /** Raw samples stored at most, evenly strided (default 500; the distribution uses them all; the runner caps at `RAW_STORED_MAX` anyway). */
   max?: number;
 }
 
@@ -46,6 +46,27 @@ export function measured(id: string, raw: number[], value: number, extra: Partia
     ),
     distribution: describe(raw),
     ...extra,
+  };
+}
+
+/** Raw samples a step result keeps per measurement (a result document's `rawSamples` keep as many). */
+export const RAW_STORED_MAX = 500;
+
+/**
+ * `m` as a step result stores it: `raw` at most `max` samples, evenly strided (`capSamples`), with
+ * the `distribution` (exact n, min, max, mean, p50, p95, p99) computed over every sample before the
+ * cap when `m` has none, and the original count in `details.rawStored` (`{ kept, of }`). Within
+ * the cap, `m` itself. The runner applies it to every measurement (runner/step.ts).
+ */
+export function storedMeasurement(m: Measurement, max = RAW_STORED_MAX): Measurement {
+  if (!m.raw || m.raw.length <= max) return m;
+  const finite = m.raw.filter((v) => Number.isFinite(v));
+  const distribution = m.distribution ?? (finite.length > 0 ? describe(finite) : undefined);
+  return {
+    ...m,
+    raw: capSamples(m.raw, max),
+    ...(distribution ? { distribution } : {}),
+    details: { ...(m.details ?? {}), rawStored: { kept: max, of: m.raw.length } },
   };
 }
 

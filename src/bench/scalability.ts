@@ -42,6 +42,11 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
   const plan = scalingPlan(p);
   const target = p.targets.scalingEfficiency;
   const out: Measurement[] = [];
+  // Each test's measurement goes to the runner as it is final (kept if the step is interrupted).
+  const push = (m: Measurement) => {
+    out.push(m);
+    ctx.finished?.(m);
+  };
   const started = Date.now();
   ctx.progress('scalability', `reference: 1 agent at saturation (${round(plan.taskMs / 1000, 1)} s tasks)`);
   const pool = await ctx.platform.createPool({
@@ -68,7 +73,7 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
       const n = steps[k];
       const t0 = Date.now();
       if (n === undefined) {
-        out.push(skipped(def.id, `no pool size configured for step ${k + 1} (agents.steps has ${steps.length})`));
+        push(skipped(def.id, `no pool size configured for step ${k + 1} (agents.steps has ${steps.length})`));
         continue;
       }
       ctx.progress('scalability', `${def.id}: ${n} agents at saturation`);
@@ -76,7 +81,7 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
         const agents = await pool.scaleTo(n);
         if (agents.length !== n) throw new Error(`pool has ${agents.length} agents, asked for ${n}`);
       } catch (err) {
-        out.push(failed(def.id, `could not scale the pool to ${n} agents: ${errorMessage(err)}`, undefined, Date.now() - t0));
+        push(failed(def.id, `could not scale the pool to ${n} agents: ${errorMessage(err)}`, undefined, Date.now() - t0));
         continue;
       }
       const coordinators = pickCoordinators(pool.agents(), earlier, coordinatorCount(n));
@@ -90,7 +95,7 @@ export const run: CategoryRunner = async (ctx: BenchContext): Promise<Measuremen
     const baseFinal = await base.final;
     for (const m of measured) {
       const final = await m.s.final;
-      out.push(stepMeasurement(m.id, { window: m.s.window, final }, { window: base.window, final: baseFinal }, plan, target, m.windowDoneMs - m.t0));
+      push(stepMeasurement(m.id, { window: m.s.window, final }, { window: base.window, final: baseFinal }, plan, target, m.windowDoneMs - m.t0));
     }
     const order = defs.map((d) => d.id);
     out.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));

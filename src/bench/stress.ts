@@ -78,6 +78,7 @@ export async function runStress(ctx: BenchContext, hooks: StressHooks = {}): Pro
       ctx.log.warn('stress test failed', { test: def.id, error: err instanceof Error ? err.stack : String(err) });
       out.push(failed(def.id, `${def.name} could not run: ${errorMessage(err)}`, undefined, Date.now() - t0));
     }
+    ctx.finished?.(out.at(-1)!);
   }
   return out;
 }

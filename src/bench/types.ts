@@ -20,6 +20,14 @@ export interface BenchContext {
   /** Reports progress of the current step (shown on a terminal, written to the status). */
   progress(step: string, detail?: string): void;
   signal: AbortSignal;
+  /**
+   * Hands over a measurement as soon as it is final (optional; the runner sets it). A category
+   * calls it where each test finishes, and still returns every measurement at the end: the
+   * returned list is the step's result when the category returns; the handed-over ones are the
+   * result when it cannot (interrupted by SIGTERM, or a throw), so a step stopped part-way still
+   * reports the tests it finished (src/runner/step.ts).
+   */
+  finished?(m: Measurement): void;
 }
 
 export type CategoryRunner = (ctx: BenchContext) => Promise<Measurement[]>;

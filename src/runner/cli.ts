@@ -23,8 +23,24 @@
  * Exit code 0 when a result document was written (even one whose tests fail: judging is the
  * executor's job), 2 on bad arguments or configuration, 1 when no document could be written
  * (with the reason on stderr).
+ *
+ * Size: the document is brought under 900 KiB before either write (runner/fit.ts: raw samples
+ * capped with their exact distribution kept, then the largest raw and detail arrays dropped and
+ * named); one that still does not fit is written as the step's `error` (no measurements), the
+ * step and its size named, so the Job is not run again for a result the API server would refuse.
+ *
+ * SIGTERM / SIGINT (a deleted pod: Kubernetes' default grace period is 30 s; the local executor
+ * kills after 10 s on a timeout): the step stops at once with what it finished (runner/step.ts),
+ * the result is written FIRST (the ConfigMap write bounded to `INTERRUPTED_WRITE_MS`), and only
+ * then is the platform closed, for what is left of `SHUTDOWN_BUDGET_MS` after the signal; the
+ * process then exits even if the close has not finished (the agents' objects are owned by the
+ * run and garbage-collected; local agent processes are stopped by the close as far as it got). A
+ * signal during the close of a finished step also writes at once. Without a signal the order is
+ * close, then write: the operator starts the next step once the result is there, so a finished
+ * step's pools are gone before it does.
  */
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { writeFileSync, renameSync } from 'node:fs';
+import { PARAMS_MAX_BYTES, readBounded } from '../api/input.ts';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../log.ts';
 import { buildPlan } from '../plan/plan.ts';
@@ -41,6 +57,23 @@ import { ResourceRequirements, Toleration, type StepResult } from '../api/schema
 import { formatErrors, zodErrors } from '../api/validate.ts';
 import { errorMessage } from '../errors.ts';
 import { runStep } from './step.ts';
+import { fitStepResult, ResultTooLarge, tooLargeResult } from './fit.ts';
+
+/** From the signal to the process's exit: the write and the close fit a 30 s grace period. */
+export const SHUTDOWN_BUDGET_MS = 25_000;
+/** The ConfigMap write after a signal gives up after this long, leaving the close its share. */
+export const INTERRUPTED_WRITE_MS = 10_000;
+
+/** Whether `p` settled within `ms` (it is left running when not). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const USAGE = `usage: swarmbench runner --step NAME (--params FILE | env SWARMBENCH_PARAMS) (--out FILE | --result-configmap NAME)
                          [--platform local|kubernetes] [--attempt N] [--file-sd PATH]
@@ -131,7 +164,12 @@ export async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (values.platform !== 'local' && values.platform !== 'kubernetes') return fail(`--platform must be local or kubernetes, not "${values.platform}"`, 2);
-  const paramsText = values.params ? readFileSync(values.params, 'utf8') : process.env.SWARMBENCH_PARAMS;
+  let paramsText: string | undefined;
+  try {
+    paramsText = values.params ? readBounded(values.params, PARAMS_MAX_BYTES, { what: 'a parameters file' }) : process.env.SWARMBENCH_PARAMS;
+  } catch (err) {
+    return fail(errorMessage(err), 2);
+  }
   if (!paramsText) return fail('no parameters: give --params FILE or set SWARMBENCH_PARAMS', 2);
   let params: Params;
   try {
@@ -172,12 +210,65 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const ac = new AbortController();
-  const stop = () => ac.abort(new Error('interrupted'));
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  let result: StepResult;
+  let signalledAt: number | undefined;
+  const interrupted = new Promise<void>((resolve) => ac.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const onSignal = (sig: NodeJS.Signals) => {
+    signalledAt ??= Date.now();
+    log.warn('signal received: writing the result, then closing the platform', { signal: sig, budgetMs: SHUTDOWN_BUDGET_MS });
+    ac.abort(new Error(`received ${sig}`));
+  };
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  const outFile = values.out;
+  const cmName = values['result-configmap'];
+  /** Writes `result`, brought under the size budget, to --out and/or the ConfigMap: the exit code. */
+  const writeResult = async (result: StepResult): Promise<number> => {
+    let json: string;
+    let written = result;
+    try {
+      const fitted = fitStepResult(result);
+      json = fitted.json;
+      written = fitted.result;
+      if (fitted.dropped.length > 0) log.warn('step result over its size budget: fields dropped', { bytes: fitted.bytes, dropped: fitted.dropped });
+    } catch (err) {
+      if (!(err instanceof ResultTooLarge)) throw err;
+      process.stderr.write(`swarmbench runner: ${err.message}\n`);
+      written = tooLargeResult(result, err);
+      json = JSON.stringify(written);
+    }
+    if (outFile) {
+      try {
+        const tmp = `${outFile}.tmp`;
+        writeFileSync(tmp, json);
+        renameSync(tmp, outFile);
+      } catch (err) {
+        return fail(`cannot write the result to ${outFile}: ${(err as Error).message}`, 1);
+      }
+    }
+    if (cmName) {
+      const writeMs = signalledAt === undefined ? undefined : Math.max(1000, Math.min(INTERRUPTED_WRITE_MS, signalledAt + SHUTDOWN_BUDGET_MS - Date.now() - 2000));
+      try {
+        const { replaced } = await writeStepResult({
+          kc: kube!.kc, name: cmName, run: kube!.run, attempt,
+          step: step.name, category: step.category, result: written,
+          ...(writeMs !== undefined ? { timeoutMs: writeMs } : {}),
+        });
+        log.info('step result written', { configMap: `${kube!.run.namespace}/${cmName}`, replaced, measurements: written.measurements.length });
+      } catch (err) {
+        return fail((err as Error).message, 1);
+      }
+    }
+    return 0;
+  };
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= platform.close().catch((err: unknown) => log.warn('closing the platform failed', { error: String(err) })));
   try {
-    result = await runStep(step, params, {
+    // Returns at once on a signal, with the measurements finished before it (runner/step.ts).
+    const result = await runStep(step, params, {
       platform,
       log,
       signal: ac.signal,
@@ -185,28 +276,21 @@ export async function main(argv: string[]): Promise<number> {
       ...(process.env.NODE_NAME && values.platform === 'kubernetes' ? { node: process.env.NODE_NAME } : {}),
       progress: (s, detail) => process.stdout.write(`${JSON.stringify({ event: 'progress', step: s, detail })}\n`),
     });
+    // A finished step: its pools go before its result appears (a signal meanwhile: write first).
+    if (signalledAt === undefined) await Promise.race([close(), interrupted]);
+    const code = await writeResult(result);
+    if (signalledAt === undefined) {
+      await close();
+    } else if (!(await settlesWithin(close(), signalledAt + SHUTDOWN_BUDGET_MS - Date.now()))) {
+      log.warn('closing the platform did not finish within the shutdown budget: exiting without it', { budgetMs: SHUTDOWN_BUDGET_MS });
+    }
+    return code;
   } finally {
-    await platform.close().catch((err: unknown) => log.warn('closing the platform failed', { error: String(err) }));
+    if (closing === undefined && signalledAt === undefined) await close();
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    // After a signal nothing is left to do: the abandoned category or close must not hold the
+    // process past the grace period (cli/main.ts has set the exit code by the time this fires).
+    if (signalledAt !== undefined) setTimeout(() => process.exit(), 100).unref();
   }
-  if (values.out) {
-    try {
-      const tmp = `${values.out}.tmp`;
-      writeFileSync(tmp, JSON.stringify(result));
-      renameSync(tmp, values.out);
-    } catch (err) {
-      return fail(`cannot write the result to ${values.out}: ${(err as Error).message}`, 1);
-    }
-  }
-  if (values['result-configmap']) {
-    try {
-      const { replaced } = await writeStepResult({
-        kc: kube!.kc, name: values['result-configmap'], run: kube!.run, attempt,
-        step: step.name, category: step.category, result,
-      });
-      log.info('step result written', { configMap: `${kube!.run.namespace}/${values['result-configmap']}`, replaced, measurements: result.measurements.length });
-    } catch (err) {
-      return fail((err as Error).message, 1);
-    }
-  }
-  return 0;
 }

@@ -27,7 +27,7 @@ import type { PingResult } from '../../agent/types.ts';
 import type { Measurement } from '../../api/schema.ts';
 import type { AgentHandle, Pool } from '../../platform/types.ts';
 import { describe, round } from '../../stats.ts';
-import { elapsed, guard } from '../measure.ts';
+import { elapsed, guard, storedMeasurement } from '../measure.ts';
 import type { BenchContext } from '../types.ts';
 
 /**
@@ -113,12 +113,14 @@ export function crossNodeLatency(ctx: BenchContext, client: AgentClient, pool: P
     const processes = new Set(agents.map((a) => a.node));
     const crossProcessPairs = pairs.filter(([a, b]) => a.node !== b.node).length;
     const agentP50 = describe(reported).p50;
-    return {
+    // Large pools give tens of thousands of samples: the stored raw ones are capped and rounded
+    // (storedMeasurement: details.rawStored), the distribution is over every one.
+    return storedMeasurement({
       id: '1.3',
       value: d.p50,
       samples: harness.length,
       sampleUnit: `harness-timed means of ${LONG - 1} round trips`,
-      raw: harness,
+      raw: harness.map((v) => round(v, 4)),
       distribution: d,
       details: {
         method: `per sample: the harness times a ${LONG}-round-trip and a 1-round-trip /v1/ping relay of the same pair; (T${LONG} - T1) / ${LONG - 1} is the mean of ${LONG - 1} agent-to-agent round trips`,
@@ -137,6 +139,6 @@ export function crossNodeLatency(ctx: BenchContext, client: AgentClient, pool: P
       ...(impossible > 0
         ? { fail: `${impossible} of ${harness.length * 2} relays reported round trips adding up to more than the harness timed for the whole relay (the agents' figures are not real)` }
         : {}),
-    };
+    });
   });
 }

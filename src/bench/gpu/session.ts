@@ -100,7 +100,7 @@ export function verify(s: GpuSession, backend: InferenceBackend, out: Float32Arr
   }
 }
 
-/** Raw samples of this category: every one kept, rounded to 3 digits, as the value is. */
+/** Raw samples of this category: every one kept (up to RAW_STORED_MAX, 500, in a step result: bench/measure.ts), rounded to 3 digits, as the value is. */
 const RAW: RawOptions = { digits: 3, max: Number.POSITIVE_INFINITY };
 
 /** A measured value of this category: rounded to 3 digits, with its details, sample unit and the time since `startedAt`. */

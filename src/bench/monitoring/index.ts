@@ -143,9 +143,12 @@ export const run: CategoryRunner = async (ctx) => {
     // A test that throws is a failed measurement with the reason, and a warning in the log.
     const warn = (id: string) => (error: string) => ctx.log.warn(`monitoring ${id} failed`, { error });
     ctx.progress('monitoring', '3.1 WebSocket latency');
+    // Each test's measurement goes to the runner as it finishes (kept if the step is interrupted).
     const m31 = await guard('3.1', () => measureWsLatency(ctx, client, probes), warn('3.1'));
+    ctx.finished?.(m31);
     ctx.progress('monitoring', '3.4 alert latency');
     const m34 = await guard('3.4', () => measureAlertLatency(ctx, client, dash!, probes), warn('3.4'));
+    ctx.finished?.(m34);
 
     // The window closes here: 3.2 and the first step of 3.5 are the scrapes at the configured
     // interval, away from the load the ladders of 3.3 and 3.5 put on the host.
@@ -167,9 +170,11 @@ export const run: CategoryRunner = async (ctx) => {
       window = failed('3.5', `Prometheus unavailable: ${sourceError}`, details, Math.round(sourceMs));
     }
     source?.stop();
+    ctx.finished?.(m32);
 
     ctx.progress('monitoring', '3.3 dashboard update rate');
     const m33 = await guard('3.3', () => measureDashboardRate(ctx, dash!, agents), warn('3.3'));
+    ctx.finished?.(m33);
 
     ctx.progress('monitoring', '3.5 metrics volume');
     const t35 = now();
@@ -191,6 +196,7 @@ export const run: CategoryRunner = async (ctx) => {
       warn('3.5'),
     );
     m35.durationMs = Math.round((window.durationMs ?? 0) + elapsed(t35));
+    ctx.finished?.(m35);
     const pool0 = { agents: agents.length, probes: probes.map((a) => a.id), ...settle };
     return [m31, m32, m33, m34, m35].map((m) => ({ ...m, details: { ...(m.details ?? {}), pool: pool0 } }));
   } finally {

@@ -11,11 +11,19 @@
  * name that another run (an earlier run of the same name) or nobody controls is never written, and
  * the runner fails at once naming it and its controller. The replace carries the resourceVersion
  * read, so an object swapped in between is a conflict and is read and checked again.
+ *
+ * Size: a ConfigMap holds at most 1 MiB. A document over `RESULT_BUDGET_BYTES` (900 KiB, leaving
+ * the labels and owner reference room) is refused here at once, naming the step and its size,
+ * before anything is sent: never an API 422 that fails the Job and has it run the step again. The
+ * runner brings its result under that budget first (runner/fit.ts).
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { describeError, isConflict, isNotFound, statusCode } from '../../kube/client.ts';
 import { belongsTo, controllerOf, type RunRef } from '../../kube/names.ts';
 import { RESULT_KEY, stepResultConfigMap } from './manifests.ts';
+
+/** The most a step result document (`result.json`) may take, in UTF-8 bytes: 900 KiB. */
+export const RESULT_BUDGET_BYTES = 900 * 1024;
 
 export interface WriteResultOptions {
   kc: KubeConfig;
@@ -25,7 +33,7 @@ export interface WriteResultOptions {
   attempt: number;
   step: string;
   category: string;
-  /** The StepResult document (serialised here with JSON.stringify). */
+  /** The StepResult document (serialised here with JSON.stringify; at most `RESULT_BUDGET_BYTES`). */
   result: unknown;
   /** Give up after this long (default 60 s). */
   timeoutMs?: number;
@@ -43,7 +51,15 @@ function transient(err: unknown): boolean {
 export async function writeStepResult(o: WriteResultOptions): Promise<{ configMap: V1ConfigMap; replaced: boolean }> {
   const core = o.kc.makeApiClient(CoreV1Api);
   const namespace = o.run.namespace;
-  const body = stepResultConfigMap({ name: o.name, run: o.run, attempt: o.attempt, step: o.step, category: o.category, json: JSON.stringify(o.result) });
+  const json = JSON.stringify(o.result);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > RESULT_BUDGET_BYTES) {
+    throw new Error(
+      `cannot write the step result of step ${o.step} to ConfigMap ${namespace}/${o.name}: it is ${(bytes / 1024).toFixed(1)} KiB (${bytes} bytes), ` +
+        `over the ${RESULT_BUDGET_BYTES / 1024} KiB budget of a result ConfigMap (at most 1 MiB); not sent`,
+    );
+  }
+  const body = stepResultConfigMap({ name: o.name, run: o.run, attempt: o.attempt, step: o.step, category: o.category, json });
   const deadline = Date.now() + (o.timeoutMs ?? 60_000);
   let delay = 200;
   for (;;) {
