@@ -128,7 +128,7 @@ export const SPEC: readonly CommandSpec[] = [
       val('none', '--prometheus-url'), val('none', '--gpu-defaults'), val('none', '--admission'), val('none', '--agent-ingress-from'), val('file', '--metrics-token-file'),
       val('none', '--port'),
       val('none', '--concurrency'), val('none', '--resync-seconds'),
-      val('none', '--leader-elect'), val('none', '--lease-namespace'), val('none', '--lease-name'), val('none', '--lease-seconds'), sw('-h', '--help'),
+      val('none', '--leader-elect'), val('none', '--lease-namespace'), val('none', '--lease-name'), val('none', '--lease-seconds'), val('none', '--stuck-after-seconds'), sw('-h', '--help'),
     ],
   },
   {

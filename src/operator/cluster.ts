@@ -37,6 +37,7 @@ import {
   type V1NetworkPolicy,
   type V1Node,
   type V1ObjectMeta,
+  type V1Pod,
   type V1Role,
   type V1RoleBinding,
   type V1Secret,
@@ -122,6 +123,11 @@ export interface RunCluster {
    */
   deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void>;
   listNodes(selector: string): Promise<V1Node[]>;
+  /**
+   * One page (at most `limit`) of the pods matching `selector` in the namespace, live: a step's
+   * pods, read for its failure forensics (forensics.ts). The operator's RBAC has `list` on pods.
+   */
+  listPods(namespace: string, selector: string, limit: number): Promise<V1Pod[]>;
   /**
    * A Secret's metadata only (labels, annotations: admission's consent check, policy.ts), or
    * undefined when it is absent; a 403 throws. Never its data.
@@ -341,6 +347,10 @@ export class KubeRunCluster implements RunCluster {
 
   async listNodes(selector: string): Promise<V1Node[]> {
     return (await this.core.listNode({ labelSelector: selector })).items;
+  }
+
+  async listPods(namespace: string, selector: string, limit: number): Promise<V1Pod[]> {
+    return (await this.core.listNamespacedPod({ namespace, labelSelector: selector, limit })).items;
   }
 
   /**

@@ -35,6 +35,8 @@ export interface Deps {
   admission?: AdmissionSettings | undefined;
   /** Re-check a running attempt at least this often (ms). */
   pollMs: number;
+  /** A step's pod stuck this long fails the step (ms; forensics.ts). */
+  stuckAfterMs?: number;
   now(): Date;
 }
 

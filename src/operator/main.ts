@@ -20,7 +20,8 @@
  * copied into each new attempt's agent-token Secret so that one Prometheus credential reads every
  * run's agents' /metrics and nothing else), --port 8080,
  * --concurrency 4, --resync-seconds 300, --leader-elect true|false, --lease-namespace NS
- * (default $POD_NAMESPACE or "default"), --lease-name swarmbench-operator, --lease-seconds 15.
+ * (default $POD_NAMESPACE or "default"), --lease-name swarmbench-operator, --lease-seconds 15,
+ * --stuck-after-seconds 90 (a step's pod that cannot start for this long fails the step: forensics.ts).
  * Environment: KUBECONFIG or the in-cluster service account; SWARMBENCH_LOG_LEVEL.
  * Bad flags exit 2 with the reason, before anything starts.
  */
@@ -47,6 +48,7 @@ const USAGE = `usage: swarmbench operator [--namespaces NS,NS...] [--image IMG] 
        [--admission JSON] [--agent-ingress-from JSON] [--metrics-token-file PATH] [--port 8080]
        [--concurrency 4] [--resync-seconds 300] [--leader-elect true|false]
        [--lease-namespace NS] [--lease-name NAME] [--lease-seconds 15]
+       [--stuck-after-seconds 90]
 `;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -152,6 +154,7 @@ export async function main(argv: string[]): Promise<number> {
         'lease-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'default' },
         'lease-name': { type: 'string', default: 'swarmbench-operator' },
         'lease-seconds': { type: 'string', default: '15' },
+        'stuck-after-seconds': { type: 'string', default: '90' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -169,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}`);
     return n;
   };
-  let port: number, concurrency: number, resyncMs: number, leaseMs: number;
+  let port: number, concurrency: number, resyncMs: number, leaseMs: number, stuckAfterMs: number;
   let admission: AdmissionSettings;
   let metricsToken: string | undefined;
   let namespaces: string[], gpuDefaults: GpuScheduling, prometheusUrl: string | undefined, agentIngressFrom: IngressPeer[];
@@ -187,6 +190,7 @@ export async function main(argv: string[]): Promise<number> {
     concurrency = int('concurrency', v.concurrency!, 1);
     resyncMs = int('resync-seconds', v['resync-seconds']!, 1) * 1000;
     leaseMs = int('lease-seconds', v['lease-seconds']!, 2) * 1000;
+    stuckAfterMs = int('stuck-after-seconds', v['stuck-after-seconds']!, 1) * 1000;
   } catch (err) {
     process.stderr.write(`swarmbench operator: ${(err as Error).message}\n`);
     return 2;
@@ -220,6 +224,7 @@ export async function main(argv: string[]): Promise<number> {
     version: VERSION,
     runnerClusterRole: v['runner-cluster-role']!,
     gpuDefaults,
+    stuckAfterMs,
     agentIngressFrom,
     ...(metricsToken ? { metricsToken } : {}),
     admission: { ...admission, apiServerHosts: [...admission.apiServerHosts, ...apiServerHost(kc)] },

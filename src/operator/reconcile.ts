@@ -23,9 +23,11 @@
  *     (an earlier run of the same name) are never read: Conflict, wait.
  *  7. Walk the steps in plan order, one at a time: a step is done when its result ConfigMap holds
  *     a valid result of this attempt; a step with neither result nor Job gets its runner access and
- *     Job; a running Job waits (requeue after `pollMs`, and the Job's and ConfigMap's events wake
- *     it sooner); a Job that ended without a usable result fails its category's tests with the
- *     reason (a StepFailed warning, once). An object of the run's names that the run does not
+ *     Job (the pools of the attempt's other steps deleted first); a running Job waits (requeue
+ *     after `pollMs`, and the Job's and ConfigMap's events wake it sooner) unless a pod of its step
+ *     has been stuck for `stuckAfterMs` (forensics.ts: the step fails now with the reason); a Job
+ *     that ended without a usable result fails its category's tests with the reason, naming what
+ *     ended its pods (a StepFailed warning, once). An object of the run's names that the run does not
  *     control (its uid is not the controller) is never read, changed or deleted: the run gets the
  *     Conflict condition and waits (attempt.ts `waitOnConflict`).
  *  8. Every step done: finish (observations, baseline, result assembly, export, final status).
@@ -47,6 +49,7 @@ import type { Deps, ReconcileResult, RunCtx } from './context.ts';
 import { conditionsFor, jobState, resolvedConflict, type GpuScheduling, type OperatorImages } from './desired.ts';
 import type { IngressPeer } from './netpol.ts';
 import { finishAttempt } from './finish.ts';
+import { deleteOtherPools, endedExplanation, failStuckStep, STUCK_AFTER_MS, stepProblems, stuckProblem } from './forensics.ts';
 import { DEFAULT_ADMISSION, admitSpec, type AdmissionSettings } from './policy.ts';
 import { conditionsOf, recordEvent, writeStatus, type RunEvent } from './status.ts';
 
@@ -79,11 +82,13 @@ export interface ReconcilerOptions {
   admission?: AdmissionSettings;
   /** Re-check a running attempt at least this often even without events (ms). */
   pollMs?: number;
+  /** A step's pod stuck this long (image, configuration, scheduling) fails the step (ms; default STUCK_AFTER_MS, forensics.ts). */
+  stuckAfterMs?: number;
   now?: () => Date;
 }
 
 /** What a step is: done (its result), failed (why), running (requeue), or blocked by an object the run does not control. */
-type StepState = { done: StepResult } | { failed: string } | { running: true; started: boolean } | Conflict;
+type StepState = { done: StepResult } | { failed: string } | { running: true; started: boolean; recheckMs?: number } | Conflict;
 
 export class Reconciler {
   private readonly deps: Deps;
@@ -103,6 +108,7 @@ export class Reconciler {
       metricsToken: opts.metricsToken,
       admission: opts.admission,
       pollMs: opts.pollMs ?? 30_000,
+      stuckAfterMs: opts.stuckAfterMs ?? STUCK_AFTER_MS,
       now: opts.now ?? (() => new Date()),
     };
   }
@@ -206,7 +212,7 @@ export class Reconciler {
       for (const ev of told) await recordEvent(deps, run, ev);
       const conditions = resolvedConflict(conditionsOf(run), deps.now().toISOString());
       await writeStatus(deps, run, { progress: { completedSteps: i, totalSteps: plan.length, currentStep: step.name }, ...(conditions ? { conditions } : {}) });
-      return { requeueAfterMs: deps.pollMs };
+      return { requeueAfterMs: Math.min(deps.pollMs, s.recheckMs ?? deps.pollMs) };
     }
     for (const ev of told) await recordEvent(deps, run, ev);
     return finishAttempt(deps, rc, params, attempt, steps, failures);
@@ -223,23 +229,40 @@ export class Reconciler {
     if ('conflict' in first) return first;
     const job = await cluster.read('Job', ref.namespace, jobName(ref.name, attempt, step.name));
     if (!job) {
+      // The pools an earlier step of the attempt left (its runner killed or failed) go first.
+      if (i > 0) await deleteOtherPools(this.deps, ref, attempt, step.name);
       const started = await startStep(this.deps, rc, attempt, plan, i, tokenSecret);
       return 'started' in started ? { running: true, started: started.started } : started;
     }
     const foreignJob = ownerProblem(job, ref, 'Job');
     if (foreignJob) return foreignJob;
     const st = jobState(job);
-    if (st.state === 'Running') return { running: true, started: false };
-    // The Job ended: read the result once more, live (the cache may not have its last write yet).
+    if (st.state === 'Running') {
+      // Forensics (forensics.ts): a pod of the step stuck for long fails the step now, not at its
+      // deadline; one stuck for less is looked at again when its time is up (no pod event wakes the run).
+      const problems = await stepProblems(this.deps, ref, attempt, step.name);
+      const after = this.deps.stuckAfterMs ?? STUCK_AFTER_MS;
+      const now = this.deps.now().getTime();
+      const stuck = stuckProblem(problems, now, after);
+      const failed = stuck ? await failStuckStep(this.deps, rc, attempt, step, job, stuck) : undefined;
+      if (failed) return { failed };
+      if (!stuck) {
+        const next = problems.filter((p) => p.kind === 'stuck' && p.sinceMs !== null).map((p) => p.sinceMs! + after - now);
+        return { running: true, started: false, ...(next.length ? { recheckMs: Math.max(1000, Math.min(...next) + 1000) } : {}) };
+      }
+    }
+    // The Job ended (or was stopped): read the result once more, live (the cache may not have its last write yet).
     const again = readResult(await cluster.read('ConfigMap', ref.namespace, resultName, { live: true }), rc, attempt, step.name);
     if ('result' in again) return { done: again.result };
     if ('conflict' in again) return again;
     if ('problem' in again) return { failed: again.problem };
+    if (st.state === 'Running') return { running: true, started: false };
+    const why = endedExplanation(job, await stepProblems(this.deps, ref, attempt, step.name));
     return {
       failed:
         st.state === 'Failed'
-          ? `the ${step.name} runner Job failed (${st.message ?? 'no message'}) without a result`
-          : `the ${step.name} runner Job completed without writing its result`,
+          ? `the ${step.name} runner Job failed (${why?.message ?? st.message ?? 'no message'}) without a result`
+          : `the ${step.name} runner Job completed without writing its result${why ? ` (${why.message})` : ''}`,
     };
   }
 }

@@ -24,13 +24,13 @@
  * Setup and inspection (`put`, `get`, `update`, `all`, ...) are not recorded as calls.
  */
 import { randomInt } from 'node:crypto';
-import { ApiException, type CoreV1Event, type V1Node, type V1ObjectMeta, type V1Secret } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Event, type V1Node, type V1ObjectMeta, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { CollectionKind, CreateKind, DeleteKind, Kind, KindMap, ListKind, ReadKind, ReadOptions, ReplaceKind, RunCluster, RunObject } from '../../src/operator/cluster.ts';
 
-export type FakeKind = Kind | 'BenchmarkRun' | 'Deployment' | 'Node';
+export type FakeKind = Kind | 'BenchmarkRun' | 'Deployment' | 'Node' | 'Pod';
 
 export interface Call {
-  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'readSecretMetadata' | 'readSecret';
+  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'listPods' | 'readSecretMetadata' | 'readSecret';
   kind: string;
   namespace: string;
   name?: string;
@@ -304,6 +304,11 @@ export class FakeCluster implements RunCluster {
 
   async listNodes(selector: string): Promise<V1Node[]> {
     return this.record({ op: 'listNodes', kind: 'Node', namespace: '', selector }, () => this.all('Node', '').filter((o) => matches(o.metadata?.labels, selector)) as V1Node[]);
+  }
+
+  /** Pods put with `put('Pod', ...)`, at most `limit` of them. */
+  async listPods(namespace: string, selector: string, limit: number): Promise<V1Pod[]> {
+    return this.record({ op: 'listPods', kind: 'Pod', namespace, selector }, () => (this.all('Pod', namespace).filter((o) => matches(o.metadata?.labels, selector)) as V1Pod[]).slice(0, limit));
   }
 
   /** A stored Secret's labels and annotations only (`failNext('readSecretMetadata', 403)` for a refusal). */

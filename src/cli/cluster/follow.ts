@@ -8,7 +8,8 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { validateSpec } from '../../api/validate.ts';
-import { RUN_LABEL, STEP_LABEL, labelValue, stepResultName } from '../../kube/names.ts';
+import { RUN_LABEL, labelValue, stepResultName } from '../../kube/names.ts';
+import { podProblems as readPodProblems } from '../../kube/pods.ts';
 import { resolveParams } from '../../plan/params.ts';
 import { buildPlan } from '../../plan/plan.ts';
 import type { Cluster } from './client.ts';
@@ -47,38 +48,15 @@ export interface PodProblem {
   text: string;
 }
 
-const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
-/** Pod-level failure reasons that mean the node cannot run the image at all (the test cluster's node agent says UnsupportedImage). */
-const POD_IMAGE_REASONS = new Set(['UnsupportedImage']);
-const CONFIG_REASONS = new Set(['CreateContainerConfigError', 'CreateContainerError']);
-
-/** The problems that keep pods of a run from starting. Pure. */
+/**
+ * The problems that keep pods of a run from starting (src/kube/pods.ts: the stuck ones). Containers
+ * that ended (OOMKilled, evicted) are the Job's to retry and the operator's to report, not a
+ * reason to stop waiting. Pure.
+ */
 export function podProblems(pods: readonly V1Pod[]): PodProblem[] {
-  const out: PodProblem[] = [];
-  for (const p of pods) {
-    if (p.metadata?.deletionTimestamp) continue;
-    const name = p.metadata?.name ?? '?';
-    const what = p.metadata?.labels?.[STEP_LABEL] ? ` (step ${p.metadata.labels[STEP_LABEL]})` : '';
-    const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
-    for (const cs of statuses) {
-      const w = cs.state?.waiting;
-      if (!w?.reason) continue;
-      if (IMAGE_REASONS.has(w.reason)) {
-        out.push({ key: `image:${cs.image}`, text: `pod ${name}${what}: container ${cs.name}: ${w.reason}: image "${cs.image}" cannot be pulled${w.message ? ` (${oneLine(w.message)})` : ''}` });
-      } else if (CONFIG_REASONS.has(w.reason)) {
-        out.push({ key: `config:${w.message ?? w.reason}`, text: `pod ${name}${what}: container ${cs.name}: ${w.reason}${w.message ? `: ${oneLine(w.message)}` : ''}` });
-      }
-    }
-    if (p.status?.phase === 'Failed' && POD_IMAGE_REASONS.has(p.status.reason ?? '')) {
-      const image = p.spec?.containers?.[0]?.image ?? '?';
-      out.push({ key: `image:${image}`, text: `pod ${name}${what}: ${p.status.reason}: ${oneLine(p.status.message ?? `image "${image}" cannot run`)}` });
-    }
-    const sched = p.status?.conditions?.find((c) => c.type === 'PodScheduled');
-    if (p.status?.phase === 'Pending' && sched?.status === 'False' && sched.reason === 'Unschedulable') {
-      out.push({ key: `unschedulable:${p.metadata?.labels?.[STEP_LABEL] ?? name}`, text: `pod ${name}${what} cannot be scheduled: ${oneLine(sched.message ?? 'Unschedulable')}` });
-    }
-  }
-  return out;
+  return readPodProblems(pods)
+    .filter((p) => p.kind === 'stuck')
+    .map((p) => ({ key: p.key, text: p.text }));
 }
 
 /** Remembers since when each problem has been seen without a break; reports one older than the grace. */
@@ -100,10 +78,6 @@ export class StuckTracker {
     }
     return undefined;
   }
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, '; ').slice(0, 400);
 }
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Cancelled']);

@@ -1,0 +1,94 @@
+/**
+ * Failure forensics on the real control plane (src/operator/forensics.ts): a step whose agents
+ * cannot start fails within the grace with the reason the cluster gives, as an Event on the run,
+ * the Progressing condition and its tests' reasons, and leaves neither its Job nor its pools.
+ *
+ * - An agent image the node cannot run (the test node agent's UnsupportedImage; a real kubelet's
+ *   ImagePullBackOff reads the same way, test/unit/operator-forensics.test.ts).
+ * - Agents that ask for more CPU than any node has: Unschedulable, with the scheduler's message.
+ *
+ * The operator runs with `--stuck-after-seconds 15`; the requirement is a reason within 2 minutes.
+ * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminClients, clusterGate, kubectl, prepareNamespace, startOperator, until } from './lib/itest.ts';
+
+const gate = await clusterGate('operator forensics');
+
+const ns = `op-forensics-${Date.now().toString(36)}`;
+const run = (name: string, agents: string) =>
+  `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: ${name}, namespace: ${ns}}\n` +
+  `spec:\n  mode: quick\n  categories: [integration]\n  trials: 3\n  agents: {poolSize: 3, ${agents}}\n  cleanup: {policy: Never}\n`;
+/** Agents may ask for up to 64 CPUs here, so a 32-CPU request is admitted, and no 8-CPU node takes it. */
+const ADMISSION = JSON.stringify({ prometheus: { allowLoopback: true }, agentResources: { max: { cpu: '64', memory: '8Gi' } } });
+
+interface Run {
+  metadata: { uid: string };
+  status?: { phase?: string; conditions?: { type: string; reason: string; message: string }[]; tests?: { id: string; result: string; reason?: string }[] };
+}
+
+describe.skipIf(!!gate.notUp)(gate.title, () => {
+  let core: CoreV1Api;
+  let batch: BatchV1Api;
+  let apps: AppsV1Api;
+  let custom: CustomObjectsApi;
+  let op: ChildProcess | undefined;
+  let log: string[] = [];
+
+  const get = async (name: string): Promise<Run> =>
+    (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name })) as Run;
+  const eventsOf = async (name: string) => (await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` })).items;
+
+  beforeAll(async () => {
+    ({ core, batch, apps, custom } = adminClients());
+    prepareNamespace(ns);
+    ({ proc: op, log } = startOperator(ns, ['--leader-elect', 'false', '--stuck-after-seconds', '15', '--admission', ADMISSION]));
+  });
+
+  afterAll(async () => {
+    op?.kill('SIGKILL');
+    await core?.deleteNamespace({ name: ns }).catch(() => undefined);
+  });
+
+  async function expectStopped(name: string, reason: string, message: RegExp): Promise<void> {
+    const t0 = Date.now();
+    const ev = await until(`a ${reason} event on ${name}`, async () => (await eventsOf(name)).find((e) => e.reason === reason), 120_000, 1000).catch((e: unknown) => {
+      throw new Error(`${String(e)}\noperator log:\n${log.join('').slice(-3000)}`);
+    });
+    const tookS = (Date.now() - t0) / 1000;
+    console.log(`${name}: ${reason} after ${tookS.toFixed(0)} s: ${ev.message}`);
+    expect(ev.type).toBe('Warning');
+    expect(ev.message).toMatch(message);
+    const r = await until(`${name} to finish`, async () => {
+      const x = await get(name);
+      return x.status?.phase === 'Failed' || x.status?.phase === 'Succeeded' ? x : undefined;
+    }, 60_000, 1000);
+    expect(r.status!.phase).toBe('Failed');
+    const tests = r.status!.tests!.filter((t) => t.id.startsWith('5.'));
+    expect(tests.length).toBeGreaterThan(0);
+    for (const t of tests) {
+      expect(t.result).toBe('Failed');
+      expect(t.reason).toMatch(new RegExp(`^${reason}: `));
+    }
+    // Nothing of the stopped step is left running: no Job, no pool.
+    const sel = `swarmbench.io/run-uid=${r.metadata.uid}`;
+    await until(`${name}'s Jobs and pools to go`, async () => {
+      const jobs = (await batch.listNamespacedJob({ namespace: ns, labelSelector: sel })).items.filter((j) => !j.metadata?.deletionTimestamp);
+      const deps = (await apps.listNamespacedDeployment({ namespace: ns, labelSelector: sel })).items.filter((d) => !d.metadata?.deletionTimestamp);
+      return jobs.length === 0 && deps.length === 0;
+    }, 60_000, 1000);
+  }
+
+  it('an agent image the nodes cannot run, and agents no node can take: each step stops within 2 minutes with the reason, leaving nothing behind', async () => {
+    expect(kubectl(['apply', '-f', '-'], run('noimage', 'image: "registry.invalid/agent:1"')).code).toBe(0);
+    expect(kubectl(['apply', '-f', '-'], run('toobig', 'resources: {requests: {cpu: "32"}}')).code).toBe(0);
+    await Promise.all([
+      expectStopped('noimage', 'UnsupportedImage', /step integration: UnsupportedImage: pod noimage-\S+ \(step integration\): .*registry\.invalid\/agent:1.* \(for \d+ s\); the step was stopped/),
+      expectStopped('toobig', 'Unschedulable', /step integration: Unschedulable: pod toobig-\S+ \(step integration\) cannot be scheduled: 0\/3 nodes are available: .*Insufficient cpu/),
+    ]);
+    const cond = (await get('noimage')).status!.conditions!.find((c) => c.type === 'Progressing');
+    expect(cond).toBeDefined();
+  }, 300_000);
+});
