@@ -16,6 +16,15 @@
  * - The cache (`list()`, `get(key)`) is ours, keyed `namespace/name`, filled before handlers run.
  * - `synced` resolves after the first successful list; `resyncMs` re-delivers every cached object
  *   to the handlers as a `resync` event now and then, so a missed event heals itself.
+ * - Lists are read in pages of `listPageSize` (`limit` and `continue`, as client-go's pager does),
+ *   so no single response holds the whole collection.
+ * - Bounded memory (`retain`): what the cache holds of an object is decided on the way in. An
+ *   object the policy keeps whole (`keep`) is held whole while the whole objects held weigh at
+ *   most `budgetBytes` (the least recently updated is slimmed first); every other object is held
+ *   slim (`slim`: for ConfigMaps, metadata without data). Slim objects are marked
+ *   (`isSlimmed(obj)`): a reader that needs the data GETs it. The library's own store (ListWatch
+ *   keeps one) only ever sees slim objects: list pages are slimmed before it gets them, and watch
+ *   events before its handler runs.
  *
  * Each ListWatch generation is a new object, and callbacks of an older one are ignored: aborting
  * a ListWatch reports an AbortError through its error callbacks, and a stopped ListWatch's
@@ -23,17 +32,40 @@
  */
 import {
   AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch,
-  type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Job,
+  type Configuration, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Job,
 } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL } from './names.ts';
 import type { Logger } from '../log.ts';
 import { createLogger } from '../log.ts';
-import { describeError, keyOf } from './client.ts';
+import { describeError, keyOf, makeApiClient } from './client.ts';
 import type { WorkQueue } from './queue.ts';
 
 export type EventType = 'add' | 'update' | 'delete' | 'resync';
 export type EventHandler<T> = (obj: T, type: EventType) => void;
-export type ListFn<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
+/** One page of a list: `limit` and `_continue` as the generated list calls take them. */
+export interface ListPage {
+  limit: number;
+  _continue?: string;
+}
+/** Lists the collection; a function that ignores `page` answers it all at once (no `continue`). */
+export type ListFn<T extends KubernetesObject> = (page: ListPage) => Promise<KubernetesListObject<T>>;
+
+/** What the cache holds of each object (see the file's comment, "Bounded memory"). */
+export interface RetainPolicy<T> {
+  /** Whether the whole object is worth holding (what a reader needs the data of). */
+  keep(obj: T): boolean;
+  /** What is held instead: a copy without the bulk (for ConfigMaps: no data, no binaryData). */
+  slim(obj: T): T;
+  /** The bytes a whole object counts against the budget. */
+  weigh(obj: T): number;
+  /** The most bytes of whole objects held at once. */
+  budgetBytes: number;
+}
+
+/** Objects an informer holds slim (`RetainPolicy.slim`): their bulk was left out. */
+const slimmed = new WeakSet<object>();
+/** Whether `obj` came from an informer cache without its bulk (a reader needing it must GET it). */
+export const isSlimmed = (obj: object): boolean => slimmed.has(obj);
 
 export interface InformerOptions<T extends KubernetesObject> {
   kc: KubeConfig;
@@ -51,6 +83,10 @@ export interface InformerOptions<T extends KubernetesObject> {
   restartMaxMs?: number;
   /** Re-deliver every cached object as `resync` this often (default: never). */
   resyncMs?: number;
+  /** Objects per list page (default 500, client-go's). */
+  listPageSize?: number;
+  /** What the cache holds of each object (default: everything, whole). */
+  retain?: RetainPolicy<T>;
   log?: Logger;
 }
 
@@ -83,8 +119,15 @@ export class Informer<T extends KubernetesObject> {
   private readonly restartBaseMs: number;
   private readonly restartMaxMs: number;
   private readonly resyncMs: number | undefined;
+  private readonly listPageSize: number;
+  private readonly retain: RetainPolicy<T> | undefined;
   private readonly log: Logger;
   private readonly cache = new Map<string, T>();
+  /** Keys held whole and their weight, least recently updated first. */
+  private readonly whole = new Map<string, number>();
+  private wholeBytes = 0;
+  /** The whole object of the watch event being handed to the library (which gets it slim). */
+  private incoming: T | undefined;
   private readonly handlers: EventHandler<T>[] = [];
   private resolveSynced!: () => void;
   private isSynced = false;
@@ -108,6 +151,10 @@ export class Informer<T extends KubernetesObject> {
     this.restartBaseMs = opts.restartBaseMs ?? 500;
     this.restartMaxMs = opts.restartMaxMs ?? 30_000;
     this.resyncMs = opts.resyncMs;
+    this.listPageSize = opts.listPageSize ?? 500;
+    if (!Number.isInteger(this.listPageSize) || this.listPageSize < 1) throw new Error(`informer ${this.name}: listPageSize must be an integer >= 1`);
+    this.retain = opts.retain;
+    if (this.retain && !(this.retain.budgetBytes >= 0)) throw new Error(`informer ${this.name}: retain.budgetBytes must be >= 0`);
     this.log = opts.log ?? createLogger({ component: 'informer', informer: this.name });
     this.synced = new Promise((r) => (this.resolveSynced = r));
   }
@@ -141,6 +188,10 @@ export class Informer<T extends KubernetesObject> {
   }
   get(key: string): T | undefined {
     return this.cache.get(key);
+  }
+  /** Bytes of whole objects held (`RetainPolicy.weigh`), at most `retain.budgetBytes`. */
+  wholeBytesHeld(): number {
+    return this.wholeBytes;
   }
 
   start(): void {
@@ -196,14 +247,27 @@ export class Informer<T extends KubernetesObject> {
     this.libraryTimeout = typeof w.requestTimeoutMs === 'number';
     if (this.libraryTimeout) w.requestTimeoutMs = this.silentTimeoutMs;
     const live = (): boolean => gen === this.gen && this.running;
-    const list = async (): Promise<KubernetesListObject<T>> => {
-      const l = await this.listFn();
-      if (live()) this.replaceFromList(l.items ?? []);
-      return l;
-    };
+    const list = (): Promise<KubernetesListObject<T>> => this.listPaged(live);
+    const retain = this.retain;
+    if (retain) {
+      // The library stores what its handler gets: hand it the slim object, keep the whole one for
+      // our own handlers (called synchronously from inside the library's handler).
+      const inner = watch.watch.bind(watch);
+      watch.watch = (path, query, callback, done) =>
+        inner(path, query, (phase: string, obj: unknown, raw: unknown) => {
+          if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, obj, raw);
+          this.incoming = obj as T;
+          try {
+            return callback(phase, this.slimmedCopy(obj as T), raw);
+          } finally {
+            this.incoming = undefined;
+          }
+        }, done);
+    }
+    const whole = (o: T): T => (this.incoming && keyOf(this.incoming) === keyOf(o) ? this.incoming : o);
     const lw = new ListWatch<T>(this.path, watch, list, false, this.labelSelector);
-    lw.on('add', (o) => live() && this.upsert(o, gen));
-    lw.on('update', (o) => live() && this.upsert(o, gen));
+    lw.on('add', (o) => live() && this.upsert(whole(o), gen));
+    lw.on('update', (o) => live() && this.upsert(whole(o), gen));
     lw.on('delete', (o) => live() && this.remove(o, gen));
     let connects = 0;
     lw.on('connect', () => {
@@ -253,17 +317,33 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  private replaceFromList(items: T[]): void {
+  /**
+   * The whole list, page by page, each page taken into the cache before the next is read (so at
+   * most one page is held whole beyond what the policy keeps); objects the list no longer has are
+   * reported deleted once it is complete. The library gets the list slim, with the resourceVersion
+   * of the last page (a paged list is one snapshot: every page carries its version).
+   */
+  private async listPaged(live: () => boolean): Promise<KubernetesListObject<T>> {
+    const seen = new Set<string>();
+    const items: T[] = [];
+    let last: KubernetesListObject<T> | undefined;
+    let cont: string | undefined;
+    do {
+      const page = await this.listFn({ limit: this.listPageSize, ...(cont ? { _continue: cont } : {}) });
+      if (!live()) return page;
+      for (const o of page.items ?? []) {
+        seen.add(keyOf(o));
+        this.upsert(o);
+        items.push(this.retain ? this.slimmedCopy(o) : o);
+      }
+      last = page;
+      cont = page.metadata?._continue || undefined;
+    } while (cont);
     this.stats.lists++;
     this.lastActivity = Date.now();
-    const seen = new Set<string>();
-    for (const o of items) {
-      seen.add(keyOf(o));
-      this.upsert(o);
-    }
     for (const [k, o] of [...this.cache]) {
       if (!seen.has(k)) {
-        this.cache.delete(k);
+        this.forget(k);
         this.emitCounted(o, 'delete');
       }
     }
@@ -271,6 +351,7 @@ export class Informer<T extends KubernetesObject> {
       this.isSynced = true;
       this.resolveSynced();
     }
+    return { ...last, metadata: { resourceVersion: last?.metadata?.resourceVersion }, items };
   }
 
   private upsert(obj: T, gen?: number): void {
@@ -279,16 +360,58 @@ export class Informer<T extends KubernetesObject> {
     const old = this.cache.get(k);
     const rv = obj.metadata?.resourceVersion;
     if (old && rv !== undefined && old.metadata?.resourceVersion === rv) return;
-    this.cache.set(k, obj);
-    this.emitCounted(obj, old ? 'update' : 'add');
+    const held = this.hold(k, obj);
+    this.cache.set(k, held);
+    this.emitCounted(held, old ? 'update' : 'add');
   }
 
   private remove(obj: T, gen?: number): void {
     if (gen !== undefined) this.delivered();
     const k = keyOf(obj);
-    if (!this.cache.has(k)) return;
+    const held = this.cache.get(k);
+    if (!held) return;
+    this.forget(k);
+    this.emitCounted(held, 'delete');
+  }
+
+  private forget(k: string): void {
     this.cache.delete(k);
-    this.emitCounted(obj, 'delete');
+    this.release(k);
+  }
+
+  /** What the cache holds of `obj` under the retain policy; slims the oldest whole ones over budget. */
+  private hold(k: string, obj: T): T {
+    const retain = this.retain;
+    if (!retain) return obj;
+    this.release(k);
+    if (!retain.keep(obj)) return this.slimmedCopy(obj);
+    const w = retain.weigh(obj);
+    if (w > retain.budgetBytes) return this.slimmedCopy(obj);
+    this.whole.set(k, w);
+    this.wholeBytes += w;
+    // k went in last and fits alone, so the loop stops before reaching it.
+    for (const [oldest] of this.whole) {
+      if (this.wholeBytes <= retain.budgetBytes) break;
+      this.release(oldest);
+      const o = this.cache.get(oldest);
+      if (o) this.cache.set(oldest, this.slimmedCopy(o));
+    }
+    return obj;
+  }
+
+  private release(k: string): void {
+    const w = this.whole.get(k);
+    if (w === undefined) return;
+    this.whole.delete(k);
+    this.wholeBytes -= w;
+  }
+
+  /** A marked slim copy (the object itself when already slim); a new object, so readers holding the whole one keep it. */
+  private slimmedCopy(obj: T): T {
+    if (!this.retain || slimmed.has(obj)) return obj;
+    const s = this.retain.slim(obj);
+    slimmed.add(s);
+    return s;
   }
 
   /** A watch event arrived: the watch works, so the restart backoff starts over. */
@@ -323,52 +446,92 @@ export interface ScopeOptions {
   restartBaseMs?: number;
   restartMaxMs?: number;
   resyncMs?: number;
+  listPageSize?: number;
+  /** The list requests' time limit per page (default LIST_TIMEOUT_MS, kube/client.ts). */
+  listTimeoutMs?: number;
   log?: Logger;
 }
 
 function base(opts: ScopeOptions): Omit<InformerOptions<KubernetesObject>, 'kc' | 'path' | 'list'> {
-  const { namespace: _ns, ...rest } = opts;
+  const { namespace: _ns, listTimeoutMs: _t, ...rest } = opts;
   return rest;
+}
+
+/** The API client of an informer's lists: time-limited (kube/client.ts `makeApiClient`). */
+function listClient<T>(kc: KubeConfig, Api: new (config: Configuration) => T, opts: ScopeOptions): T {
+  return makeApiClient(kc, Api, opts.listTimeoutMs ? { listTimeoutMs: opts.listTimeoutMs } : {});
 }
 
 export type BenchmarkRunObject = KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
 export function benchmarkRunInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<BenchmarkRunObject> {
-  const api = kc.makeApiClient(CustomObjectsApi);
+  const api = listClient(kc, CustomObjectsApi, opts);
   const { namespace, labelSelector } = opts;
   const prefix = `/apis/${API_GROUP}/${API_VERSION}`;
   const path = namespace ? `${prefix}/namespaces/${namespace}/${BENCHMARKRUN_PLURAL}` : `${prefix}/${BENCHMARKRUN_PLURAL}`;
-  const list = (): Promise<KubernetesListObject<BenchmarkRunObject>> =>
+  const list = (page: ListPage): Promise<KubernetesListObject<BenchmarkRunObject>> =>
     namespace
-      ? api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, labelSelector })
-      : api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: BENCHMARKRUN_PLURAL, labelSelector });
+      ? api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, labelSelector, ...page })
+      : api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: BENCHMARKRUN_PLURAL, labelSelector, ...page });
   return new Informer({ kc, path, list, name: 'benchmarkruns', ...base(opts) });
 }
 
-export function configMapInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<V1ConfigMap> {
-  const api = kc.makeApiClient(CoreV1Api);
-  const { namespace, labelSelector } = opts;
+export interface ConfigMapScopeOptions extends ScopeOptions {
+  /**
+   * The ConfigMaps held whole, data included (what a reader needs the data of); every other one is
+   * held as metadata only (`isSlimmed`). Absent: all are held whole (no budget).
+   */
+  keepData?: (cm: V1ConfigMap) => boolean;
+  /** The most characters of data (keys and values) held whole at once (default 64 MiB worth). */
+  dataBudgetBytes?: number;
+}
+
+/** A ConfigMap without its data, binaryData and managedFields: what a metadata-only cache holds. */
+export function configMapMetadata(cm: V1ConfigMap): V1ConfigMap {
+  const { managedFields: _m, ...metadata } = cm.metadata ?? {};
+  return { ...(cm.apiVersion ? { apiVersion: cm.apiVersion } : {}), ...(cm.kind ? { kind: cm.kind } : {}), metadata };
+}
+
+/** The characters of a ConfigMap's data and binaryData, keys and values: its weight in the cache. */
+export function configMapDataSize(cm: V1ConfigMap): number {
+  let n = 0;
+  for (const m of [cm.data, cm.binaryData]) for (const [k, v] of Object.entries(m ?? {})) n += k.length + (typeof v === 'string' ? v.length : 0);
+  return n;
+}
+
+export const DEFAULT_DATA_BUDGET_BYTES = 64 * 1024 * 1024;
+
+/**
+ * ConfigMaps, in pages of 50 by default (one may hold nearly 1 MiB). With `keepData`, only those
+ * keep their data, within `dataBudgetBytes`; the rest are held as metadata.
+ */
+export function configMapInformer(kc: KubeConfig, opts: ConfigMapScopeOptions = {}): Informer<V1ConfigMap> {
+  const api = listClient(kc, CoreV1Api, opts);
+  const { namespace, labelSelector, keepData, dataBudgetBytes, ...rest } = opts;
   const path = namespace ? `/api/v1/namespaces/${namespace}/configmaps` : '/api/v1/configmaps';
-  const list = (): Promise<KubernetesListObject<V1ConfigMap>> =>
-    namespace ? api.listNamespacedConfigMap({ namespace, labelSelector }) : api.listConfigMapForAllNamespaces({ labelSelector });
-  return new Informer({ kc, path, list, name: 'configmaps', ...base(opts) });
+  const list = (page: ListPage): Promise<KubernetesListObject<V1ConfigMap>> =>
+    namespace ? api.listNamespacedConfigMap({ namespace, labelSelector, ...page }) : api.listConfigMapForAllNamespaces({ labelSelector, ...page });
+  const retain: RetainPolicy<V1ConfigMap> | undefined = keepData
+    ? { keep: keepData, slim: configMapMetadata, weigh: configMapDataSize, budgetBytes: dataBudgetBytes ?? DEFAULT_DATA_BUDGET_BYTES }
+    : undefined;
+  return new Informer({ kc, path, list, name: 'configmaps', listPageSize: 50, ...base({ ...rest, labelSelector }), ...(retain ? { retain } : {}) });
 }
 
 export function jobInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<V1Job> {
-  const api = kc.makeApiClient(BatchV1Api);
+  const api = listClient(kc, BatchV1Api, opts);
   const { namespace, labelSelector } = opts;
   const path = namespace ? `/apis/batch/v1/namespaces/${namespace}/jobs` : '/apis/batch/v1/jobs';
-  const list = (): Promise<KubernetesListObject<V1Job>> =>
-    namespace ? api.listNamespacedJob({ namespace, labelSelector }) : api.listJobForAllNamespaces({ labelSelector });
+  const list = (page: ListPage): Promise<KubernetesListObject<V1Job>> =>
+    namespace ? api.listNamespacedJob({ namespace, labelSelector, ...page }) : api.listJobForAllNamespaces({ labelSelector, ...page });
   return new Informer({ kc, path, list, name: 'jobs', ...base(opts) });
 }
 
 export function deploymentInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<V1Deployment> {
-  const api = kc.makeApiClient(AppsV1Api);
+  const api = listClient(kc, AppsV1Api, opts);
   const { namespace, labelSelector } = opts;
   const path = namespace ? `/apis/apps/v1/namespaces/${namespace}/deployments` : '/apis/apps/v1/deployments';
-  const list = (): Promise<KubernetesListObject<V1Deployment>> =>
-    namespace ? api.listNamespacedDeployment({ namespace, labelSelector }) : api.listDeploymentForAllNamespaces({ labelSelector });
+  const list = (page: ListPage): Promise<KubernetesListObject<V1Deployment>> =>
+    namespace ? api.listNamespacedDeployment({ namespace, labelSelector, ...page }) : api.listDeploymentForAllNamespaces({ labelSelector, ...page });
   return new Informer({ kc, path, list, name: 'deployments', ...base(opts) });
 }
 

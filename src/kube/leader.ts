@@ -13,6 +13,15 @@
  *   reconciling with a lease it no longer holds). The leading `AbortSignal` is aborted first.
  * - `stop()` (graceful shutdown) releases the Lease when held: holder empty, `leaseDurationSeconds`
  *   1, so a waiting candidate takes over at its next retry instead of after a whole lease.
+ * - A renewal cannot outlast the renew deadline: its requests are aborted when the deadline comes
+ *   (a hung API server no longer keeps a leader that cannot renew), and every Lease request has
+ *   the renew deadline as its time limit. So leadership ends at most a renew deadline after the
+ *   last renewal, before the Lease expires for the others (lease duration > renew deadline).
+ * - The leading signal (`onStartedLeading(signal)`) is aborted before `onStoppedLeading` runs:
+ *   whoever gave it to their API clients (kube/client.ts `makeApiClient`) sends nothing after.
+ *
+ * Time (now, timers) goes through an injectable `Clock` and the Lease requests through an
+ * injectable `LeaseApi`, so a unit test drives a term deterministically.
  *
  * Defaults are controller-runtime's: lease 15 s, renew deadline 10 s, retry 2 s.
  */
@@ -21,10 +30,31 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { createLogger } from '../log.ts';
-import { describeError, isConflict, isNotFound } from './client.ts';
+import { describeError, isConflict, isNotFound, makeApiClient, withSignal } from './client.ts';
+import { realClock, type Clock } from './queue.ts';
+
+/** The three Lease requests the election makes; `signal` aborts one. */
+export interface LeaseApi {
+  read(namespace: string, name: string, signal: AbortSignal): Promise<V1Lease>;
+  create(namespace: string, body: V1Lease, signal: AbortSignal): Promise<V1Lease>;
+  replace(namespace: string, name: string, body: V1Lease, signal: AbortSignal): Promise<V1Lease>;
+}
+
+/** The Lease requests over client-node, each limited to `timeoutMs`. */
+export function kubeLeaseApi(kc: KubeConfig, timeoutMs: number): LeaseApi {
+  const api = makeApiClient(kc, CoordinationV1Api, { timeoutMs });
+  return {
+    read: (namespace, name, signal) => api.readNamespacedLease({ name, namespace }, withSignal(signal)),
+    create: (namespace, body, signal) => api.createNamespacedLease({ namespace, body }, withSignal(signal)),
+    replace: (namespace, name, body, signal) => api.replaceNamespacedLease({ name, namespace, body }, withSignal(signal)),
+  };
+}
 
 export interface LeaderElectionOptions {
-  kc: KubeConfig;
+  /** The cluster (its Lease API is built over it); or `leaseApi`. */
+  kc?: KubeConfig;
+  leaseApi?: LeaseApi;
+  clock?: Clock;
   namespace: string;
   /** The Lease's name (e.g. `swarmbench-operator`). */
   name: string;
@@ -52,7 +82,8 @@ export class LeaderElector {
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;
 
-  private readonly api: CoordinationV1Api;
+  private readonly api: LeaseApi;
+  private readonly clock: Clock;
   private readonly opts: LeaderElectionOptions;
   private readonly log: Logger;
   private leading = false;
@@ -69,7 +100,7 @@ export class LeaderElector {
 
   constructor(opts: LeaderElectionOptions) {
     this.opts = opts;
-    this.api = opts.kc.makeApiClient(CoordinationV1Api);
+    this.clock = opts.clock ?? realClock;
     this.namespace = opts.namespace;
     this.name = opts.name;
     this.identity = opts.identity ?? defaultIdentity();
@@ -79,6 +110,9 @@ export class LeaderElector {
     if (!(this.leaseDurationMs > this.renewDeadlineMs)) throw new Error('leader election: leaseDuration must be greater than renewDeadline');
     if (!(this.renewDeadlineMs > this.retryPeriodMs * 1.2)) throw new Error('leader election: renewDeadline must be greater than retryPeriod * 1.2');
     if (this.leaseDurationMs < 1000) throw new Error('leader election: leaseDuration must be at least 1 s (the Lease counts whole seconds)');
+    if (opts.leaseApi) this.api = opts.leaseApi;
+    else if (opts.kc) this.api = kubeLeaseApi(opts.kc, this.renewDeadlineMs);
+    else throw new Error('leader election: give kc or leaseApi');
     this.log = opts.log ?? createLogger({ component: 'leader-election', lease: `${opts.namespace}/${opts.name}`, identity: this.identity });
   }
 
@@ -88,7 +122,7 @@ export class LeaderElector {
 
   /** Milliseconds since the last successful renewal while leading; undefined when not leading. */
   msSinceRenew(): number | undefined {
-    return this.leading ? Date.now() - this.lastRenew : undefined;
+    return this.leading ? this.clock.now() - this.lastRenew : undefined;
   }
 
   /** The holder this candidate last saw in the Lease ('' for none). */
@@ -137,8 +171,8 @@ export class LeaderElector {
       return;
     }
     this.leading = true;
-    this.acquiredAt = Date.now();
-    this.lastRenew = Date.now();
+    this.acquiredAt = this.clock.now();
+    this.lastRenew = this.clock.now();
     this.leadingController = new AbortController();
     this.log.info('leader election: started leading');
     try {
@@ -156,15 +190,22 @@ export class LeaderElector {
       if (this.stopped) break;
       const deadline = this.lastRenew + this.renewDeadlineMs;
       let renewed = false;
-      // Retry within the renew deadline (client-go retries every retryPeriod until the deadline).
-      while (!this.stopped && Date.now() < deadline) {
-        if (await this.tryAcquireOrRenew()) {
-          renewed = true;
-          this.lastRenew = Date.now();
-          break;
+      // Retry within the renew deadline (client-go retries every retryPeriod until the deadline);
+      // requests still running at the deadline are aborted.
+      const attempt = new AbortController();
+      const timer = this.clock.setTimeout(() => attempt.abort(new Error('renew deadline passed')), Math.max(0, deadline - this.clock.now()));
+      try {
+        while (!this.stopped && this.clock.now() < deadline) {
+          if (await this.tryAcquireOrRenew(attempt.signal)) {
+            renewed = true;
+            this.lastRenew = this.clock.now();
+            break;
+          }
+          if (!this.leading) break; // someone else holds it now
+          await this.pause(Math.min(jitter(this.retryPeriodMs / 2), Math.max(0, deadline - this.clock.now())));
         }
-        if (!this.leading) break; // someone else holds it now
-        await this.pause(Math.min(jitter(this.retryPeriodMs / 2), Math.max(0, deadline - Date.now())));
+      } finally {
+        this.clock.clearTimeout(timer);
       }
       if (this.stopped) break;
       if (!renewed) {
@@ -174,7 +215,8 @@ export class LeaderElector {
       }
     }
 
-    // Graceful stop
+    // Graceful stop: the term's signal first (nothing more is sent under it), then the Lease goes.
+    this.leadingController?.abort(new Error('leader election stopped'));
     if (this.leading && this.opts.releaseOnStop !== false) await this.release();
     this.endLeading();
   }
@@ -182,8 +224,8 @@ export class LeaderElector {
   private endLeading(): void {
     const was = this.leading || this.acquiredAt !== undefined;
     this.leading = false;
-    this.lostAt ??= Date.now();
-    this.leadingController?.abort();
+    this.lostAt ??= this.clock.now();
+    this.leadingController?.abort(new Error('leadership lost'));
     if (was) {
       try {
         this.opts.onStoppedLeading?.();
@@ -194,25 +236,26 @@ export class LeaderElector {
   }
 
   /** One attempt: true when this candidate holds the Lease afterwards. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = new V1MicroTime();
+  private async tryAcquireOrRenew(signal: AbortSignal = new AbortController().signal): Promise<boolean> {
+    const now = new V1MicroTime(this.clock.now());
     const durationS = Math.ceil(this.leaseDurationMs / 1000);
     let lease: V1Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      lease = await this.api.read(this.namespace, this.name, signal);
     } catch (e) {
       if (!isNotFound(e)) {
         this.log.warn('leader election: cannot read the Lease', { error: describeError(e) });
         return false;
       }
       try {
-        const created = await this.api.createNamespacedLease({
-          namespace: this.namespace,
-          body: {
+        const created = await this.api.create(
+          this.namespace,
+          {
             metadata: { name: this.name, namespace: this.namespace },
             spec: { holderIdentity: this.identity, leaseDurationSeconds: durationS, acquireTime: now, renewTime: now, leaseTransitions: 0 },
           },
-        });
+          signal,
+        );
         this.see(created);
         return true;
       } catch (e2) {
@@ -229,7 +272,7 @@ export class LeaderElector {
       this.leading = false;
       return false;
     }
-    if (!mine && holder !== '' && Date.now() < this.observedAt + this.observed!.leaseDurationMs) return false; // held, not expired
+    if (!mine && holder !== '' && this.clock.now() < this.observedAt + this.observed!.leaseDurationMs) return false; // held, not expired
     const body: V1Lease = {
       ...lease,
       spec: {
@@ -242,7 +285,7 @@ export class LeaderElector {
       },
     };
     try {
-      const updated = await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body });
+      const updated = await this.api.replace(this.namespace, this.name, body, signal);
       this.see(updated);
       return true;
     } catch (e) {
@@ -253,14 +296,11 @@ export class LeaderElector {
 
   private async release(): Promise<void> {
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      const signal = new AbortController().signal;
+      const lease = await this.api.read(this.namespace, this.name, signal);
       if (lease.spec?.holderIdentity !== this.identity) return;
-      const now = new V1MicroTime();
-      await this.api.replaceNamespacedLease({
-        name: this.name,
-        namespace: this.namespace,
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now } },
-      });
+      const now = new V1MicroTime(this.clock.now());
+      await this.api.replace(this.namespace, this.name, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now } }, signal);
       this.log.info('leader election: released the Lease');
     } catch (e) {
       this.log.warn('leader election: release failed (the lease will expire)', { error: describeError(e) });
@@ -273,7 +313,7 @@ export class LeaderElector {
     if (!this.observed || this.observed.resourceVersion !== rv) {
       const prev = this.observed?.holder;
       this.observed = { holder, resourceVersion: rv, leaseDurationMs: (lease.spec?.leaseDurationSeconds ?? Math.ceil(this.leaseDurationMs / 1000)) * 1000 };
-      this.observedAt = Date.now();
+      this.observedAt = this.clock.now();
       if (prev !== holder) {
         try {
           this.opts.onNewLeader?.(holder);
@@ -286,9 +326,10 @@ export class LeaderElector {
 
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
+      const clock = this.clock;
+      const t = clock.setTimeout(done, ms);
       function done(): void {
-        clearTimeout(t);
+        clock.clearTimeout(t);
         resolve();
       }
       this.wake = done;

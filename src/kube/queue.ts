@@ -14,6 +14,9 @@
  *   throws re-adds it with backoff;
  * - `shutdown({ drain })`: stop accepting keys, cancel delayed adds, let the workers finish the key
  *   they hold (and, with `drain`, every key already waiting), then resolve.
+ * - `run(handler, { signal })`: the signal (a leadership term) is handed to every handler call, and
+ *   when it fires the queue shuts down without draining: no key is handed out after it, and a
+ *   handler that fails because of it is not retried.
  *
  * Time goes through an injectable `Clock` so the unit tests are deterministic.
  */
@@ -48,7 +51,8 @@ export interface QueueOptions {
 export interface HandlerResult {
   requeueAfterMs?: number;
 }
-export type Handler = (key: string) => Promise<void | HandlerResult | undefined>;
+/** `signal`: the one given to `run` (never aborted when none was). */
+export type Handler = (key: string, signal: AbortSignal) => Promise<void | HandlerResult | undefined>;
 
 export type Outcome = 'success' | 'requeue_after' | 'error';
 export interface RunOptions {
@@ -56,6 +60,8 @@ export interface RunOptions {
   concurrency?: number;
   /** Called after every handler call (metrics, logs). */
   onDone?: (key: string, outcome: Outcome, seconds: number, error?: unknown) => void;
+  /** Handed to each handler call; when it fires, the queue shuts down (no drain). */
+  signal?: AbortSignal;
 }
 
 export class WorkQueue {
@@ -191,7 +197,13 @@ export class WorkQueue {
    */
   run(handler: Handler, opts: RunOptions = {}): Promise<void> {
     const n = Math.max(1, Math.floor(opts.concurrency ?? 1));
-    for (let i = 0; i < n; i++) this.workers.push(this.worker(handler, opts));
+    const signal = opts.signal ?? new AbortController().signal;
+    if (opts.signal) {
+      const stop = (): void => void this.shutdown({ drain: false });
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
+    }
+    for (let i = 0; i < n; i++) this.workers.push(this.worker(handler, opts, signal));
     return Promise.all(this.workers).then(() => undefined);
   }
 
@@ -213,7 +225,7 @@ export class WorkQueue {
     await Promise.all(this.workers);
   }
 
-  private async worker(handler: Handler, opts: RunOptions): Promise<void> {
+  private async worker(handler: Handler, opts: RunOptions, signal: AbortSignal): Promise<void> {
     for (;;) {
       const key = await this.get();
       if (key === undefined) return;
@@ -221,7 +233,7 @@ export class WorkQueue {
       let outcome: Outcome = 'success';
       let error: unknown;
       try {
-        const r = await handler(key);
+        const r = await handler(key, signal);
         this.forget(key);
         if (r && typeof r.requeueAfterMs === 'number' && r.requeueAfterMs >= 0) {
           outcome = 'requeue_after';

@@ -7,15 +7,34 @@
  * `replace` a 409 (Conflict) when `metadata.resourceVersion` is stale; `read` and `getRun` answer
  * undefined for a 404 and throw anything else; deletes of what is already gone succeed.
  *
- * Reads and the caches. The operator's informers cache the Jobs and ConfigMaps labelled
- * `app.kubernetes.io/managed-by=swarmbench` (everything a run makes carries it). A `read` of a
- * Job or ConfigMap answers from the cache of its namespace when that cache has synced and holds
- * the object; on a miss it asks the API server, so a cache that lags behind a create is never
- * taken for "absent". `{ live: true }` skips the cache: the callers that need it say why. `list`
- * answers from a synced cache, else lists live. Other kinds (the run, ServiceAccounts, Roles,
- * RoleBindings, NetworkPolicies, Nodes) have no cache here and are always read live. Secrets are
- * never read (`ReadKind`), only a consenting Secret's metadata (`readSecretMetadata`).
- * Cached objects are shared with the informer: the reconcile never mutates what it reads.
+ * Reads and the caches. The operator's informers cache the Jobs labelled
+ * `app.kubernetes.io/managed-by=swarmbench` (everything a run makes carries it) and, of the
+ * ConfigMaps, only those of the components an attempt makes (`CONFIGMAP_CACHED_COMPONENTS`:
+ * step results, params, agent seeds; `OPERATOR_CONFIGMAP_SELECTOR`), never the exports and
+ * baselines, whose pretty-printed results.json would make the cache grow with history. Of those,
+ * the step results and params keep their data (the reconcile reads it on every pass), within a
+ * byte budget (kube/informer.ts `RetainPolicy`); the rest are held as metadata only. A `read` of
+ * a Job or ConfigMap answers from the cache of its namespace when that cache has synced and holds
+ * the object whole; on a miss, or when the cache holds it as metadata only (`isSlimmed`), it asks
+ * the API server, so a cache that lags behind a create is never taken for "absent" and data is
+ * never taken for empty. `{ live: true }` skips the cache: the callers that need it say why.
+ * `list` answers from a synced cache (objects there may carry metadata only: list callers use
+ * names, labels, owners and uids) when the cache holds every object the selector can match (for
+ * ConfigMaps: the selector restricts the component to cached ones), else lists live. Other kinds
+ * (the run, ServiceAccounts, Roles, RoleBindings, NetworkPolicies, Nodes) have no cache here and
+ * are always read live. Secrets are never read (`ReadKind`), only a consenting Secret's metadata
+ * (`readSecretMetadata`). Cached objects are shared with the informer: the reconcile never
+ * mutates what it reads.
+ *
+ * Requests (kube/client.ts `makeApiClient`): each has a time limit (30 s; a list or a
+ * delete-collection 60 s), and all carry the cluster's `signal`, the operator's leadership term:
+ * when it fires, requests in flight are aborted and no new one is sent (`RequestRefusedError`),
+ * so a reconcile that resumes after the Lease was lost writes nothing.
+ *
+ * Status patches are guarded: `patchRunStatus` sends the resourceVersion this cluster last saw of
+ * the run (its `getRun` at the start of the reconcile, then its own patches' answers), so a run
+ * changed in between (a spec edit, another writer) is refused with a 409 and the reconcile is
+ * retried from a fresh read (the work queue's backoff).
  *
  * Deletes of single objects carry the uid the caller checked (`preconditions.uid`): the API
  * server refuses (409) to delete an object of that name that is not the one checked, so an
@@ -30,6 +49,7 @@ import {
   NetworkingV1Api,
   RbacAuthorizationV1Api,
   setHeaderOptions,
+  type Configuration,
   type CoreV1Event,
   type KubeConfig,
   type V1ConfigMap,
@@ -44,8 +64,9 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { BenchmarkRunStatus } from '../api/schema.ts';
-import { createOrGet, isNotFound, patchRunStatus, type CreateOrGetResult } from '../kube/client.ts';
-import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL } from '../kube/names.ts';
+import { createOrGet, isNotFound, makeApiClient, patchRunStatus, type ApiClientOptions, type CreateOrGetResult } from '../kube/client.ts';
+import { isSlimmed } from '../kube/informer.ts';
+import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL, COMPONENT, COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from '../kube/names.ts';
 
 /** A BenchmarkRun as the API server returns it (the spec is validated by the reconcile). */
 export interface RunObject {
@@ -103,7 +124,10 @@ export interface ReadOptions {
 export interface RunCluster {
   /** The run, or undefined when it is gone. Always live (see reconcile.ts: our own status). */
   getRun(namespace: string, name: string): Promise<RunObject | undefined>;
-  /** JSON merge patch of `status` through the `/status` subresource; returns the updated run. */
+  /**
+   * JSON merge patch of `status` through the `/status` subresource; returns the updated run. The
+   * real cluster guards it with the run's resourceVersion (a 409 when the run changed since read).
+   */
   patchRunStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<RunObject>;
   createEvent(event: CoreV1Event): Promise<void>;
   read<K extends ReadKind>(kind: K, namespace: string, name: string, opts?: ReadOptions): Promise<KindMap[K] | undefined>;
@@ -200,6 +224,15 @@ export function selectorMatches(labels: Record<string, string> | undefined, sele
 /** The metadata-only answer of a read (PartialObjectMetadata), else the whole object. */
 export const SECRET_METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
+/** The ConfigMap components the operator's informer caches (what an attempt makes; not exports, not baselines). */
+export const CONFIGMAP_CACHED_COMPONENTS: readonly string[] = [COMPONENT.stepResult, COMPONENT.params, COMPONENT.seeds];
+/** Of those, the ones held with their data (the reconcile reads it on every pass); the rest: metadata only. */
+export const CONFIGMAP_DATA_COMPONENTS: readonly string[] = [COMPONENT.stepResult, COMPONENT.params];
+/** The operator's ConfigMap informer's selector. */
+export const OPERATOR_CONFIGMAP_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY},${COMPONENT_LABEL} in (${CONFIGMAP_CACHED_COMPONENTS.join(',')})`;
+/** Whether the operator's cache keeps a ConfigMap's data (`CONFIGMAP_DATA_COMPONENTS`). */
+export const keepsConfigMapData = (cm: V1ConfigMap): boolean => CONFIGMAP_DATA_COMPONENTS.includes(cm.metadata?.labels?.[COMPONENT_LABEL] ?? '');
+
 /** What the reconcile needs of an informer (`kube/informer.ts` `Informer` is one). */
 export interface CacheView<T> {
   get(key: string): T | undefined;
@@ -211,16 +244,46 @@ export interface CacheView<T> {
 export interface ClusterCaches {
   jobs(namespace: string): CacheView<V1Job> | undefined;
   configMaps(namespace: string): CacheView<V1ConfigMap> | undefined;
+  /**
+   * The components the ConfigMap caches hold (`CONFIGMAP_CACHED_COMPONENTS` in the operator);
+   * undefined: they hold every ConfigMap a list may ask for.
+   */
+  configMapComponents?: readonly string[] | undefined;
 }
 
 /**
  * Caches from the operator's informer scopes: one scope per watched namespace, or one without a
  * namespace for all of them (main.ts).
  */
-export function scopedCaches(scopes: { namespace?: string | undefined; jobs: CacheView<V1Job>; configMaps: CacheView<V1ConfigMap> }[]): ClusterCaches {
+export function scopedCaches(
+  scopes: { namespace?: string | undefined; jobs: CacheView<V1Job>; configMaps: CacheView<V1ConfigMap> }[],
+  configMapComponents?: readonly string[],
+): ClusterCaches {
   const find = (ns: string) => scopes.find((s) => s.namespace === undefined || s.namespace === ns);
-  return { jobs: (ns) => find(ns)?.jobs, configMaps: (ns) => find(ns)?.configMaps };
+  return { jobs: (ns) => find(ns)?.jobs, configMaps: (ns) => find(ns)?.configMaps, configMapComponents };
 }
+
+/**
+ * The values a label selector allows for `key` (from `key=v`, `key==v`, `key in (a,b)`), or
+ * undefined when it does not restrict the key to a set.
+ */
+export function selectorValues(selector: string, key: string): string[] | undefined {
+  let allowed: string[] | undefined;
+  for (const raw of selector.match(/[^,(]+(\([^)]*\))?/g) ?? []) {
+    const t = raw.trim();
+    const set = /^([^\s!=]+)\s+in\s+\(([^)]*)\)$/.exec(t);
+    const eq = /^([^\s!=]+)\s*(?:==|=)\s*(\S*)$/.exec(t);
+    const values = set?.[1] === key ? set[2]!.split(',').map((v) => v.trim()) : eq?.[1] === key ? [eq[2]!] : undefined;
+    if (values) allowed = allowed ? allowed.filter((v) => values.includes(v)) : values;
+  }
+  return allowed;
+}
+
+/** Status patches remember at most this many runs' resourceVersions (the oldest go first). */
+const MAX_REMEMBERED_RUNS = 1024;
+
+/** The requests' time limits and the signal that stops them (kube/client.ts `makeApiClient`). */
+export type KubeRunClusterOptions = ApiClientOptions;
 
 async function orUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
   try {
@@ -246,13 +309,21 @@ export class KubeRunCluster implements RunCluster {
   private readonly caches: ClusterCaches | undefined;
   private readonly api: { [K in Kind]: KindApi<KindMap[K]> };
 
-  constructor(kc: KubeConfig, caches?: ClusterCaches) {
-    const core = (this.core = kc.makeApiClient(CoreV1Api));
-    const batch = (this.batch = kc.makeApiClient(BatchV1Api));
-    const rbac = (this.rbac = kc.makeApiClient(RbacAuthorizationV1Api));
-    this.apps = kc.makeApiClient(AppsV1Api);
-    const net = kc.makeApiClient(NetworkingV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+  /** The resourceVersion last seen of each run (`namespace/name`), least recently seen first. */
+  private readonly versions = new Map<string, string>();
+
+  /**
+   * `opts`: the requests' time limits and the signal that stops them (the leadership term;
+   * kube/client.ts `makeApiClient`).
+   */
+  constructor(kc: KubeConfig, caches?: ClusterCaches, opts: KubeRunClusterOptions = {}) {
+    const client = <T>(Api: new (config: Configuration) => T): T => makeApiClient(kc, Api, opts);
+    const core = (this.core = client(CoreV1Api));
+    const batch = (this.batch = client(BatchV1Api));
+    const rbac = (this.rbac = client(RbacAuthorizationV1Api));
+    this.apps = client(AppsV1Api);
+    const net = client(NetworkingV1Api);
+    this.custom = client(CustomObjectsApi);
     this.caches = caches;
     this.api = {
       ConfigMap: {
@@ -294,12 +365,32 @@ export class KubeRunCluster implements RunCluster {
     else await orUndefined(() => this.rbac.deleteNamespacedRoleBinding({ namespace, name, body }));
   }
 
-  getRun(namespace: string, name: string): Promise<RunObject | undefined> {
-    return orUndefined(async () => (await this.custom.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, name })) as RunObject);
+  async getRun(namespace: string, name: string): Promise<RunObject | undefined> {
+    const run = await orUndefined(async () => (await this.custom.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, name })) as RunObject);
+    this.remember(namespace, name, run?.metadata?.resourceVersion);
+    return run;
   }
 
+  /**
+   * Guarded by the resourceVersion last seen of the run (see the file's comment); a run never read
+   * through this cluster (or forgotten among more than MAX_REMEMBERED_RUNS) is patched unguarded.
+   */
   async patchRunStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<RunObject> {
-    return (await patchRunStatus<BenchmarkRunStatus>(this.custom, namespace, name, status)) as unknown as RunObject;
+    const resourceVersion = this.versions.get(`${namespace}/${name}`);
+    const updated = (await patchRunStatus<BenchmarkRunStatus>(this.custom, namespace, name, status, { resourceVersion })) as unknown as RunObject;
+    this.remember(namespace, name, updated.metadata?.resourceVersion);
+    return updated;
+  }
+
+  private remember(namespace: string, name: string, resourceVersion: string | undefined): void {
+    const key = `${namespace}/${name}`;
+    this.versions.delete(key);
+    if (resourceVersion === undefined) return;
+    this.versions.set(key, resourceVersion);
+    for (const oldest of this.versions.keys()) {
+      if (this.versions.size <= MAX_REMEMBERED_RUNS) break;
+      this.versions.delete(oldest);
+    }
   }
 
   async createEvent(event: CoreV1Event): Promise<void> {
@@ -314,7 +405,8 @@ export class KubeRunCluster implements RunCluster {
   async read<K extends ReadKind>(kind: K, namespace: string, name: string, opts: ReadOptions = {}): Promise<KindMap[K] | undefined> {
     if (!opts.live) {
       const hit = this.cache(kind, namespace)?.get(`${namespace}/${name}`);
-      if (hit) return hit as KindMap[K];
+      // A metadata-only ConfigMap (kube/informer.ts `isSlimmed`) is not what a reader of data wants.
+      if (hit && !isSlimmed(hit)) return hit as KindMap[K];
     }
     return orUndefined(() => this.api[kind].read!(namespace, name));
   }
@@ -331,11 +423,19 @@ export class KubeRunCluster implements RunCluster {
 
   async list<K extends ListKind>(kind: K, namespace: string, selector: string): Promise<KindMap[K][]> {
     const view = this.cache(kind, namespace);
-    if (view) return view.list().filter((o) => o.metadata?.namespace === namespace && selectorMatches(o.metadata?.labels, selector)) as KindMap[K][];
+    if (view && this.cacheCovers(kind, selector)) return view.list().filter((o) => o.metadata?.namespace === namespace && selectorMatches(o.metadata?.labels, selector)) as KindMap[K][];
     const got = kind === 'Job'
       ? await this.batch.listNamespacedJob({ namespace, labelSelector: selector })
       : await this.core.listNamespacedConfigMap({ namespace, labelSelector: selector });
     return got.items as KindMap[K][];
+  }
+
+  /** Whether the cache of `kind` holds every object `selector` can match (see the file's comment). */
+  private cacheCovers(kind: ListKind, selector: string): boolean {
+    const held = kind === 'ConfigMap' ? this.caches?.configMapComponents : undefined;
+    if (!held) return true;
+    const asked = selectorValues(selector, COMPONENT_LABEL);
+    return asked !== undefined && asked.every((c) => held.includes(c));
   }
 
   async deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void> {

@@ -8,6 +8,14 @@
  * that loses the Lease exits (its Deployment restarts it as a standby). /healthz, /readyz and
  * /metrics are served by every replica.
  *
+ * Bounded by design (docs/operator.md "The Kubernetes foundation"): the ConfigMap informer watches
+ * only the components an attempt makes (cluster.ts `OPERATOR_CONFIGMAP_SELECTOR`: no exports, no
+ * baselines) and keeps data only of step results and params, within a byte budget; every API
+ * request has a time limit; and each leadership term has its own signal (the elector's), handed
+ * to the work queue and to every API client of the reconcile: when the Lease is lost, requests in
+ * flight are aborted, no new request is sent, no key is handed out, and the process exits after at
+ * most `STOP_GRACE_MS` for the workers to return.
+ *
  * Flags: --namespaces a,b (watch these namespaces; default all; --namespace is the same flag),
  * --image IMG, --gpu-image IMG, --runner-cluster-role NAME (the ClusterRole bound to each run's
  * runner ServiceAccount; default swarmbench-runner), --prometheus-url URL (the Prometheus of runs
@@ -38,7 +46,7 @@ import { WorkQueue } from '../kube/queue.ts';
 import { NVIDIA_GPU_DEFAULTS, type GpuScheduling } from './desired.ts';
 import { parseIngressPeers, type IngressPeer } from './netpol.ts';
 import { parseAdmission, type AdmissionSettings } from './policy.ts';
-import { scopedCaches } from './cluster.ts';
+import { CONFIGMAP_CACHED_COMPONENTS, KubeRunCluster, OPERATOR_CONFIGMAP_SELECTOR, keepsConfigMapData, scopedCaches } from './cluster.ts';
 import { Reconciler } from './reconcile.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
 import { errorMessage } from '../errors.ts';
@@ -52,6 +60,9 @@ const USAGE = `usage: swarmbench operator [--namespaces NS,NS...] [--image IMG] 
 `;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** After the leadership term ends, how long the workers get to return before the process exits anyway. */
+export const STOP_GRACE_MS = 10_000;
 
 /** `--gpu-defaults`: what a run without spec.gpu gets (each field optional; absent: NVIDIA's). */
 const GpuDefaults = z
@@ -207,7 +218,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const [i, scope] of scopes.entries()) {
     const runs = runInformers[i]!;
     const jobs = jobInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
-    const cms = configMapInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
+    const cms = configMapInformer(kc, { ...scope, labelSelector: OPERATOR_CONFIGMAP_SELECTOR, keepData: keepsConfigMapData });
     informers.push(...([runs, jobs, cms] as never[]));
     cacheScopes.push({ namespace: scope.namespace, jobs, configMaps: cms });
     runs.enqueue(queue);
@@ -216,9 +227,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const token = process.env.SWARMBENCH_PROMETHEUS_TOKEN?.trim();
   // The reconcile reads Jobs and ConfigMaps through these caches first (operator/cluster.ts).
-  const reconciler = new Reconciler({
-    kc,
-    caches: scopedCaches(cacheScopes),
+  const caches = scopedCaches(cacheScopes, CONFIGMAP_CACHED_COMPONENTS);
+  // One reconciler per leadership term: its cluster's requests carry the term's signal.
+  const reconcilerFor = (signal: AbortSignal): Reconciler => new Reconciler({
+    cluster: new KubeRunCluster(kc, caches, { signal }),
     images: { image: v.image!, gpuImage: v['gpu-image']! },
     log,
     version: VERSION,
@@ -260,6 +272,7 @@ export async function main(argv: string[]): Promise<number> {
   let stopping = false;
   async function work(signal: AbortSignal): Promise<void> {
     log.info('leading: starting informers and workers');
+    const reconciler = reconcilerFor(signal);
     for (const i of informers) i.start();
     await waitForSync(informers, 60_000).catch((e: unknown) => log.warn('informers not synced yet', { error: String(e) }));
     const phaseTimer = setInterval(() => metrics.setRunPhases(runInformers.flatMap((r) => r.list()).map((r) => (r as { status?: { phase?: string } }).status?.phase)), 5000);
@@ -269,6 +282,7 @@ export async function main(argv: string[]): Promise<number> {
         return r ?? undefined;
       },
       {
+        signal,
         concurrency,
         onDone: (key, outcome, seconds, err) => {
           metrics.onDone('benchmarkrun')(key, outcome, seconds, err);
@@ -276,11 +290,15 @@ export async function main(argv: string[]): Promise<number> {
         },
       },
     );
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     clearInterval(phaseTimer);
-    for (const i of informers) i.stop();
-    await queue.shutdown({ drain: false });
-    await workers;
+    for (const i of informers) void i.stop();
+    // The queue shut down with the signal; a worker still in a call that is not an API request
+    // (a Prometheus query) gets STOP_GRACE_MS, then the process goes on without it.
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const late = await Promise.race([workers.then(() => false), new Promise<boolean>((r) => (grace = setTimeout(() => r(true), STOP_GRACE_MS)))]);
+    clearTimeout(grace);
+    if (late) log.warn('workers still busy after the leadership term ended', { graceMs: STOP_GRACE_MS });
     if (!stopping) {
       log.warn('leadership lost: exiting so a fresh process stands by');
       process.exit(1);

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig, type V1ConfigMap, type V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isConflict } from '../../src/kube/client.ts';
-import { KubeRunCluster, scopedCaches, selectorMatches, type CacheView } from '../../src/operator/cluster.ts';
+import { KubeRunCluster, scopedCaches, selectorMatches, selectorValues, type CacheView } from '../../src/operator/cluster.ts';
 import { matches } from '../support/fake-cluster.ts';
 
 interface Seen {
@@ -47,7 +47,14 @@ beforeAll(async () => {
     if (req.method === 'GET') return objects.has(url.pathname) ? send(200, objects.get(url.pathname)) : status(404, 'NotFound');
     if (req.method === 'POST') return objects.has(`${url.pathname}/${(JSON.parse(b) as V1ConfigMap).metadata?.name}`) ? status(409, 'AlreadyExists') : send(201, JSON.parse(b));
     if (req.method === 'DELETE') return send(200, { kind: 'Status', apiVersion: 'v1', status: 'Success' });
-    if (req.method === 'PATCH') return send(200, { apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', metadata: { name: 'r', namespace: 'ns', uid: 'u' }, status: JSON.parse(b).status });
+    if (req.method === 'PATCH') {
+      // The API server's precondition: a resourceVersion in the patch must be the object's.
+      const run = objects.get(url.pathname.replace(/\/status$/, '')) as { metadata: { resourceVersion: string } } | undefined;
+      const asked = (JSON.parse(b) as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+      if (run && asked !== undefined && asked !== run.metadata.resourceVersion) return status(409, 'Conflict');
+      if (run) run.metadata.resourceVersion = String(Number(run.metadata.resourceVersion) + 1);
+      return send(200, { apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', metadata: { name: 'r', namespace: 'ns', uid: 'u', ...(run ? { resourceVersion: run.metadata.resourceVersion } : {}) }, status: JSON.parse(b).status });
+    }
     return status(405, 'MethodNotAllowed');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -128,6 +135,36 @@ describe('KubeRunCluster', () => {
   });
 });
 
+describe('KubeRunCluster: guarded status patches', () => {
+  const runPath = '/apis/swarmbench.io/v1alpha1/namespaces/ns/benchmarkruns/r';
+
+  it('patches with the resourceVersion of its last read, then of its own last patch', async () => {
+    objects.set(runPath, { metadata: { name: 'r', namespace: 'ns', uid: 'u', resourceVersion: '3' } });
+    const c = new KubeRunCluster(kc);
+    await c.getRun('ns', 'r');
+    await c.patchRunStatus('ns', 'r', { phase: 'Running' });
+    await c.patchRunStatus('ns', 'r', { phase: 'Succeeded' });
+    const patches = seen.filter((s) => s.method === 'PATCH').map((s) => JSON.parse(s.body) as Record<string, unknown>);
+    expect(patches).toEqual([
+      { metadata: { resourceVersion: '3' }, status: { phase: 'Running' } },
+      { metadata: { resourceVersion: '4' }, status: { phase: 'Succeeded' } },
+    ]);
+  });
+
+  it('a run changed since it was read is refused with the 409 the reconcile retries on', async () => {
+    const run = { metadata: { name: 'r', namespace: 'ns', uid: 'u', resourceVersion: '3' } };
+    objects.set(runPath, run);
+    const c = new KubeRunCluster(kc);
+    await c.getRun('ns', 'r');
+    run.metadata.resourceVersion = '9'; // a spec edit in between
+    const err = await c.patchRunStatus('ns', 'r', { phase: 'Succeeded' }).catch((e: unknown) => e);
+    expect(isConflict(err)).toBe(true);
+    // The retry reads the run again and goes through.
+    await c.getRun('ns', 'r');
+    await expect(c.patchRunStatus('ns', 'r', { phase: 'Succeeded' })).resolves.toMatchObject({ status: { phase: 'Succeeded' } });
+  });
+});
+
 describe('label selectors', () => {
   const labels = { 'swarmbench.io/run': 'a', 'swarmbench.io/attempt': '2', 'swarmbench.io/component': 'params' };
   const table: [string, boolean][] = [
@@ -146,5 +183,15 @@ describe('label selectors', () => {
   it.each(table)('%s → %s (the operator and the fake agree)', (selector, want) => {
     expect(selectorMatches(labels, selector)).toBe(want);
     expect(matches(labels, selector)).toBe(want);
+  });
+
+  it('the values a selector allows for a key (what decides whether the ConfigMap cache can answer a list)', () => {
+    const c = 'swarmbench.io/component';
+    expect(selectorValues(`swarmbench.io/run=a,${c} in (step-result, params)`, c)).toEqual(['step-result', 'params']);
+    expect(selectorValues(`${c}==export`, c)).toEqual(['export']);
+    expect(selectorValues(`${c} in (a,b),${c}=b`, c)).toEqual(['b']);
+    expect(selectorValues(`${c} notin (export)`, c)).toBeUndefined();
+    expect(selectorValues(`${c}!=export`, c)).toBeUndefined();
+    expect(selectorValues('swarmbench.io/run=a', c)).toBeUndefined();
   });
 });

@@ -251,4 +251,41 @@ describe('WorkQueue', () => {
     expect(done2).toEqual(['slow']);
     expect(q2.depth()).toBe(0);
   });
+
+  it('run({ signal }): each handler gets the signal; when it fires the queue shuts down, hands out nothing more and retries nothing', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    const term = new AbortController();
+    const d = deferred();
+    const seen: Array<[string, AbortSignal]> = [];
+    const running = q.run(async (key, signal) => {
+      seen.push([key, signal]);
+      if (key === 'slow') {
+        await d.promise;
+        if (signal.aborted) throw new Error('refused: the term ended');
+      }
+    }, { signal: term.signal });
+    q.add('slow');
+    await flush();
+    q.add('waiting');
+    term.abort();
+    expect(q.isShuttingDown()).toBe(true);
+    d.resolve();
+    await running;
+    expect(seen.map(([k]) => k)).toEqual(['slow']);
+    expect(seen[0]![1]).toBe(term.signal);
+    expect(q.pendingDelayed()).toBe(0); // the failure was not re-added with backoff
+    expect(clock.pending()).toBe(0);
+    q.add('late');
+    expect(await q.get()).toBeUndefined();
+
+    // A signal that already fired: nothing is handed out at all.
+    const q2 = new WorkQueue({ clock });
+    const handled: string[] = [];
+    q2.add('a');
+    const gone = new AbortController();
+    gone.abort();
+    await q2.run(async (key) => void handled.push(key), { signal: gone.signal });
+    expect(handled).toEqual([]);
+  });
 });
