@@ -26,6 +26,9 @@
  * where they apply; every value is made a valid label value by `labelValue`. Objects built for a
  * `RunRef` also carry `swarmbench.io/run-uid`: a re-created run (same name, new uid) never selects
  * its predecessor's objects, and the per-run NetworkPolicy selects the run's pods by it.
+ * Kubernetes' own rules for what a spec names (`DNS_SUBDOMAIN`, `LABEL_VALUE`, `QUALIFIED_NAME`,
+ * `CONFIG_KEY`, `qualifiedNameProblem`) are here too: api/schema.ts checks the spec with them, so a
+ * name the API server would refuse is refused when the run is applied.
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
@@ -100,10 +103,30 @@ export function dnsName(name: string, max = 63): string {
   return head ? `${head}-${hash8(name)}` : hash8(name);
 }
 
+// Kubernetes' own rules (what the API server checks), for what a spec names (api/schema.ts).
+
+/** A DNS-1123 subdomain: ConfigMap, Secret and BenchmarkRun names (at most 253). */
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A label value (at most 63): also what a node selector's value must be to fit in a label selector. */
+export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+/** A qualified name (label key, taint key): `[<DNS subdomain>/]<name>`, the name at most 63, the prefix at most 253. */
+export const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+export const QUALIFIED_NAME_MESSAGE = "must be a label key: [prefix/]name, the prefix a DNS subdomain, the name letters, digits, '-', '_' and '.' starting and ending with a letter or digit";
+/** A ConfigMap or Secret data key. */
+export const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** Why `key` is not a label key (the pattern, then the lengths it cannot check), or undefined. */
+export function qualifiedNameProblem(key: string): string | undefined {
+  if (!QUALIFIED_NAME.test(key)) return QUALIFIED_NAME_MESSAGE;
+  const slash = key.lastIndexOf('/');
+  if (key.length - slash - 1 > 63) return 'the name part of a label key must be at most 63 characters';
+  if (slash > 253) return 'the prefix of a label key must be at most 253 characters';
+  return undefined;
+}
+
 /** A label value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends), cut + hashed like dnsName. */
 export function labelValue(v: string): string {
-  const ok = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-  if (v.length <= 63 && ok.test(v)) return v;
+  if (v.length <= 63 && LABEL_VALUE.test(v)) return v;
   const clean = v.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
   const head = clean.slice(0, 54).replace(/[^A-Za-z0-9]+$/g, '');
   return head ? `${head}-${hash8(v)}` : hash8(v);

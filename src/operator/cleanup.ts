@@ -8,9 +8,12 @@
  *   a late one brings its own event), so a resync of a finished run costs no write. The export
  *   ConfigMap is always kept (it goes with the run, through the garbage collector).
  * - `endAttempt`: an attempt that ends before its steps did: `spec.suspend` (phase Cancelled),
- *   params that cannot be read (ParamsInvalid) or a spec that became invalid (SpecInvalid), both
- *   phase Failed. Its Jobs and pools are deleted, its ConfigMaps kept (cleanup decides those), and
- *   the status and event say why.
+ *   params that cannot be read (ParamsInvalid), a spec that became invalid (SpecInvalid) or a
+ *   request the API server refused for good (Rejected, Forbidden: status.ts `refusalOf`), all but
+ *   the first phase Failed. Its Jobs and pools are deleted, its ConfigMaps kept (cleanup decides
+ *   those), and the status and event say why. With `bestEffort` (a refusal: the deletes may be
+ *   refused too) a delete that fails is logged and the status is written all the same, so the
+ *   attempt ends once instead of failing the reconcile again and again.
  *
  * Only what the run controls is deleted (docs/operator.md "Ownership"): Jobs and ConfigMaps are
  * listed by the run's labels, and each one whose controller is the run's uid is deleted by name
@@ -19,6 +22,7 @@
  * as a collection: it has no list on Deployments) are selected by the run's uid label
  * (`swarmbench.io/run-uid`), which only the run's runner sets on the Deployments it creates.
  */
+import { errorMessage } from '../errors.ts';
 import { ATTEMPT_LABEL, COMPONENT, COMPONENT_LABEL, RUN_LABEL, RUN_UID_LABEL, belongsTo, labelValue, type RunRef } from '../kube/names.ts';
 import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
 import { conditionsFor } from './desired.ts';
@@ -48,10 +52,15 @@ export async function endAttempt(
   deps: Deps,
   rc: RunCtx,
   attempt: number,
-  end: { phase: 'Cancelled' | 'Failed'; reason: string; message: string; event: RunEvent; observedGeneration?: number },
+  end: { phase: 'Cancelled' | 'Failed'; reason: string; message: string; event: RunEvent; observedGeneration?: number; bestEffort?: boolean },
 ): Promise<ReconcileResult> {
   const { run, ref } = rc;
-  await deleteAttemptObjects(deps, ref, attempt, { results: false });
+  try {
+    await deleteAttemptObjects(deps, ref, attempt, { results: false });
+  } catch (e) {
+    if (!end.bestEffort) throw e;
+    deps.log.warn('attempt ended: its Jobs and pools could not all be deleted', { run: ref.name, attempt, error: errorMessage(e) });
+  }
   const generation = end.observedGeneration ?? run.status?.observedGeneration ?? run.metadata.generation ?? 1;
   const now = nowIso(deps);
   await writeStatus(

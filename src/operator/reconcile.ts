@@ -30,7 +30,15 @@
  *     ended its pods (a StepFailed warning, once). An object of the run's names that the run does not
  *     control (its uid is not the controller) is never read, changed or deleted: the run gets the
  *     Conflict condition and waits (attempt.ts `waitOnConflict`).
- *  8. Every step done: finish (observations, baseline, result assembly, export, final status).
+ *  8. Every step done: finish (observations, baseline, result assembly, export, final status). A
+ *     step failure is told once (StepFailed): the progress written after the event moves past it,
+ *     also before a finish, and a finish whose export was already written is not done again
+ *     (finish.ts: the export's document is reused, Prometheus is not queried twice).
+ *  9. A request the API server refused for good (400, 413, 422, a 403 other than an exceeded
+ *     quota: status.ts `refusalOf`) ends the attempt once: phase Failed, Degraded with the reason
+ *     (`Rejected` or `Forbidden`) and the server's message, one Warning event, no requeue. The run
+ *     is then finished and costs no write until it changes (a new generation or rerun annotation).
+ *     Anything else (a 409, a 5xx, a lost connection) is thrown: the work queue retries it with backoff.
  */
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { StepResult } from '../api/schema.ts';
@@ -42,7 +50,7 @@ import type { Params } from '../plan/params.ts';
 import { buildPlan, type Step } from '../plan/plan.ts';
 import { RESULT_KEY } from '../platform/kubernetes/manifests.ts';
 import { RUNNER_CLUSTER_ROLE } from '../platform/kubernetes/rbac.ts';
-import { attemptParams, ownerProblem, startAttempt, startStep, waitOnConflict, type Conflict } from './attempt.ts';
+import { attemptParams, ownerProblem, refuseAttempt, startAttempt, startStep, waitOnConflict, type Conflict } from './attempt.ts';
 import { cleanupFinished, endAttempt } from './cleanup.ts';
 import { KubeRunCluster, type ClusterCaches, type RunCluster } from './cluster.ts';
 import type { Deps, ReconcileResult, RunCtx } from './context.ts';
@@ -51,7 +59,7 @@ import type { IngressPeer } from './netpol.ts';
 import { finishAttempt } from './finish.ts';
 import { deleteOtherPools, endedExplanation, failStuckStep, STUCK_AFTER_MS, stepProblems, stuckProblem } from './forensics.ts';
 import { DEFAULT_ADMISSION, admitSpec, type AdmissionSettings } from './policy.ts';
-import { conditionsOf, recordEvent, writeStatus, type RunEvent } from './status.ts';
+import { conditionsOf, recordEvent, refusalOf, writeStatus, type Refusal, type RunEvent } from './status.ts';
 
 export type { RunObject } from './cluster.ts';
 export type { ReconcileResult } from './context.ts';
@@ -85,6 +93,11 @@ export interface ReconcilerOptions {
   /** A step's pod stuck this long (image, configuration, scheduling) fails the step (ms; default STUCK_AFTER_MS, forensics.ts). */
   stuckAfterMs?: number;
   now?: () => Date;
+}
+
+/** Where a reconcile is, for a refusal (9.): starting a new attempt (with the rerun value it records), or not. */
+interface Stage {
+  starting: false | { rerun: string | undefined };
 }
 
 /** What a step is: done (its result), failed (why), running (requeue), or blocked by an object the run does not control. */
@@ -144,6 +157,23 @@ export class Reconciler {
       return;
     }
     const rc: RunCtx = { run, ref, spec: v.value };
+    // 9. A refusal of the API server that a retry would meet again ends the attempt, once.
+    const stage: Stage = { starting: false };
+    try {
+      return await this.decide(rc, attempt, finished, running, stage);
+    } catch (e) {
+      const refusal = refusalOf(e);
+      if (!refusal) throw e;
+      return this.refused(rc, attempt, finished, stage, refusal);
+    }
+  }
+
+  /** 3. to 8. for a run whose spec is valid. */
+  private async decide(rc: RunCtx, attempt: number, finished: boolean, running: boolean, stage: Stage): Promise<ReconcileResult> {
+    const deps = this.deps;
+    const { run } = rc;
+    const status = run.status ?? {};
+    const generation = run.metadata.generation ?? 1;
 
     // 3. Suspend.
     if (rc.spec.suspend) {
@@ -167,10 +197,13 @@ export class Reconciler {
     const rerun = run.metadata.annotations?.[RERUN_ANNOTATION];
     const newGeneration = status.observedGeneration !== generation;
     const newRerun = rerun !== undefined && rerun !== (status.lastRerun ?? undefined);
-    if (attempt === 0 || (finished && (newGeneration || newRerun))) return startAttempt(deps, rc, attempt + 1, rerun);
+    if (attempt === 0 || (finished && (newGeneration || newRerun))) {
+      stage.starting = { rerun };
+      return await startAttempt(deps, rc, attempt + 1, rerun);
+    }
 
     // 5. Finished: cleanup.
-    if (finished) return cleanupFinished(deps, rc, attempt);
+    if (finished) return await cleanupFinished(deps, rc, attempt);
 
     // 6. The attempt's frozen params.
     const p = await attemptParams(deps, rc, attempt);
@@ -181,7 +214,30 @@ export class Reconciler {
     }
 
     // 7. and 8.
-    return this.walk(rc, attempt, p.params, p.tokenSecret);
+    return await this.walk(rc, attempt, p.params, p.tokenSecret);
+  }
+
+  /**
+   * 9. The API server refused a request for good (status.ts `refusalOf`: 400, 413, 422, a 403 that
+   * is no exceeded quota): retrying would send the same request and meet the same answer, so the
+   * attempt ends here, once. An attempt being started is recorded as a Failed one (attempt.ts
+   * `refuseAttempt`); a running one ends Failed (its Jobs and pools deleted as far as the API server
+   * lets us); both set Degraded with the reason and the server's message and record one Warning
+   * event. Nothing is requeued: the run is finished, and a finished run is looked at again only
+   * when it changes (a new generation or rerun annotation starts the next attempt). A finished
+   * run whose cleanup is refused keeps its phase; the refusal is logged and the cleanup tried again
+   * on the next event or resync only.
+   */
+  private async refused(rc: RunCtx, attempt: number, finished: boolean, stage: Stage, refusal: Refusal): Promise<ReconcileResult> {
+    const deps = this.deps;
+    const n = stage.starting ? attempt + 1 : attempt;
+    const message = `attempt ${n}: the API server refused a request, and would refuse it again (${refusal.detail}); nothing more is tried until the run changes (a new spec generation or a new ${RERUN_ANNOTATION} annotation)`;
+    if (stage.starting) return refuseAttempt(deps, rc, n, stage.starting.rerun, refusal.reason, message);
+    if (finished) {
+      deps.log.warn('cleanup of a finished attempt refused', { run: rc.ref.name, attempt, error: refusal.detail });
+      return;
+    }
+    return endAttempt(deps, rc, attempt, { phase: 'Failed', reason: refusal.reason, message, event: { type: 'Warning', reason: refusal.reason, message }, bestEffort: true });
   }
 
   /** 7. The steps in plan order; 8. finish when every one is done. */
@@ -214,7 +270,13 @@ export class Reconciler {
       await writeStatus(deps, run, { progress: { completedSteps: i, totalSteps: plan.length, currentStep: step.name }, ...(conditions ? { conditions } : {}) });
       return { requeueAfterMs: Math.min(deps.pollMs, s.recheckMs ?? deps.pollMs) };
     }
-    for (const ev of told) await recordEvent(deps, run, ev);
+    // Every step done: the failures not yet told go out once, and the progress moves past them
+    // before the finish, which may wait (an export Conflict) or be retried (its status write failed):
+    // a finish looked at again does not tell them again.
+    if (told.length) {
+      for (const ev of told) await recordEvent(deps, run, ev);
+      await writeStatus(deps, run, { progress: { completedSteps: plan.length, totalSteps: plan.length, currentStep: '' } });
+    }
     return finishAttempt(deps, rc, params, attempt, steps, failures);
   }
 

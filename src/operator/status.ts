@@ -8,10 +8,16 @@
  *   object then holds the status the API server returned.
  * - The event that goes with a change is recorded after the status write succeeded, and only when
  *   the write happened. Events are best-effort: a refused event is logged, never an error.
+ * - `refusalOf` tells a permanent refusal of the API server (the same request would be refused the
+ *   same way again: 400 BadRequest, 413 RequestEntityTooLarge, 422 Invalid, 403 Forbidden other than
+ *   an exceeded quota) from a passing failure; the reconcile ends the attempt on the first (reason
+ *   `Rejected` or `Forbidden`, once), and leaves the second to the work queue's backoff. Decided: a
+ *   quota that is exceeded (403 "exceeded quota") frees up when other work ends, so it is retried.
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { BenchmarkRunStatus } from '../api/schema.ts';
 import { errorMessage } from '../errors.ts';
+import { describeError, statusBody, statusCode } from '../kube/client.ts';
 import { API_VERSION_FULL, BENCHMARKRUN_KIND, runLabels } from '../kube/names.ts';
 import type { RunObject } from './cluster.ts';
 import type { Deps } from './context.ts';
@@ -83,4 +89,19 @@ function normalise(v: unknown): unknown {
     );
   }
   return v;
+}
+
+/** A refusal of the API server that a retry would meet again: the reason the run's status and event give, and the server's words. */
+export interface Refusal {
+  reason: 'Rejected' | 'Forbidden';
+  /** The HTTP status, reason and message of the API server (one line). */
+  detail: string;
+}
+
+/** The permanent refusal `err` is (see the header), or undefined for anything else (retried with backoff). */
+export function refusalOf(err: unknown): Refusal | undefined {
+  const code = statusCode(err);
+  if (code === 400 || code === 413 || code === 422) return { reason: 'Rejected', detail: describeError(err).slice(0, 800) };
+  if (code === 403 && !/exceeded quota/i.test(statusBody(err)?.message ?? (err as Error).message ?? '')) return { reason: 'Forbidden', detail: describeError(err).slice(0, 800) };
+  return undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * The operator under adversity, on the real control plane: SIGKILLed three times during a run,
  * the API server restarted mid-run, two replicas with leader election and the leader killed, a
- * running run deleted and one suspended, and a corpus of bad resources.
+ * running run deleted and one suspended, and a corpus of bad resources (test/support/bad-runs.ts).
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
@@ -10,9 +10,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dump } from 'js-yaml';
 import { ResultDocument } from '../../src/api/schema.ts';
+import { statusCode } from '../../src/kube/client.ts';
+import { labelValue } from '../../src/kube/names.ts';
 import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
+import { BAD_RUNS, manifestOf } from '../support/bad-runs.ts';
 import { CLUSTER_SRC } from './lib/config.ts';
 import { adminClients, clusterGate, kill9, kubectl, kubeEnv, prepareNamespace, sleep, startOperator, until } from './lib/itest.ts';
 
@@ -211,42 +215,97 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     await kill9(op);
   }, 300_000);
 
-  it('a corpus of bad resources: the API server rejects what the schema catches, the operator marks the rest and survives', async () => {
-    const op = operator();
-    const rejected: [string, string][] = [
-      ['  mode: turbo\n', 'spec.mode'],
-      ['  categories: [distributed, telepathy]\n', 'spec.categories[1]'],
-      ['  trials: 1\n', 'spec.trials'],
-      ['  agents: {poolSize: 0}\n', 'spec.agents.poolSize'],
-      ['  agents: {steps: [1, 2, 3]}\n', 'spec.agents.steps'],
-      ['  targets: {successRate: 250}\n', 'spec.targets.successRate'],
-      ['  stress: {sustainedDuration: forever}\n', 'spec.stress.sustainedDuration'],
-      ['  gpu: {batchSizes: [0, 8]}\n', 'spec.gpu.batchSizes[0]'],
-      ['  cleanup: {policy: Sometimes}\n', 'spec.cleanup.policy'],
-    ];
-    for (const [spec, field] of rejected) {
-      const r = kubectl(['apply', '-f', '-'], manifest('bad', spec));
-      expect(r.code, spec).not.toBe(0);
-      expect(r.stderr, spec).toContain(field);
+  /**
+   * The corpus of test/support/bad-runs.ts (also proven without a cluster: test/unit/bad-runs.test.ts).
+   * The `degraded` entries' Jobs are refused by ValidatingAdmissionPolicies bound to those runs'
+   * Jobs (by their run label): reason Invalid answers 422, Forbidden 403.
+   */
+  it('a corpus of bad resources: the API server refuses what the schema catches naming the field; the operator marks the rest SpecInvalid or Degraded once, survives, and retries nothing', async () => {
+    const denied = BAD_RUNS.filter((r) => r.degraded);
+    const policies: string[] = [];
+    for (const deny of ['Invalid', 'Forbidden'] as const) {
+      const runs = denied.filter((r) => r.degraded!.deny === deny);
+      if (!runs.length) continue;
+      const name = `${ns}-deny-${deny.toLowerCase()}`;
+      policies.push(name);
+      const policy = {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        metadata: { name },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: { resourceRules: [{ apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['jobs'] }] },
+          validations: [{ expression: 'false', message: "the bad-resource corpus refuses this run's Jobs", reason: deny }],
+        },
+      };
+      const binding = {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: { name },
+        spec: {
+          policyName: name,
+          validationActions: ['Deny'],
+          matchResources: {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+            objectSelector: { matchExpressions: [{ key: 'swarmbench.io/run', operator: 'In', values: runs.map((r) => labelValue(r.name)) }] },
+          },
+        },
+      };
+      const r = kubectl(['apply', '-f', '-'], `${dump(policy)}---\n${dump(binding)}`);
+      expect(r.code, r.stderr).toBe(0);
     }
-    const accepted: [string, string, RegExp][] = [
-      ['mix', '  agents: {taskMix: {io: 0.9, cpu: 0.3}}\n', /taskMix: io \+ cpu must equal 1/],
-      ['order', '  agents: {steps: [50, 10, 20, 30, 40]}\n', /strictly increasing/],
-      ['spike', '  stress: {spikeFrom: 50, spikeTo: 10}\n', /spikeTo must be larger/],
-      ['longrun', '  stress: {sustainedDuration: 200h}\n', /at most 24h/],
-      ['dupcat', '  categories: [gpu, gpu]\n', /must not repeat/],
-    ];
-    for (const [name, spec] of accepted) expect(kubectl(['apply', '-f', '-'], manifest(name, spec)).code, spec).toBe(0);
-    for (const [name, , message] of accepted) {
-      const r = await until(`${name} to be marked SpecInvalid`, async () => {
-        const x = (await get(name)) as Run & { status?: { conditions?: { type: string; reason: string; message: string }[] } };
-        const c = x.status?.conditions?.find((k) => k.type === 'Ready');
-        return c?.reason === 'SpecInvalid' ? c : undefined;
-      }, 30_000, 200);
-      expect(r.message).toMatch(message);
-      expect((await batch.listNamespacedJob({ namespace: ns, labelSelector: `swarmbench.io/run=${name}` })).items).toHaveLength(0);
+    try {
+      // The API server loads policies asynchronously: wait until a dry-run Job of each denied run is refused.
+      for (const [i, run] of denied.entries()) {
+        const code = run.degraded!.deny === 'Invalid' ? 422 : 403;
+        const probe = { metadata: { name: `corpus-probe-${i}`, labels: { 'swarmbench.io/run': labelValue(run.name) } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'x', image: 'swarmbench:dev' }] } } } };
+        await until(`the policy to refuse the Jobs of ${run.name}`, async () => {
+          try {
+            await batch.createNamespacedJob({ namespace: ns, body: probe, dryRun: 'All' });
+            return undefined;
+          } catch (e) {
+            return statusCode(e) === code ? true : undefined;
+          }
+        }, 30_000, 500);
+      }
+      const op = operator();
+      for (const run of BAD_RUNS.filter((r) => r.rejected)) {
+        const r = kubectl(['apply', '-f', '-'], manifestOf(run, ns));
+        expect(r.code, `${run.name}: ${run.what}`).not.toBe(0);
+        expect(r.stderr, `${run.name}: ${run.what}`).toContain(run.rejected!);
+      }
+      const accepted = BAD_RUNS.filter((r) => !r.rejected);
+      for (const run of accepted) {
+        const r = kubectl(['apply', '-f', '-'], manifestOf(run, ns));
+        expect(r.code, `${run.name}: ${r.stderr}`).toBe(0);
+      }
+      type Marked = Run & { metadata: { resourceVersion?: string }; status?: { conditions?: { type: string; reason: string; message: string }[] } };
+      for (const run of accepted) {
+        const [type, reason, message] = run.specInvalid ? ['Ready', 'SpecInvalid', run.specInvalid] as const : ['Degraded', run.degraded!.reason, run.degraded!.message] as const;
+        const c = await until(`${run.name} to be marked ${reason}`, async () => {
+          const x = (await get(run.name)) as Marked;
+          const k = x.status?.conditions?.find((y) => y.type === type);
+          return k?.reason === reason ? k : undefined;
+        }, 60_000, 200);
+        expect(c.message, run.name).toMatch(message);
+        expect(await phaseOf(run.name)).toBe('Failed');
+        expect((await batch.listNamespacedJob({ namespace: ns, labelSelector: `swarmbench.io/run=${labelValue(run.name)}` })).items, run.name).toHaveLength(0);
+      }
+      // No retry storm: for five seconds no run is written again, each told its reason once, no reconcile failed.
+      const versions = new Map<string, string | undefined>();
+      for (const run of accepted) versions.set(run.name, ((await get(run.name)) as Marked).metadata.resourceVersion);
+      await sleep(5000);
+      const events = (await core.listNamespacedEvent({ namespace: ns })).items;
+      for (const run of accepted) {
+        expect(((await get(run.name)) as Marked).metadata.resourceVersion, `${run.name} written again`).toBe(versions.get(run.name));
+        const reason = run.specInvalid ? 'SpecInvalid' : run.degraded!.reason;
+        expect(events.filter((e) => e.involvedObject.name === run.name && e.reason === reason), `${run.name}: ${reason} events`).toHaveLength(1);
+        expect((logs.get(op) ?? []).join('').split('\n').filter((l) => l.includes('reconcile failed') && l.includes(`${ns}/${run.name}"`)), run.name).toEqual([]);
+      }
+      expect(op.exitCode).toBeNull();
+      await kill9(op);
+    } finally {
+      for (const name of policies) kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', name, '--ignore-not-found']);
     }
-    expect(op.exitCode).toBeNull();
-    await kill9(op);
-  }, 180_000);
+  }, 300_000);
 });
