@@ -14,8 +14,9 @@
  */
 import { z } from 'zod';
 import { DEFECT_PATTERN, parseDefectList, type DefectSite } from '../agent/defects.ts';
-import { API_GROUP, API_VERSION, API_VERSION_FULL } from '../kube/names.ts';
+import { API_GROUP, API_VERSION, API_VERSION_FULL, CONFIG_KEY, DNS_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME, QUALIFIED_NAME_MESSAGE, qualifiedNameProblem } from '../kube/names.ts';
 import { Distribution } from '../stats.ts';
+import { Observations } from './observations.ts';
 
 // The resource's identity is defined once, with the other Kubernetes names, in kube/names.ts.
 export { API_GROUP, API_VERSION, API_VERSION_FULL };
@@ -53,6 +54,16 @@ const boundedDuration = (max = MAX_DURATION_MS) =>
 
 const positive = (max: number) => z.number().positive().max(max);
 const poolSize = z.number().int().min(1).max(5000);
+
+// Kubernetes names, keys and label values (issue 13): a spec field that becomes an object name, a
+// data key, a label value or a label selector is checked as the API server checks it there
+// (kube/names.ts), so a bad one is refused at apply (the CRD has the pattern, the API server names
+// the field), not by a write of the operator again and again. What a pattern cannot say (a label
+// key's name part over 63) is a refinement: SpecInvalid, the field named.
+const objectName = (what: string) => z.string().min(1).max(253).regex(DNS_SUBDOMAIN, `must be a ${what} name: a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)`);
+const configKey = z.string().min(1).max(253).regex(CONFIG_KEY, "must be a data key: letters, digits, '-', '_' and '.'").refine((k) => k !== '.' && k !== '..', "must not be '.' or '..'");
+const labelValue = z.string().max(63).regex(LABEL_VALUE, "must be a label value: at most 63 of letters, digits, '-', '_' and '.', starting and ending with a letter or digit");
+const qualifiedName = z.string().max(317).regex(QUALIFIED_NAME, QUALIFIED_NAME_MESSAGE).refine((k) => !QUALIFIED_NAME.test(k) || !qualifiedNameProblem(k), { error: (i) => qualifiedNameProblem(String(i.input)) });
 
 /** Targets: any may be overridden. Units are in the names. See docs/tests.md for each test. */
 export const Targets = z
@@ -93,15 +104,18 @@ export const ResourceRequirements = z
   })
   .strict();
 
+/** As the API server checks a Pod's tolerations: a key is a label key, a value a label value, Exists takes no value, only NoExecute a tolerationSeconds. */
 export const Toleration = z
   .object({
-    key: z.string().optional(),
+    key: qualifiedName.optional(),
     operator: z.enum(['Exists', 'Equal']).optional(),
-    value: z.string().optional(),
+    value: labelValue.optional(),
     effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
     tolerationSeconds: z.number().int().optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.operator !== 'Exists' || !t.value, { message: "must be empty when operator is 'Exists'", path: ['value'] })
+  .refine((t) => t.tolerationSeconds === undefined || t.effect === 'NoExecute', { message: "tolerationSeconds needs effect 'NoExecute'", path: ['effect'] });
 
 export const TaskMix = z
   .object({ io: z.number().min(0).max(1), cpu: z.number().min(0).max(1) })
@@ -125,7 +139,7 @@ export function defectList(site: DefectSite) {
 export const AgentsSpec = z
   .object({
     /** Agent image (Kubernetes) or `local` (the reference agent as local processes). */
-    image: z.string().min(1).max(512),
+    image: z.string().min(1).max(512).regex(/^\S+$/, 'must be an image reference without whitespace'),
     /** Pool sizes of the scalability tests 4.1–4.5: exactly five, strictly increasing. */
     steps: z
       .array(poolSize)
@@ -153,7 +167,15 @@ export const AgentsSpec = z
 
 export const GpuSpec = z
   .object({
-    nodeSelector: z.record(z.string(), z.string()),
+    /** Label keys and values: the operator lists nodes with `key=value,...` (a value that is no label value would break that selector). */
+    nodeSelector: z
+      .record(z.string(), labelValue)
+      .superRefine((m, ctx) => {
+        for (const k of Object.keys(m)) {
+          const problem = qualifiedNameProblem(k);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [k] });
+        }
+      }),
     tolerations: z.array(Toleration).max(64),
     resources: ResourceRequirements,
     model: z.enum(['small', 'medium', 'large']),
@@ -170,7 +192,7 @@ export const GpuSpec = z
   .partial()
   .strict();
 
-export const SecretKeyRef = z.object({ name: z.string().min(1), key: z.string().min(1) }).strict();
+export const SecretKeyRef = z.object({ name: objectName('Secret'), key: configKey }).strict();
 
 export const PrometheusQuery = z
   .object({
@@ -192,8 +214,8 @@ export const PrometheusSpec = z
 
 export const BaselineSpec = z
   .object({
-    runRef: z.string().min(1).optional(),
-    configMapRef: z.object({ name: z.string().min(1), key: z.string().min(1).optional() }).strict().optional(),
+    runRef: objectName('BenchmarkRun').optional(),
+    configMapRef: z.object({ name: objectName('ConfigMap'), key: configKey.optional() }).strict().optional(),
     /** Fail the run when a gated metric regresses. */
     failOnRegression: z.boolean().optional(),
   })
@@ -231,7 +253,7 @@ export const BenchmarkRunSpec = z
     prometheus: PrometheusSpec.optional(),
     baseline: BaselineSpec.optional(),
     stress: StressSpec.optional(),
-    export: z.object({ configMapName: z.string().min(1).max(253) }).strict().optional(),
+    export: z.object({ configMapName: objectName('ConfigMap') }).strict().optional(),
     cleanup: z
       .object({
         policy: z.enum(['Always', 'OnSuccess', 'Never']).optional(),
@@ -321,6 +343,43 @@ export const Summary = z.object({
 });
 export type Summary = z.infer<typeof Summary>;
 
+/**
+ * The CPUs a process could use (src/report/cpuset.ts): Node's availableParallelism, the process's
+ * CPU affinity (Linux `Cpus_allowed_list`) and its count, the cgroup CPU quota in CPUs where one
+ * is set and readable, and the effective figure, the smallest of them.
+ */
+const CpuSetSchema = z.object({
+  availableParallelism: z.number().int().min(0),
+  affinity: z.string().optional(),
+  affinityCpus: z.number().int().min(0).optional(),
+  quotaCpus: z.number().min(0).optional(),
+  quotaSource: z.string().optional(),
+  effectiveCpus: z.number().min(0),
+});
+
+/**
+ * The process that ran one step (src/report/machine.ts `thisMachine`, written by
+ * src/runner/step.ts into its StepResult): the Kubernetes node (`NODE_NAME`) or, locally, the
+ * hostname; the process's own hostname (the pod's name in a cluster); Node.js version, OS, CPUs
+ * and memory as that process saw them; its CPU set and cgroup memory limit where readable.
+ */
+export const RunnerEnvironment = z.object({
+  nodeName: z.string(),
+  hostname: z.string(),
+  /** Node.js version (as `Environment.node`). */
+  node: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  cpus: z.number().int().min(0),
+  cpuModel: z.string(),
+  /** The machine's memory (os.totalmem: in a container, the node's). */
+  memoryBytes: z.number().min(0),
+  /** The cgroup memory limit of the process, where one is set and readable. */
+  memoryLimitBytes: z.number().min(0).optional(),
+  cpuSet: CpuSetSchema.optional(),
+});
+export type RunnerEnvironment = z.infer<typeof RunnerEnvironment>;
+
 export const Environment = z.object({
   platform: z.enum(['local', 'kubernetes']),
   node: z.string(),
@@ -352,21 +411,14 @@ export const Environment = z.object({
       count: z.number().int().min(0).optional(),
     })
     .optional(),
+  /** The CPUs the run could use (local runs; src/report/cpuset.ts). */
+  cpuSet: CpuSetSchema.optional(),
   /**
-   * The CPUs the run could use (local runs; src/report/cpuset.ts): Node's availableParallelism,
-   * the process's CPU affinity (Linux `Cpus_allowed_list`) and its count, the cgroup CPU quota in
-   * CPUs where one is set and readable, and the effective figure, the smallest of them.
+   * In a cluster: the distinct runner environments of the steps (by node and figures), each with
+   * the steps that ran there, in step order (src/report/assemble.ts). Absent locally and when no
+   * step reported its environment (step results written before it was recorded).
    */
-  cpuSet: z
-    .object({
-      availableParallelism: z.number().int().min(0),
-      affinity: z.string().optional(),
-      affinityCpus: z.number().int().min(0).optional(),
-      quotaCpus: z.number().min(0).optional(),
-      quotaSource: z.string().optional(),
-      effectiveCpus: z.number().min(0),
-    })
-    .optional(),
+  runners: z.array(RunnerEnvironment.extend({ steps: z.array(z.string()) })).optional(),
   /**
    * What the host did during a local run (src/report/hostload.ts): CPUs busy in all, the run's
    * own share, what other processes used (`otherCpus`, `otherPct` of the host's CPUs), and the
@@ -463,56 +515,8 @@ export const Comparison = z.object({
 });
 export type Comparison = z.infer<typeof Comparison>;
 
-// ---------------------------------------------------------------------------------------------
-// Observations: what Prometheus saw during each step's window (src/operator/observe.ts)
-
-export const ObservationSource = z.enum(['kubelet', 'agent', 'prometheus', 'dcgm', 'spec']);
-export const ObservationStatistic = z.enum(['max', 'avg', 'p95', 'rate', 'last', 'min']);
-
-/** One figure over a step's window. `value` is null exactly when `reason` says why: never a made-up zero. */
-export const ObservedMetric = z.object({
-  name: z.string(),
-  unit: z.string(),
-  value: z.number().nullable(),
-  /** How the samples of the window were reduced to `value` (docs/operator.md "Observations"). */
-  statistic: ObservationStatistic,
-  source: ObservationSource,
-  /** The PromQL sent (instant queries are evaluated at the window's end). */
-  query: z.string(),
-  reason: z.string().optional(),
-  /** How the figure was obtained where it is not obvious (fallbacks, approximations). */
-  note: z.string().optional(),
-  /** Per series (extra queries with several series; at most 20). */
-  series: z
-    .array(z.object({ labels: z.record(z.string(), z.string()), points: z.number().int(), avg: z.number().nullable(), max: z.number().nullable(), last: z.number().nullable() }))
-    .optional(),
-});
-export type ObservedMetric = z.infer<typeof ObservedMetric>;
-
-export const StepObservation = z.object({
-  step: z.string(),
-  category: z.string(),
-  window: z.object({ start: z.string(), end: z.string(), stepSeconds: z.number().positive().optional() }),
-  /** Why the step has no figures at all (e.g. its window is not valid). */
-  reason: z.string().optional(),
-  /** Where the agent CPU and memory figures came from: the kubelet's container metrics or the agents' own. */
-  resourceSource: z.enum(['kubelet', 'agent']).optional(),
-  /** The label matchers that select this step's agents. */
-  agentSelector: z.string().optional(),
-  metrics: z.array(ObservedMetric),
-  /** Agent memory and CPU grouped by how many agents were up at each evaluation step of the window. */
-  byPoolSize: z
-    .array(z.object({ agents: z.number().int().min(1), points: z.number().int().min(1), memoryBytes: z.number().nullable(), cpuCores: z.number().nullable() }))
-    .optional(),
-});
-export type StepObservation = z.infer<typeof StepObservation>;
-
-export const Observations = z.object({
-  prometheus: z.object({ url: z.string().nullable(), available: z.boolean(), reason: z.string().optional() }),
-  /** Empty when Prometheus is not available (the reason is in `prometheus.reason`). */
-  steps: z.array(StepObservation),
-});
-export type Observations = z.infer<typeof Observations>;
+// Observations (observations.ts): what Prometheus saw during each step's window.
+export * from './observations.ts';
 
 export const ResultDocument = z.object({
   apiVersion: z.literal(API_VERSION_FULL),
@@ -588,6 +592,20 @@ export const BenchmarkRunStatus = z
     /** The value of the `swarmbench.io/rerun` annotation that started the current attempt. */
     lastRerun: z.string(),
     history: z.array(z.object({ attempt: z.number().int(), phase: z.string(), verdict: z.string().optional(), successRate: z.number().nullable().optional(), finishedAt: z.string().optional() })).max(10),
+    /**
+     * The Prometheus observations of the attempt, in short (src/report/observations.ts
+     * `observationStatus`): whether Prometheus answered (else why), how many figures were
+     * measured and how many are unavailable, and the key figures per step (agent memory, CPU,
+     * pool size, GPU; at most 32), an unavailable one with its reason instead of a value.
+     */
+    observations: z.object({
+      attempt: z.number().int(),
+      prometheus: z.enum(['available', 'unavailable']),
+      reason: z.string().optional(),
+      available: z.number().int().min(0),
+      unavailable: z.number().int().min(0),
+      figures: z.array(z.object({ step: z.string(), name: z.string(), unit: z.string(), value: z.number().optional(), reason: z.string().optional() })).max(32),
+    }),
   })
   .partial();
 export type BenchmarkRunStatus = z.infer<typeof BenchmarkRunStatus>;
@@ -637,5 +655,7 @@ export const StepResult = z.object({
   measurements: z.array(MeasurementDoc),
   /** Set when the category could not finish; its tests without a measurement fail with this reason. */
   error: z.string().optional(),
+  /** The process that ran the step (absent in step results written before it was recorded). */
+  environment: RunnerEnvironment.optional(),
 });
 export type StepResult = z.infer<typeof StepResult>;

@@ -5,7 +5,9 @@
  * - `startAttempt`: the attempt's agent-token Secret, then its params ConfigMap `<run>-a<n>-params`
  *   (the spec resolved now and frozen for the attempt, and the token Secret's name), the previous
  *   attempt into the bounded history, and the status of a running attempt (phase Running,
- *   progress 0, conditions, an AttemptStarted event).
+ *   progress 0, conditions, an AttemptStarted event). `refuseAttempt`: one whose start the API
+ *   server refused for good is recorded as a finished attempt (phase Failed, reason Rejected or
+ *   Forbidden, one Warning event), so it is not tried again until the run changes.
  * - The agent token (docs/operator.md "Agents authenticate"): one Secret per attempt, created with
  *   `generateName` (desired.ts `agentTokenSecret`), so the API server picks a fresh name and the
  *   create can never meet a Secret someone else made: no 409, nothing to read back, and the
@@ -90,12 +92,9 @@ export async function waitOnConflict(deps: Deps, rc: RunCtx, c: Conflict): Promi
   return { requeueAfterMs: c.predecessor ? 2000 : deps.pollMs };
 }
 
-export async function startAttempt(deps: Deps, rc: RunCtx, attempt: number, rerun: string | undefined): Promise<ReconcileResult> {
-  const { run, ref, spec } = rc;
-  const status = run.status ?? {};
-  const generation = run.metadata.generation ?? 1;
-  const params = resolveParams(spec);
-  const plan = buildPlan(params);
+/** The status of a new attempt (the previous one into the history, the last one's results cleared), in `phase`. */
+function newAttemptStatus(rc: RunCtx, attempt: number, rerun: string | undefined, now: string, plan: Step[], phase: 'Running' | 'Failed'): Record<string, unknown> {
+  const status = rc.run.status ?? {};
   const history = [...(status.history ?? [])];
   if (status.attempt && status.phase) {
     history.unshift({
@@ -106,6 +105,29 @@ export async function startAttempt(deps: Deps, rc: RunCtx, attempt: number, reru
       ...(status.finishedAt ? { finishedAt: status.finishedAt } : {}),
     });
   }
+  return {
+    phase,
+    attempt,
+    observedGeneration: rc.run.metadata.generation ?? 1,
+    startedAt: now,
+    finishedAt: phase === 'Running' ? null : now,
+    progress: { completedSteps: 0, totalSteps: plan.length, currentStep: phase === 'Running' ? (plan[0]?.name ?? '') : '' },
+    summary: null,
+    tests: null,
+    recommendations: null,
+    comparison: null,
+    observations: null,
+    export: null,
+    ...(rerun !== undefined ? { lastRerun: rerun } : {}),
+    history: history.slice(0, HISTORY_MAX),
+  };
+}
+
+export async function startAttempt(deps: Deps, rc: RunCtx, attempt: number, rerun: string | undefined): Promise<ReconcileResult> {
+  const { run, ref, spec } = rc;
+  const generation = run.metadata.generation ?? 1;
+  const params = resolveParams(spec);
+  const plan = buildPlan(params);
   // A params ConfigMap that exists (a retry after the status write failed) keeps its token Secret.
   if (!(await deps.cluster.read('ConfigMap', ref.namespace, paramsName(ref.name, attempt)))) {
     const tokenSecret = await createTokenSecret(deps, ref, attempt);
@@ -116,26 +138,30 @@ export async function startAttempt(deps: Deps, rc: RunCtx, attempt: number, reru
   await writeStatus(
     deps,
     run,
-    {
-      phase: 'Running',
-      attempt,
-      observedGeneration: generation,
-      startedAt: now,
-      finishedAt: null,
-      progress: { completedSteps: 0, totalSteps: plan.length, currentStep: plan[0]?.name ?? '' },
-      summary: null,
-      tests: null,
-      recommendations: null,
-      comparison: null,
-      export: null,
-      ...(rerun !== undefined ? { lastRerun: rerun } : {}),
-      history: history.slice(0, HISTORY_MAX),
-      conditions: conditionsFor(conditionsOf(run), generation, 'Running', 'Running', message, now),
-    },
+    { ...newAttemptStatus(rc, attempt, rerun, now, plan, 'Running'), conditions: conditionsFor(conditionsOf(run), generation, 'Running', 'Running', message, now) },
     { type: 'Normal', reason: 'AttemptStarted', message },
   );
   deps.log.info('attempt started', { run: ref.name, attempt, steps: plan.length });
   return { requeueAfterMs: 0 };
+}
+
+/**
+ * An attempt that could not start because the API server refused one of its requests for good
+ * (status.ts `refusalOf`): recorded as a finished attempt (phase Failed, Degraded with the
+ * refusal's reason, one Warning event), so it is not started again until the run changes (a new
+ * generation or rerun annotation), and the attempt before it goes into the history as usual.
+ */
+export async function refuseAttempt(deps: Deps, rc: RunCtx, attempt: number, rerun: string | undefined, reason: string, message: string): Promise<ReconcileResult> {
+  const { run, ref } = rc;
+  const now = nowIso(deps);
+  const plan = buildPlan(resolveParams(rc.spec));
+  await writeStatus(
+    deps,
+    run,
+    { ...newAttemptStatus(rc, attempt, rerun, now, plan, 'Failed'), conditions: conditionsFor(conditionsOf(run), run.metadata.generation ?? 1, 'Failed', reason, message, now) },
+    { type: 'Warning', reason, message },
+  );
+  deps.log.warn('attempt refused', { run: ref.name, attempt, reason, message });
 }
 
 /**

@@ -12,17 +12,29 @@
  *    (`spec.export.configMapName` naming someone's ConfigMap, an earlier run's export) is never
  *    overwritten: a Conflict, checked before the observations are gathered and again at the write;
  * 5. the final status: phase Succeeded (verdict Passed) or Failed, summary, tests,
- *    recommendations, comparison, export, conditions; and the Succeeded / Failed event.
+ *    recommendations, comparison, export, the observations in short (`observations`:
+ *    report/observations.ts `observationStatus`, with this attempt's number), conditions; and
+ *    the Succeeded / Failed event.
+ *
+ * The result's `environment` is the runners' (each step's `environment`, assemble.ts
+ * `environmentOf`), never this operator's process.
+ *
+ * Done once per attempt: when the run's export ConfigMap already holds this attempt's document (a
+ * finish whose status write failed, or whose operator died after the export), 1. to 4. are not
+ * done again: that document gives the status, so Prometheus is queried once per attempt and the
+ * result does not change between two looks. An export the API server refuses (a 422: larger than
+ * a ConfigMap may be) is a refusal (reconcile.ts 9.): the attempt fails once with the reason.
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { BenchmarkRunSpec, ResultDocument, StepResult } from '../api/schema.ts';
 import { errorMessage } from '../errors.ts';
-import { belongsTo, exportName, type RunRef } from '../kube/names.ts';
+import { ATTEMPT_LABEL, belongsTo, exportName, type RunRef } from '../kube/names.ts';
 import type { Params } from '../plan/params.ts';
 import { buildPlan } from '../plan/plan.ts';
 import { assembleResult, environmentOf } from '../report/assemble.ts';
 import { parseResultDocument } from '../report/document.ts';
 import { renderExports } from '../report/exports.ts';
+import { observationStatus } from '../report/observations.ts';
 import { ownerProblem, waitOnConflict, type Conflict } from './attempt.ts';
 import { ensure, idOf } from './cluster.ts';
 import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
@@ -44,30 +56,42 @@ export async function finishAttempt(
   const existing = await deps.cluster.read('ConfigMap', ref.namespace, cmName, { live: true });
   const early = existing && ownerProblem(existing, ref, 'ConfigMap');
   if (early) return waitOnConflict(deps, rc, early);
-  const times = [...steps].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-  const observations = await observeSteps({
-    ...(await prometheusFor(deps, ref, spec, params)),
-    namespace: ref.namespace,
-    run: ref.name,
-    attempt,
-    steps: steps.map((x) => ({ step: x.step, category: x.category, startedAt: x.startedAt, finishedAt: x.finishedAt })),
-    extraQueries: params.monitoring.extraQueries,
-    timeoutMs: 10_000,
-  });
-  const baseline = await baselineOf(deps, ref, spec);
-  const doc = assembleResult({
-    run: { name: ref.name, namespace: ref.namespace, attempt },
-    params,
-    startedAt: status.startedAt ?? times[0]?.startedAt ?? nowIso(deps),
-    finishedAt: nowIso(deps),
-    steps,
-    failures,
-    environment: environmentOf('kubernetes', { params, steps, version: deps.version, ownAgentImage: deps.images.image }),
-    observations,
-    baseline: { doc: baseline.doc, source: baseline.name, failOnRegression: spec.baseline?.failOnRegression === true },
-  });
-  const conflict = await upsertConfigMap(deps, ref, exportConfigMap(ref, cmName, attempt, renderExports(doc)));
-  if (conflict) return waitOnConflict(deps, rc, conflict);
+  // The export of this attempt, written by an earlier finish whose status write did not happen:
+  // its document is the attempt's result, nothing is observed (Prometheus) or assembled again.
+  const written = existing ? exportedDocument(existing, ref, attempt) : undefined;
+  let doc: ResultDocument;
+  let baseline: { name?: string | undefined; note?: string | undefined };
+  if (written) {
+    doc = written;
+    baseline = { name: doc.comparison?.baseline.source, ...(!doc.comparison && spec.baseline ? { note: (await baselineOf(deps, ref, spec)).note } : {}) };
+    deps.log.info('export of this attempt found: its result is used, not assembled again', { run: ref.name, attempt, configMap: cmName });
+  } else {
+    const times = [...steps].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+    const observations = await observeSteps({
+      ...(await prometheusFor(deps, ref, spec, params)),
+      namespace: ref.namespace,
+      run: ref.name,
+      attempt,
+      steps: steps.map((x) => ({ step: x.step, category: x.category, startedAt: x.startedAt, finishedAt: x.finishedAt })),
+      extraQueries: params.monitoring.extraQueries,
+      timeoutMs: 10_000,
+    });
+    const base = await baselineOf(deps, ref, spec);
+    baseline = base;
+    doc = assembleResult({
+      run: { name: ref.name, namespace: ref.namespace, attempt },
+      params,
+      startedAt: status.startedAt ?? times[0]?.startedAt ?? nowIso(deps),
+      finishedAt: nowIso(deps),
+      steps,
+      failures,
+      environment: environmentOf('kubernetes', { params, steps, version: deps.version, ownAgentImage: deps.images.image }),
+      observations,
+      baseline: { doc: base.doc, source: base.name, failOnRegression: spec.baseline?.failOnRegression === true },
+    });
+    const conflict = await upsertConfigMap(deps, ref, exportConfigMap(ref, cmName, attempt, renderExports(doc)));
+    if (conflict) return waitOnConflict(deps, rc, conflict);
+  }
 
   const s = doc.summary;
   const phase = s.verdict === 'Passed' ? 'Succeeded' : 'Failed';
@@ -81,6 +105,7 @@ export async function finishAttempt(
   const generation = status.observedGeneration ?? run.metadata.generation ?? 1;
   const conditions = conditionsFor(conditionsOf(run), generation, phase, phase === 'Succeeded' ? 'TargetsMet' : 'TargetsMissed', message, nowIso(deps), regressed);
   const total = buildPlan(params).length;
+  const observed = doc.observations ? observationStatus(doc.observations, attempt) : undefined;
   await writeStatus(
     deps,
     run,
@@ -103,12 +128,31 @@ export async function finishAttempt(
       recommendations: (doc.recommendations ?? []).map((r) => ({ priority: r.priority, category: r.category, message: `${r.message} ${r.suggestion}`.slice(0, 1000) })),
       comparison: doc.comparison ? { baseline: baseline.name ?? 'baseline', regressed: doc.comparison.regressed, improved: doc.comparison.improved } : null,
       export: { configMapName: cmName },
+      // A merge patch keeps nested fields it does not name: an earlier attempt's reason is deleted.
+      observations: observed ? { ...observed, reason: observed.reason ?? null } : null,
       conditions,
     },
     { type: phase === 'Succeeded' ? 'Normal' : 'Warning', reason: phase, message: `attempt ${attempt}: ${message}` },
   );
   deps.log.info('attempt finished', { run: ref.name, attempt, phase, passed: s.passed, total: s.total });
   return { requeueAfterMs: 0 };
+}
+
+/**
+ * The result document of `attempt` in the run's own export ConfigMap (labelled with the attempt,
+ * results.json a valid document of this run and attempt), else undefined: an export of another
+ * attempt, or one that does not parse, is assembled and written anew.
+ */
+function exportedDocument(cm: V1ConfigMap, ref: RunRef, attempt: number): ResultDocument | undefined {
+  if (!belongsTo(cm, ref.uid) || cm.metadata?.labels?.[ATTEMPT_LABEL] !== String(attempt)) return undefined;
+  const text = cm.data?.['results.json'];
+  if (!text) return undefined;
+  try {
+    const doc = parseResultDocument(text, `ConfigMap ${cm.metadata?.name}/results.json`);
+    return doc.run.attempt === attempt && doc.run.name === ref.name ? doc : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -143,6 +143,18 @@ export const NOTES: Record<string, string> = {
   'status.history[].verdict': 'Its verdict.',
   'status.history[].successRate': 'Its success rate, %.',
   'status.history[].finishedAt': 'When it finished.',
+  'status.observations': 'The Prometheus observations of an attempt in short (results.json holds every figure): whether Prometheus answered, how many figures were measured and how many are unavailable, and the key figures per step.',
+  'status.observations.attempt': 'The attempt they belong to.',
+  'status.observations.prometheus': '`available`, or `unavailable` (no URL, no answer: then there are no figures and `reason` says why).',
+  'status.observations.reason': 'Why Prometheus was unavailable.',
+  'status.observations.available': 'Figures measured, over every step.',
+  'status.observations.unavailable': 'Figures without a value, over every step (each with its reason in results.json).',
+  'status.observations.figures': 'Per step: agent memory (`agent_memory_bytes`), agent CPU (`agent_cpu_cores`) and pool size (`pool_size`), and the GPU step\'s `gpu_utilization_percent`; at most 32.',
+  'status.observations.figures[].step': 'The step.',
+  'status.observations.figures[].name': 'The figure (docs/operator.md "Observations").',
+  'status.observations.figures[].unit': 'Its unit.',
+  'status.observations.figures[].value': 'Its value; absent when it is unavailable.',
+  'status.observations.figures[].reason': 'Why it is unavailable (at most 200 characters), never a 0 instead.',
 };
 
 /** Defaults as a run resolves them, read off the resolved params of each mode. */

@@ -6,12 +6,12 @@
  * input is given, nothing is read here, so both modes produce the same document from the same
  * measurements.
  */
-import { arch, cpus, hostname, platform as osPlatform, release, totalmem } from 'node:os';
-import type { Environment, Observations, ResultDocument, StepResult } from '../api/schema.ts';
+import type { Environment, Observations, ResultDocument, RunnerEnvironment, StepResult } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
-import { readCpuSet, type CpuSet } from './cpuset.ts';
+import type { CpuSet } from './cpuset.ts';
 import type { HostLoad } from './hostload.ts';
 import { buildResultDocument, completeDocument } from './document.ts';
+import { thisMachine } from './machine.ts';
 import { judgeAll } from './verdict.ts';
 
 export interface AssembleInput {
@@ -78,36 +78,32 @@ export function imageDigest(image: string): string | undefined {
 }
 
 /**
- * Where a run ran. Locally: this machine (OS, CPUs, memory). In a cluster: the runner nodes the
- * steps name (their own figures are in each step), the operator's Node version, and the agents'
- * image as deployed. Both: what ran as the agents (`agents`: the reference agent, an image with
- * its digest where the reference pins one, or locally the user's command or URLs), the inference
+ * Where a run ran. Locally: this machine (machine.ts: OS, CPUs, memory). In a cluster: the runner
+ * processes, never the operator's own: `hostname` lists the distinct nodes the steps name, the
+ * machine figures (Node version, OS, CPUs, memory) are those of the runner environment most steps
+ * reported (the first such step's on a tie), and `runners` lists every distinct runner
+ * environment with its steps. Step results without an environment (written before it was
+ * recorded) leave those figures unknown (`unknown`, 0), not the operator's. Both: the agents'
+ * image as deployed and what ran as the agents (`agents`: the reference agent, an image with its
+ * digest where the reference pins one, or locally the user's command or URLs), the inference
  * backend the GPU step really used, and how monitoring was observed. Locally also the run's CPU
  * set (cpuset.ts).
  */
 export function environmentOf(platform: 'local' | 'kubernetes', input: EnvironmentInput): Environment {
   const { params, steps } = input;
   const image = params.agents.image === 'local' && input.ownAgentImage ? input.ownAgentImage : params.agents.image;
-  const host: Omit<Environment, 'platform' | 'agentImage' | 'swarmbenchVersion'> =
-    platform === 'local'
-      ? {
-          node: process.version,
-          os: `${osPlatform()} ${release()}`,
-          arch: arch(),
-          hostname: hostname(),
-          cpus: cpus().length,
-          cpuModel: cpus()[0]?.model ?? 'unknown',
-          memoryBytes: totalmem(),
-        }
-      : {
-          node: process.version,
-          os: process.platform,
-          arch: process.arch,
-          hostname: [...new Set(steps.map((s) => s.node))].join(',') || 'unknown',
-          cpus: 0,
-          cpuModel: 'see the runner nodes',
-          memoryBytes: 0,
-        };
+  const machine = platform === 'local' ? thisMachine() : undefined;
+  const runners = platform === 'kubernetes' ? runnersOf(steps) : [];
+  const main = machine ?? mostCommon(runners);
+  const host: Omit<Environment, 'platform' | 'agentImage' | 'swarmbenchVersion'> = {
+    node: main?.node ?? 'unknown',
+    os: main?.os ?? 'unknown',
+    arch: main?.arch ?? 'unknown',
+    hostname: machine ? machine.hostname : [...new Set(steps.map((s) => s.environment?.nodeName ?? s.node))].join(',') || 'unknown',
+    cpus: main?.cpus ?? 0,
+    cpuModel: main?.cpuModel ?? 'unknown (the steps did not report their environment)',
+    memoryBytes: main?.memoryBytes ?? 0,
+  };
   const inference = inferenceOf(steps);
   const digest = imageDigest(image);
   const agents: NonNullable<Environment['agents']> =
@@ -115,7 +111,7 @@ export function environmentOf(platform: 'local' | 'kubernetes', input: Environme
     (params.agents.image === 'local'
       ? { kind: 'reference', image, ...(digest ? { digest } : {}) }
       : { kind: 'image', image, ...(digest ? { digest } : {}) });
-  const cpuSet = input.cpuSet ?? (platform === 'local' ? readCpuSet() : undefined);
+  const cpuSet = input.cpuSet ?? machine?.cpuSet;
   return {
     platform,
     ...host,
@@ -124,12 +120,40 @@ export function environmentOf(platform: 'local' | 'kubernetes', input: Environme
     swarmbenchVersion: input.version,
     agents,
     ...(cpuSet ? { cpuSet } : {}),
+    ...(runners.length > 0 ? { runners } : {}),
     ...(input.hostLoad ? { hostLoad: input.hostLoad } : {}),
     ...(inference ? { inference } : {}),
     ...(params.categories.includes('monitoring')
       ? { prometheus: { url: params.monitoring.prometheusUrl, mode: params.monitoring.prometheusUrl ? ('prometheus' as const) : ('direct-scrape' as const) } }
       : {}),
   };
+}
+
+type Runner = NonNullable<Environment['runners']>[number];
+
+/**
+ * The distinct runner environments of the steps that reported one, each with its steps, in the
+ * order of their first step. Two steps share an entry when every figure but the hostname (the
+ * pod's name, one per Job) is the same; the entry's hostname is its first step's.
+ */
+function runnersOf(steps: readonly StepResult[]): Runner[] {
+  const byKey = new Map<string, Runner>();
+  for (const s of steps) {
+    const e = s.environment;
+    if (!e) continue;
+    const key = JSON.stringify({ ...e, hostname: '' }, (_k, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+    );
+    const cur = byKey.get(key);
+    if (cur) cur.steps.push(s.step);
+    else byKey.set(key, { ...e, steps: [s.step] });
+  }
+  return [...byKey.values()];
+}
+
+/** The runner environment most steps ran in; the first of them on a tie. */
+function mostCommon(runners: readonly Runner[]): RunnerEnvironment | undefined {
+  return runners.reduce<Runner | undefined>((best, r) => (best === undefined || r.steps.length > best.steps.length ? r : best), undefined);
 }
 
 /** The inference backend the GPU step reports in its measurements' details, if it ran. */

@@ -4,11 +4,16 @@
  * Columns: Metric, Value, Target, Status, then Unit, Id, Category, Statistic, Samples, P50, P95,
  * P99, Reason, and with a baseline comparison Baseline, ChangePct, Comparison. The first rows
  * are the run's own (success rate, tests passed/failed/skipped, regressions), then a row for every
- * test in catalogue order. RFC 4180: comma-separated, CRLF line ends, fields with a comma, a quote
+ * test in catalogue order, then with Prometheus observations (a cluster run) a row for every
+ * observed figure (observations.ts): Metric `Observed <step> <figure> (<source>)`, its Value, Unit,
+ * the step's Category and the Statistic; an unavailable figure has an empty Value, Status `N/A`
+ * and its Reason (never a 0); Prometheus unavailable is one `Observed Prometheus` row with the
+ * reason. RFC 4180: comma-separated, CRLF line ends, fields with a comma, a quote
  * or a line break quoted, quotes doubled. Numbers are written as measured (no rounding) with a
  * dot as the decimal separator; an absent value is an empty field.
  */
 import type { ResultDocument } from '../api/schema.ts';
+import { observationRows } from './observations.ts';
 
 const HEAD = ['Metric', 'Value', 'Target', 'Status', 'Unit', 'Id', 'Category', 'Statistic', 'Samples', 'P50', 'P95', 'P99', 'Reason'];
 const BASE_HEAD = ['Baseline', 'ChangePct', 'Comparison'];
@@ -55,6 +60,10 @@ export function renderCsv(doc: ResultDocument): string {
       row.push(m?.baseline.median, m?.changePct, m?.verdict);
     }
     rows.push(row);
+  }
+  for (const o of doc.observations ? observationRows(doc.observations) : []) {
+    const what = o.step ? `${o.step}${o.name ? ` ${o.name}` : ''}` : 'Prometheus';
+    rows.push(pad([`Observed ${what}${o.source && o.name ? ` (${o.source})` : ''}`, o.value, '', o.value === null ? 'N/A' : '', o.unit, '', o.category, o.statistic, '', '', '', '', o.reason ?? '']));
   }
   return [head, ...rows].map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n';
 }

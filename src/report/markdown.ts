@@ -1,7 +1,9 @@
 /**
  * `report.md`: the report for CI step summaries ($GITHUB_STEP_SUMMARY) and PR comments. The
  * verdict and what failed come first; the full test table and the charts are folded in
- * `<details>` so a comment stays short. GitHub-flavoured Markdown: tables, and text escaped so
+ * `<details>` so a comment stays short. A cluster run's Prometheus observations (observations.ts)
+ * come as one line (Prometheus, counts) and a folded table of every figure, an unavailable one
+ * with its reason; the environment names every runner node (`environment.runners`). GitHub-flavoured Markdown: tables, and text escaped so
  * that a `|`, `<` or `*` in a reason cannot break the layout.
  */
 import type { Recommendation, ResultDocument, TestResult } from '../api/schema.ts';
@@ -10,6 +12,8 @@ import { fmtP } from './baseline.ts';
 import { charts } from './charts.ts';
 import { cpuSetText } from './cpuset.ts';
 import { hostLoadText } from './hostload.ts';
+import { runnerText } from './machine.ts';
+import { observationHeadline, observationRows, observedValueText } from './observations.ts';
 import { agentsText, durationText, num, pct, signed, targetText, valueText } from './format.ts';
 import { recommend } from './recommend.ts';
 import { failedTestLine } from './verdict.ts';
@@ -121,6 +125,31 @@ export function renderMarkdown(doc: ResultDocument): string {
   const ch = charts(doc, 98);
   if (ch.length) out.push('## Charts', '', '<details><summary>Throughput and latency charts</summary>', '', '```text', ...ch.slice(0, -1), '```', '', '</details>', '');
 
+  if (doc.observations) {
+    const rows = observationRows(doc.observations);
+    out.push('## Observations', '', mdEscape(observationHeadline(doc.observations)), '');
+    if (doc.observations.prometheus.available && rows.length) {
+      out.push(
+        `<details><summary>${rows.length} observed figures</summary>`,
+        '',
+        ...table(
+          ['Step', 'Figure', 'Value', 'Statistic', 'Source', 'Reason or note'],
+          rows.map((r) => [
+            mdEscape(r.step),
+            mdEscape(r.name || '—'),
+            r.value === null ? '**unavailable**' : mdEscape(observedValueText(r)),
+            r.statistic,
+            r.source,
+            mdEscape(r.value === null ? (r.reason ?? '') : (r.note ?? '')),
+          ]),
+        ),
+        '',
+        '</details>',
+        '',
+      );
+    }
+  }
+
   const env = doc.environment;
   const ms = Date.parse(doc.run.finishedAt) - Date.parse(doc.run.startedAt);
   out.push('## Environment', '');
@@ -129,6 +158,7 @@ export function renderMarkdown(doc: ResultDocument): string {
     env.agents ? `- agents: ${mdEscape(agentsText(env.agents))}, SwarmBench ${env.swarmbenchVersion}` : `- agent image \`${env.agentImage}\`, SwarmBench ${env.swarmbenchVersion}`,
   );
   if (env.cpuSet) out.push(`- CPU set: ${mdEscape(cpuSetText(env.cpuSet))}`);
+  for (const r of env.runners ?? []) out.push(`- runner node ${mdEscape(runnerText(r))}`);
   if (env.hostLoad) out.push(`- host during the run: ${mdEscape(hostLoadText(env.hostLoad))}`);
   if (env.inference) out.push(`- inference ${mdEscape(env.inference.backend)}${env.inference.gpuInUse ? ' on a GPU' : ', no GPU in use'}${env.inference.detail ? ` (${mdEscape(env.inference.detail)})` : ''}`);
   if (env.prometheus) out.push(`- monitoring figures from ${env.prometheus.mode}${env.prometheus.url ? ` (${mdEscape(env.prometheus.url)})` : ''}`);

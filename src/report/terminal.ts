@@ -1,7 +1,8 @@
 /**
  * The terminal report that `swarmbench run` prints at the end and `swarmbench report` prints
  * from a result document alone: header, one table per category, the headline metrics against
- * their targets, ASCII charts, recommendations by priority, the baseline comparison, and the
+ * their targets, ASCII charts, a cluster run's Prometheus observations (one line per figure, an
+ * unavailable one with its reason: observations.ts), recommendations by priority, the baseline comparison, and the
  * verdict naming every failed test with its value and target.
  *
  * It is a pure function of the document (and the style), so the report of a file is the report
@@ -14,6 +15,8 @@ import { charts } from './charts.ts';
 import { fmtP } from './baseline.ts';
 import { cpuSetText } from './cpuset.ts';
 import { hostLoadText } from './hostload.ts';
+import { runnerText } from './machine.ts';
+import { observationHeadline, observationRows, observedValueText } from './observations.ts';
 import { agentsText, durationText, num, pct, signed, targetText, truncate, valueText, wrap } from './format.ts';
 import { recommend } from './recommend.ts';
 import { failedTestLine } from './verdict.ts';
@@ -67,6 +70,7 @@ export function renderReport(doc: ResultDocument, s: Style, opts: ReportOptions 
   if (head.length) lines.push(section(s, 'HEADLINE METRICS'), ...head, '');
   const ch = charts(doc, width - 2);
   if (ch.length) lines.push(section(s, 'CHARTS'), ...ch);
+  if (doc.observations) lines.push(...observations(doc, s, width), '');
   lines.push(...recommendations(doc.recommendations ?? recommend(doc), s, width), '');
   if (doc.comparison) lines.push(...baseline(doc.comparison, s, width), '');
   lines.push(...verdict(doc, s, width));
@@ -91,6 +95,7 @@ function header(doc: ResultDocument, s: Style, width: number): string[] {
     paint(s, 'bold', truncate(title, width)),
     paint(s, 'dim', truncate(machine, width)),
     ...sut.map((line) => paint(s, 'dim', truncate(line, width))),
+    ...(env.runners ?? []).map((r) => paint(s, 'dim', truncate(`runner ${runnerText(r, true)}`, width))),
     paint(s, 'dim', truncate(`started ${doc.run.startedAt} · took ${durationText(ms)} · ${doc.run.categories.length === CATEGORIES.length ? 'all categories' : `categories ${doc.run.categories.join(', ')}`}`, width)),
   ];
 }
@@ -148,6 +153,23 @@ function headline(doc: ResultDocument, s: Style, width: number): string[] {
   return rows.map(
     (r) => `  ${mark(s, r.result)} ${r.label.padEnd(20)} ${truncate(r.value, 24).padEnd(24)} ${truncate(`target ${r.target}`, 18).padEnd(18)} ${truncate(r.note, width - 72)}`,
   );
+}
+
+/** The Prometheus observations: the headline, then one line per figure (or why there is none). */
+function observations(doc: ResultDocument, s: Style, width: number): string[] {
+  const obs = doc.observations!;
+  // Reasons are wrapped, not cut (at most 4 lines each): they are the figure.
+  const [first, ...rest] = wrap(truncate(observationHeadline(obs), 4 * width), width - 14, '');
+  const lines = [section(s, 'OBSERVATIONS', first ?? ''), ...rest.slice(0, 3).map((l) => `  ${l}`)];
+  if (!obs.prometheus.available) return lines;
+  for (const r of observationRows(obs)) {
+    const head = `  ${truncate(r.step, 12).padEnd(12)} ${truncate(r.name || '—', 28).padEnd(28)} `;
+    if (r.value === null) {
+      const text = wrap(truncate(`unavailable: ${r.reason ?? ''}`, 4 * width), width - head.length, '').slice(0, 4);
+      lines.push(...text.map((l, i) => (i === 0 ? head : ' '.repeat(head.length)) + paint(s, 'yellow', l)));
+    } else lines.push(head + truncate(`${observedValueText(r).padStart(14)}  ${r.statistic.padEnd(4)} ${r.source}`, width - head.length));
+  }
+  return lines;
 }
 
 function recommendations(recs: readonly Recommendation[], s: Style, width: number): string[] {

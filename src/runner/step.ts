@@ -12,8 +12,12 @@
  * the platform (and the category, left running, starts no pool after the abort: `untilAborted`).
  * Every measurement's raw samples are capped for storage (`storedMeasurement`, bench/measure.ts),
  * its exact distribution kept.
+ *
+ * Every result carries the environment of the process that ran it (`environment`,
+ * report/machine.ts `thisMachine`: node name, hostname, Node version, OS, CPUs, CPU set, memory
+ * and cgroup memory limit), read once when the step starts, so that a result assembled elsewhere
+ * (the operator) describes the runner's node and not its own process.
  */
-import { hostname } from 'node:os';
 import { API_VERSION_FULL, type StepResult } from '../api/schema.ts';
 import { CATEGORY_MODULES } from '../bench/index.ts';
 import type { Logger } from '../log.ts';
@@ -24,6 +28,7 @@ import type { Platform, Pool } from '../platform/types.ts';
 import { errorMessage } from '../errors.ts';
 import { applyFixedAgents } from './fixed.ts';
 import { storedMeasurement } from '../bench/measure.ts';
+import { thisMachine } from '../report/machine.ts';
 
 export interface StepOptions {
   platform: Platform;
@@ -31,11 +36,13 @@ export interface StepOptions {
   progress(step: string, detail?: string): void;
   signal: AbortSignal;
   attempt: number;
+  /** The Kubernetes node this runs on (`NODE_NAME`); default the hostname. */
   node?: string;
 }
 
 export async function runStep(step: Step, params: Params, opts: StepOptions): Promise<StepResult> {
   const startedAt = new Date().toISOString();
+  const environment = thisMachine(opts.node);
   let measurements: Measurement[] = [];
   let error: string | undefined;
   const handedOver = new Map<string, Measurement>();
@@ -85,7 +92,7 @@ export async function runStep(step: Step, params: Params, opts: StepOptions): Pr
     attempt: opts.attempt,
     startedAt,
     finishedAt: new Date().toISOString(),
-    node: opts.node ?? hostname(),
+    node: environment.nodeName,
     measurements: measurements.map((m) => storedMeasurement(m)).map((m) => ({
       id: m.id,
       value: m.value === null || Number.isFinite(m.value) ? m.value : null,
@@ -100,6 +107,7 @@ export async function runStep(step: Step, params: Params, opts: StepOptions): Pr
       ...(m.statistic ? { statistic: m.statistic } : {}),
     })),
     ...(error ? { error } : {}),
+    environment,
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Golden files of the exports: terminal report (without colour), summary.csv, junit.xml and
  * report.md for a real quick run (test/fixtures/results-quick.json), without and with a baseline
- * comparison (test/fixtures/results-baseline.json). After an intended change of a renderer,
+ * comparison (test/fixtures/results-baseline.json), and the quick run as a cluster run with
+ * runner nodes and Prometheus observations (test/support/observed.ts). After an intended change of a renderer,
  * regenerate them with `UPDATE_GOLDEN=1 npx vitest run test/unit/report-golden.test.ts` and
  * review the diff.
  */
@@ -15,6 +16,7 @@ import { renderExports } from '../../src/report/exports.ts';
 import { renderJUnit } from '../../src/report/junit.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
 import { renderReport } from '../../src/report/terminal.ts';
+import { observedDoc } from '../support/observed.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -28,6 +30,7 @@ const compared = completeDocument(load('results-quick.json'), {
 const CASES: [string, Doc][] = [
   ['quick', quick],
   ['quick-vs-baseline', compared],
+  ['quick-cluster', completeDocument(ResultDocument.parse(observedDoc(load('results-quick.json'))))],
 ];
 const RENDERERS: [string, (d: Doc) => string][] = [
   ['report.txt', (d) => renderReport(d, { color: false })],
