@@ -12,16 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentToken, bearer } from '../../src/agent/auth.ts';
 import { PrometheusClient, PrometheusError, escapeRegex } from '../../src/prometheus/client.ts';
 import { prometheusBinary, startPrometheus, type PrometheusInstance } from '../support/prometheus.ts';
-
-async function rejection(p: Promise<unknown>): Promise<PrometheusError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PrometheusError) return e;
-    throw e;
-  }
-  throw new Error('expected a PrometheusError, the call succeeded');
-}
+import { rejection } from '../support/prometheus-error.ts';
 
 
 const bin = prometheusBinary();

@@ -103,7 +103,9 @@ describe('stress, quick mode, real agents', () => {
       expect(m.fail).toMatch(/not recovered within/);
     } else {
       expect(m.fail).toBeUndefined();
-      expect(m.value).toBeGreaterThan(0);
+      // 0 is a real outcome: the pool grew at once (the local platform's warm spare) and served
+      // 90 % of the spike from its first task on (the rejections above are the capacity probe's).
+      expect(m.value).toBeGreaterThanOrEqual(0);
       expect(m.value).toBeLessThanOrEqual(d.boundSeconds);
       // It was observed to hold after the recovery.
       expect(t.observedSeconds as number).toBeGreaterThanOrEqual(m.value + SPIKE_HOLD_MS / 1000);

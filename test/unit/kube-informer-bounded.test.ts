@@ -8,14 +8,14 @@
  * ConfigMap go to the API server (operator/cluster.ts).
  */
 import { createServer, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configMapInformer, isSlimmed, type Informer } from '../../src/kube/informer.ts';
 import { COMPONENT_LABEL } from '../../src/kube/names.ts';
 import {
   CONFIGMAP_CACHED_COMPONENTS, KubeRunCluster, OPERATOR_CONFIGMAP_SELECTOR, keepsConfigMapData, scopedCaches, selectorMatches,
 } from '../../src/operator/cluster.ts';
+import { listenKube } from '../support/kube-stub.ts';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} } as never;
 
@@ -87,14 +87,7 @@ beforeAll(async () => {
     }
     res.writeHead(405).end();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  kc = await listenKube(server);
 });
 
 afterAll(() => new Promise<void>((r) => {

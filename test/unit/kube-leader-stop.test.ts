@@ -8,13 +8,13 @@
  * leadership ends; the reconcile resumes and its write is refused before it is sent.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isRefused } from '../../src/kube/client.ts';
 import { LeaderElector, type LeaseApi } from '../../src/kube/leader.ts';
 import { WorkQueue, type Clock } from '../../src/kube/queue.ts';
 import { KubeRunCluster } from '../../src/operator/cluster.ts';
+import { listenKube } from '../support/kube-stub.ts';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} } as never;
 
@@ -94,14 +94,7 @@ beforeAll(async () => {
       res.end(JSON.stringify({ apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', metadata: { name: 'r', namespace: 'ns', uid: 'u', resourceVersion: '5' }, status: {} }));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  kc = await listenKube(server);
 });
 
 afterAll(() => new Promise<void>((r) => server.close(() => r())));

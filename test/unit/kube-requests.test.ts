@@ -5,10 +5,10 @@
  * call, and the status merge-patch carries the resourceVersion it is guarded by.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isCollectionPath, isRefused, makeApiClient, patchRunStatus, withSignal } from '../../src/kube/client.ts';
+import { listenKube } from '../support/kube-stub.ts';
 
 let server: Server;
 let kc: KubeConfig;
@@ -30,14 +30,7 @@ beforeAll(async () => {
       else res.end(JSON.stringify({ metadata: { name: 'x', namespace: 'ns' } }));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  kc = await listenKube(server);
 });
 
 afterAll(() => new Promise<void>((r) => {

@@ -5,12 +5,12 @@
  * selector agrees with the fake cluster's.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1ConfigMap, type V1Job } from '@kubernetes/client-node';
+import { type KubeConfig, type V1ConfigMap, type V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isConflict } from '../../src/kube/client.ts';
 import { KubeRunCluster, scopedCaches, selectorMatches, selectorValues, type CacheView } from '../../src/operator/cluster.ts';
 import { matches } from '../support/fake-cluster.ts';
+import { listenKube } from '../support/kube-stub.ts';
 
 interface Seen {
   method: string;
@@ -57,14 +57,7 @@ beforeAll(async () => {
     }
     return status(405, 'MethodNotAllowed');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  kc = await listenKube(server);
 });
 
 afterAll(() => new Promise<void>((r) => server.close(() => r())));

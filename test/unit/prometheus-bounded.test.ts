@@ -12,7 +12,8 @@ import { PrometheusSource } from '../../src/bench/monitoring/prometheus-source.t
 import type { BenchContext } from '../../src/bench/types.ts';
 import { OBSERVE_CONCURRENCY, observeSteps, type ObserveInput } from '../../src/operator/observe.ts';
 import { DeadlineError, QueryBounds } from '../../src/prometheus/bounded.ts';
-import { PrometheusClient, PrometheusError, cleanServerText } from '../../src/prometheus/client.ts';
+import { PrometheusClient, cleanServerText } from '../../src/prometheus/client.ts';
+import { rejection } from '../support/prometheus-error.ts';
 
 interface Req {
   path: string;
@@ -86,16 +87,6 @@ const endless = (res: ServerResponse): void => {
   };
   push();
 };
-
-async function rejection(p: Promise<unknown>): Promise<PrometheusError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PrometheusError) return e;
-    throw e;
-  }
-  throw new Error('expected a PrometheusError, the call succeeded');
-}
 
 describe('QueryBounds', () => {
   it('never runs more than its concurrency at once, FIFO, and refuses the queued when the deadline passes', async () => {

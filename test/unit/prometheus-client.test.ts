@@ -6,16 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrometheusClient, PrometheusError, escapeRegex, parseQueryData, parseSampleValue, promDuration } from '../../src/prometheus/client.ts';
-
-async function rejection(p: Promise<unknown>): Promise<PrometheusError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PrometheusError) return e;
-    throw e;
-  }
-  throw new Error('expected a PrometheusError, the call succeeded');
-}
+import { rejection } from '../support/prometheus-error.ts';
 
 
 interface Seen {
