@@ -12,41 +12,12 @@ import { type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isRefused } from '../../src/kube/client.ts';
 import { LeaderElector, type LeaseApi } from '../../src/kube/leader.ts';
-import { WorkQueue, type Clock } from '../../src/kube/queue.ts';
+import { WorkQueue } from '../../src/kube/queue.ts';
 import { KubeRunCluster } from '../../src/operator/cluster.ts';
 import { listenKube } from '../support/kube-stub.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} } as never;
-
-/** A clock that moves only when told to. */
-class FakeClock implements Clock {
-  t = 1_000_000;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers = this.timers.filter((x) => x.id !== h);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const first = this.timers[0];
-      if (!first || first.at > end) break;
-      this.timers.shift();
-      this.t = first.at;
-      first.fn();
-    }
-    this.t = end;
-  }
-}
 
 /** A Lease kept in memory; with `hang`, every request waits until its signal aborts it. */
 class MemoryLease implements LeaseApi {
@@ -120,7 +91,7 @@ async function until(what: string, fn: () => boolean, clock?: FakeClock): Promis
 
 describe('leadership loss stops every write', () => {
   it('a slow reconcile that resumes after the Lease was lost sends nothing; the queue hands out nothing more', async () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(1_000_000);
     const lease = new MemoryLease();
     let gate!: () => void;
     const blocked = new Promise<void>((r) => (gate = r));
@@ -190,7 +161,7 @@ describe('leadership loss stops every write', () => {
   });
 
   it('a graceful stop aborts the term before it gives the Lease back', async () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(1_000_000);
     const lease = new MemoryLease();
     let termSignal: AbortSignal | undefined;
     const elector = new LeaderElector({

@@ -7,10 +7,9 @@
  * (KubeRunCluster.readSecretMetadata) against a small HTTP stand-in for the API server.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { ApiException } from '@kubernetes/client-node';
 import { KubeRunCluster, SECRET_METADATA_ACCEPT } from '../../src/operator/cluster.ts';
 import type { BenchmarkRunSpec } from '../../src/api/schema.ts';
 import { validateSpec } from '../../src/api/validate.ts';
@@ -20,6 +19,7 @@ import {
 } from '../../src/operator/policy.ts';
 import { Reconciler } from '../../src/operator/reconcile.ts';
 import { FakeCluster } from '../support/fake-cluster.ts';
+import { listenKube } from '../support/kube-stub.ts';
 
 const NS = 'team-a';
 const run = (namespace = NS) => ({ metadata: { name: 'r', namespace } });
@@ -405,15 +405,8 @@ describe('KubeRunCluster.readSecretMetadata', () => {
         ...(partial ? {} : { data: { token: Buffer.from('s3cret').toString('base64') } }),
       }));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const kc = await listenKube(server);
     try {
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-        users: [{ name: 'u', token: 't' }],
-        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-        currentContext: 'x',
-      });
       const c = new KubeRunCluster(kc);
       for (const name of ['partial', 'whole']) {
         const m = await c.readSecretMetadata('ns', name);

@@ -1,38 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type Clock, WorkQueue } from '../../src/kube/queue.ts';
-
-/** A clock that moves only when told to. */
-class FakeClock implements Clock {
-  t = 0;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers = this.timers.filter((x) => x.id !== h);
-  }
-  pending(): number {
-    return this.timers.length;
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const first = this.timers[0];
-      if (!first || first.at > end) break;
-      this.timers.shift();
-      this.t = first.at;
-      first.fn();
-    }
-    this.t = end;
-  }
-}
+import { WorkQueue } from '../../src/kube/queue.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
