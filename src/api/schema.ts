@@ -258,6 +258,7 @@ export const BenchmarkRunSpec = z
       .object({
         policy: z.enum(['Always', 'OnSuccess', 'Never']).optional(),
         ttlSecondsAfterFinished: z.number().int().min(0).max(31_536_000).optional(),
+        ttlSecondsAfterFailure: z.number().int().min(0).max(31_536_000).optional(),
       })
       .strict()
       .optional(),

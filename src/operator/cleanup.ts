@@ -1,10 +1,12 @@
 /**
  * Removing what an attempt made (docs/operator.md "Cleanup", "Suspend"):
  *
- * - `cleanupFinished`: after `cleanup.ttlSecondsAfterFinished` (default 0), per `cleanup.policy`
- *   (`OnSuccess` by default: only a Succeeded attempt; `Always`; `Never`), the finished attempt's
- *   Jobs (their pods with them), agent pools and step ConfigMaps (results, seeds, params) are
- *   deleted. Nothing is sent when none of its Jobs and ConfigMaps is left (as the cache sees it:
+ * - `cleanupFinished`: per `cleanup.policy`, the finished attempt's Jobs (their pods with them),
+ *   agent pools and step ConfigMaps (results, seeds, params) are deleted: with `OnSuccess` (the
+ *   default) a Succeeded attempt after `ttlSecondsAfterFinished` (default 0) and a Failed or
+ *   Cancelled one after `ttlSecondsAfterFailure` (default `FAILURE_TTL_SECONDS`, a day: kept for
+ *   inspection, then cleaned, so failed runs do not hold pods and ConfigMaps for ever); with
+ *   `Always` every finished attempt after `ttlSecondsAfterFinished`; with `Never` none. Nothing is sent when none of its Jobs and ConfigMaps is left (as the cache sees it:
  *   a late one brings its own event), so a resync of a finished run costs no write. The export
  *   ConfigMap is always kept (it goes with the run, through the garbage collector).
  * - `endAttempt`: an attempt that ends before its steps did: `spec.suspend` (phase Cancelled),
@@ -32,11 +34,23 @@ const attemptSelector = (ref: RunRef, attempt: number): string => `${RUN_LABEL}=
 const configMapsSelector = (ref: RunRef, attempt: number): string =>
   `${attemptSelector(ref, attempt)},${COMPONENT_LABEL} in (${COMPONENT.stepResult},${COMPONENT.seeds},${COMPONENT.params})`;
 
+/** With `OnSuccess`: how long a Failed or Cancelled attempt is kept for inspection by default (s). */
+export const FAILURE_TTL_SECONDS = 86_400;
+
+/** Seconds after the attempt finished before its cleanup, or null when the policy keeps it. */
+export function cleanupTtlSeconds(cleanup: RunCtx['spec']['cleanup'], phase: string | undefined): number | null {
+  const policy = cleanup?.policy ?? 'OnSuccess';
+  if (policy === 'Never') return null;
+  if (policy === 'OnSuccess' && phase !== 'Succeeded') return cleanup?.ttlSecondsAfterFailure ?? FAILURE_TTL_SECONDS;
+  return cleanup?.ttlSecondsAfterFinished ?? 0;
+}
+
 export async function cleanupFinished(deps: Deps, rc: RunCtx, attempt: number): Promise<ReconcileResult> {
   const { run, ref, spec } = rc;
   const policy = spec.cleanup?.policy ?? 'OnSuccess';
-  if (policy === 'Never' || (policy === 'OnSuccess' && run.status?.phase !== 'Succeeded')) return;
-  const ttlMs = (spec.cleanup?.ttlSecondsAfterFinished ?? 0) * 1000;
+  const ttl = cleanupTtlSeconds(spec.cleanup, run.status?.phase);
+  if (ttl === null) return;
+  const ttlMs = ttl * 1000;
   const finishedAt = run.status?.finishedAt ? Date.parse(run.status.finishedAt) : 0;
   const left = finishedAt + ttlMs - deps.now().getTime();
   if (left > 0) return { requeueAfterMs: Math.min(left + 100, 3_600_000) };

@@ -191,6 +191,7 @@ describe('tables and descriptions', () => {
     expect(noPodsReason(run({ phase: 'Succeeded', attempt: 1 }), 1)).toBe(
       'no runner pods of run nightly, attempt 1: the cleanup policy (OnSuccess, 0 s after the end) removed them; to keep them, set spec.cleanup.policy: Never or a longer ttlSecondsAfterFinished',
     );
+    expect(noPodsReason(run({ phase: 'Failed', attempt: 1 }), 1)).toMatch(/the cleanup policy \(OnSuccess, 86400 s after the end\) removed them; .* a longer ttlSecondsAfterFailure$/);
     expect(noPodsReason(run({ phase: 'Running', attempt: 1, progress: { completedSteps: 0, totalSteps: 2, currentStep: 'distributed' } }), 1, 'integration')).toMatch(/yet \(phase Running, step distributed\); try again when the step has started$/);
   });
 });

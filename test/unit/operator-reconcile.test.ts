@@ -4,11 +4,15 @@
  * reconciles, and asserts the objects created or deleted, the status written and the events.
  * The run, the reconciler and the helpers are test/support/reconcile-world.ts.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { API_VERSION_FULL, ResultDocument, type BenchmarkRunSpec } from '../../src/api/schema.ts';
 import { jobName, paramsName, stepResultName, stepSeedsName } from '../../src/kube/names.ts';
 import { CATALOGUE } from '../../src/plan/catalogue.ts';
+import { REPO_ROOT } from '../../src/paths.ts';
 import { resolveParams } from '../../src/plan/params.ts';
+import { cleanupTtlSeconds, FAILURE_TTL_SECONDS } from '../../src/operator/cleanup.ts';
 import { EXPORT_FILES } from '../../src/report/exports.ts';
 import { FakeCluster, type Obj } from '../support/fake-cluster.ts';
 import { act, foreignOwner, NAME, NS, POLL, reasons, RUNNER_IDENTITY, stepObjects, stepResult, TOKEN, TWO, World, type Outcome } from '../support/reconcile-world.ts';
@@ -381,6 +385,49 @@ const cases: Case[] = [
       expect(o.deleted).toEqual([]);
       expect((o.result as { requeueAfterMs: number }).requeueAfterMs).toBeGreaterThan(55_000);
       expect(w.fake.names('Job', NS)).toHaveLength(2);
+    },
+  },
+  {
+    name: 'a failed attempt is kept a day for inspection (OnSuccess), then cleaned up',
+    given: async (w) => {
+      await w.settle();
+      await w.finish(['1.1']);
+      expect(w.status.phase).toBe('Failed');
+      // Kept: nothing deleted, looked at again when the day is up (at most hourly).
+      const kept = await act(w);
+      expect(kept.deleted).toEqual([]);
+      expect((kept.result as { requeueAfterMs: number }).requeueAfterMs).toBe(3_600_000);
+      expect(w.fake.names('Job', NS)).toHaveLength(2);
+      w.clock += FAILURE_TTL_SECONDS * 1000;
+    },
+    then(w, o) {
+      expect(o.deleted).toContain(`Job ${jobName(NAME, 1, 'distributed')}`);
+      expect(o.deleted).toContain(`ConfigMap ${stepResultName(NAME, 1, 'distributed')}`);
+      expect(w.fake.names('Job', NS)).toEqual([]);
+      expect(w.fake.names('ConfigMap', NS)).toEqual(['nightly-results']);
+      expect(w.status.phase).toBe('Failed');
+    },
+  },
+  {
+    name: 'ttlSecondsAfterFailure sets how long a failed attempt is kept; Always uses ttlSecondsAfterFinished for it',
+    spec: { ...TWO, cleanup: { ttlSecondsAfterFailure: 120 } },
+    given: async (w) => {
+      await w.settle();
+      await w.finish(['1.1']);
+      const kept = await act(w);
+      expect(kept.deleted).toEqual([]);
+      expect((kept.result as { requeueAfterMs: number }).requeueAfterMs).toBeGreaterThan(100_000);
+      expect(cleanupTtlSeconds({ policy: 'Always', ttlSecondsAfterFinished: 5, ttlSecondsAfterFailure: 99 }, 'Failed')).toBe(5);
+      expect(cleanupTtlSeconds({ policy: 'Never' }, 'Failed')).toBeNull();
+      expect(cleanupTtlSeconds(undefined, 'Cancelled')).toBe(FAILURE_TTL_SECONDS);
+      expect(cleanupTtlSeconds(undefined, 'Succeeded')).toBe(0);
+      // The reference states the same default.
+      expect(readFileSync(join(REPO_ROOT, 'docs', 'reference.md'), 'utf8')).toContain(`| \`spec.cleanup.ttlSecondsAfterFailure\` | integer | \`${FAILURE_TTL_SECONDS}\` |`);
+      w.clock += 120_000;
+    },
+    then(w, o) {
+      expect(o.deleted).toContain(`Job ${jobName(NAME, 1, 'distributed')}`);
+      expect(w.fake.names('Job', NS)).toEqual([]);
     },
   },
   {

@@ -7,6 +7,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { AGENT_CONTAINER, ATTEMPT_LABEL, COMPONENT, COMPONENT_LABEL, RUN_LABEL, STEP_LABEL, labelValue } from '../../kube/names.ts';
+import { cleanupTtlSeconds } from '../../operator/cleanup.ts';
 import { CONNECTION_HELP, parseCommand, prog, runNameArg } from './args.ts';
 import { connect, type Cluster } from './client.ts';
 import { CliError } from './errors.ts';
@@ -55,8 +56,9 @@ export function noPodsReason(run: RunObject, attempt: number, step?: string): st
   if (attempt !== st.attempt) return `${what}: earlier attempts' pods are removed when the next attempt runs or by the cleanup policy`;
   if (!finished) return `${what} yet (phase ${st.phase ?? 'Pending'}${st.progress?.currentStep ? `, step ${st.progress.currentStep}` : ''}); try again when the step has started`;
   const policy = run.spec?.cleanup?.policy ?? 'OnSuccess';
-  const ttl = run.spec?.cleanup?.ttlSecondsAfterFinished ?? 0;
-  return `${what}: the cleanup policy (${policy}, ${ttl} s after the end) removed them; to keep them, set spec.cleanup.policy: Never or a longer ttlSecondsAfterFinished`;
+  const ttl = cleanupTtlSeconds(run.spec?.cleanup, st.phase) ?? 0;
+  const field = policy === 'OnSuccess' && st.phase !== 'Succeeded' ? 'ttlSecondsAfterFailure' : 'ttlSecondsAfterFinished';
+  return `${what}: the cleanup policy (${policy}, ${ttl} s after the end) removed them; to keep them, set spec.cleanup.policy: Never or a longer ${field}`;
 }
 
 async function listPods(c: Cluster, ns: string, selector: string): Promise<V1Pod[]> {
