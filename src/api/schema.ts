@@ -658,5 +658,10 @@ export const StepResult = z.object({
   error: z.string().optional(),
   /** The process that ran the step (absent in step results written before it was recorded). */
   environment: RunnerEnvironment.optional(),
+  /**
+   * This try of the step found agent pods of an earlier try (a runner pod that died mid-step and
+   * the Job retried) and removed them before its first pool (platform/kubernetes/index.ts).
+   */
+  earlierTry: z.object({ agentPods: z.number().int().min(0) }).strict().optional(),
 });
 export type StepResult = z.infer<typeof StepResult>;

@@ -47,6 +47,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   NetworkingV1Api,
+  PatchStrategy,
   RbacAuthorizationV1Api,
   setHeaderOptions,
   type Configuration,
@@ -146,6 +147,12 @@ export interface RunCluster {
    * propagation). Used only for agent pools, with a selector that includes the run's uid label.
    */
   deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void>;
+  /**
+   * Suspends a step Job (`spec.suspend: true`, uid precondition through the patch's metadata):
+   * the Job controller stops its running pod at once (SIGTERM, its grace period), where a deleted
+   * Job's pods wait for the garbage collector (a minute and more on a busy cluster).
+   */
+  suspendJob(namespace: string, name: string, uid: string): Promise<void>;
   listNodes(selector: string): Promise<V1Node[]>;
   /**
    * One page (at most `limit`) of the pods matching `selector` in the namespace, live: a step's
@@ -436,6 +443,10 @@ export class KubeRunCluster implements RunCluster {
     if (!held) return true;
     const asked = selectorValues(selector, COMPONENT_LABEL);
     return asked !== undefined && asked.every((c) => held.includes(c));
+  }
+
+  async suspendJob(namespace: string, name: string, uid: string): Promise<void> {
+    await orUndefined(() => this.batch.patchNamespacedJob({ namespace, name, body: { metadata: { uid }, spec: { suspend: true } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
   }
 
   async deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void> {

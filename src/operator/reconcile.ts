@@ -51,7 +51,7 @@ import { buildPlan, type Step } from '../plan/plan.ts';
 import { RESULT_KEY } from '../platform/kubernetes/manifests.ts';
 import { RUNNER_CLUSTER_ROLE } from '../platform/kubernetes/rbac.ts';
 import { attemptParams, ownerProblem, refuseAttempt, startAttempt, startStep, waitOnConflict, type Conflict } from './attempt.ts';
-import { cleanupFinished, endAttempt } from './cleanup.ts';
+import { cleanupFinished, endAttempt, sweepPools } from './cleanup.ts';
 import { KubeRunCluster, type ClusterCaches, type RunCluster } from './cluster.ts';
 import type { Deps, ReconcileResult, RunCtx } from './context.ts';
 import { conditionsFor, jobState, resolvedConflict, type GpuScheduling, type OperatorImages } from './desired.ts';
@@ -186,6 +186,8 @@ export class Reconciler {
           observedGeneration: generation,
         });
       }
+      // Cancelled: the pools its runners may have left once they stopped.
+      if (finished) return await sweepPools(deps, rc, attempt);
       if (attempt === 0 && status.phase !== 'Pending') {
         const conditions = conditionsFor(conditionsOf(run), generation, 'Pending', 'Suspended', 'spec.suspend is true: no attempt starts', deps.now().toISOString());
         await writeStatus(deps, run, { phase: 'Pending', observedGeneration: generation, conditions });
@@ -202,8 +204,8 @@ export class Reconciler {
       return await startAttempt(deps, rc, attempt + 1, rerun);
     }
 
-    // 5. Finished: cleanup.
-    if (finished) return await cleanupFinished(deps, rc, attempt);
+    // 5. Finished: the pools an attempt ended early left (once its runners stopped), then cleanup.
+    if (finished) return (await sweepPools(deps, rc, attempt)) ?? (await cleanupFinished(deps, rc, attempt));
 
     // 6. The attempt's frozen params.
     const p = await attemptParams(deps, rc, attempt);

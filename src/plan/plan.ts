@@ -8,6 +8,7 @@
  */
 import type { Category } from '../api/schema.ts';
 import { testsOf } from './catalogue.ts';
+import { stepDeadline } from './deadlines.ts';
 import type { Params } from './params.ts';
 
 export interface Step {
@@ -22,7 +23,11 @@ export interface Step {
     faults: string[];
   };
   tests: string[];
-  /** Upper bound for the step's duration, for timeouts (ms). */
+  /**
+   * Upper bound for the step's duration (ms): the runner Job's activeDeadlineSeconds, the local
+   * executor's timeout. `stepDeadline(category, params).totalMs` (deadlines.ts: the sum of the
+   * tests' worst cases, the pools, the runner and a margin; its `parts` say what each covers).
+   */
   timeoutMs: number;
 }
 
@@ -37,7 +42,7 @@ export function buildPlan(p: Params): Step[] {
       category,
       fixture: fixtureOf(category, p),
       tests: testsOf(category).map((t) => t.id),
-      timeoutMs: timeoutOf(category, p),
+      timeoutMs: stepDeadline(category, p).totalMs,
     });
   }
   return steps;
@@ -50,31 +55,13 @@ function fixtureOf(c: Category, p: Params): Step['fixture'] {
     case 'gpu':
       return { poolSizes: [], gpu: true, faults: ['backend-unavailable'] };
     case 'monitoring':
-      return { poolSizes: [3], gpu: false, faults: ['threshold-breach'] };
+      // bench/monitoring/index.ts: a pool of max(2, agents.poolSize), never grown.
+      return { poolSizes: [Math.max(2, p.agents.poolSize)], gpu: false, faults: ['threshold-breach'] };
     case 'scalability':
       return { poolSizes: [1, ...p.agents.steps], gpu: false, faults: [] };
     case 'integration':
       return { poolSizes: [Math.max(3, p.integration.workflowSteps)], gpu: false, faults: [] };
     case 'stress':
       return { poolSizes: [p.stress.sustainedAgents, p.stress.spikeFrom, p.stress.spikeTo], gpu: false, faults: ['overload'] };
-  }
-}
-
-function timeoutOf(c: Category, p: Params): number {
-  const base = 180_000;
-  switch (c) {
-    case 'scalability':
-      return base + p.agents.steps.length * (p.agents.stepSeconds * 2_000 + 60_000);
-    case 'stress':
-      return base + p.stress.sustainedMs * 1.5 + 120_000;
-    case 'gpu':
-      // 2.5 may extend an inconclusive trend fit to 3× its duration (bench/gpu/sustained.ts).
-      return base + p.gpu.sustainedSeconds * 4_000;
-    case 'integration':
-      // 5.1's and 5.2's workflows, each allowed 15 s (a hand-off slower than that is a finding to
-      // report, not a step to time out: slow-handoff's default makes a workflow take 12 s).
-      return base + (Math.max(p.trials * 4, 10) + p.trials) * 15_000;
-    default:
-      return base + p.agents.poolSize * 200;
   }
 }

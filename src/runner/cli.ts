@@ -278,7 +278,8 @@ export async function main(argv: string[]): Promise<number> {
     });
     // A finished step: its pools go before its result appears (a signal meanwhile: write first).
     if (signalledAt === undefined) await Promise.race([close(), interrupted]);
-    const code = await writeResult(result);
+    const leftover = platform instanceof KubernetesPlatform ? platform.leftoverPods : null;
+    const code = await writeResult(leftover ? { ...result, earlierTry: { agentPods: leftover } } : result);
     if (signalledAt === undefined) {
       await close();
     } else if (!(await settlesWithin(close(), signalledAt + SHUTDOWN_BUDGET_MS - Date.now()))) {

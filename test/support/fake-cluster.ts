@@ -30,7 +30,7 @@ import type { CollectionKind, CreateKind, DeleteKind, Kind, KindMap, ListKind, R
 export type FakeKind = Kind | 'BenchmarkRun' | 'Deployment' | 'Node' | 'Pod';
 
 export interface Call {
-  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'listPods' | 'readSecretMetadata' | 'readSecret';
+  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'listPods' | 'suspendJob' | 'readSecretMetadata' | 'readSecret';
   kind: string;
   namespace: string;
   name?: string;
@@ -292,6 +292,13 @@ export class FakeCluster implements RunCluster {
 
   async list<K extends ListKind>(kind: K, namespace: string, selector: string): Promise<KindMap[K][]> {
     return this.record({ op: 'list', kind, namespace, selector }, () => this.all(kind, namespace).filter((o) => matches(o.metadata?.labels, selector)) as KindMap[K][]);
+  }
+
+  async suspendJob(namespace: string, name: string, uid: string): Promise<void> {
+    await this.record({ op: 'suspendJob', kind: 'Job', namespace, name }, () => {
+      if (this.get('Job', namespace, name)?.metadata?.uid !== uid) return;
+      this.update('Job', namespace, name, (o) => ((o as { spec?: { suspend?: boolean } }).spec = { ...(o as { spec?: object }).spec, suspend: true }));
+    });
   }
 
   async deleteCollection(kind: CollectionKind, namespace: string, selector: string): Promise<void> {

@@ -12,7 +12,7 @@ import { jobName, paramsName, stepResultName, stepSeedsName } from '../../src/ku
 import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 import { resolveParams } from '../../src/plan/params.ts';
-import { cleanupTtlSeconds, FAILURE_TTL_SECONDS } from '../../src/operator/cleanup.ts';
+import { cleanupTtlSeconds, FAILURE_TTL_SECONDS, RUNNER_STOP_MS, SWEEP_WINDOW_MS } from '../../src/operator/cleanup.ts';
 import { EXPORT_FILES } from '../../src/report/exports.ts';
 import { FakeCluster, type Obj } from '../support/fake-cluster.ts';
 import { act, foreignOwner, NAME, NS, POLL, reasons, RUNNER_IDENTITY, stepObjects, stepResult, TOKEN, TWO, World, type Outcome } from '../support/reconcile-world.ts';
@@ -192,6 +192,60 @@ const cases: Case[] = [
       expect(w.status.finishedAt).toBeDefined();
       expect(w.condition('Degraded')).toMatchObject({ status: 'True', reason: 'Suspended' });
       expect(o.events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'Cancelled' })]);
+    },
+  },
+  {
+    name: 'suspend with its runner running: the Job is suspended (its runner stops, writing what it finished); Job and pools go once the runner has stopped',
+    given: async (w) => {
+      await w.settle();
+      const labels = (component: string) => ({ 'swarmbench.io/run': NAME, 'swarmbench.io/run-uid': w.run.metadata.uid, 'swarmbench.io/attempt': '1', 'swarmbench.io/step': 'distributed', 'swarmbench.io/component': component });
+      w.fake.put('Deployment', { metadata: { name: 'nightly-a1-distributed-p0', namespace: NS, labels: labels('agent') } });
+      w.fake.put('Pod', { metadata: { name: 'runner-x', namespace: NS, labels: labels('runner') } });
+      w.fake.put('Pod', { metadata: { name: 'agent-x', namespace: NS, labels: labels('agent') } });
+      w.fake.updateRun(NS, NAME, { spec: { ...TWO, suspend: true } });
+      const ended = await act(w);
+      // Nothing deleted yet: the Job is suspended (the Job controller stops its runner); its agents still answer.
+      expect(ended.deleted).toEqual([]);
+      expect(ended.calls.filter((c) => c.op === 'suspendJob').map((c) => c.name)).toEqual([jobName(NAME, 1, 'distributed')]);
+      expect((w.fake.get('Job', NS, jobName(NAME, 1, 'distributed')) as { spec: { suspend?: boolean } }).spec.suspend).toBe(true);
+      expect(w.status.phase).toBe('Cancelled');
+      expect(ended.events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'Cancelled' })]);
+      expect((ended.result as { requeueAfterMs: number }).requeueAfterMs).toBe(5000);
+      // The runner still stopping (within its grace period): everything waits.
+      w.fake.update('Pod', NS, 'runner-x', (p) => (p.metadata!.deletionTimestamp = new Date(w.clock + 30_000).toISOString()));
+      const waiting = await act(w);
+      expect(waiting.deleted).toEqual([]);
+      expect(waiting.result).toMatchObject({ requeueAfterMs: 5000 });
+      // The runner is gone: its Job and pools go.
+      w.fake.remove('Pod', NS, 'runner-x');
+    },
+    async then(w, o) {
+      expect(o.deleted).toEqual([`Job ${jobName(NAME, 1, 'distributed')}`, `Deployment swarmbench.io/run-uid=${w.run.metadata.uid},swarmbench.io/attempt=1`]);
+      expect(w.fake.names('Deployment', NS)).toEqual([]);
+      expect(w.fake.names('Job', NS)).toEqual([]);
+      expect(o.events).toEqual([]);
+      // Nothing is left: the next look lists no suspended Job, and reads no pod.
+      const next = await act(w);
+      expect(next.deleted).toEqual([]);
+      expect(next.calls.map((c) => c.op)).toEqual(['getRun', 'list']);
+    },
+  },
+  {
+    name: 'suspend with a runner that does not stop: its Job and pools go RUNNER_STOP_MS after the end all the same, and are looked for no longer',
+    given: async (w) => {
+      await w.settle();
+      const labels = (component: string) => ({ 'swarmbench.io/run-uid': w.run.metadata.uid, 'swarmbench.io/attempt': '1', 'swarmbench.io/component': component });
+      w.fake.put('Pod', { metadata: { name: 'runner-x', namespace: NS, labels: labels('runner') } });
+      w.fake.put('Pod', { metadata: { name: 'agent-x', namespace: NS, labels: labels('agent') } });
+      w.fake.updateRun(NS, NAME, { spec: { ...TWO, suspend: true } });
+      await act(w);
+      w.clock += RUNNER_STOP_MS;
+    },
+    async then(w, o) {
+      expect(o.deleted).toEqual([`Job ${jobName(NAME, 1, 'distributed')}`, `Deployment swarmbench.io/run-uid=${w.run.metadata.uid},swarmbench.io/attempt=1`]);
+      w.clock += SWEEP_WINDOW_MS;
+      const later = await act(w, 2);
+      expect(later.calls.map((c) => c.op)).toEqual(['getRun', 'getRun']);
     },
   },
   {

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { ApiException } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobName, runnerName, runnerPoolsBindingName } from '../../src/kube/names.ts';
+import { SWEEP_WINDOW_MS } from '../../src/operator/cleanup.ts';
 import { Reconciler } from '../../src/operator/reconcile.ts';
 import { refusalOf } from '../../src/operator/status.ts';
 import { FakeCluster } from '../support/fake-cluster.ts';
@@ -40,8 +41,13 @@ function refuseCreates(w: World, code: number, when: (kind: string, body: { meta
 /** The calls of a kind and op that the fake answered with an error. */
 const refusedCalls = (w: World, op: string, kind: string) => w.fake.calls.filter((c) => c.op === op && c.kind === kind && c.failed);
 
-/** Three resyncs of a run that should be settled: what they sent. */
+/**
+ * Three resyncs of a run that should be settled: what they sent. An attempt that ended is looked
+ * at for the Jobs and pools its stopped runners left during its first `SWEEP_WINDOW_MS` (a read of
+ * its Jobs from the cache: test/unit/operator-reconcile.test.ts); these resyncs come after.
+ */
 async function threeResyncs(w: World) {
+  w.clock += SWEEP_WINDOW_MS;
   const o = await act(w, 3);
   return { writes: o.calls.filter((c) => ['patchRunStatus', 'createEvent', 'create', 'replace', 'delete', 'deleteCollection'].includes(c.op)), ops: o.calls.map((c) => c.op), result: o.result };
 }
@@ -132,6 +138,7 @@ describe('a refusal ends the attempt once', () => {
     // The step Job that had not started yet was not created; the resyncs send nothing.
     expect(w.fake.get('Job', NS, jobName(NAME, 1, 'integration'))).toBeUndefined();
     w.fake.clearCalls();
+    w.clock += SWEEP_WINDOW_MS;
     for (let i = 0; i < 3; i++) expectNoRetry(await r2.reconcile(`${NS}/${NAME}`));
     expect(w.fake.writes()).toEqual([]);
     expect(w.fake.calls.map((c) => c.op)).toEqual(['getRun', 'getRun', 'getRun']);

@@ -47,7 +47,7 @@ import type { Logger } from '../../log.ts';
 import { createOrGet, describeError, isNotFound } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
-import { belongsTo, controllerOf, selectorString, type RunRef } from '../../kube/names.ts';
+import { ATTEMPT_LABEL, belongsTo, COMPONENT, COMPONENT_LABEL, controllerOf, RUN_UID_LABEL, runLabels, selectorString, STEP_LABEL, type RunRef } from '../../kube/names.ts';
 import { Serial } from '../serial.ts';
 import {
   agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, poolNames, poolSelector, seedsValue,
@@ -386,6 +386,9 @@ export class KubernetesPlatform implements Platform {
   readonly readyTimeoutMs: number;
   readonly closeTimeoutMs: number;
   private readonly pools = new Set<KubernetesPool>();
+  private leftovers: Promise<number> | undefined;
+  /** Pods of an earlier try of this step found (and removed) before its first pool; null until looked. */
+  leftoverPods: number | null = null;
 
   constructor(o: KubernetesPlatformOptions) {
     this.kc = o.kc;
@@ -403,6 +406,8 @@ export class KubernetesPlatform implements Platform {
 
   async createPool(opts: PoolOptions): Promise<Pool> {
     if ([...this.pools].some((p) => p.name === opts.name)) throw new Error(`a pool named ${opts.name} is already open`);
+    this.leftovers ??= this.removeLeftovers();
+    await this.leftovers;
     const pool = new KubernetesPool(this, opts);
     this.pools.add(pool);
     try {
@@ -413,6 +418,35 @@ export class KubernetesPlatform implements Platform {
       throw err;
     }
     return pool;
+  }
+
+  /**
+   * Before this step's first pool: the pools an earlier try of the same step left (a runner pod
+   * killed mid-step, SIGKILL or OOM, that the Job then retried: its pools outlive it) are deleted,
+   * all of them, not only those of the names this try will use, and their pods awaited: a dead
+   * try's agents would load the nodes under every measurement of this one. Selected by the run's
+   * uid, attempt and step (`swarmbench.io/run-uid` is set only by the run's runners), as one
+   * delete-collection (no list on Deployments). The count of their pods is kept in
+   * `leftoverPods` for the step result. Returns that count.
+   */
+  private async removeLeftovers(): Promise<number> {
+    const ns = this.context.run.namespace;
+    const labels = runLabels(this.context.run, this.context.attempt, { [STEP_LABEL]: this.context.step });
+    const selector = selectorString({ [RUN_UID_LABEL]: labels[RUN_UID_LABEL] ?? '', [ATTEMPT_LABEL]: labels[ATTEMPT_LABEL]!, [STEP_LABEL]: labels[STEP_LABEL]! });
+    const agents = `${selector},${COMPONENT_LABEL}=${COMPONENT.agent}`;
+    const pods = async (): Promise<number> => (await this.core.listNamespacedPod({ namespace: ns, labelSelector: agents, limit: 500 })).items.length;
+    const found = await pods();
+    this.leftoverPods = found;
+    // Sent even with no pod found: a Deployment still at 0 replicas is a leftover too.
+    await this.apps.deleteCollectionNamespacedDeployment({ namespace: ns, labelSelector: selector, propagationPolicy: 'Background' });
+    if (found === 0) return 0;
+    this.log?.warn('removing the agent pools of an earlier try of this step', { step: this.context.step, pods: found });
+    const end = Date.now() + this.closeTimeoutMs;
+    while ((await pods()) > 0) {
+      if (Date.now() > end) throw new Error(`the agent pools of an earlier try of step ${this.context.step} were not gone ${this.closeTimeoutMs} ms after their delete`);
+      await sleep(500);
+    }
+    return found;
   }
 
   poolClosed(pool: KubernetesPool): void {

@@ -8,7 +8,10 @@
  *
  * 1. to the ClusterRole `swarmbench-runner` (RUNNER_POOL_RULES, installed by the chart; the
  *    operator may bind it through `bind` on that one ClusterRole, so it needs none of its verbs):
- *    - deployments: the agent pools (create, read back on 409, patch replicas, delete on close);
+ *    - deployments: the agent pools (create, read back on 409, patch replicas, delete on close;
+ *      deletecollection by the run's uid, attempt and step label: an earlier try's pools, before
+ *      the first pool of a retried step; `delete` already reaches every Deployment of the
+ *      namespace, so this grants nothing more);
  *    - pods: the pool's view (list + watch through an informer), kill (delete);
  *    - events: create (pool events);
  *    - benchmarkruns/finalizers update: to set `blockOwnerDeletion` on the pools where the
@@ -33,7 +36,7 @@ export interface PolicyRule {
 export const RUNNER_CLUSTER_ROLE = 'swarmbench-runner';
 
 export const RUNNER_POOL_RULES: PolicyRule[] = [
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'create', 'patch', 'delete'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'create', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/finalizers'], verbs: ['update'] },
@@ -48,7 +51,8 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  * What the operator needs in every namespace it watches (a ClusterRole when it watches all, a
  * Role per namespace otherwise):
  * - benchmarkruns: read and watch; status through /status only; finalizers (blockOwnerDeletion);
- * - jobs: the step Jobs (create, read, watch, delete on cancel/cleanup);
+ * - jobs: the step Jobs (create, read, watch, delete on cancel/cleanup; patch: `spec.suspend` on
+ *   cancel, so the Job controller stops the runner at once, operator/cleanup.ts);
  * - configmaps: params, step results and seeds it creates, the export, the baseline it reads;
  * - deployments deletecollection: removing a cancelled run's agent pools at once;
  * - events: the run's Events;
@@ -71,7 +75,7 @@ export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/status'], verbs: ['get', 'update', 'patch'] },
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/finalizers'], verbs: ['update'] },
-  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'deletecollection'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['deletecollection'] },
   // A running step's pods, read for its failure forensics (operator/forensics.ts): list only.
