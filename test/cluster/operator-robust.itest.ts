@@ -1,5 +1,5 @@
 /**
- * The operator under adversity, on the real control plane: SIGKILLed three times during a run,
+ * The operator under adversity, on the real control plane: SIGKILLed at five random moments of a run,
  * the API server restarted mid-run, two replicas with leader election and the leader killed, a
  * running run deleted and one suspended, and a corpus of bad resources (test/support/bad-runs.ts).
  *
@@ -15,6 +15,7 @@ import { ResultDocument } from '../../src/api/schema.ts';
 import { statusCode } from '../../src/kube/client.ts';
 import { labelValue } from '../../src/kube/names.ts';
 import { CATALOGUE } from '../../src/plan/catalogue.ts';
+import { mulberry32 } from '../../src/prng.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 import { BAD_RUNS, manifestOf } from '../support/bad-runs.ts';
 import { CLUSTER_SRC } from './lib/config.ts';
@@ -109,22 +110,31 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   const ALL = CATALOGUE.map((d) => d.id);
   const quick = (name: string) => readFileSync(join(REPO_ROOT, 'examples/benchmarkrun-quick.yaml'), 'utf8').replace('name: quick', `name: ${name}\n  namespace: ${ns}`).replace('configMapName: quick-results', `configMapName: ${name}-results`);
 
-  it('SIGKILLed three times during the quick example: all 27 results, each once, and no Job created twice', async () => {
+  it('SIGKILLed at five random moments of the quick example: all 27 results, each once, and no Job created twice', async () => {
     let op = operator();
     expect(kubectl(['apply', '-f', '-'], quick('killed')).code).toBe(0);
     const jobs = watchJobs('killed');
-    // Kill at three moments: right after the attempt starts, during the second step, during the fourth.
-    await until('attempt 1 to start', async () => (await phaseOf('killed')) === 'Running', 60_000, 100);
-    await kill9(op);
-    op = operator();
-    await until('the second step Job', async () => jobs.uids.size >= 2, 300_000, 200);
-    await sleep(2000);
-    await kill9(op);
-    op = operator();
-    await until('the fourth step Job', async () => jobs.uids.size >= 4, 400_000, 500);
-    await kill9(op);
-    op = operator();
+    // Five random moments, all inside the run: each a random step (its Job seen) and a random delay
+    // into it (0-8 s), in order; the seed is printed, SWARMBENCH_KILL_SEED replays it.
+    const seed = Number(process.env.SWARMBENCH_KILL_SEED ?? Date.now() % 1_000_000);
+    const rand = mulberry32(seed);
+    const moments = Array.from({ length: 5 }, () => ({ step: 1 + Math.floor(rand() * 6), delayMs: Math.round(rand() * 8000) })).sort((a, b) => a.step - b.step || a.delayMs - b.delayMs);
+    console.log(`operator SIGKILL moments (seed ${seed}): ${moments.map((m) => `step ${m.step} + ${m.delayMs} ms`).join(', ')}`);
+    let lastStep = 0;
+    let kills = 0;
+    for (const m of moments) {
+      await until(`step Job ${m.step}`, async () => jobs.uids.size >= m.step || ['Succeeded', 'Failed'].includes((await phaseOf('killed')) ?? ''), 400_000, 200);
+      if (m.step === lastStep) await sleep(500);
+      lastStep = m.step;
+      await sleep(m.delayMs);
+      if (['Succeeded', 'Failed'].includes((await phaseOf('killed')) ?? '')) break;
+      await kill9(op);
+      kills++;
+      op = operator();
+    }
     await terminal('killed', 600_000);
+    // Each kill fell inside the run (a moment of its last step's delay may come after it ends).
+    expect(kills).toBeGreaterThanOrEqual(4);
     await jobs.stop();
     expect(jobs.uids.size).toBe(6);
     for (const [name, set] of jobs.uids) expect(set.size, `${name} created once`).toBe(1);
