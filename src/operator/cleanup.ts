@@ -6,8 +6,9 @@
  *   default) a Succeeded attempt after `ttlSecondsAfterFinished` (default 0) and a Failed or
  *   Cancelled one after `ttlSecondsAfterFailure` (default `FAILURE_TTL_SECONDS`, a day: kept for
  *   inspection, then cleaned, so failed runs do not hold pods and ConfigMaps for ever); with
- *   `Always` every finished attempt after `ttlSecondsAfterFinished`; with `Never` none. Nothing is sent when none of its Jobs and ConfigMaps is left (as the cache sees it:
- *   a late one brings its own event), so a resync of a finished run costs no write. The export
+ *   `Always` every finished attempt after `ttlSecondsAfterFinished`; with `Never` none. Nothing
+ *   is sent when none of its Jobs and ConfigMaps is left (as the cache sees it: a late one
+ *   brings its own event), so a resync of a finished run costs no write. The export
  *   ConfigMap is always kept (it goes with the run, through the garbage collector).
  * - `endAttempt`: an attempt that ends before its steps did: `spec.suspend` (phase Cancelled),
  *   params that cannot be read (ParamsInvalid), a spec that became invalid (SpecInvalid) or a
@@ -24,6 +25,7 @@
  * as a collection: it has no list on Deployments) are selected by the run's uid label
  * (`swarmbench.io/run-uid`), which only the run's runner sets on the Deployments it creates.
  */
+import type { V1Job } from '@kubernetes/client-node';
 import { errorMessage } from '../errors.ts';
 import { ATTEMPT_LABEL, COMPONENT, COMPONENT_LABEL, RUN_LABEL, RUN_UID_LABEL, belongsTo, labelValue, type RunRef } from '../kube/names.ts';
 import { nowIso, type Deps, type ReconcileResult, type RunCtx } from './context.ts';
@@ -81,6 +83,9 @@ const SWEEP_POLL_MS = 5_000;
  * down all that time leaves it to the cleanup, which deletes the attempt's Jobs and pools.)
  */
 export const SWEEP_WINDOW_MS = RUNNER_STOP_MS + 12 * SWEEP_POLL_MS;
+
+/** Whether a Job has ended (its Complete or Failed condition is True). */
+const jobFinished = (job: V1Job): boolean => !!job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
 
 const attemptPods = (ref: RunRef, attempt: number): string => `${RUN_UID_LABEL}=${labelValue(ref.uid ?? '')},${ATTEMPT_LABEL}=${attempt}`;
 
@@ -140,10 +145,17 @@ export async function endAttempt(
       deferred = pods.some((p) => !p.metadata?.deletionTimestamp);
     }
     if (deferred) {
+      // Only a Job still running is suspended (a finished one has nothing to stop); without one
+      // (the step ended meanwhile), everything goes at once.
+      let suspended = 0;
       for (const job of await deps.cluster.list('Job', ref.namespace, attemptSelector(ref, attempt))) {
-        if (belongsTo(job, ref.uid)) await deps.cluster.suspendJob(ref.namespace, job.metadata!.name!, job.metadata!.uid!);
+        if (!belongsTo(job, ref.uid) || jobFinished(job)) continue;
+        await deps.cluster.suspendJob(ref.namespace, job.metadata!.name!, job.metadata!.uid!);
+        suspended++;
       }
-    } else await deleteAttemptObjects(deps, ref, attempt, { results: false });
+      deferred = suspended > 0;
+    }
+    if (!deferred) await deleteAttemptObjects(deps, ref, attempt, { results: false });
   } catch (e) {
     if (!end.bestEffort) throw e;
     deps.log.warn('attempt ended: its Jobs and pools could not all be deleted', { run: ref.name, attempt, error: errorMessage(e) });

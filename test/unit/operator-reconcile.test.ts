@@ -231,6 +231,22 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'suspend when the running step\'s Job has just completed: nothing to stop, so no Job is suspended and all goes at once',
+    given: async (w) => {
+      await w.settle();
+      const labels = { 'swarmbench.io/run-uid': w.run.metadata.uid, 'swarmbench.io/attempt': '1', 'swarmbench.io/component': 'runner' };
+      w.fake.put('Pod', { metadata: { name: 'runner-x', namespace: NS, labels } });
+      w.endJob('distributed', 'Complete');
+      w.fake.updateRun(NS, NAME, { spec: { ...TWO, suspend: true } });
+    },
+    then(w, o) {
+      expect(o.calls.filter((c) => c.op === 'suspendJob')).toEqual([]);
+      expect(o.deleted).toEqual([`Job ${jobName(NAME, 1, 'distributed')}`, `Deployment swarmbench.io/run-uid=${w.run.metadata.uid},swarmbench.io/attempt=1`]);
+      expect(w.status.phase).toBe('Cancelled');
+      expect(o.result).toBeUndefined();
+    },
+  },
+  {
     name: 'suspend with a runner that does not stop: its Job and pools go RUNNER_STOP_MS after the end all the same, and are looked for no longer',
     given: async (w) => {
       await w.settle();
