@@ -20,7 +20,7 @@ import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Pod } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepResult } from '../../src/api/schema.ts';
 import { stepResultName } from '../../src/kube/names.ts';
-import { adminClients, clusterGate, kubectl, prepareNamespace, startOperator, until } from './lib/itest.ts';
+import { adminClients, clusterGate, kubectl, prepareNamespace, readRun, startOperator, until } from './lib/itest.ts';
 
 const gate = await clusterGate('runner faults');
 
@@ -49,8 +49,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   let op: ChildProcess | undefined;
   let log: string[] = [];
 
-  const get = async (name: string): Promise<Run> =>
-    (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name })) as Run;
+  const get = (name: string): Promise<Run> => readRun<Run>(custom, ns, name);
   const finished = (name: string, ms: number) =>
     until(`${name} to finish`, async () => {
       const x = await get(name);

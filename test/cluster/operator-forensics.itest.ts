@@ -13,7 +13,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClients, clusterGate, kubectl, prepareNamespace, startOperator, until } from './lib/itest.ts';
+import { adminClients, clusterGate, kubectl, prepareNamespace, readRun, startOperator, until } from './lib/itest.ts';
 
 const gate = await clusterGate('operator forensics');
 
@@ -37,8 +37,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   let op: ChildProcess | undefined;
   let log: string[] = [];
 
-  const get = async (name: string): Promise<Run> =>
-    (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name })) as Run;
+  const get = (name: string): Promise<Run> => readRun<Run>(custom, ns, name);
   const eventsOf = async (name: string) => (await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` })).items;
 
   beforeAll(async () => {

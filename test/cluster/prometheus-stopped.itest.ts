@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { HOST, STATE } from './lib/config.ts';
 import { ok } from './lib/http.ts';
-import { adminClients, clusterGate, kill9, kubectl, prepareNamespace, startOperator, until } from './lib/itest.ts';
+import { adminClients, clusterGate, kill9, kubectl, prepareNamespace, readRun, startOperator, until } from './lib/itest.ts';
 
 const gate = await clusterGate('prometheus stopped mid-run');
 const ns = `prom-stop-${Date.now().toString(36)}`;
@@ -81,7 +81,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     await kill9(prom!);
     console.log(`killed the run's Prometheus (${url}) once the first step had started`);
     const r = await until('the run to finish', async () => {
-      const x = (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name: 'blind' })) as Run;
+      const x = await readRun<Run>(custom, ns, 'blind');
       return ['Succeeded', 'Failed'].includes(x.status?.phase ?? '') ? x : undefined;
     }, 600_000, 1000).catch((e: unknown) => {
       throw new Error(`${String(e)}\noperator log:\n${log.join('').slice(-3000)}`);

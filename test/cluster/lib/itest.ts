@@ -61,6 +61,11 @@ export function adminClients() {
   };
 }
 
+/** A BenchmarkRun as the API server has it now (the caller names the fields it reads). */
+export async function readRun<T>(custom: CustomObjectsApi, namespace: string, name: string): Promise<T> {
+  return (await custom.getNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace, plural: 'benchmarkruns', name })) as T;
+}
+
 export const kubeEnv = { ...process.env, KUBECONFIG, PATH: `${TOOLS_BIN}:${process.env.PATH}` };
 
 export function kubectl(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
