@@ -432,7 +432,9 @@ export class KubernetesPlatform implements Platform {
   private async removeLeftovers(): Promise<number> {
     const ns = this.context.run.namespace;
     const labels = runLabels(this.context.run, this.context.attempt, { [STEP_LABEL]: this.context.step });
-    const selector = selectorString({ [RUN_UID_LABEL]: labels[RUN_UID_LABEL] ?? '', [ATTEMPT_LABEL]: labels[ATTEMPT_LABEL]!, [STEP_LABEL]: labels[STEP_LABEL]! });
+    // Without the run's uid nothing selects only this run's pools: nothing is deleted.
+    if (!labels[RUN_UID_LABEL]) return 0;
+    const selector = selectorString({ [RUN_UID_LABEL]: labels[RUN_UID_LABEL], [ATTEMPT_LABEL]: labels[ATTEMPT_LABEL]!, [STEP_LABEL]: labels[STEP_LABEL]! });
     const agents = `${selector},${COMPONENT_LABEL}=${COMPONENT.agent}`;
     const pods = async (): Promise<number> => (await this.core.listNamespacedPod({ namespace: ns, labelSelector: agents, limit: 500 })).items.length;
     const found = await pods();
