@@ -329,16 +329,16 @@ function scalability(p: Params): DeadlinePart[] {
 // ---------------------------------------------------------------------------------------------
 // Category 6 (src/bench/stress.ts, src/bench/stress/*.ts)
 
-/** sustained.ts: SUSTAINED_DRAIN_MS and WARMUP_MAX_MS (exported), the load's request timeout. */
+/** 6.1's drain and longest warm-up (held here; src/bench/stress/sustained.ts imports them), the load's request timeout. */
 export const SUSTAINED_DRAIN_MS = 10_000;
 export const WARMUP_MAX_MS = 10_000;
 export const STRESS_REQUEST_TIMEOUT_MS = 10_000;
-/** spike.ts (exported): the recovery's hold, the wait for the pool to finish growing, the rate cap per mode. */
+/** 6.2's recovery hold, growth wait, spike multiple and rate cap per mode (held here; src/bench/stress/spike.ts imports them). */
 export const SPIKE_HOLD_MS = 1_000;
 export const SCALE_WAIT_MS = 30_000;
 export const SPIKE_MAX_RATE = { quick: 400, full: 2000 } as const;
 export const SPIKE_MULTIPLE = 2.5;
-/** exhaustion.ts EXHAUSTION_MAX_RATE (exported). */
+/** 6.3's rate cap per mode (held here; src/bench/stress/exhaustion.ts imports it). */
 export const EXHAUSTION_MAX_RATE = { quick: 400, full: 2000 } as const;
 
 /** src/bench/stress/sustained.ts warmupBounds(sustainedMs).maxMs: the longest warm-up before the measured interval. */

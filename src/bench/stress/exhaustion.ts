@@ -13,6 +13,7 @@
 import type { Measurement } from '../../api/schema.ts';
 import { AgentClient } from '../../agent/client.ts';
 import { errorMessage } from '../../errors.ts';
+import { EXHAUSTION_MAX_RATE } from '../../plan/deadlines.ts';
 import type { Params } from '../../plan/params.ts';
 import { round } from '../../stats.ts';
 import { OUTCOME, startLoad, type LoadRun } from '../load/index.ts';
@@ -21,8 +22,8 @@ import { lagWarning } from '../scalability.ts';
 import type { BenchContext } from '../types.ts';
 import { poolOptions, type StressHooks } from './common.ts';
 
-/** The most tasks/s the exhaustion test offers, per mode (one generator on the runner's machine). */
-export const EXHAUSTION_MAX_RATE = { quick: 400, full: 2000 } as const;
+/** The most tasks/s the exhaustion test offers, per mode (one generator on the runner's machine): plan/deadlines.ts holds it, for the step's deadline. */
+export { EXHAUSTION_MAX_RATE } from '../../plan/deadlines.ts';
 /** The probe after an overload must be served cleanly for this long. */
 export const PROBE_HOLD_MS = 1000;
 

@@ -26,6 +26,7 @@
  */
 import type { Measurement } from '../../api/schema.ts';
 import { errorMessage } from '../../errors.ts';
+import { SCALE_WAIT_MS, SPIKE_HOLD_MS, SPIKE_MAX_RATE, SPIKE_MULTIPLE } from '../../plan/deadlines.ts';
 import type { Params } from '../../plan/params.ts';
 import type { Pool } from '../../platform/types.ts';
 import { describe as distribution, round } from '../../stats.ts';
@@ -38,15 +39,15 @@ import { firstAtOrAfter, poolOptions, served, type StressHooks } from './common.
 /** Sliding window and its step for the answer-time throughput in the details (ms). */
 export const SPIKE_WINDOW_MS = 250;
 export const SPIKE_STEP_MS = 50;
-/** Recovered means: every span of this length from the recovery on serves >= 90 % of its tasks. */
-export const SPIKE_HOLD_MS = 1000;
+/**
+ * Held by plan/deadlines.ts, for the step's deadline: `SPIKE_HOLD_MS` (recovered means: every
+ * span of this length from the recovery on serves >= 90 % of its tasks), `SPIKE_MULTIPLE` (the
+ * spike offers this multiple of the small pool's measured capacity, at most), `SPIKE_MAX_RATE`
+ * (the most tasks/s it offers, per mode: one generator on the runner's machine) and
+ * `SCALE_WAIT_MS` (after the observation, the pool's growth is waited for this long at most).
+ */
+export { SCALE_WAIT_MS, SPIKE_HOLD_MS, SPIKE_MAX_RATE, SPIKE_MULTIPLE } from '../../plan/deadlines.ts';
 export const SPIKE_RECOVERED_FRACTION = 0.9;
-/** The spike offers this multiple of the small pool's measured capacity (at most). */
-export const SPIKE_MULTIPLE = 2.5;
-/** The most tasks/s the spike offers, per mode (one generator on the runner's machine). */
-export const SPIKE_MAX_RATE = { quick: 400, full: 2000 } as const;
-/** After the observation, the pool's growth is waited for this long at most. */
-export const SCALE_WAIT_MS = 30_000;
 /** The capacity is read this long after its admitted tasks are due to finish (their answers are in). */
 const CAPACITY_GRACE_MS = 500;
 

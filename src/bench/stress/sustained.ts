@@ -43,6 +43,7 @@
  *   included.
  */
 import type { Measurement } from '../../api/schema.ts';
+import { SUSTAINED_DRAIN_MS, WARMUP_MAX_MS } from '../../plan/deadlines.ts';
 import type { Params } from '../../plan/params.ts';
 import { capSamples, describe as distribution, median, percentile, round } from '../../stats.ts';
 import { OUTCOME, startLoad, type LoadRun } from '../load/index.ts';
@@ -51,8 +52,12 @@ import { lagWarning, urlsOf } from '../scalability.ts';
 import type { BenchContext } from '../types.ts';
 import { firstAtOrAfter, poolOptions, SchedSampler, served, type HostReading, type StressHooks } from './common.ts';
 
-/** 6.1: how long after the schedule accepted tasks may take to be done before they count as lost. */
-export const SUSTAINED_DRAIN_MS = 10_000;
+/**
+ * 6.1: how long after the schedule accepted tasks may take to be done before they count as lost
+ * (`SUSTAINED_DRAIN_MS`), and the warm-up's longest (`WARMUP_MAX_MS`, and at most half the
+ * measured duration): plan/deadlines.ts holds them, for the step's deadline.
+ */
+export { SUSTAINED_DRAIN_MS, WARMUP_MAX_MS } from '../../plan/deadlines.ts';
 /** The measured interval's end is scheduled this much past `sustainedMs` (timer granularity). */
 const STOP_MARGIN_MS = 10;
 
@@ -60,8 +65,6 @@ const STOP_MARGIN_MS = 10;
 export const JUDGE_WINDOW_MS = 4000;
 /** 6.1: an agent's median in a window counts only with this many latencies. */
 export const MIN_AGENT_TASKS = 5;
-/** 6.1: the warm-up lasts at most this long (and at most half the measured duration). */
-export const WARMUP_MAX_MS = 10_000;
 /** 6.1: the warm-up ends once, over the last second, the load generator's lag p50 is this low... */
 export const WARMUP_LAG_MS = 2;
 /** ...and the coordinators' acceptance (time to the 202) p50 is this low. */
