@@ -260,8 +260,15 @@ describe('load generator against a tiny server', () => {
     expect(c.timeout).toBeGreaterThan(0);
     expect(run.errorKinds['http 500']).toBe(s.errors);
     expect(identity(c)).toBe(c.offered);
+    // Windows place answers by answer time up to the schedule's end: a 429 answered after it
+    // (a busy machine delays the last ones) lies outside every window, and none is counted twice.
     const w = run.windows(250);
-    expect(w.reduce((a, x) => a + x.rejected, 0)).toBe(c.rejected);
+    let rejectedInSchedule = 0;
+    for (let i = 0; i < run.n; i++) {
+      if (run.outcome[i] === OUTCOME.rejected && run.doneMs[i]! < run.scheduleEndMs) rejectedInSchedule++;
+    }
+    expect(rejectedInSchedule).toBeGreaterThan(c.rejected - 10);
+    expect(w.reduce((a, x) => a + x.rejected, 0)).toBe(rejectedInSchedule);
   });
 
   it('drops arrivals over the outstanding cap and counts them', async () => {
