@@ -1,6 +1,11 @@
-/** The node agent's pure parts (no cluster needed; part of the normal `npm test`). */
+/**
+ * The node agent's pure parts, and its memory limits where this machine has a writable cgroup-v1
+ * memory hierarchy (skipped, with the reason, elsewhere). No cluster needed; part of the normal `npm test`.
+ */
 import { describe, expect, it } from 'vitest';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import { createMemoryGroup, memoryCgroupRoot, oomKills, removeMemoryGroup } from './node-agent/memcg.ts';
 import { backoffMs, containerArgv, containerEnv, expandVars, gpuRequest, isProjectImage, podPhase, scrapeTarget } from './node-agent/pure.ts';
 
 describe('node agent: images', () => {
@@ -81,5 +86,28 @@ describe('node agent: phase, GPUs, scrape targets, backoff', () => {
   });
   it('backs off 1 s doubling to 30 s', () => {
     expect([1, 2, 3, 6, 10].map(backoffMs)).toEqual([1000, 2000, 4000, 30_000, 30_000]);
+  });
+});
+
+describe('node agent: memory limits (memcg.ts)', () => {
+  const root = memoryCgroupRoot(() => undefined);
+  const title = 'the kernel OOM-kills a program past its limit in its group, and the group counts it';
+  it.skipIf(!root)(root ? title : `${title} (skipped: no writable cgroup-v1 memory hierarchy here)`, async () => {
+    const g = createMemoryGroup(root!, `unit-${process.pid}-${Date.now()}`, 64 * 2 ** 20);
+    const run = (script: string) =>
+      new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) => {
+        const child = spawn('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', g.procs, process.execPath, '-e', script], { stdio: 'ignore' });
+        child.on('exit', (code, sig) => resolve({ code, sig }));
+      });
+    try {
+      // Well under the limit: exits 0, nothing killed.
+      expect(await run('Buffer.alloc(8 << 20, 1)')).toEqual({ code: 0, sig: null });
+      expect(oomKills(g)).toBe(0);
+      // Past it: SIGKILLed by the kernel, and counted.
+      expect(await run('const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))')).toEqual({ code: null, sig: 'SIGKILL' });
+      expect(oomKills(g)).toBe(1);
+    } finally {
+      removeMemoryGroup(g);
+    }
   });
 });

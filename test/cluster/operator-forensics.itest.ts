@@ -6,6 +6,8 @@
  * - An agent image the node cannot run (the test node agent's UnsupportedImage; a real kubelet's
  *   ImagePullBackOff reads the same way, test/unit/operator-forensics.test.ts).
  * - Agents that ask for more CPU than any node has: Unschedulable, with the scheduler's message.
+ * - A runner over its memory limit (the GPU step's `spec.gpu.resources`, enforced by the node
+ *   agent in a memory cgroup, test/cluster/node-agent/memcg.ts): OOMKilled with the limit.
  *
  * The operator runs with `--stuck-after-seconds 15`; the requirement is a reason within 2 minutes.
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
@@ -89,5 +91,36 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     ]);
     const cond = (await get('noimage')).status!.conditions!.find((c) => c.type === 'Progressing');
     expect(cond).toBeDefined();
+  }, 300_000);
+
+  it('a runner over its memory limit: the step fails as OOMKilled with the limit, every try, and leaves no pool', async () => {
+    // The GPU step's runner gets spec.gpu.resources; the node agent enforces the limit in a memory cgroup.
+    const yaml =
+      `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: oom, namespace: ${ns}}\n` +
+      `spec:\n  mode: quick\n  categories: [gpu]\n  gpu: {resources: {limits: {nvidia.com/gpu: 1, memory: 96Mi}}}\n  cleanup: {policy: Never}\n`;
+    expect(kubectl(['apply', '-f', '-'], yaml).code).toBe(0);
+    const ev = await until('a StepFailed event on oom', async () => (await eventsOf('oom')).find((e) => e.reason === 'StepFailed'), 180_000, 1000).catch((e: unknown) => {
+      throw new Error(`${String(e)}\noperator log:\n${log.join('').slice(-3000)}`);
+    });
+    console.log(`oom: ${ev.message}`);
+    expect(ev.message).toMatch(/container runner was OOMKilled at its memory limit of 96Mi \(exit code 137\)/);
+    const r = await until('oom to finish', async () => {
+      const x = await get('oom');
+      return x.status?.phase === 'Failed' || x.status?.phase === 'Succeeded' ? x : undefined;
+    }, 60_000, 1000);
+    expect(r.status!.phase).toBe('Failed');
+    const tests = r.status!.tests!.filter((t) => t.id.startsWith('2.'));
+    expect(tests.length).toBe(5);
+    for (const t of tests) expect(t.reason ?? '').toMatch(/OOMKilled at its memory limit of 96Mi/);
+    // Both tries (backoffLimit 1) ran and were killed by the kernel, not by anyone else.
+    const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `swarmbench.io/run-uid=${r.metadata.uid},swarmbench.io/component=runner` })).items;
+    expect(pods.length).toBe(2);
+    for (const p of pods) {
+      const term = p.status?.containerStatuses?.[0]?.state?.terminated;
+      expect(term?.reason, p.metadata?.name).toBe('OOMKilled');
+      expect(term?.exitCode).toBe(137);
+    }
+    const deps = (await apps.listNamespacedDeployment({ namespace: ns, labelSelector: `swarmbench.io/run-uid=${r.metadata.uid}` })).items.filter((d) => !d.metadata?.deletionTimestamp);
+    expect(deps).toEqual([]);
   }, 300_000);
 });

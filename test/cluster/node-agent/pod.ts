@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1Probe } from '@kubernetes/client-node';
 import { CLI_ENTRY } from '../../../src/paths.ts';
 import { APISERVER_URL, HOST, PORTS } from '../lib/config.ts';
-import { backoffMs, containerArgv, containerEnv, EnvError, expandVars, gpuRequest, podPhase, type EnvContext } from './pure.ts';
+import { createMemoryGroup, memoryCgroupRoot, oomKills, removeMemoryGroup, type MemoryGroup } from './memcg.ts';
+import { backoffMs, containerArgv, containerEnv, EnvError, expandVars, gpuRequest, parseQuantity, podPhase, type EnvContext } from './pure.ts';
 
 export interface NodeHooks {
   nodeName: string;
@@ -52,6 +53,8 @@ interface Container {
   /** Exit code of a run that will not be restarted. */
   finalExit?: number;
   killing?: boolean;
+  /** The current run's memory cgroup (memcg.ts), where its memory limit is enforced. */
+  memory?: MemoryGroup;
 }
 
 const iso = (d: Date): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
@@ -260,10 +263,16 @@ export class PodRunner {
     const env = this.env.get(name)!;
     const argv = this.argv.get(name)!;
     const logFile = join(this.dir, 'logs', `${name}.log`);
+    const memory = this.memoryGroup(c, c.runId + 1);
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [CLI_ENTRY, ...argv], { detached: true, env, cwd: join(this.dir, 'home'), stdio: ['ignore', fd, fd] });
+    // With a memory limit the program enters its cgroup before it starts (sh writes its own pid, then execs).
+    const [exe, args] = memory
+      ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procs, process.execPath, CLI_ENTRY, ...argv]]
+      : [process.execPath, [CLI_ENTRY, ...argv]];
+    const child = spawn(exe, args, { detached: true, env, cwd: join(this.dir, 'home'), stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const runId = ++c.runId;
+    c.memory = memory;
     const startedAt = new Date();
     c.proc = child;
     c.pid = child.pid;
@@ -279,12 +288,37 @@ export class PodRunner {
     this.markDirty();
   }
 
+  /** A memory cgroup for a run of `c` when it has a memory limit and this machine can enforce one (memcg.ts). */
+  private memoryGroup(c: Container, runId: number): MemoryGroup | undefined {
+    const q = c.spec.resources?.limits?.memory;
+    if (q === undefined) return undefined;
+    const root = memoryCgroupRoot((m) => this.h.log(m));
+    if (!root) return undefined;
+    const bytes = Math.floor(parseQuantity(String(q)));
+    if (!(bytes > 0)) return undefined;
+    try {
+      return createMemoryGroup(root, `${this.uid}-${c.spec.name}-${runId}`, bytes);
+    } catch (e) {
+      this.h.log(`${this.key}: ${c.spec.name}: memory limit ${q} not enforced: ${String(e)}`);
+      return undefined;
+    }
+  }
+
   private exited(c: Container, runId: number, code: number | null, sig: NodeJS.Signals | null, startedAt: Date): void {
     if (runId !== c.runId) return;
     this.stopProbes(c);
     rmSync(join(this.dir, 'pids', `${c.spec.name}.pid`), { force: true });
-    const exitCode = code ?? 128 + (sig ? ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[sig] ?? 1 : 1);
-    const reason = exitCode === 0 ? 'Completed' : 'Error';
+    let exitCode = code ?? 128 + (sig ? ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[sig] ?? 1 : 1);
+    let reason = exitCode === 0 ? 'Completed' : 'Error';
+    if (c.memory) {
+      // The kernel's OOM killer ended it: containerd's reason and exit code.
+      if (oomKills(c.memory) > 0) {
+        reason = 'OOMKilled';
+        exitCode = 137;
+      }
+      removeMemoryGroup(c.memory);
+      c.memory = undefined;
+    }
     c.state = { kind: 'terminated', exitCode, reason, startedAt, finishedAt: new Date(), ...(sig ? { signal: sig } : {}) };
     c.proc = undefined;
     c.pid = undefined;
