@@ -7,7 +7,7 @@
  * container or a pod (`ended`: OOMKilled, Evicted, the node lost), which the Job may retry and
  * which explains its failure.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Deployment, V1Job, V1Pod } from '@kubernetes/client-node';
 import { STEP_LABEL } from './names.ts';
 
 export interface PodProblem {
@@ -16,7 +16,8 @@ export interface PodProblem {
   /**
    * The Kubernetes reason, as the condition's and the Event's reason: ImagePullBackOff (also for
    * ErrImagePull), InvalidImageName, ErrImageNeverPull, CreateContainerConfigError,
-   * CreateContainerError, Unschedulable, OOMKilled, Evicted, NodeLost, UnsupportedImage.
+   * CreateContainerError, Unschedulable, OOMKilled, Evicted, NodeLost, UnsupportedImage, FailedCreate
+   * (`createRefusals`: a controller refused to create pods, e.g. a ResourceQuota).
    */
   reason: string;
   /** One line for a person: the pod, the step, the container, and the cluster's own message. */
@@ -40,8 +41,8 @@ export function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, '; ').replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MESSAGE_CHARS);
 }
 
-function epochMs(t: string | Date | undefined): number | null {
-  if (t === undefined) return null;
+function epochMs(t: string | Date | undefined | null): number | null {
+  if (t === undefined || t === null) return null;
   const ms = t instanceof Date ? t.getTime() : Date.parse(t);
   return Number.isFinite(ms) ? ms : null;
 }
@@ -120,6 +121,59 @@ export function podProblems(pods: readonly V1Pod[]): PodProblem[] {
         text: `pod ${name}${what} cannot be scheduled: ${oneLine(sched.message ?? 'Unschedulable')}`,
         kind: 'stuck',
         sinceMs: epochMs(sched.lastTransitionTime) ?? created,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * How recent a controller's last `FailedCreate` must be to count as still refusing (ms): the Job
+ * controller retries a refused create with a back-off of at most 60 s, and every retry that is
+ * refused again updates the aggregated Event's `lastTimestamp`.
+ */
+export const REFUSAL_RECENT_MS = 120_000;
+
+/**
+ * Pods that a controller is refused to create (a ResourceQuota exceeded, a LimitRange, an admission
+ * webhook): `stuck` problems with the Kubernetes reason `FailedCreate`, from
+ * - a pool's Deployment condition `ReplicaFailure` (True, reason FailedCreate): the ReplicaSet
+ *   controller sets it while creates fail and removes it when one succeeds, so it is a state, since
+ *   its transition;
+ * - the runner Job's `FailedCreate` Events (the Job has no such condition), counted only while the
+ *   Job has no active pod and the Event was seen again within REFUSAL_RECENT_MS, since its first time.
+ * Pure.
+ */
+export function createRefusals(
+  o: { deployments: readonly V1Deployment[]; job?: V1Job; jobEvents: readonly CoreV1Event[]; step: string; nowMs: number },
+): PodProblem[] {
+  const out: PodProblem[] = [];
+  for (const d of o.deployments) {
+    if (d.metadata?.deletionTimestamp) continue;
+    const c = d.status?.conditions?.find((x) => x.type === 'ReplicaFailure' && x.status === 'True');
+    if (!c) continue;
+    const name = d.metadata?.name ?? '?';
+    out.push({
+      key: `create:Deployment/${name}`,
+      reason: c.reason || 'FailedCreate',
+      text: `the agent pool ${name} (step ${o.step}) cannot create its pods: ${oneLine(c.message ?? c.reason ?? 'no message')}`,
+      kind: 'stuck',
+      sinceMs: epochMs(c.lastTransitionTime) ?? epochMs(d.metadata?.creationTimestamp) ?? o.nowMs,
+    });
+  }
+  const job = o.job;
+  if (job && (job.status?.active ?? 0) === 0 && !job.metadata?.deletionTimestamp) {
+    const mine = o.jobEvents.filter((e) => e.reason === 'FailedCreate' && e.involvedObject?.kind === 'Job' && e.involvedObject.uid === job.metadata?.uid);
+    const last = (e: CoreV1Event): number => epochMs(e.lastTimestamp) ?? epochMs(e.eventTime) ?? epochMs(e.metadata?.creationTimestamp) ?? 0;
+    const recent = mine.filter((e) => o.nowMs - last(e) <= REFUSAL_RECENT_MS).sort((a, b) => last(b) - last(a));
+    if (recent.length > 0) {
+      const first = Math.min(...mine.map((e) => epochMs(e.firstTimestamp) ?? epochMs(e.eventTime) ?? last(e)));
+      out.push({
+        key: `create:Job/${job.metadata?.name ?? '?'}`,
+        reason: 'FailedCreate',
+        text: `the runner Job ${job.metadata?.name ?? '?'} (step ${o.step}) cannot create its pod: ${oneLine(recent[0]!.message ?? 'no message')}`,
+        kind: 'stuck',
+        sinceMs: first,
       });
     }
   }

@@ -54,6 +54,7 @@ import {
   type CoreV1Event,
   type KubeConfig,
   type V1ConfigMap,
+  type V1Deployment,
   type V1Job,
   type V1NetworkPolicy,
   type V1Node,
@@ -159,6 +160,10 @@ export interface RunCluster {
    * pods, read for its failure forensics (forensics.ts). The operator's RBAC has `list` on pods.
    */
   listPods(namespace: string, selector: string, limit: number): Promise<V1Pod[]>;
+  /** Deployments by label selector, at most `limit` (a step's pools: their ReplicaFailure condition). Live. */
+  listDeployments(namespace: string, selector: string, limit: number): Promise<V1Deployment[]>;
+  /** Events by field selector (e.g. `involvedObject.uid=…,reason=FailedCreate`), at most `limit`. Live. */
+  listEvents(namespace: string, fieldSelector: string, limit: number): Promise<CoreV1Event[]>;
   /**
    * A Secret's metadata only (labels, annotations: admission's consent check, policy.ts), or
    * undefined when it is absent; a 403 throws. Never its data.
@@ -367,7 +372,9 @@ export class KubeRunCluster implements RunCluster {
 
   async delete(kind: DeleteKind, namespace: string, name: string, uid: string): Promise<void> {
     const body = { preconditions: { uid } };
-    if (kind === 'Job') await orUndefined(() => this.batch.deleteNamespacedJob({ namespace, name, body, propagationPolicy: 'Background' }));
+    // With a body the API server reads the delete options from it alone (query parameters are
+    // ignored), and a Job's default is to orphan its pods: the policy goes into the body.
+    if (kind === 'Job') await orUndefined(() => this.batch.deleteNamespacedJob({ namespace, name, body: { ...body, propagationPolicy: 'Background' } }));
     else if (kind === 'ConfigMap') await orUndefined(() => this.core.deleteNamespacedConfigMap({ namespace, name, body }));
     else await orUndefined(() => this.rbac.deleteNamespacedRoleBinding({ namespace, name, body }));
   }
@@ -462,6 +469,14 @@ export class KubeRunCluster implements RunCluster {
 
   async listPods(namespace: string, selector: string, limit: number): Promise<V1Pod[]> {
     return (await this.core.listNamespacedPod({ namespace, labelSelector: selector, limit })).items;
+  }
+
+  async listDeployments(namespace: string, selector: string, limit: number): Promise<V1Deployment[]> {
+    return (await this.apps.listNamespacedDeployment({ namespace, labelSelector: selector, limit })).items;
+  }
+
+  async listEvents(namespace: string, fieldSelector: string, limit: number): Promise<CoreV1Event[]> {
+    return (await this.core.listNamespacedEvent({ namespace, fieldSelector, limit })).items;
   }
 
   /**

@@ -23,7 +23,7 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { API_VERSION_FULL, type StepResult } from '../api/schema.ts';
 import { ATTEMPT_LABEL, RUN_UID_LABEL, STEP_LABEL, labelValue, stepResultName, type RunRef } from '../kube/names.ts';
-import { podProblems, type PodProblem } from '../kube/pods.ts';
+import { createRefusals, podProblems, type PodProblem } from '../kube/pods.ts';
 import type { Step } from '../plan/plan.ts';
 import { RESULT_KEY } from '../platform/kubernetes/manifests.ts';
 import { ownerProblem } from './attempt.ts';
@@ -39,10 +39,18 @@ export const POD_PAGE = 200;
 const stepSelector = (ref: RunRef, attempt: number, step: string): string =>
   `${RUN_UID_LABEL}=${labelValue(ref.uid ?? '')},${ATTEMPT_LABEL}=${attempt},${STEP_LABEL}=${labelValue(step)}`;
 
-/** The problems of a step's pods now (one page). */
-export async function stepProblems(deps: Deps, ref: RunRef, attempt: number, step: string): Promise<PodProblem[]> {
-  const pods: V1Pod[] = await deps.cluster.listPods(ref.namespace, stepSelector(ref, attempt, step), POD_PAGE);
-  return podProblems(pods);
+/**
+ * The problems of a step now: its pods' (one page), and the pods its controllers are refused to
+ * create (kube/pods.ts `createRefusals`: a pool Deployment's ReplicaFailure condition; the Job's
+ * FailedCreate Events, read only while the Job has no active pod).
+ */
+export async function stepProblems(deps: Deps, ref: RunRef, attempt: number, step: string, job?: V1Job): Promise<PodProblem[]> {
+  const sel = stepSelector(ref, attempt, step);
+  const pods: V1Pod[] = await deps.cluster.listPods(ref.namespace, sel, POD_PAGE);
+  const deployments = await deps.cluster.listDeployments(ref.namespace, sel, POD_PAGE);
+  const uid = job?.metadata?.uid;
+  const jobEvents = uid && (job.status?.active ?? 0) === 0 ? await deps.cluster.listEvents(ref.namespace, `involvedObject.uid=${uid},reason=FailedCreate`, 20) : [];
+  return [...podProblems(pods), ...createRefusals({ deployments, ...(job ? { job } : {}), jobEvents, step, nowMs: deps.now().getTime() })];
 }
 
 /** The problem that has kept a pod from starting for at least `stuckAfterMs`, the oldest first; else undefined. Pure. */

@@ -304,7 +304,7 @@ export class Reconciler {
     if (st.state === 'Running') {
       // Forensics (forensics.ts): a pod of the step stuck for long fails the step now, not at its
       // deadline; one stuck for less is looked at again when its time is up (no pod event wakes the run).
-      const problems = await stepProblems(this.deps, ref, attempt, step.name);
+      const problems = await stepProblems(this.deps, ref, attempt, step.name, job);
       const after = this.deps.stuckAfterMs ?? STUCK_AFTER_MS;
       const now = this.deps.now().getTime();
       const stuck = stuckProblem(problems, now, after);
@@ -321,7 +321,7 @@ export class Reconciler {
     if ('conflict' in again) return again;
     if ('problem' in again) return { failed: again.problem };
     if (st.state === 'Running') return { running: true, started: false };
-    const why = endedExplanation(job, await stepProblems(this.deps, ref, attempt, step.name));
+    const why = endedExplanation(job, await stepProblems(this.deps, ref, attempt, step.name, job));
     return {
       failed:
         st.state === 'Failed'

@@ -6,6 +6,9 @@
  * - An agent image the node cannot run (the test node agent's UnsupportedImage; a real kubelet's
  *   ImagePullBackOff reads the same way, test/unit/operator-forensics.test.ts).
  * - Agents that ask for more CPU than any node has: Unschedulable, with the scheduler's message.
+ * - A ResourceQuota of one pod: the runner starts, its pool's pods are refused (the Deployment's
+ *   ReplicaFailure condition): FailedCreate with the quota's message; of no pod: the runner Job's
+ *   own pod is refused (its FailedCreate Events).
  * - A runner over its memory limit (the GPU step's `spec.gpu.resources`, enforced by the node
  *   agent in a memory cgroup, test/cluster/node-agent/memcg.ts): OOMKilled with the limit.
  *
@@ -80,6 +83,17 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
       const deps = (await apps.listNamespacedDeployment({ namespace: ns, labelSelector: sel })).items.filter((d) => !d.metadata?.deletionTimestamp);
       return jobs.length === 0 && deps.length === 0;
     }, 60_000, 1000);
+    // Nor any of its pods, the runner's included (a deleted Job's pods go with it).
+    let left: string[] = [];
+    await until(`${name}'s pods to go`, async () => {
+      left = (await core.listNamespacedPod({ namespace: ns, labelSelector: sel })).items
+        .filter((p) => !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''))
+        .map((p) => `${p.metadata?.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' deleting' : ''} owners=${JSON.stringify(p.metadata?.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.uid}`))} finalizers=${JSON.stringify(p.metadata?.finalizers)}`);
+      return left.length === 0 ? true : undefined;
+    }, 60_000, 1000).catch(async (e: unknown) => {
+      const jobs = (await batch.listNamespacedJob({ namespace: ns })).items.map((j) => `${j.metadata?.name} ${j.metadata?.uid} deleting=${!!j.metadata?.deletionTimestamp}`);
+      throw new Error(`${String(e)}: ${left.join('; ')}; jobs: ${jobs.join(', ')}\noperator log:\n${log.join('').slice(-3000)}`);
+    });
   }
 
   it('an agent image the nodes cannot run, and agents no node can take: each step stops within 2 minutes with the reason, leaving nothing behind', async () => {
@@ -91,6 +105,32 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     ]);
     const cond = (await get('noimage')).status!.conditions!.find((c) => c.type === 'Progressing');
     expect(cond).toBeDefined();
+  }, 300_000);
+
+  it('a quota that refuses the agents\' pods: the step stops within 2 minutes with the quota\'s message (FailedCreate), leaving nothing behind', async () => {
+    // One pod in the namespace: the runner's. The pool's ReplicaSet is refused every agent. The
+    // earlier tests' pods must be gone first: the quota counts every pod not yet ended.
+    let live: string[] = [];
+    await until('no pod of the earlier tests to count against the quota', async () => {
+      live = (await core.listNamespacedPod({ namespace: ns })).items
+        .filter((p) => p.metadata?.deletionTimestamp || !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''))
+        .map((p) => `${p.metadata?.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`);
+      return live.length === 0 ? true : undefined;
+    }, 120_000, 1000).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${live.join(', ')}`);
+    });
+    const quota = `apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: one-pod, namespace: ${ns}}\nspec: {hard: {pods: "1"}}\n`;
+    expect(kubectl(['apply', '-f', '-'], quota).code).toBe(0);
+    try {
+      expect(kubectl(['apply', '-f', '-'], run('quota', 'capacity: 64')).code).toBe(0);
+      await expectStopped('quota', 'FailedCreate', /step integration: FailedCreate: the agent pool quota-\S+ \(step integration\) cannot create its pods: .*exceeded quota: one-pod.* \(for \d+ s\); the step was stopped/);
+      // No pod at all: the runner Job's own pod is refused (the Job controller's FailedCreate Events).
+      expect(kubectl(['apply', '-f', '-'], quota.replace('pods: "1"', 'pods: "0"')).code).toBe(0);
+      expect(kubectl(['apply', '-f', '-'], run('quotajob', 'capacity: 64')).code).toBe(0);
+      await expectStopped('quotajob', 'FailedCreate', /step integration: FailedCreate: the runner Job quotajob-\S+ \(step integration\) cannot create its pod: Error creating: .*exceeded quota: one-pod.* \(for \d+ s\); the step was stopped/);
+    } finally {
+      kubectl(['delete', 'resourcequota', 'one-pod', '-n', ns]);
+    }
   }, 300_000);
 
   it('a runner over its memory limit: the step fails as OOMKilled with the limit, every try, and leaves no pool', async () => {

@@ -24,13 +24,13 @@
  * Setup and inspection (`put`, `get`, `update`, `all`, ...) are not recorded as calls.
  */
 import { randomInt } from 'node:crypto';
-import { ApiException, type CoreV1Event, type V1Node, type V1ObjectMeta, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Event, type V1Deployment, type V1Node, type V1ObjectMeta, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { CollectionKind, CreateKind, DeleteKind, Kind, KindMap, ListKind, ReadKind, ReadOptions, ReplaceKind, RunCluster, RunObject } from '../../src/operator/cluster.ts';
 
-export type FakeKind = Kind | 'BenchmarkRun' | 'Deployment' | 'Node' | 'Pod';
+export type FakeKind = Kind | 'BenchmarkRun' | 'Deployment' | 'Event' | 'Node' | 'Pod';
 
 export interface Call {
-  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'listPods' | 'suspendJob' | 'readSecretMetadata' | 'readSecret';
+  op: 'getRun' | 'patchRunStatus' | 'createEvent' | 'read' | 'create' | 'replace' | 'delete' | 'list' | 'deleteCollection' | 'listNodes' | 'listPods' | 'listDeployments' | 'listEvents' | 'suspendJob' | 'readSecretMetadata' | 'readSecret';
   kind: string;
   namespace: string;
   name?: string;
@@ -316,6 +316,19 @@ export class FakeCluster implements RunCluster {
   /** Pods put with `put('Pod', ...)`, at most `limit` of them. */
   async listPods(namespace: string, selector: string, limit: number): Promise<V1Pod[]> {
     return this.record({ op: 'listPods', kind: 'Pod', namespace, selector }, () => (this.all('Pod', namespace).filter((o) => matches(o.metadata?.labels, selector)) as V1Pod[]).slice(0, limit));
+  }
+
+  /** Deployments put with `put('Deployment', ...)` that match the label selector, at most `limit`. */
+  async listDeployments(namespace: string, selector: string, limit: number): Promise<V1Deployment[]> {
+    return this.record({ op: 'listDeployments', kind: 'Deployment', namespace, selector }, () => (this.all('Deployment', namespace).filter((o) => matches(o.metadata?.labels, selector)) as V1Deployment[]).slice(0, limit));
+  }
+
+  /** Events (the operator's own and those put with `put('Event', ...)`) whose fields match `a=b,c=d` (involvedObject.uid, involvedObject.kind, reason), at most `limit`. */
+  async listEvents(namespace: string, fieldSelector: string, limit: number): Promise<CoreV1Event[]> {
+    const want = fieldSelector.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]);
+    const field = (e: Record<string, unknown>, path: string): unknown => path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), e);
+    return this.record({ op: 'listEvents', kind: 'Event', namespace, selector: fieldSelector }, () =>
+      ([...this.all('Event', namespace), ...this.events.filter((e) => e.metadata?.namespace === namespace)].filter((e) => want.every(([k, v]) => String(field(e as Record<string, unknown>, k)) === v)) as unknown as CoreV1Event[]).slice(0, limit));
   }
 
   /** A stored Secret's labels and annotations only (`failNext('readSecretMetadata', 403)` for a refusal). */

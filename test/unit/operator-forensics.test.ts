@@ -2,10 +2,10 @@
  * Failure forensics (src/operator/forensics.ts, src/kube/pods.ts): what the operator reads from a
  * step's pods, and what it does with it, against the in-memory cluster (test/support/reconcile-world.ts).
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Deployment, V1Job, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ATTEMPT_LABEL, jobName, RUN_UID_LABEL, STEP_LABEL, stepResultName } from '../../src/kube/names.ts';
-import { podProblems } from '../../src/kube/pods.ts';
+import { createRefusals, podProblems, REFUSAL_RECENT_MS } from '../../src/kube/pods.ts';
 import { endedExplanation, stuckProblem } from '../../src/operator/forensics.ts';
 import { act, NAME, NS, reasons, stepObjects, TWO, World } from '../support/reconcile-world.ts';
 
@@ -69,6 +69,42 @@ describe('podProblems (src/kube/pods.ts)', () => {
   });
 });
 
+const QUOTA = 'pods "x" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1';
+const refusedPool = (since: number, o: { status?: 'True' | 'False'; deleting?: boolean } = {}): V1Deployment => ({
+  metadata: {
+    name: 'pool-a', namespace: NS, labels: { [RUN_UID_LABEL]: 'uid-1', [ATTEMPT_LABEL]: '1', [STEP_LABEL]: 'distributed' },
+    ...(o.deleting ? { deletionTimestamp: iso(T0) as unknown as Date } : {}),
+  },
+  status: { conditions: [{ type: 'ReplicaFailure', status: o.status ?? 'True', reason: 'FailedCreate', message: QUOTA, lastTransitionTime: iso(since) as unknown as Date }] },
+});
+const jobEvent = (uid: string, first: number, last: number): CoreV1Event => ({
+  metadata: { name: `e-${first}`, namespace: NS },
+  involvedObject: { kind: 'Job', name: 'j', uid },
+  reason: 'FailedCreate', message: `Error creating: ${QUOTA}`,
+  firstTimestamp: iso(first) as unknown as Date, lastTimestamp: iso(last) as unknown as Date,
+});
+
+describe('createRefusals (src/kube/pods.ts): pods a quota refused', () => {
+  const job = (active: number): V1Job => ({ metadata: { name: 'j', uid: 'job-uid' }, status: { active } });
+
+  it('reads a pool\'s ReplicaFailure condition as stuck since its transition, and only while it holds', () => {
+    const got = createRefusals({ deployments: [refusedPool(T0 - 5000)], jobEvents: [], step: 'distributed', nowMs: T0 });
+    expect(got.map((p) => [p.reason, p.kind, p.sinceMs])).toEqual([['FailedCreate', 'stuck', T0 - 5000]]);
+    expect(got[0]!.text).toBe(`the agent pool pool-a (step distributed) cannot create its pods: ${QUOTA}`);
+    expect(createRefusals({ deployments: [refusedPool(T0, { status: 'False' }), refusedPool(T0, { deleting: true })], jobEvents: [], step: 'distributed', nowMs: T0 })).toEqual([]);
+  });
+
+  it('reads a Job\'s FailedCreate Events while it has no pod and the refusal is recent, since the first one', () => {
+    const evs = [jobEvent('job-uid', T0 - 40_000, T0 - 2000), jobEvent('job-uid', T0 - 90_000, T0 - 60_000), jobEvent('other', T0 - 999_000, T0)];
+    const got = createRefusals({ deployments: [], job: job(0), jobEvents: evs, step: 'gpu', nowMs: T0 });
+    expect(got.map((p) => [p.reason, p.kind, p.sinceMs])).toEqual([['FailedCreate', 'stuck', T0 - 90_000]]);
+    expect(got[0]!.text).toBe(`the runner Job j (step gpu) cannot create its pod: Error creating: ${QUOTA}`);
+    // A pod runs now, or the last refusal is old: the quota let it through.
+    expect(createRefusals({ deployments: [], job: job(1), jobEvents: evs, step: 'gpu', nowMs: T0 })).toEqual([]);
+    expect(createRefusals({ deployments: [], job: job(0), jobEvents: evs, step: 'gpu', nowMs: T0 - 2000 + REFUSAL_RECENT_MS + 1 })).toEqual([]);
+  });
+});
+
 describe('the reconcile\'s forensics', () => {
   const world = async (): Promise<World> => {
     const w = new World(TWO, { reconciler: { stuckAfterMs: 20_000, pollMs: 30_000 } });
@@ -106,6 +142,15 @@ describe('the reconcile\'s forensics', () => {
     expect(w.fake.events.filter((e) => e.reason === 'StepFailed')).toHaveLength(1);
     expect(w.status.phase).toBe('Failed');
     for (const t of w.status.tests!.filter((x) => x.category === 'distributed')) expect(t.reason).toMatch(/ImagePullBackOff: pod pool-a-1/);
+  });
+
+  it('a pool whose pods a quota refuses fails the step at the grace with the quota\'s message, and one event', async () => {
+    const w = await world();
+    w.fake.put('Deployment', refusedPool(w.clock - 25_000) as never);
+    const o = await act(w);
+    expect(reasons(o)).toEqual(['FailedCreate', 'StepFailed', 'StepStarted']);
+    expect(o.events[0]!.message).toMatch(/^attempt 1: step distributed: FailedCreate: the agent pool pool-a \(step distributed\) cannot create its pods: pods "x" is forbidden: exceeded quota: q.* \(for 2\d s\); the step was stopped/);
+    expect(w.condition('Progressing')).toMatchObject({ status: 'True', reason: 'FailedCreate' });
   });
 
   it('an unschedulable runner fails with the scheduler\'s message; a result the runner wrote wins over a stuck pod', async () => {

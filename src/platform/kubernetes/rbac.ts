@@ -54,8 +54,9 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  * - jobs: the step Jobs (create, read, watch, delete on cancel/cleanup; patch: `spec.suspend` on
  *   cancel, so the Job controller stops the runner at once, operator/cleanup.ts);
  * - configmaps: params, step results and seeds it creates, the export, the baseline it reads;
- * - deployments deletecollection: removing a cancelled run's agent pools at once;
- * - events: the run's Events;
+ * - deployments deletecollection: removing a cancelled run's agent pools at once; list: a running
+ *   step's pools, whose ReplicaFailure condition says a quota refused their pods (forensics.ts);
+ * - events: the run's Events; list: a step Job's FailedCreate Events (a quota that refused its pod);
  * - serviceaccounts, roles, rolebindings: the per-run runner identity and its Role. Writing a
  *   Role needs the operator to hold what it grants (get/update/patch on ConfigMaps: it does).
  *   RoleBindings delete: only the run's own binding whose roleRef changed (uid precondition);
@@ -77,10 +78,10 @@ export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/finalizers'], verbs: ['update'] },
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['deletecollection'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'deletecollection'] },
   // A running step's pods, read for its failure forensics (operator/forensics.ts): list only.
   { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['list', 'create', 'patch'] },
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create'] },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['get', 'create', 'update'] },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['get', 'create', 'delete'] },
