@@ -13,6 +13,7 @@ import { connect } from './client.ts';
 import { waitAndConclude } from './conclude.ts';
 import { CliError } from './errors.ts';
 import { EXIT } from './exit.ts';
+import { defaultWaitMs } from './wait-default.ts';
 import { getRun } from './runs.ts';
 
 export const OPTIONS = {
@@ -31,7 +32,8 @@ Starts a new attempt of a run (a new value of its ${RERUN_ANNOTATION} annotation
 still going gets it when its attempt has finished.
 
   -w, --wait                 follow the new attempt, print its report, exit with its verdict
-      --timeout D            with --wait: give up after D (default 30m; exit 3)
+      --timeout D            with --wait: give up after D (exit 3; default: the sum of the
+                             run's step deadlines + 5m, docs/operator.md "Step deadlines")
       --stuck-after D        with --wait: a pod that cannot start for D ends the wait (default 2m; 0: never)
   -o, --out DIR              with --wait: write the export's files into DIR
   -q, --quiet                with --wait: no progress and no report
@@ -51,11 +53,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!v.wait) for (const o of ['timeout', 'stuck-after', 'out'] as const) if (v[o] !== undefined) throw new CliError(`--${o} needs --wait`, EXIT.invalid);
-  const timeoutMs = v.timeout !== undefined ? parseDurationOption('timeout', v.timeout) : 30 * 60_000;
+  const timeoutOption = v.timeout !== undefined ? parseDurationOption('timeout', v.timeout) : undefined;
   const stuckAfterMs = v['stuck-after'] !== undefined ? parseDurationOption('stuck-after', v['stuck-after'], true) : 120_000;
   const name = runNameArg(p.positionals[0]);
   const c = connect(p.connection);
   const run = await getRun(c, name);
+  const timeoutMs = timeoutOption ?? defaultWaitMs(run.spec).ms;
   const st = run.status ?? {};
   const err = process.stderr;
   if (run.spec?.suspend) throw new CliError(`run ${name} is suspended (spec.suspend: true): no attempt starts until it is set to false`, EXIT.invalid);

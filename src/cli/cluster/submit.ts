@@ -27,6 +27,7 @@ import { parseResultDocument, ResultFileError } from '../../report/document.ts';
 import { CONNECTION_HELP, parseCommand, parseDurationOption, prog, runNameArg } from './args.ts';
 import { connect, type Cluster } from './client.ts';
 import { waitAndConclude } from './conclude.ts';
+import { defaultWaitMs } from './wait-default.ts';
 import { CliError } from './errors.ts';
 import { EXIT } from './exit.ts';
 import { getRun, type RunObject } from './runs.ts';
@@ -55,7 +56,8 @@ its verdict: 0 passed, 1 failed, 2 invalid input, 3 could not be carried out, 4 
                              (a FILE is an existing path or ends in .json); turns on the
                              regression gate unless the manifest sets failOnRegression: false
   -w, --wait                 follow the run to its end, print the report, exit with the verdict
-      --timeout D            with --wait: give up after D (default 30m; exit 3)
+      --timeout D            with --wait: give up after D (exit 3; default: the sum of the
+                             plan's step deadlines + 5m, docs/operator.md "Step deadlines")
       --stuck-after D        with --wait: a pod of the run that cannot start (image, scheduling,
                              configuration) for D ends the wait with exit 3 (default 2m; 0: never)
   -o, --out DIR              with --wait: write ${'results.json, summary.csv, junit.xml, report.md, report.txt'} into DIR
@@ -166,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!v.wait) {
     for (const o of ['timeout', 'stuck-after', 'out'] as const) if (v[o] !== undefined) throw new CliError(`--${o} needs --wait`, EXIT.invalid);
   }
-  const timeoutMs = v.timeout !== undefined ? parseDurationOption('timeout', v.timeout) : 30 * 60_000;
+  const timeoutOption = v.timeout !== undefined ? parseDurationOption('timeout', v.timeout) : undefined;
   const stuckAfterMs = v['stuck-after'] !== undefined ? parseDurationOption('stuck-after', v['stuck-after'], true) : 120_000;
   const categories = v.categories !== undefined ? parseCategories(v.categories) : undefined;
   const exactName = v.name !== undefined ? runNameArg(v.name, '--name') : undefined;
@@ -176,6 +178,8 @@ export async function main(argv: string[]): Promise<number> {
 
   const read = readManifest(v.file);
   const { manifest, notes } = prepareManifest(read, { ...(categories ? { categories } : {}), generated: exactName === undefined });
+  const wait = timeoutOption !== undefined ? { ms: timeoutOption, how: '--timeout' } : defaultWaitMs(manifest.spec);
+  const timeoutMs = wait.ms;
   const c = connect(p.connection, manifest.metadata.namespace);
   const err = process.stderr;
   for (const n of notes) err.write(`${prog()} submit: note: ${n}\n`);
@@ -237,6 +241,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   err.write(`${created}\n`);
+  if (v.quiet !== true) err.write(`${prog()} submit: waiting up to ${Math.ceil(timeoutMs / 60_000)} min (${wait.how})\n`);
 
   return waitAndConclude(c, name, 'submit', { timeoutMs, stuckAfterMs, minAttempt: 1 }, { quiet: v.quiet === true, out: v.out }, err);
 }
