@@ -158,6 +158,11 @@ export const AgentsSpec = z
     ratePerAgent: z.number().positive().max(100_000),
     /** Local platform: agents per host process for large pools (each keeps its own listener). */
     agentsPerProcess: z.number().int().min(1).max(1000),
+    /**
+     * Kubernetes: agents hosted by one pod (one `swarmbench agent --count K` process). Pools that
+     * kill single agents (1.6 failover) always get one per pod; needs the project's image.
+     */
+    agentsPerPod: z.number().int().min(1).max(100),
     resources: ResourceRequirements,
     /** Defect profiles of the reference agent (off by default): a system with known defects. */
     defects: defectList('agent'),

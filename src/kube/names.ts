@@ -15,6 +15,8 @@
  *   `<run>-a<attempt>-<step>-result`   the step's result ConfigMap (the runner writes it)
  *   `<run>-a<attempt>-<step>-seeds`    the step's agent-pool seeds ConfigMap (one key per pool)
  *   `<run>-a<attempt>-<step>-<pool>`   an agent pool's Deployment (at most 57: pods add 16)
+ *   `<run>-a<attempt>-<step>-<pool>-r<r>`  the Deployment of the rest part of a pool of several
+ *                                     agents per pod (one pod of r agents; same limit)
  *   `<run>-runner`                     the runners' ServiceAccount, Role and RoleBinding
  *   `<run>-runner-pools`               the RoleBinding to the runners' ClusterRole
  *   `<run>-a<attempt>-token-<5 random>`  Secret: the attempt's agent token (key `token`), by
@@ -55,6 +57,14 @@ export const ATTEMPT_LABEL = 'swarmbench.io/attempt';
 export const CATEGORY_LABEL = 'swarmbench.io/category';
 export const STEP_LABEL = 'swarmbench.io/step';
 export const POOL_LABEL = 'swarmbench.io/pool';
+/**
+ * The part of an agent pool that hosts several agents per pod (`spec.agents.agentsPerPod` > 1):
+ * `full` (pods of K agents) or `r<r>` (the one pod of the remaining r agents). In the selector of
+ * each part's Deployment, so the parts' selectors are disjoint; absent with one agent per pod.
+ */
+export const POOL_PART_LABEL = 'swarmbench.io/pool-part';
+/** How many agents a pod of a multi-agent pool hosts (pod template annotation; absent: one). */
+export const AGENTS_PER_POD_ANNOTATION = 'swarmbench.io/agents-per-pod';
 /** What an object is for: params, runner, step-result, agent-seeds, agent, export, agent-token. */
 export const COMPONENT_LABEL = 'swarmbench.io/component';
 /** A new value after a finished attempt starts another attempt (GitOps reruns). */

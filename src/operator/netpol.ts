@@ -1,6 +1,6 @@
 /**
  * The per-run NetworkPolicy (pure; docs/operator.md "Agents authenticate"): the run's agent pods
- * (selected by the run's uid label and the agent component) admit ingress on the agent port only
+ * (selected by the run's uid label and the agent component) admit ingress on the agent ports only (AGENT_PORT + i for the i-th agent of a pod)
  * from the pods of the same run (its runner Job and its agents, by the run-uid label, in the
  * run's namespace) and from the peers the operator is configured with (the Prometheus that
  * scrapes the agents: the chart's `networkPolicy.prometheusSelector`, passed as
@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { COMPONENT, COMPONENT_LABEL, RUN_UID_LABEL, labelValue, networkPolicyName, ownerReference, runLabels, type RunRef } from '../kube/names.ts';
-import { AGENT_PORT } from '../platform/kubernetes/manifests.ts';
+import { AGENT_PORT, MAX_AGENTS_PER_POD } from '../platform/kubernetes/manifests.ts';
 
 /** A Kubernetes label selector (matchLabels and/or matchExpressions). */
 const LabelSelector = z
@@ -72,7 +72,7 @@ export interface NetworkPolicyObject {
      * the API server WITHOUT it, and an ingress rule without `from` admits every source (found by
      * test/cluster/tenant.itest.ts). Build with `_from`; the API server sees `from`.
      */
-    ingress: { _from: IngressPeer[]; ports: { protocol: 'TCP'; port: number }[] }[];
+    ingress: { _from: IngressPeer[]; ports: { protocol: 'TCP'; port: number; endPort: number }[] }[];
   };
 }
 
@@ -94,7 +94,8 @@ export function agentNetworkPolicy(run: RunRef, extraPeers: readonly IngressPeer
         {
           // A peer with only a podSelector is the policy's own namespace: the run's runner and agents.
           _from: [{ podSelector: { matchLabels: { [RUN_UID_LABEL]: uid } } }, ...extraPeers.map((p) => JSON.parse(JSON.stringify(p)) as IngressPeer)],
-          ports: [{ protocol: 'TCP', port: AGENT_PORT }],
+          // A pod hosting several agents (spec.agents.agentsPerPod) listens on AGENT_PORT + i.
+          ports: [{ protocol: 'TCP', port: AGENT_PORT, endPort: AGENT_PORT + MAX_AGENTS_PER_POD - 1 }],
         },
       ],
     },

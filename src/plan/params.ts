@@ -34,6 +34,11 @@ export const Params = z
       capacity: int(1),
       ratePerAgent: z.number().min(0),
       agentsPerProcess: int(1),
+      /**
+       * Kubernetes: agents per pod (`spec.agents.agentsPerPod`, 1..100). Defaults to 1 when absent,
+       * so the params an older operator froze for an attempt still parse.
+       */
+      agentsPerPod: int(1).max(100).default(1),
       /** Seconds of offered load per scalability step (after a warm-up of a quarter of it). */
       stepSeconds: z.number().positive(),
       /** Agents added in the spawn-latency test (1.2). */
@@ -102,6 +107,7 @@ const QUICK = {
     spawnBatch: 8,
     balanceTasks: 400,
     agentsPerProcess: 8,
+    agentsPerPod: 1,
   },
   gpu: { model: 'small' as const, batchSizes: [1, 8, 32, 128], memoryIterations: 200, sustainedSeconds: 6 },
   monitoring: { observeSeconds: 4 },
@@ -118,6 +124,7 @@ const FULL = {
     spawnBatch: 10,
     balanceTasks: 5000,
     agentsPerProcess: 25,
+    agentsPerPod: 1,
   },
   gpu: { model: 'small' as const, batchSizes: [1, 8, 32, 128, 512], memoryIterations: 2000, sustainedSeconds: 60 },
   monitoring: { observeSeconds: 30 },
@@ -148,6 +155,7 @@ export function resolveParams(spec: BenchmarkRunSpec, overrideCategories?: Categ
       capacity: a.capacity ?? 64,
       ratePerAgent: a.ratePerAgent ?? 10,
       agentsPerProcess: a.agentsPerProcess ?? d.agents.agentsPerProcess,
+      agentsPerPod: a.agentsPerPod ?? d.agents.agentsPerPod,
       stepSeconds: d.agents.stepSeconds,
       spawnBatch: d.agents.spawnBatch,
       balanceTasks: d.agents.balanceTasks,

@@ -13,7 +13,8 @@
  * Job): agent pools are Deployments owned by the run (src/platform/kubernetes), configured by the
  * environment the operator sets (docs/kubernetes-platform.md): SWARMBENCH_PARAMS (the Params JSON,
  * used when --params is not given), SWARMBENCH_RUN_NAME, SWARMBENCH_RUN_UID, SWARMBENCH_NAMESPACE,
- * SWARMBENCH_IMAGE (the agents' image when params.agents.image is `local`), NODE_NAME, and
+ * SWARMBENCH_IMAGE (the agents' image when params.agents.image is `local`; `params.agents.agentsPerPod`
+ * > 1 needs that image or another of the project's own, else exit 2), NODE_NAME, and
  * optionally SWARMBENCH_AGENT_SCHEDULING (JSON {nodeSelector, tolerations, resources} for the agents;
  * the params' `agents.resources` (`spec.agents.resources`) win over its resources), and
  * SWARMBENCH_AGENT_TOKEN with SWARMBENCH_AGENT_TOKEN_SECRET (the attempt's agent token, from the
@@ -49,6 +50,7 @@ import { loadKubeConfig } from '../kube/client.ts';
 import { LocalPlatform } from '../platform/local/index.ts';
 import { parseAgentSource } from '../platform/local/source.ts';
 import { KubernetesPlatform, type Scheduling } from '../platform/kubernetes/index.ts';
+import { isOwnImage } from '../platform/kubernetes/manifests.ts';
 import { AGENT_TOKEN_ENV, AGENT_TOKEN_SECRET_ENV, type RunRef } from '../kube/names.ts';
 import { writeStepResult } from '../platform/kubernetes/result.ts';
 import type { Platform } from '../platform/types.ts';
@@ -195,12 +197,18 @@ export async function main(argv: string[]): Promise<number> {
       const own = params.agents.image === 'local';
       const image = own ? process.env.SWARMBENCH_IMAGE : params.agents.image;
       if (!image) throw new Error('SWARMBENCH_IMAGE is not set (the agents\' image when params.agents.image is "local")');
+      // Several agents per pod run `swarmbench agent --count K`: only the project's image has it
+      // (`local`, or an image reference that is the project's own, as the platform decides).
+      const perPod = params.agents.agentsPerPod;
+      if (perPod > 1 && !(own || isOwnImage(image))) {
+        return fail(`spec.agents.agentsPerPod ${perPod} needs the project's image: a user's agent image is configured by the environment, one agent per container (image ${image}); set spec.agents.agentsPerPod to 1`, 2);
+      }
       const sched = agentScheduling(process.env.SWARMBENCH_AGENT_SCHEDULING, params);
       const tokenSecret = agentTokenSecretEnv(process.env);
       platform = new KubernetesPlatform({
         kc: kube!.kc, run: kube!.run, attempt, step: step.name, category: step.category,
         agentImage: image, ...(own ? { ownImage: true } : {}), ...(sched ? { scheduling: sched } : {}),
-        ...(tokenSecret ? { agentTokenSecret: tokenSecret } : {}), log,
+        ...(tokenSecret ? { agentTokenSecret: tokenSecret } : {}), agentsPerPod: perPod, log,
       });
     } else {
       platform = new LocalPlatform({ ...(values['file-sd'] ? { fileSdPath: values['file-sd'] } : {}), agents: source.source });

@@ -6,6 +6,8 @@
  * (a) KubernetesPlatform used from here (admin kubeconfig): a pool of 3 spread over the two CPU
  *     nodes (never the GPU node), every agent's membership view holding 3; scaleTo(5) and back to 2;
  *     a killed agent replaced (autoHeal) or not (autoHeal false); close() removes everything;
+ *     5 agents per pod (`agentsPerPod`): 1 → 12 → 7 → 10 agents in ceil(n/5) pods, every view
+ *     holding every agent;
  * (b) a Job of the project image running `swarmbench runner --step integration --platform
  *     kubernetes --result-configmap …` with the operator's env contract, as the runner's service
  *     account: Complete, its result ConfigMap valid against the StepResult schema, 3 measurements
@@ -223,6 +225,36 @@ describe.skipIf(!!notUp)(title, () => {
     await p.close();
     expect(await podsOf('swarmbench.io/pool=noheal')).toHaveLength(0);
   });
+
+  it('(a) several agents per pod: a pool of 5 per pod scaled 1 → 12 → 7 → 10, every view holding every agent, closed', async () => {
+    const p = new KubernetesPlatform({ kc, run: { namespace: ns, name: runName, uid: runUid }, attempt: 1, step: 'scalability', agentImage: IMAGE, agentsPerPod: 5, log: quiet, readyTimeoutMs: 90_000 });
+    platforms.push(p);
+    const sel = 'swarmbench.io/step=scalability,swarmbench.io/pool=multi';
+    const t0 = Date.now();
+    const pool = await p.createPool({ name: 'multi', size: 1, capacity: 16, agentsPerProcess: 25, gossipIntervalMs: 100, failureTimeoutMs: 1500 });
+    let list = pool.agents();
+    expect(list).toHaveLength(1);
+    process.stderr.write(`kube-platform: a pool of 1 (5 per pod) formed in ${Date.now() - t0} ms\n`);
+    for (const n of [12, 7, 10]) {
+      const t1 = Date.now();
+      list = await pool.scaleTo(n);
+      process.stderr.write(`kube-platform: 5 per pod, -> ${n} in ${Date.now() - t1} ms\n`);
+      expect(list).toHaveLength(n);
+      expect(new Set(list.map((a) => a.id)).size).toBe(n);
+      expect(new Set(list.map((a) => a.url)).size).toBe(n);
+      for (const a of list) expect(a.url).toMatch(/^http:\/\/10\.244\.\d+\.\d+:80(8\d|9\d)$/);
+      const info = await agents.info(list.at(-1)!.url);
+      expect(info.body.id).toBe(list.at(-1)!.id);
+      await until(`every membership view holds the ${n} agents`, () => membershipIs(list.map((a) => a.url), list.map((a) => a.id)), 60_000);
+      await until(`ceil(${n}/5) pods`, async () => (await podsOf(sel)).length === Math.ceil(n / 5), 30_000);
+    }
+    await expect(pool.kill(list[0]!.id)).rejects.toThrow(/hosts 5 agents per pod/);
+    const st = await pool.stats();
+    expect(st.map((s) => s.agents)).toEqual([5, 5]);
+    await pool.close();
+    expect(await podsOf(sel)).toHaveLength(0);
+    expect((await apps.listNamespacedDeployment({ namespace: ns, labelSelector: sel })).items).toHaveLength(0);
+  }, 150_000);
 
   it('(b) a Job of the project image runs the integration step as the runner service account and writes its result ConfigMap', async () => {
     const params = resolveParams({ mode: 'quick', trials: 3, agents: { poolSize: 3 } }, ['integration']);

@@ -269,7 +269,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     // client-node names the field `_from` in its types; the object read back carries `from`.
     const rule = np.spec!.ingress![0]! as unknown as { from?: unknown; _from?: unknown };
     expect(rule.from ?? rule._from).toEqual([{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': b.metadata.uid } } }]);
-    expect(np.spec!.ingress![0]!.ports).toEqual([{ protocol: 'TCP', port: 8080 }]);
+    expect(np.spec!.ingress![0]!.ports).toEqual([{ protocol: 'TCP', port: 8080, endPort: 8179 }]);
 
     // Both complete, each with its own objects.
     const [ra, rb] = await Promise.all([finished('team.a'), finished('team-a')]);

@@ -412,7 +412,7 @@ describe('the run\'s NetworkPolicy', () => {
     expect(np.spec).toEqual({
       podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1', 'swarmbench.io/component': 'agent' } },
       policyTypes: ['Ingress'],
-      ingress: [{ _from: [{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }, prom], ports: [{ protocol: 'TCP', port: 8080 }] }],
+      ingress: [{ _from: [{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }, prom], ports: [{ protocol: 'TCP', port: 8080, endPort: 8179 }] }],
     });
     expect(agentNetworkPolicy(run).spec.ingress[0]!._from).toEqual([{ podSelector: { matchLabels: { 'swarmbench.io/run-uid': 'u-1' } } }]);
     // The agent pods carry the labels the policy selects by.

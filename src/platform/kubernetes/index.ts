@@ -1,6 +1,7 @@
 /**
  * The Kubernetes platform: an agent pool is a Deployment owned by the BenchmarkRun; one pod per
- * agent, agent id = pod name, URL = http://<pod IP>:8080 (no DNS or ClusterIP needed).
+ * agent, agent id = pod name, URL = http://<pod IP>:8080 (no DNS or ClusterIP needed); with
+ * several agents per pod (below), up to two Deployments of K-agent pods.
  * Design, names, labels and RBAC: docs/kubernetes-platform.md.
  *
  * - Seeding: the pods read `SWARMBENCH_SEEDS` from the pool's key in the step's seeds ConfigMap
@@ -18,17 +19,28 @@
  *   crash). With `autoHeal` the Deployment replaces it (a new pod, a new id); without it the
  *   replicas are lowered by one right after the delete, so the pool stays one smaller (a
  *   replacement the ReplicaSet may have created in between is removed again while still pending).
- * - `agentsPerProcess` is ignored: one agent per pod.
+ * - Several agents per pod (`agentsPerPod` K > 1, `spec.agents.agentsPerPod`; parts.ts has the
+ *   plan, docs/kubernetes-platform.md "Several agents per pod"): a pool's K is
+ *   `opts.agentsPerProcess === 1 ? 1 : agentsPerPod`: a pool that asks for one agent per process
+ *   (the 1.6 failover pool, which kills single agents) always gets one per pod. With K = 1
+ *   everything below holds as it is. With K > 1 the pool is F = floor(n/K) pods of K agents (the
+ *   full part, the pool's Deployment) and one pod of the r = n mod K others (the rest part, its
+ *   own Deployment `<pool>-r<r>`); `scaleTo` carries out `planParts` (the new rest Deployment is
+ *   created before the old one is deleted, which goes once the new pods are up); agent i of a pod
+ *   is `<pod name>-<i>` on port 8080 + i; `kill` is refused (one agent cannot be killed without its
+ *   pod's others); `stats()` has one entry per pod (one process) with `agents` = its agents.
+ *   `agentsPerProcess` sets nothing else here.
  * - `stats()`: one entry per pod from the agent's /metrics (process_resident_memory_bytes,
- *   process_cpu_seconds_total, nodejs_heap_size_used_bytes); `pid` is the host pid where the
- *   runtime reports it (the test cluster), 0 otherwise.
- * - `close()` deletes the Deployment and the pool's seeds key and waits (bounded) until the
- *   pool's pods are gone.
+ *   process_cpu_seconds_total, nodejs_heap_size_used_bytes; agent 0's with several agents per
+ *   pod); `pid` is the host pid where the runtime reports it (the test cluster), 0 otherwise.
+ * - `close()` deletes the Deployment (every part's) and the pool's seeds key and waits (bounded)
+ *   until the pool's pods are gone.
  * - Ownership (docs/kubernetes-platform.md "Ownership"): the pool changes or deletes only objects
  *   its run controls (controller ownerReference with the run's uid, `belongsTo`). A leftover
- *   Deployment of the pool's name is deleted only when the run controls it, with its uid as
- *   precondition; the Deployment is deleted on close with the uid of the one this pool created;
- *   the seeds ConfigMap is read and checked once before the first patch. Anything else is an
+ *   Deployment of the pool's name (or of a rest part's) is deleted only when the run controls it
+ *   and its pool label is this pool's (`mustBeThisPool`), with its uid as precondition; the
+ *   Deployments are deleted on close with the uids of those this pool created; the seeds
+ *   ConfigMap is read and checked once before the first patch. Anything else is an
  *   error naming the object and its controller, with nothing modified. The pods are selected by
  *   the run's uid label, so an earlier run's pods of the same name are never killed or counted.
  * - The agents' token: with `agentTokenSecret` (the runner sets it under the operator, from
@@ -44,15 +56,18 @@ import {
 import { agentToken, metricsToken } from '../../agent/auth.ts';
 import { AgentClient } from '../../agent/client.ts';
 import type { Logger } from '../../log.ts';
-import { createOrGet, describeError, isNotFound } from '../../kube/client.ts';
+import { createOrGet, describeError, isConflict, isNotFound } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
-import { ATTEMPT_LABEL, belongsTo, COMPONENT, COMPONENT_LABEL, controllerOf, RUN_UID_LABEL, runLabels, selectorString, STEP_LABEL, type RunRef } from '../../kube/names.ts';
+import {
+  ATTEMPT_LABEL, belongsTo, COMPONENT, COMPONENT_LABEL, controllerOf, labelValue, POOL_LABEL, RUN_UID_LABEL, runLabels, selectorString, STEP_LABEL, type RunRef,
+} from '../../kube/names.ts';
 import { Serial } from '../serial.ts';
 import {
-  agentDeployment, agentHandleOf, byAge, isOwnImage, isPodReady, poolNames, poolSelector, seedsValue,
-  statsFromMetrics, stepSeedsConfigMap, type PoolContext, type Scheduling,
+  agentDeployment, agentHandlesOf, byAge, FULL_PART, isOwnImage, isPodReady, MAX_AGENTS_PER_POD, partDeploymentName, podPart, poolNames, poolSelector, seedsValue,
+  statsFromMetrics, stepSeedsConfigMap, type PoolContext, type PoolPart, type Scheduling,
 } from './manifests.ts';
+import { agentsOfPods, partsSettled, planParts, restPart, seedUrls, type PartStep, type PartsWait } from './parts.ts';
 
 export type { Scheduling } from './manifests.ts';
 
@@ -83,6 +98,11 @@ export interface KubernetesPlatformOptions {
   readyTimeoutMs?: number;
   /** Deadline for close() to see the pods gone (default 60 s). */
   closeTimeoutMs?: number;
+  /**
+   * Agents per pod (`spec.agents.agentsPerPod`, 1..MAX_AGENTS_PER_POD; default 1) of the pools
+   * that do not ask for one agent per process; more than 1 needs the project's image.
+   */
+  agentsPerPod?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -107,9 +127,14 @@ class KubernetesPool implements Pool {
   private readonly client = new AgentClient({ maxSockets: 8, timeoutMs: 3000 });
   /** Pods this pool deleted (kill): hidden from agents() before the watch reports them gone. */
   private readonly deleted = new Set<string>();
-  /** Pod uids whose agent answered 200 on /readyz. */
+  /** Agents (`<pod uid>#<index>`) that answered 200 on /readyz. */
   private readonly confirmed = new Set<string>();
+  /** Agents per pod: 1, or the platform's agentsPerPod unless the pool asks for one per process. */
+  readonly agentsPerPod: number;
+  /** The full part's replicas (the pool's Deployment). */
   private replicas = 0;
+  /** The rest Deployments this pool created and has not deleted (K > 1): their r → uid. */
+  private readonly rests = new Map<number, string | undefined>();
   private seeds = '';
   /** The seeds ConfigMap was read and found controlled by the run. */
   private seedsChecked = false;
@@ -122,6 +147,7 @@ class KubernetesPool implements Pool {
     this.platform = platform;
     this.opts = opts;
     this.name = opts.name;
+    this.agentsPerPod = opts.agentsPerProcess === 1 ? 1 : platform.agentsPerPod;
     this.ctx = platform.context;
     this.names = poolNames(this.ctx, opts.name);
     this.selector = selectorString(poolSelector(this.ctx, opts.name));
@@ -137,20 +163,26 @@ class KubernetesPool implements Pool {
     });
   }
 
+  /** The Deployment of the pool (no part: one agent per pod) or of one of its parts. */
+  private deployment(replicas: number, part?: PoolPart) {
+    return agentDeployment({
+      ctx: this.ctx,
+      pool: this.opts,
+      replicas,
+      image: this.platform.agentImage,
+      ownImage: this.platform.ownImage,
+      ...(part ? { part } : {}),
+      ...(this.platform.scheduling ? { scheduling: this.platform.scheduling } : {}),
+      ...(this.platform.agentTokenSecret ? { agentTokenSecret: this.platform.agentTokenSecret } : { agentToken: agentToken(), ...(metricsToken() ? { metricsToken: metricsToken()! } : {}) }),
+    });
+  }
+
   /** Sets the pool's seeds key and creates the Deployment (0 replicas), replacing leftovers of an earlier try. */
   async start(): Promise<void> {
     const { apps } = this.platform;
     const ns = this.ctx.run.namespace;
     await this.putSeeds('');
-    const dep = agentDeployment({
-      ctx: this.ctx,
-      pool: this.opts,
-      replicas: 0,
-      image: this.platform.agentImage,
-      ownImage: this.platform.ownImage,
-      ...(this.platform.scheduling ? { scheduling: this.platform.scheduling } : {}),
-      ...(this.platform.agentTokenSecret ? { agentTokenSecret: this.platform.agentTokenSecret } : { agentToken: agentToken(), ...(metricsToken() ? { metricsToken: metricsToken()! } : {}) }),
-    });
+    const dep = this.deployment(0, this.agentsPerPod > 1 ? { key: FULL_PART, agents: this.agentsPerPod } : undefined);
     this.informer.start();
     const d = await createOrGet(
       () => apps.createNamespacedDeployment({ namespace: ns, body: dep }),
@@ -162,6 +194,7 @@ class KubernetesPool implements Pool {
       // restarted runner pod). Its agents would skew every measurement: start from nothing. Only
       // a Deployment the run controls is ours to delete.
       this.mustOwn(d.object, 'Deployment');
+      this.mustBeThisPool(d.object);
       this.log('warn', 'replacing a leftover agent pool', { deployment: this.names.deployment });
       this.deploymentUid = d.object.metadata?.uid;
       await this.deleteDeployment();
@@ -187,7 +220,7 @@ class KubernetesPool implements Pool {
   }
 
   agents(): AgentHandle[] {
-    return this.readyPods().map(agentHandleOf);
+    return agentsOfPods(this.readyPods());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -198,17 +231,64 @@ class KubernetesPool implements Pool {
     return this.serial.run(async () => {
       if (this.closed) throw new Error(`pool ${this.name} is closed`);
       const deadline = Date.now() + this.platform.readyTimeoutMs;
-      if (n > 0 && this.readyPods().length === 0) {
-        // An empty pool: one pod founds the cluster, the others join it.
-        await this.writeSeeds([]);
-        await this.patchReplicas(1);
-        await this.waitSize(1, deadline);
-      }
-      if (n > 0) await this.writeSeeds(this.agents().map((a) => a.url));
-      await this.patchReplicas(n);
-      await this.waitSize(n, deadline);
+      // An empty pool: one pod founds the cluster, the others join it (parts.ts planParts; with
+      // one agent per pod: seeds "", 1 replica, wait; seeds, n replicas, wait).
+      const steps = planParts({ full: this.replicas, rests: [...this.rests.keys()] }, n, this.agentsPerPod, this.readyPods().length > 0);
+      for (const step of steps) await this.carryOut(step, deadline);
       return this.agents();
     });
+  }
+
+  private async carryOut(step: PartStep, deadline: number): Promise<void> {
+    switch (step.kind) {
+      case 'seeds':
+        return this.writeSeeds(step.found ? [] : seedUrls(this.readyPods()));
+      case 'full':
+        return this.patchReplicas(step.replicas);
+      case 'create-rest':
+        return this.createRest(step.agents);
+      case 'delete-rest':
+        await this.deleteDeployment(partDeploymentName(this.ctx, this.name, restPart(step.agents)), this.rests.get(step.agents));
+        this.rests.delete(step.agents);
+        return;
+      case 'wait':
+        return this.waitParts(step, deadline);
+    }
+  }
+
+  /**
+   * Creates the rest Deployment of r agents (one replica). One of that name that exists is this
+   * pool's (a rest it deleted whose removal is still under way, or one of an earlier try): when
+   * the run controls it and it is this pool's, it is deleted (uid precondition), its pods awaited,
+   * and the Deployment created again; anything else is a conflict, nothing modified.
+   */
+  private async createRest(r: number): Promise<void> {
+    const { apps } = this.platform;
+    const ns = this.ctx.run.namespace;
+    const dep = this.deployment(1, { key: restPart(r), agents: r });
+    const name = dep.metadata!.name!;
+    const create = () => apps.createNamespacedDeployment({ namespace: ns, body: dep });
+    const d = await createOrGet(create, () => apps.readNamespacedDeployment({ namespace: ns, name }));
+    if (d.created) {
+      this.rests.set(r, d.object.metadata?.uid);
+      return;
+    }
+    this.mustOwn(d.object, 'Deployment');
+    this.mustBeThisPool(d.object);
+    this.log('warn', 'replacing a leftover part of an agent pool', { deployment: name });
+    await this.deleteDeployment(name, d.object.metadata?.uid);
+    await this.until(`the leftover part ${name} is gone`, () => !this.informer.list().some((p) => podPart(p) === restPart(r)), this.platform.closeTimeoutMs);
+    const end = Date.now() + this.platform.closeTimeoutMs;
+    for (;;) {
+      try {
+        this.rests.set(r, (await create()).metadata?.uid);
+        return;
+      } catch (err) {
+        // 409 while the deleted object is still there (a finalizer, a slow API server): again, bounded.
+        if (!isConflict(err) || Date.now() > end) throw err;
+        await sleep(200);
+      }
+    }
   }
 
   private async patchReplicas(n: number): Promise<void> {
@@ -253,6 +333,13 @@ class KubernetesPool implements Pool {
     this.seeds = value ?? '';
   }
 
+  /** Throws (nothing modified) when `obj` is a Deployment of another pool of the run (a pool whose name is this one's with `-r<r>`). */
+  private mustBeThisPool(obj: KubernetesObject): void {
+    const pool = obj.metadata?.labels?.[POOL_LABEL];
+    if (pool === labelValue(this.name)) return;
+    throw new Error(`conflict: Deployment ${this.ctx.run.namespace}/${obj.metadata?.name} belongs to pool ${pool ?? '(none)'}, not to pool ${this.name}; not modified`);
+  }
+
   /** Throws (nothing modified) when the run does not control `obj`. */
   private mustOwn(obj: KubernetesObject, kind: string): void {
     if (belongsTo(obj, this.ctx.run.uid)) return;
@@ -261,31 +348,35 @@ class KubernetesPool implements Pool {
     );
   }
 
-  /** Until exactly n pods of the pool exist (none being deleted), all Ready and answering /readyz. */
-  private async waitSize(n: number, deadline: number): Promise<void> {
+  /**
+   * Until exactly the pods of `want` exist (none being deleted; pods of its `besides` parts may be
+   * there too), all Ready and every agent of them answering /readyz. With one agent per pod: until
+   * exactly n pods of the pool exist, all Ready and answering /readyz.
+   */
+  private async waitParts(want: PartsWait, deadline: number): Promise<void> {
     for (;;) {
       if (this.closed) throw new Error(`pool ${this.name} closed while scaling`);
       const all = this.informer.list().filter((p) => !this.deleted.has(p.metadata?.name ?? ''));
-      const ready = all.filter(isPodReady);
-      if (all.length === n && ready.length === n && (await this.confirmReady(ready))) return;
+      const s = partsSettled(all, want);
+      if (s.done && (await this.confirmReady(s.ready))) return;
       if (Date.now() > deadline) {
-        const failing = all.filter((p) => !isPodReady(p)).map((p) => `${p.metadata?.name} ${p.status?.phase ?? '?'}${p.status?.reason ? ` ${p.status.reason}` : ''}${p.status?.message ? `: ${p.status.message}` : ''}`);
+        const failing = s.notReady.map((p) => `${p.metadata?.name} ${p.status?.phase ?? '?'}${p.status?.reason ? ` ${p.status.reason}` : ''}${p.status?.message ? `: ${p.status.message}` : ''}`);
         throw new Error(
-          `pool ${this.name}: ${ready.length} of ${n} agents ready (${all.length} pods) after ${this.platform.readyTimeoutMs} ms${failing.length ? `; not ready: ${failing.slice(0, 3).join('; ')}` : ''}`,
+          `pool ${this.name}: ${s.readyAgents} of ${want.agents} agents ready (${s.pods} pods) after ${this.platform.readyTimeoutMs} ms${failing.length ? `; not ready: ${failing.slice(0, 3).join('; ')}` : ''}`,
         );
       }
       await sleep(50);
     }
   }
 
-  /** Each ready pod's agent answers 200 on /readyz (remembered per pod uid). */
+  /** Every agent of the ready pods answers 200 on /readyz (remembered per pod uid and agent index). */
   private async confirmReady(pods: V1Pod[]): Promise<boolean> {
-    const todo = pods.filter((p) => !this.confirmed.has(p.metadata?.uid ?? ''));
+    const todo = pods.flatMap((p) => agentHandlesOf(p).map((a, i) => ({ a, key: `${p.metadata?.uid ?? ''}#${i}` }))).filter((t) => !this.confirmed.has(t.key));
     const oks = await Promise.all(
-      todo.map(async (p) => {
+      todo.map(async ({ a, key }) => {
         try {
-          const r = await this.client.readyz(agentHandleOf(p).url);
-          if (r.status === 200) this.confirmed.add(p.metadata?.uid ?? '');
+          const r = await this.client.readyz(a.url);
+          if (r.status === 200) this.confirmed.add(key);
           return r.status === 200;
         } catch {
           return false;
@@ -296,6 +387,9 @@ class KubernetesPool implements Pool {
   }
 
   kill(id: string): Promise<void> {
+    if (this.agentsPerPod > 1) {
+      return Promise.reject(new Error(`pool ${this.name} hosts ${this.agentsPerPod} agents per pod: killing one agent needs one agent per pod (agentsPerProcess 1)`));
+    }
     return this.serial.run(async () => {
       const pod = this.livePods().find((p) => p.metadata?.name === id);
       if (!pod) throw new Error(`pool ${this.name}: no live agent ${id}`);
@@ -316,12 +410,15 @@ class KubernetesPool implements Pool {
     });
   }
 
+  /** One entry per ready pod (one process): agent 0's /metrics, `agents` = the pod's agents. */
   async stats(): Promise<ProcessStats[]> {
     const out = await Promise.all(
-      this.agents().map(async (a) => {
+      this.readyPods().map(async (p) => {
+        const all = agentHandlesOf(p);
+        const a = all[0]!;
         try {
           const r = await this.client.metrics(a.url);
-          return r.status === 200 ? statsFromMetrics(a.pid, r.body) : null;
+          return r.status === 200 ? { ...statsFromMetrics(a.pid, r.body), agents: all.length } : null;
         } catch {
           return null; // the agent may be going away
         }
@@ -330,12 +427,15 @@ class KubernetesPool implements Pool {
     return out.filter((s): s is ProcessStats => s !== null);
   }
 
-  /** Deletes the Deployment this pool created (or checked), by uid precondition; none: nothing to delete. */
-  private async deleteDeployment(): Promise<void> {
-    const uid = this.deploymentUid;
+  /**
+   * Deletes a Deployment this pool created (or checked), by uid precondition; no uid: nothing to
+   * delete. Default: the pool's own (the full part's).
+   */
+  private async deleteDeployment(name = this.names.deployment, uid = this.deploymentUid): Promise<void> {
     if (!uid) return;
     try {
-      await this.platform.apps.deleteNamespacedDeployment({ namespace: this.ctx.run.namespace, name: this.names.deployment, propagationPolicy: 'Background', body: { preconditions: { uid } } });
+      // The options go in the body: with a body the API server ignores the query's propagationPolicy.
+      await this.platform.apps.deleteNamespacedDeployment({ namespace: this.ctx.run.namespace, name, body: { preconditions: { uid }, propagationPolicy: 'Background' } });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -355,6 +455,10 @@ class KubernetesPool implements Pool {
     await this.serial.idle();
     try {
       await this.deleteDeployment();
+      for (const [r, uid] of this.rests) {
+        await this.deleteDeployment(partDeploymentName(this.ctx, this.name, restPart(r)), uid);
+        this.rests.delete(r);
+      }
       await this.putSeeds(null);
       await this.until('its pods are gone', () => this.informer.list().length === 0, this.platform.closeTimeoutMs);
     } catch (err) {
@@ -385,6 +489,8 @@ export class KubernetesPlatform implements Platform {
   readonly log: KubernetesPlatformLog | undefined;
   readonly readyTimeoutMs: number;
   readonly closeTimeoutMs: number;
+  /** Agents per pod of the pools that do not ask for one per process (1: one agent per pod). */
+  readonly agentsPerPod: number;
   private readonly pools = new Set<KubernetesPool>();
   private leftovers: Promise<number> | undefined;
   /** Pods of an earlier try of this step found (and removed) before its first pool; null until looked. */
@@ -402,6 +508,14 @@ export class KubernetesPlatform implements Platform {
     this.log = o.log;
     this.readyTimeoutMs = o.readyTimeoutMs ?? 180_000;
     this.closeTimeoutMs = o.closeTimeoutMs ?? 60_000;
+    const k = o.agentsPerPod ?? 1;
+    if (!Number.isInteger(k) || k < 1 || k > MAX_AGENTS_PER_POD) {
+      throw new Error(`spec.agents.agentsPerPod must be an integer from 1 to ${MAX_AGENTS_PER_POD}, not ${k}`);
+    }
+    if (k > 1 && !this.ownImage) {
+      throw new Error(`spec.agents.agentsPerPod ${k} needs the project's image: a user's agent image (${o.agentImage}) is configured by the environment, one agent per container`);
+    }
+    this.agentsPerPod = k;
   }
 
   async createPool(opts: PoolOptions): Promise<Pool> {

@@ -1,10 +1,11 @@
 /**
  * Pure builders of the objects the Kubernetes platform and the runner create, and pure readers of
  * what the API server returns (pods → agent handles, /metrics → process stats). No I/O here:
- * everything is unit-tested (test/unit/kube-platform.test.ts).
+ * everything is unit-tested (test/unit/kube-platform.test.ts, test/unit/kube-pool-parts.test.ts).
  *
  * Names and labels come from `kube/names.ts` (docs/kubernetes-platform.md):
- * - agent pool:   Deployment `poolDeploymentName` (at most 57 characters);
+ * - agent pool:   Deployment `poolDeploymentName` (at most 57 characters); with several agents
+ *                 per pod, a second one for the rest part (`partDeploymentName`, parts.ts);
  * - seeds:        one ConfigMap per step (`stepSeedsName`), one key per pool (`seedsKey`). The
  *                 operator creates it (empty) before the step's Job, so the runner needs no
  *                 `create` on ConfigMaps, only get/patch on it by name;
@@ -15,8 +16,8 @@ import type {
   V1ConfigMap, V1Deployment, V1EnvVar, V1Pod, V1ResourceRequirements, V1Toleration,
 } from '@kubernetes/client-node';
 import {
-  AGENT_CONTAINER, AGENT_TOKEN_ENV, AGENT_TOKEN_KEY, METRICS_TOKEN_ENV, METRICS_TOKEN_KEY, APP_NAME_LABEL, CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL, POOL_LABEL, STEP_LABEL,
-  ownerReference, poolDeploymentName, runLabels, seedsKey, stepSeedsName, type RunRef,
+  AGENT_CONTAINER, AGENT_TOKEN_ENV, AGENT_TOKEN_KEY, AGENTS_PER_POD_ANNOTATION, METRICS_TOKEN_ENV, METRICS_TOKEN_KEY, APP_NAME_LABEL, CATEGORY_LABEL, COMPONENT, COMPONENT_LABEL,
+  POOL_LABEL, POOL_PART_LABEL, STEP_LABEL, ownerReference, poolDeploymentName, runLabels, seedsKey, stepSeedsName, type RunRef,
 } from '../../kube/names.ts';
 import type { AgentHandle, PoolOptions, ProcessStats } from '../types.ts';
 
@@ -26,6 +27,13 @@ export const AGENT_PORT = 8080;
 export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** How many ready agents the seeds ConfigMap lists. */
 export const MAX_SEEDS = 3;
+/**
+ * The most agents one pod hosts (`spec.agents.agentsPerPod`): they listen on AGENT_PORT ..
+ * AGENT_PORT + MAX_AGENTS_PER_POD - 1.
+ */
+export const MAX_AGENTS_PER_POD = 100;
+/** The part of a multi-agent pool whose pods host K agents each (`POOL_PART_LABEL`). */
+export const FULL_PART = 'full';
 
 export interface Scheduling {
   nodeSelector?: Record<string, string>;
@@ -71,6 +79,24 @@ export function poolLabels(ctx: PoolContext, pool: string): Record<string, strin
   };
 }
 
+/**
+ * One Deployment of a pool that hosts several agents per pod: `key` is the part (`FULL_PART`, or
+ * `r<r>` for the one pod of the remaining r agents, parts.ts `restPart`), `agents` what each of its
+ * pods hosts.
+ */
+export interface PoolPart {
+  key: string;
+  agents: number;
+}
+
+/**
+ * The Deployment name of a part: the full part keeps the pool's name (`poolNames(…).deployment`),
+ * the rest part of r agents is `poolDeploymentName(run, attempt, step, "<pool>-r<r>")`.
+ */
+export function partDeploymentName(ctx: PoolContext, pool: string, part: string): string {
+  return part === FULL_PART ? poolNames(ctx, pool).deployment : poolDeploymentName(ctx.run.name, ctx.attempt, ctx.step, `${pool}-${part}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Agent pool
 
@@ -103,6 +129,11 @@ export interface AgentDeploymentOptions {
   agentToken?: string;
   /** With `agentToken`: the runner's scrape token (SWARMBENCH_METRICS_TOKEN), also as a plain value. */
   metricsToken?: string;
+  /**
+   * A part of a pool of several agents per pod (the project's image only): absent, one agent per
+   * pod and the Deployment is the pool's one, as it always was.
+   */
+  part?: PoolPart;
 }
 
 /**
@@ -123,12 +154,26 @@ export interface AgentDeploymentOptions {
  *   token as `SWARMBENCH_METRICS_TOKEN` from the same Secret's optional key `metrics-token`;
  * - the container's resources from `scheduling.resources` (`spec.agents.resources`, frozen in the
  *   params), so the pods are not BestEffort when the run or the chart's defaults ask for some.
+ *
+ * With `part` (several agents per pod, docs/kubernetes-platform.md "Several agents per pod"):
+ * the Deployment is named `partDeploymentName`; `POOL_PART_LABEL` = the part's key is added to
+ * its labels and to its selector (the parts' selectors are disjoint, while the pool's informer and
+ * the topology spread still select the whole pool without it); the pods run `swarmbench agent
+ * --count c` (agent i: id `<pod name>-<i>`, port 8080 + i; a lone agent keeps the pod name, as
+ * the agent CLI names it) and carry `AGENTS_PER_POD_ANNOTATION` = c, which `agentHandlesOf` reads;
+ * the container lists the c ports. Readiness and the Prometheus annotations stay on 8080 (agent 0):
+ * one scrape per pod, which is one process.
  */
 export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
-  const { ctx, pool } = o;
+  const { ctx, pool, part } = o;
+  if (part && !o.ownImage) throw new Error(`pool ${pool.name}: several agents per pod need the project's image (a user's agent image runs one agent per container)`);
+  if (part && (!Number.isInteger(part.agents) || part.agents < 1 || part.agents > MAX_AGENTS_PER_POD)) {
+    throw new Error(`pool ${pool.name}: agents per pod must be an integer from 1 to ${MAX_AGENTS_PER_POD}, not ${part.agents}`);
+  }
   const names = poolNames(ctx, pool.name);
-  const selector = poolSelector(ctx, pool.name);
-  const labels = poolLabels(ctx, pool.name);
+  const poolSel = poolSelector(ctx, pool.name);
+  const selector = part ? { ...poolSel, [POOL_PART_LABEL]: part.key } : poolSel;
+  const labels = part ? { ...poolLabels(ctx, pool.name), [POOL_PART_LABEL]: part.key } : poolLabels(ctx, pool.name);
   const env: V1EnvVar[] = [
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
@@ -151,14 +196,15 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
   // Defect profiles are the reference agent's: only pods of the project's own image get them.
   if (o.ownImage && pool.defects && pool.defects.length > 0) env.push({ name: 'SWARMBENCH_DEFECTS', value: pool.defects.join(',') });
   const args = o.ownImage
-    ? ['agent', '--host', '$(POD_IP)', '--port', String(AGENT_PORT), '--id', '$(POD_NAME)', '--capacity', String(pool.capacity), '--name', pool.name]
+    ? ['agent', '--host', '$(POD_IP)', '--port', String(AGENT_PORT), '--id', '$(POD_NAME)', '--capacity', String(pool.capacity), '--name', pool.name, ...(part ? ['--count', String(part.agents)] : [])]
     : undefined;
+  const ports = Array.from({ length: part?.agents ?? 1 }, (_, i) => ({ name: i === 0 ? 'http' : `http-${i}`, containerPort: AGENT_PORT + i, protocol: 'TCP' }));
   const s = o.scheduling ?? {};
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
-      name: names.deployment,
+      name: part ? partDeploymentName(ctx, pool.name, part.key) : names.deployment,
       namespace: ctx.run.namespace,
       labels,
       ownerReferences: [ownerReference(ctx.run)],
@@ -174,6 +220,7 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
             'prometheus.io/scrape': 'true',
             'prometheus.io/port': String(AGENT_PORT),
             'prometheus.io/path': '/metrics',
+            ...(part ? { [AGENTS_PER_POD_ANNOTATION]: String(part.agents) } : {}),
           },
         },
         spec: {
@@ -190,7 +237,7 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
           ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}),
           ...(s.tolerations ? { tolerations: s.tolerations } : {}),
           topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } },
+            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: poolSel } },
           ],
           containers: [
             {
@@ -199,7 +246,7 @@ export function agentDeployment(o: AgentDeploymentOptions): V1Deployment {
               ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
               ...(args ? { command: ['swarmbench'], args } : {}),
               env,
-              ports: [{ name: 'http', containerPort: AGENT_PORT, protocol: 'TCP' }],
+              ports,
               securityContext: {
                 allowPrivilegeEscalation: false,
                 capabilities: { drop: ['ALL'] },
@@ -307,6 +354,34 @@ export function agentHandleOf(pod: V1Pod): AgentHandle {
     pid: pidOfPod(pod),
     node: pod.spec?.nodeName ?? '',
   };
+}
+
+/**
+ * How many agents a pod hosts: its `AGENTS_PER_POD_ANNOTATION` (an integer 1..MAX_AGENTS_PER_POD);
+ * absent or anything else: 1 (a pod of a pool of one agent per pod).
+ */
+export function agentsPerPodOf(pod: V1Pod): number {
+  const v = pod.metadata?.annotations?.[AGENTS_PER_POD_ANNOTATION];
+  const n = v !== undefined && /^\d{1,3}$/.test(v) ? Number(v) : 1;
+  return n >= 1 && n <= MAX_AGENTS_PER_POD ? n : 1;
+}
+
+/** The part of its pool a pod belongs to (`POOL_PART_LABEL`); `FULL_PART` without the label (one agent per pod). */
+export function podPart(pod: V1Pod): string {
+  return pod.metadata?.labels?.[POOL_PART_LABEL] ?? FULL_PART;
+}
+
+/**
+ * The agents of a pod, in index order. One agent: `agentHandleOf` (id = pod name). c agents (the
+ * process `swarmbench agent --count c --id <pod name> --port 8080`): agent i is `<pod name>-<i>`
+ * at `http://<pod IP>:<8080 + i>`; they share the pod's process (pid) and node.
+ */
+export function agentHandlesOf(pod: V1Pod): AgentHandle[] {
+  const c = agentsPerPodOf(pod);
+  const one = agentHandleOf(pod);
+  if (c === 1) return [one];
+  const ip = pod.status?.podIP ?? '';
+  return Array.from({ length: c }, (_, i) => ({ ...one, id: `${one.id}-${i}`, url: agentUrl(ip, AGENT_PORT + i) }));
 }
 
 /** Oldest first (creation time, then name): the order agents() reports and seeds are chosen in. */
