@@ -32,7 +32,7 @@
  */
 import {
   AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch,
-  type Configuration, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Job,
+  type Configuration, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Job, type V1Pod,
 } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL } from './names.ts';
 import type { Logger } from '../log.ts';
@@ -524,6 +524,15 @@ export function jobInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<V
   const list = (page: ListPage): Promise<KubernetesListObject<V1Job>> =>
     namespace ? api.listNamespacedJob({ namespace, labelSelector, ...page }) : api.listJobForAllNamespaces({ labelSelector, ...page });
   return new Informer({ kc, path, list, name: 'jobs', ...base(opts) });
+}
+
+export function podInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<V1Pod> {
+  const api = listClient(kc, CoreV1Api, opts);
+  const { namespace, labelSelector } = opts;
+  const path = namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods';
+  const list = (page: ListPage): Promise<KubernetesListObject<V1Pod>> =>
+    namespace ? api.listNamespacedPod({ namespace, labelSelector, ...page }) : api.listPodForAllNamespaces({ labelSelector, ...page });
+  return new Informer({ kc, path, list, name: 'pods', ...base(opts) });
 }
 
 export function deploymentInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<V1Deployment> {

@@ -10,6 +10,7 @@ import type { RunCluster, RunObject } from './cluster.ts';
 import type { GpuScheduling, OperatorImages } from './desired.ts';
 import type { AdmissionSettings } from './policy.ts';
 import type { IngressPeer } from './netpol.ts';
+import type { RunnerTries } from './tries.ts';
 
 export interface Deps {
   cluster: RunCluster;
@@ -37,6 +38,8 @@ export interface Deps {
   pollMs: number;
   /** A step's pod stuck this long fails the step (ms; forensics.ts). */
   stuckAfterMs?: number;
+  /** What ended the runner pods' tries, from the operator's pod watch (tries.ts); absent: not told. */
+  tries?: RunnerTries | undefined;
   now(): Date;
 }
 

@@ -38,9 +38,10 @@ import { z } from 'zod';
 import { METRICS_TOKEN_WHAT, readTokenFile } from '../agent/auth.ts';
 import { createLogger } from '../log.ts';
 import { VERSION } from '../version.ts';
-import { benchmarkRunInformer, configMapInformer, jobInformer, waitForSync, type Informer } from '../kube/informer.ts';
+import { benchmarkRunInformer, configMapInformer, jobInformer, podInformer, waitForSync, type Informer } from '../kube/informer.ts';
+import { RunnerTries } from './tries.ts';
 import { loadKubeConfig } from '../kube/client.ts';
-import { ownerRunKey } from '../kube/names.ts';
+import { COMPONENT, COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, ownerRunKey } from '../kube/names.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import { NVIDIA_GPU_DEFAULTS, type GpuScheduling } from './desired.ts';
@@ -213,17 +214,26 @@ export async function main(argv: string[]): Promise<number> {
   const scopes: { namespace?: string; log: typeof log }[] = namespaces.length ? namespaces.map((namespace) => ({ namespace, log })) : [{ log }];
   const queue = new WorkQueue({ name: 'benchmarkrun', maxDelayMs: 120_000 });
   const runInformers = scopes.map((scope) => benchmarkRunInformer(kc, { ...scope, resyncMs }));
+  const tries = new RunnerTries();
   const informers: Informer<never>[] = [];
   const cacheScopes: Parameters<typeof scopedCaches>[0] = [];
   for (const [i, scope] of scopes.entries()) {
     const runs = runInformers[i]!;
     const jobs = jobInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
     const cms = configMapInformer(kc, { ...scope, labelSelector: OPERATOR_CONFIGMAP_SELECTOR, keepData: keepsConfigMapData });
-    informers.push(...([runs, jobs, cms] as never[]));
+    // The runner pods: what ended a try, seen before the pod is gone (tries.ts).
+    const pods = podInformer(kc, { ...scope, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${COMPONENT_LABEL}=${COMPONENT.runner}` });
+    informers.push(...([runs, jobs, cms, pods] as never[]));
     cacheScopes.push({ namespace: scope.namespace, jobs, configMaps: cms });
     runs.enqueue(queue);
     jobs.enqueue(queue, (o) => ownerRunKey(o));
     cms.enqueue(queue, (o) => ownerRunKey(o));
+    pods.on((pod, type) => {
+      if (tries.observe(pod, type === 'delete')) {
+        const key = ownerRunKey(pod);
+        if (key) queue.add(key);
+      }
+    });
   }
   const token = process.env.SWARMBENCH_PROMETHEUS_TOKEN?.trim();
   // The reconcile reads Jobs and ConfigMaps through these caches first (operator/cluster.ts).
@@ -237,6 +247,7 @@ export async function main(argv: string[]): Promise<number> {
     runnerClusterRole: v['runner-cluster-role']!,
     gpuDefaults,
     stuckAfterMs,
+    tries,
     agentIngressFrom,
     ...(metricsToken ? { metricsToken } : {}),
     admission: { ...admission, apiServerHosts: [...admission.apiServerHosts, ...apiServerHost(kc)] },

@@ -59,6 +59,7 @@ import type { IngressPeer } from './netpol.ts';
 import { finishAttempt } from './finish.ts';
 import { deleteOtherPools, endedExplanation, failStuckStep, STUCK_AFTER_MS, stepProblems, stuckProblem } from './forensics.ts';
 import { DEFAULT_ADMISSION, admitSpec, type AdmissionSettings } from './policy.ts';
+import type { RunnerTries } from './tries.ts';
 import { conditionsOf, recordEvent, refusalOf, writeStatus, type Refusal, type RunEvent } from './status.ts';
 
 export type { RunObject } from './cluster.ts';
@@ -92,6 +93,8 @@ export interface ReconcilerOptions {
   pollMs?: number;
   /** A step's pod stuck this long (image, configuration, scheduling) fails the step (ms; default STUCK_AFTER_MS, forensics.ts). */
   stuckAfterMs?: number;
+  /** What ended runner tries, from the operator's pod watch (tries.ts): told as Events while the Job goes on. */
+  tries?: RunnerTries;
   now?: () => Date;
 }
 
@@ -122,6 +125,7 @@ export class Reconciler {
       admission: opts.admission,
       pollMs: opts.pollMs ?? 30_000,
       stuckAfterMs: opts.stuckAfterMs ?? STUCK_AFTER_MS,
+      tries: opts.tries,
       now: opts.now ?? (() => new Date()),
     };
   }
@@ -302,6 +306,11 @@ export class Reconciler {
     if (foreignJob) return foreignJob;
     const st = jobState(job);
     if (st.state === 'Running') {
+      // A try of the runner that ended (its node lost, OOMKilled, killed) while the Job goes on: told once (tries.ts).
+      for (const t of this.deps.tries?.takeUntold(job.metadata?.uid ?? '') ?? []) {
+        this.deps.log.warn('runner try ended', { run: ref.name, attempt, step: step.name, reason: t.reason, message: t.text });
+        await recordEvent(this.deps, rc.run, { type: 'Warning', reason: t.reason, message: `attempt ${attempt}: step ${step.name}: a try of the runner ended: ${t.text}; the Job retries the step` });
+      }
       // Forensics (forensics.ts): a pod of the step stuck for long fails the step now, not at its
       // deadline; one stuck for less is looked at again when its time is up (no pod event wakes the run).
       const problems = await stepProblems(this.deps, ref, attempt, step.name, job);

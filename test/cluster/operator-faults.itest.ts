@@ -12,6 +12,10 @@
  *   writes the measurements it finished and the interruption into the step result before it
  *   closes its pools (runner/cli.ts); the operator deletes the Job and what is left once the runner
  *   has stopped (operator/cleanup.ts `sweepPools`), and nothing is left running.
+ * - Its node removed mid-step (the test node agent kills the node's pods and stops reporting, the
+ *   test deletes the Node as a cloud would): the pod GC deletes the node's pods, the operator tells
+ *   the try's end as NodeLost (operator/tries.ts), the Job retries the step on another node, and
+ *   the step gets its results; the node joins again afterwards for the tests that follow.
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
@@ -20,6 +24,7 @@ import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Pod } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepResult } from '../../src/api/schema.ts';
 import { stepResultName } from '../../src/kube/names.ts';
+import { NODE_AGENT_URL } from './lib/config.ts';
 import { adminClients, clusterGate, kubectl, prepareNamespace, readRun, startOperator, until } from './lib/itest.ts';
 
 const gate = await clusterGate('runner faults');
@@ -62,6 +67,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const json = cm.data?.['result.json'];
     return json ? StepResult.parse(JSON.parse(json)) : undefined;
   };
+  const eventsOf = async (name: string) => (await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` })).items;
   const pods = async (sel: string) => (await core.listNamespacedPod({ namespace: ns, labelSelector: sel })).items.filter((p) => !p.metadata?.deletionTimestamp);
   const deployments = async (sel: string) => (await apps.listNamespacedDeployment({ namespace: ns, labelSelector: sel })).items.filter((d) => !d.metadata?.deletionTimestamp);
 
@@ -90,6 +96,9 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(deadTry.length).toBeGreaterThan(0);
     process.kill(pidOf(runner)!, 'SIGKILL');
     console.log(`killed runner ${runner.metadata!.name} (pid ${pidOf(runner)}), its pools: ${deadTry.length}`);
+    // The operator tells why the try ended (operator/tries.ts), once, while the Job retries.
+    const told = await until('a RunnerFailed event', async () => (await eventsOf('killed')).find((e) => e.reason === 'RunnerFailed'), 120_000, 1000);
+    expect(told.message).toMatch(new RegExp(`a try of the runner ended: pod ${runner.metadata!.name} \\(step integration\\): container runner exited with code 137.*; the Job retries the step`));
 
     // When the next step's runner exists, no pool of the killed step is left.
     await until('the monitoring step to start', async () => (await pods(`swarmbench.io/run-uid=${uid},swarmbench.io/step=monitoring,swarmbench.io/component=runner`)).length > 0 || undefined, 420_000, 1000);
@@ -137,4 +146,48 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(Number(/: (\d+) of/.exec(res.error!)![1])).toBe(res.measurements.length);
     await until('the pods and pools to go', async () => ((await pods(`swarmbench.io/run-uid=${uid}`)).length === 0 && (await deployments(`swarmbench.io/run-uid=${uid}`)).length === 0) || undefined, 120_000, 1000);
   }, 400_000);
+  it('a node removed mid-step (its machine gone, its Node deleted): the try is told as NodeLost, the step is retried elsewhere and gets its results, nothing is left on the node', async () => {
+    expect(kubectl(['apply', '-f', '-'], manifest('nodelost', 'integration')).code).toBe(0);
+    const uid = (await until('the run to start', async () => (await get('nodelost')).metadata.uid || undefined, 30_000)) as string;
+    const step = `swarmbench.io/run-uid=${uid},swarmbench.io/step=integration`;
+    const runner = await until('the integration pool to run', async () => {
+      const agents = (await pods(`${step},swarmbench.io/component=agent`)).filter((p) => p.status?.phase === 'Running');
+      if (agents.length < 3) return undefined;
+      return (await pods(`${step},swarmbench.io/component=runner`)).find((p) => pidOf(p) !== undefined);
+    }, 180_000, 500);
+    const node = runner.spec!.nodeName!;
+    const onNode = async () => (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
+    try {
+      // The machine goes (its pods die with it, nothing is reported), then the cloud deletes its Node.
+      expect((await fetch(`${NODE_AGENT_URL}/nodes/${node}/remove`, { method: 'POST' })).status).toBe(200);
+      expect(kubectl(['delete', 'node', node, '--wait=false']).code).toBe(0);
+      const t0 = Date.now();
+      console.log(`removed node ${node} under runner ${runner.metadata!.name}`);
+      const told = await until('a NodeLost event', async () => (await eventsOf('nodelost')).find((e) => e.reason === 'NodeLost'), 240_000, 1000).catch((e: unknown) => {
+        throw new Error(`${String(e)}\noperator log:\n${log.join('').slice(-3000)}`);
+      });
+      console.log(`NodeLost told after ${Math.round((Date.now() - t0) / 1000)} s: ${told.message}`);
+      expect(told.message).toMatch(new RegExp(`a try of the runner ended: pod ${runner.metadata!.name} \\(step integration\\): its node ${node} was lost: .+; the Job retries the step`));
+      const r = await finished('nodelost', 600_000);
+      expect(r.status!.phase).toBe('Succeeded');
+      const integration = r.status!.tests!.filter((t) => t.id.startsWith('5.'));
+      expect(integration.length).toBeGreaterThan(0);
+      for (const t of integration) expect(t.reason ?? '', t.id).not.toMatch(/interrupted|no result|BackoffLimitExceeded/);
+      const res = (await stepResult('nodelost', 'integration'))!;
+      expect(res.error).toBeUndefined();
+      expect(res.node).not.toBe(node);
+      // Nothing of the run runs, and nothing at all is bound to the removed node.
+      const live = (await core.listNamespacedPod({ namespace: ns, labelSelector: `swarmbench.io/run-uid=${uid}` })).items.filter((p) => !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''));
+      expect(live.map((p) => p.metadata?.name)).toEqual([]);
+      await until(`no pod bound to ${node}`, async () => ((await onNode()).length === 0 ? true : undefined), 120_000, 1000);
+    } finally {
+      // A new machine of the same name joins, once the pod GC removed every pod of the old one.
+      await until(`no pod bound to ${node}`, async () => ((await onNode()).length === 0 ? true : undefined), 180_000, 1000).catch(() => undefined);
+      await fetch(`${NODE_AGENT_URL}/nodes/${node}/restore`, { method: 'POST' });
+      await until(`${node} Ready again`, async () => {
+        const n = await core.readNode({ name: node }).catch(() => undefined);
+        return n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+      }, 120_000, 1000);
+    }
+  }, 900_000);
 });

@@ -25,7 +25,7 @@ compares the rendered rules with its constants; change both together).
   verbs: ["list", "deletecollection"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["list", "create", "patch"]

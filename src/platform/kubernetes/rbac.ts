@@ -57,6 +57,8 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  * - deployments deletecollection: removing a cancelled run's agent pools at once; list: a running
  *   step's pools, whose ReplicaFailure condition says a quota refused their pods (forensics.ts);
  * - events: the run's Events; list: a step Job's FailedCreate Events (a quota that refused its pod);
+ * - pods list: a running step's pods (forensics.ts); watch: the runner pods, whose end is told
+ *   (tries.ts);
  * - serviceaccounts, roles, rolebindings: the per-run runner identity and its Role. Writing a
  *   Role needs the operator to hold what it grants (get/update/patch on ConfigMaps: it does).
  *   RoleBindings delete: only the run's own binding whose roleRef changed (uid precondition);
@@ -79,8 +81,9 @@ export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'deletecollection'] },
-  // A running step's pods, read for its failure forensics (operator/forensics.ts): list only.
-  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+  // A running step's pods, read for its failure forensics (operator/forensics.ts), and a watch on
+  // the runner pods (operator/tries.ts: what ended a try, seen before the pod is gone).
+  { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['list', 'create', 'patch'] },
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create'] },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['get', 'create', 'update'] },

@@ -72,6 +72,9 @@ class NodeAgent {
   private gpusInUse = new Map<string, number[]>();
   private informer?: ListWatch<V1Pod>;
   registered = false;
+  /** The node was removed (`POST /nodes/<name>/remove`): no heartbeat, no Lease, no pod, no report. */
+  removed = false;
+  private resync?: NodeJS.Timeout;
   private hooks: NodeHooks;
 
   readonly index: number;
@@ -120,6 +123,7 @@ class NodeAgent {
         }
       },
       patchStatus: async (pod, status) => {
+        if (this.removed) return; // a machine that is gone reports nothing
         await this.core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { status } }, merge);
       },
       finalDelete: async (pod) => {
@@ -230,7 +234,8 @@ class NodeAgent {
     this.informer = inf;
     void inf.start().catch((e: unknown) => log(`[${this.spec.name}] pod watch start failed: ${String(e)}`));
     // Resync: heal missed events (a runner whose pod is gone is stopped).
-    setInterval(() => {
+    clearInterval(this.resync);
+    this.resync = setInterval(() => {
       const live = new Set(inf.list().map((p) => p.metadata!.uid!));
       for (const p of inf.list()) this.reconcile(p);
       for (const uid of this.runners.keys()) if (!live.has(uid)) this.gone(uid);
@@ -332,6 +337,34 @@ class NodeAgent {
     this.kubeletServer = server;
   }
 
+  /**
+   * The machine is gone, as when a cloud deletes a VM: its pods' processes die at once (SIGKILL, no
+   * grace, nothing reported), heartbeats and Lease renewals stop, the pod watch ends. Deleting the
+   * Node object is the cloud node controller's part (the test does it as an administrator); the
+   * pod garbage collector then deletes the node's pods.
+   */
+  async remove(): Promise<void> {
+    this.removed = true;
+    this.registered = false;
+    const inf = this.informer;
+    this.informer = undefined;
+    clearInterval(this.resync);
+    await inf?.stop().catch(() => undefined);
+    for (const r of this.runners.values()) r.crash();
+    this.runners.clear();
+    log(`[${this.spec.name}] removed: its pods were killed; it reports nothing until restored`);
+  }
+
+  /** A new machine of the same name joins: registers the Node again and runs the pods bound to it. */
+  async restore(): Promise<void> {
+    if (!this.removed) return;
+    this.removed = false;
+    await this.register();
+    await this.renewLease();
+    this.startPods();
+    log(`[${this.spec.name}] restored`);
+  }
+
   async stop(): Promise<void> {
     this.kubeletServer?.close();
     this.kubeletServer?.closeAllConnections();
@@ -350,10 +383,22 @@ async function main(): Promise<void> {
   let shuttingDown = false;
   const server = createServer((req, res) => {
     if (req.url === '/healthz') {
-      const okNow = agents.every((a) => a.registered);
+      const okNow = agents.every((a) => a.registered || a.removed);
       res.writeHead(okNow ? 200 : 503).end(okNow ? 'ok' : 'registering');
     } else if (req.url === '/pods') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(agents.flatMap((a) => [...a.runners.values()].map((r) => r.describe())), null, 2));
+    } else if (req.method === 'POST' && /^\/nodes\/[^/]+\/(remove|restore)$/.test(req.url ?? '')) {
+      // Test faults: a node's machine removed, or a new one of the same name joining (docs/cluster.md).
+      const [, , name, op] = (req.url ?? '').split('/');
+      const a = agents.find((x) => x.spec.name === name);
+      if (!a) {
+        res.writeHead(404).end(`no node ${name}\n`);
+        return;
+      }
+      (op === 'remove' ? a.remove() : a.restore()).then(
+        () => res.writeHead(200).end(`${op}d ${name}\n`),
+        (e: unknown) => res.writeHead(500).end(`${String(e)}\n`),
+      );
     } else res.writeHead(404).end();
   });
   server.listen(PORTS.nodeAgent, HOST);
@@ -384,10 +429,10 @@ async function main(): Promise<void> {
     a.startPods();
   }
   setInterval(() => {
-    for (const a of agents) a.renewLease().catch((e: unknown) => log(`[${a.spec.name}] lease: ${String(e)}`));
+    for (const a of agents) if (!a.removed) a.renewLease().catch((e: unknown) => log(`[${a.spec.name}] lease: ${String(e)}`));
   }, 10_000);
   setInterval(() => {
-    for (const a of agents) a.heartbeat().catch((e: unknown) => log(`[${a.spec.name}] status: ${String(e)}`));
+    for (const a of agents) if (!a.removed) a.heartbeat().catch((e: unknown) => log(`[${a.spec.name}] status: ${String(e)}`));
   }, 30_000);
   log(`node agent up: ${NODES.map((n) => n.name).join(', ')}`);
 }

@@ -512,6 +512,36 @@ export class PodRunner {
     this.cleanup();
   }
 
+  /**
+   * The machine is gone (a node removed, test/cluster/node-agent/main.ts): every container's process
+   * group is SIGKILLed at once, with no SIGTERM and no grace; the node agent reports nothing more
+   * for this pod (its `patchStatus` hook is silenced by the caller).
+   */
+  crash(): void {
+    this.stopping = true;
+    clearTimeout(this.setupTimer);
+    clearTimeout(this.tokenTimer);
+    for (const c of this.containers) {
+      clearTimeout(c.restartTimer);
+      c.restartTimer = undefined;
+      this.stopProbes(c);
+      const pid = c.pid;
+      if (!pid) continue;
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    this.h.log(`${this.key}: killed with its node`);
+    this.h.changed();
+    this.cleanup();
+  }
+
   cleanup(): void {
     if (this.stopped) return;
     this.stopped = true;
