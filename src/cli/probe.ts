@@ -123,7 +123,9 @@ export async function main(argv: string[]): Promise<number> {
       kc.getContextObject(kc.getCurrentContext())?.namespace ||
       (existsSync(nsFile) ? readFileSync(nsFile, 'utf8').trim() : '') ||
       'default';
-    const core = kc.makeApiClient(k8s.CoreV1Api);
+    // Every request with a time limit (kube/client.ts): a hung API server ends the probe with an error.
+    const { makeApiClient } = await import('../kube/client.ts');
+    const core = makeApiClient(kc, k8s.CoreV1Api);
     const user = kc.getCurrentUser()?.name ?? 'unknown user';
     const server = kc.getCurrentCluster()?.server ?? 'unknown server';
 

@@ -56,7 +56,7 @@ import {
 import { agentToken, metricsToken } from '../../agent/auth.ts';
 import { AgentClient } from '../../agent/client.ts';
 import type { Logger } from '../../log.ts';
-import { createOrGet, describeError, isConflict, isNotFound } from '../../kube/client.ts';
+import { createOrGet, describeError, isConflict, isNotFound, makeApiClient } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { AgentHandle, Platform, Pool, PoolOptions, ProcessStats } from '../types.ts';
 import {
@@ -498,8 +498,10 @@ export class KubernetesPlatform implements Platform {
 
   constructor(o: KubernetesPlatformOptions) {
     this.kc = o.kc;
-    this.core = o.kc.makeApiClient(CoreV1Api);
-    this.apps = o.kc.makeApiClient(AppsV1Api);
+    // Every request with a time limit (kube/client.ts `makeApiClient`): a hung API server fails the
+    // call instead of holding the step until its deadline.
+    this.core = makeApiClient(o.kc, CoreV1Api);
+    this.apps = makeApiClient(o.kc, AppsV1Api);
     this.context = { run: o.run, attempt: o.attempt, step: o.step, category: o.category ?? o.step };
     this.agentImage = o.agentImage;
     this.ownImage = o.ownImage ?? isOwnImage(o.agentImage);

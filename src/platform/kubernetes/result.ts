@@ -18,7 +18,7 @@
  * runner brings its result under that budget first (runner/fit.ts).
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
-import { describeError, isConflict, isNotFound, statusCode } from '../../kube/client.ts';
+import { describeError, isConflict, isNotFound, makeApiClient, statusCode } from '../../kube/client.ts';
 import { belongsTo, controllerOf, type RunRef } from '../../kube/names.ts';
 import { RESULT_KEY, stepResultConfigMap } from './manifests.ts';
 
@@ -49,7 +49,7 @@ function transient(err: unknown): boolean {
 
 /** Returns the written ConfigMap and whether it replaced an earlier result (a retried runner). */
 export async function writeStepResult(o: WriteResultOptions): Promise<{ configMap: V1ConfigMap; replaced: boolean }> {
-  const core = o.kc.makeApiClient(CoreV1Api);
+  const core = makeApiClient(o.kc, CoreV1Api);
   const namespace = o.run.namespace;
   const json = JSON.stringify(o.result);
   const bytes = Buffer.byteLength(json, 'utf8');
