@@ -18,6 +18,7 @@
  */
 import { AgentClient } from '../agent/client.ts';
 import type { Measurement } from '../api/schema.ts';
+import { DIST_REQUEST_TIMEOUT_MS } from '../plan/deadlines.ts';
 import type { BenchContext } from './types.ts';
 import { loadBalance } from './distributed/balance.ts';
 import { formPool, withPool, poolOpts } from './distributed/common.ts';
@@ -27,7 +28,7 @@ import { crossNodeLatency } from './distributed/latency.ts';
 import { stateSync } from './distributed/sync.ts';
 
 export async function run(ctx: BenchContext): Promise<Measurement[]> {
-  const client = new AgentClient({ maxSockets: 32, timeoutMs: 10_000 });
+  const client = new AgentClient({ maxSockets: 32, timeoutMs: DIST_REQUEST_TIMEOUT_MS });
   try {
     // Each test's measurement goes to the runner as it finishes (kept if the step is interrupted).
     const done = (m: Measurement): Measurement => (ctx.finished?.(m), m);

@@ -11,11 +11,15 @@
  *   agents have had a moment to collect garbage, max growth per host process in MB; then the pool
  *   is closed and every process it started must be gone and every agent port closed (a leftover
  *   fails the test: on Kubernetes the same test checks that no object of the run is left).
+ *
+ * Its bounds (the client's timeout per workflow, 5.3's pause, wait for the processes to end and
+ * port probe timeout) are held by plan/deadlines.ts, which counts them in the step's deadline.
  */
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { AgentClient } from '../agent/client.ts';
 import type { WorkflowResult, WorkflowStep } from '../agent/types.ts';
+import { CLEANUP_EXIT_WAIT_MS, CLEANUP_PAUSE_MS, PORT_PROBE_TIMEOUT_MS, WORKFLOW_TIMEOUT_MS } from '../plan/deadlines.ts';
 import { describe } from '../stats.ts';
 import type { BenchContext } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
@@ -59,7 +63,7 @@ function portOpen(url: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host: u.hostname, port: Number(u.port) });
     // A deleted pod's address may drop packets rather than refuse them: no answer in 2 s is closed.
-    s.setTimeout(2000, () => {
+    s.setTimeout(PORT_PROBE_TIMEOUT_MS, () => {
       s.destroy();
       resolve(false);
     });
@@ -74,7 +78,7 @@ function portOpen(url: string): Promise<boolean> {
 export async function run(ctx: BenchContext): Promise<Measurement[]> {
   const p = ctx.params;
   const size = Math.max(3, p.integration.workflowSteps);
-  const client = new AgentClient({ maxSockets: 64, timeoutMs: 30_000 });
+  const client = new AgentClient({ maxSockets: 64, timeoutMs: WORKFLOW_TIMEOUT_MS });
   const pool = await ctx.platform.createPool({
     name: 'integ',
     size: 0,
@@ -169,7 +173,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     ctx.progress('5.3 resource cleanup');
     const t53 = performance.now();
     // Give the agents' event loops a moment to release what the workload held, then compare.
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, CLEANUP_PAUSE_MS));
     const after = await pool.stats();
     // Host processes are matched by pid; where the platform knows none (pid 0: pods on a real
     // container runtime) by position, which is stable for a pool that did not change.
@@ -181,7 +185,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     const urls = agents.map((a) => a.url);
     await pool.close();
     closed = true;
-    const deadline = performance.now() + 10_000;
+    const deadline = performance.now() + CLEANUP_EXIT_WAIT_MS;
     let leftPids = pids.filter(alive);
     while (leftPids.length > 0 && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));

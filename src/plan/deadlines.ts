@@ -22,9 +22,17 @@
  * - The sum is clamped to [DEADLINE_FLOOR_MS, DEADLINE_CAP_MS]; the clamp is a part of its own,
  *   so the parts still sum to the total.
  *
- * plan/ (floor 3) may not import bench/ or platform/ (floor 4): the bounds below are the benches'
- * constants, written here with the file they come from; test/unit/plan-deadlines.test.ts checks
- * every one that its bench file exports against it, so a change there fails that test.
+ * One definition per bound: plan/ (floor 3) may not import bench/ or platform/ (floor 4), so a
+ * bound that a bench waits on and this module counts is defined HERE and the bench imports it
+ * (bench/ imports plan/: down the floors), each with the bench file that uses it; a bench that
+ * changes its bound changes the deadline with it. What stays a copy, each marked where it is:
+ * the functions that mirror a bench's (fallbackDeadlineMs, ladderStepMs, warmupMaxMs,
+ * spikeTiming, exhaustionTaskMs), the Kubernetes platform's readiness wait (a default of its
+ * public `readyTimeoutMs` option) and the driver query's timeout in memory.ts;
+ * test/unit/plan-deadlines.test.ts checks them against the benches. Some literals inside the part
+ * functions below are still a bench's (counts and slacks, named in the part's `covers` with their
+ * file), not yet checked. The rest are allowances of this module's own (pools, slow requests,
+ * predictions).
  */
 import type { Category } from '../api/schema.ts';
 import type { Params } from './params.ts';
@@ -57,7 +65,7 @@ export const RUNNER_OVERHEAD_MS = 30_000;
 // ---------------------------------------------------------------------------------------------
 // Agent pools (src/platform/kubernetes/index.ts, src/platform/kubernetes/manifests.ts)
 
-/** `readyTimeoutMs` default of the Kubernetes platform: one `scaleTo` throws after it. */
+/** `readyTimeoutMs` default of the Kubernetes platform (a copy of a public option's default): one `scaleTo` throws after it. */
 export const KUBE_READY_TIMEOUT_MS = 180_000;
 /** Opening a pool: the Deployment created, its informer synced. */
 export const POOL_OPEN_MS = 10_000;
@@ -88,22 +96,27 @@ export const SLOW_REQUEST_MS = 250;
 // ---------------------------------------------------------------------------------------------
 // Category 1 (src/bench/distributed.ts, src/bench/distributed/*.ts)
 
-/** `until` of formPool and of 1.1/1.2 (formation.ts, common.ts: 60_000, not exported). */
+/** The deadline of `until` in formPool and in 1.1/1.2 (common.ts and formation.ts import it). */
 export const FORMATION_WAIT_MS = 60_000;
-/** The category's AgentClient timeout (distributed.ts): `until`'s last probe may run this long past its deadline. */
+/** The category's AgentClient timeout (distributed.ts imports it): `until`'s last probe may run this long past its deadline. */
 export const DIST_REQUEST_TIMEOUT_MS = 10_000;
-/** 1.3's sampling budget (latency.ts BUDGET_MS) and its ping of LONG round trips (latency.ts LONG). */
+/** 1.3's sampling budget and its ping of LONG round trips (latency.ts imports them as BUDGET_MS and LONG). */
 export const LATENCY_BUDGET_MS = 4_000;
 export const LATENCY_LONG = 11;
-/** 1.4 (sync.ts): warm-up writes, writes before the budget counts, the budget (not exported). */
+/** 1.4: warm-up writes, writes before the budget counts, the budget (sync.ts imports them). */
 export const SYNC_WARMUP_WRITES = 2;
 export const SYNC_MIN_WRITES = 10;
 export const SYNC_BUDGET_MS = 6_000;
-/** 1.5 (balance.ts): batches (exported), the quiet time between them (exported), the drain (not exported). */
-export const BALANCE_BATCHES = 1 + 3;
+/**
+ * 1.5: the warm-up and measured batches at most, the quiet time between batches, a batch's drain
+ * (balance.ts imports them as WARMUP_BATCHES, MAX_BATCHES, QUIET_MS and DRAIN_MS).
+ */
+export const BALANCE_WARMUP_BATCHES = 1;
+export const BALANCE_MAX_BATCHES = 3;
+export const BALANCE_BATCHES = BALANCE_WARMUP_BATCHES + BALANCE_MAX_BATCHES;
 export const BALANCE_QUIET_MS = 1_000;
 export const BALANCE_DRAIN_MS = 60_000;
-/** 1.6 (failover.ts): at most this many trials, the background load's drain. */
+/** 1.6: at most this many trials, the background load's drain, at most this many agents (failover.ts imports them). */
 export const FAILOVER_MAX_TRIALS = 5;
 export const FAILOVER_DRAIN_MS = 20_000;
 export const FAILOVER_MAX_AGENTS = 8;
@@ -164,10 +177,16 @@ function distributed(p: Params): DeadlinePart[] {
 // ---------------------------------------------------------------------------------------------
 // Category 5 (src/bench/integration.ts)
 
-/** The category's AgentClient timeout: one workflow takes at most this long. */
+/** The category's AgentClient timeout: one workflow takes at most this long (integration.ts imports it). */
 export const WORKFLOW_TIMEOUT_MS = 30_000;
-/** 5.3: a second's pause, then up to 10 s for the processes to end and 2 s per port probe. */
-export const CLEANUP_MS = 1_000 + 10_000 + 2_000;
+/**
+ * 5.3 (integration.ts imports the three): a pause before the memory reading, the wait for the
+ * pool's processes to end, a port probe's timeout (the probes run at once).
+ */
+export const CLEANUP_PAUSE_MS = 1_000;
+export const CLEANUP_EXIT_WAIT_MS = 10_000;
+export const PORT_PROBE_TIMEOUT_MS = 2_000;
+export const CLEANUP_MS = CLEANUP_PAUSE_MS + CLEANUP_EXIT_WAIT_MS + PORT_PROBE_TIMEOUT_MS;
 
 function integration(p: Params): DeadlinePart[] {
   const size = Math.max(3, p.integration.workflowSteps);
@@ -183,26 +202,34 @@ function integration(p: Params): DeadlinePart[] {
 // ---------------------------------------------------------------------------------------------
 // Category 3 (src/bench/monitoring/*.ts)
 
-/** wait.ts EVENT_DEADLINE_MS (exported): a stream's readiness (the dashboard waits twice it). */
+/** A stream's readiness (the dashboard waits twice it): wait.ts imports and exports it. */
 export const EVENT_DEADLINE_MS = 5_000;
-/** index.ts SETTLE_DEADLINE_MS (not exported): the pool converging before measuring. */
+/** The pool converging before measuring (index.ts imports it). */
 export const SETTLE_DEADLINE_MS = 20_000;
-/** websocket.ts: marks per trial, their spacing, a mark's deadline (exported), warm-up marks, clock samples. */
+/** 3.1: marks per trial, their spacing, a mark's deadline, clock samples per trial (websocket.ts imports them; it exports MARK_DEADLINE_MS). */
 export const MARKS_PER_TRIAL = 10;
 export const MARK_SPACING_MS = 20;
 export const MARK_DEADLINE_MS = 2_000;
 export const CLOCK_SAMPLES = 8;
-/** alert-latency.ts (not exported): the alert's deadline, the delivery wait, the resolve deadline. */
-export const ALERT_TRIAL_MS = 3_000 + 2_000 + 3_000;
-/** prometheus-source.ts TARGETS_UP_DEADLINE_MS and FINISH_QUERY_DEADLINE_MS (60 s each). */
+/** 3.4 (alert-latency.ts imports the three): the alert's deadline, the wait for its delivery to a subscriber, the resolve deadline. */
+export const ALERT_DEADLINE_MS = 3_000;
+export const ALERT_DELIVERY_WAIT_MS = 2_000;
+export const ALERT_RESOLVE_DEADLINE_MS = 3_000;
+export const ALERT_TRIAL_MS = ALERT_DEADLINE_MS + ALERT_DELIVERY_WAIT_MS + ALERT_RESOLVE_DEADLINE_MS;
+/** The one deadline of the Prometheus source's final queries (prometheus-source.ts imports it as FINISH_QUERY_DEADLINE_MS). */
 export const PROM_FINISH_QUERY_MS = 60_000;
-/** Rungs of a ladder (ladder.ts climb): up ×4 from the start to the top, one refinement or the way down. */
+/** Rungs of a ladder (ladder.ts climb): up ×4 from the start to the top, one refinement or the way down (counted here, no constant there). */
 export const LADDER_MAX_STEPS = 8;
-/** dashboard-rate.ts: after a step, IN_TIME_MS (exported) then LATE_GRACE_MS (not exported). */
-export const LADDER_STEP_GRACE_MS = 1_000 + 2_000;
-/** dashboard-rate.ts: a step sends at least MIN_UPDATES (24) updates; at the lowest rate (1/s) that is 24 s. */
-export const DASHBOARD_SLOWEST_STEP_MS = 24_000;
-/** ladder.ts stepLengthMs: observeSeconds over 6, at least 1 s. */
+/** 3.3, after a step's last trigger: in time within IN_TIME_MS, lost after LATE_GRACE_MS more (dashboard-rate.ts imports both). */
+export const DASHBOARD_IN_TIME_MS = 1_000;
+export const DASHBOARD_LATE_GRACE_MS = 2_000;
+export const LADDER_STEP_GRACE_MS = DASHBOARD_IN_TIME_MS + DASHBOARD_LATE_GRACE_MS;
+/** 3.3: a step sends at least MIN_UPDATES updates and the ladder goes down to MIN_RATE per second (dashboard-rate.ts imports both). */
+export const DASHBOARD_MIN_UPDATES = 24;
+export const DASHBOARD_MIN_RATE = 1;
+/** The slowest step: MIN_UPDATES at MIN_RATE (24 s). */
+export const DASHBOARD_SLOWEST_STEP_MS = (DASHBOARD_MIN_UPDATES / DASHBOARD_MIN_RATE) * 1000;
+/** A copy of ladder.ts stepLengthMs (checked against it by the test): observeSeconds over 6, at least 1 s. */
 export function ladderStepMs(observeSeconds: number): number {
   return Math.max(1000, Math.round((observeSeconds * 1000) / 6));
 }
@@ -229,7 +256,8 @@ function monitoring(p: Params): DeadlinePart[] {
       ms: EVENT_DEADLINE_MS + markRound(2) + t * (CLOCK_SAMPLES * SLOW_REQUEST_MS + markRound(MARKS_PER_TRIAL)),
       covers: `streams ready (5 s), warm-up marks, ${t} trials of a clock estimate and ${MARKS_PER_TRIAL} marks each up to 2 s (websocket.ts)`,
     },
-    { name: '3.4 alert latency', ms: t * (ALERT_TRIAL_MS + 2 * SLOW_REQUEST_MS), covers: `${t} trials: raise (3 s), delivery (2 s), resolve (3 s) (alert-latency.ts)` },
+    // An alert that does not resolve costs a second resolve wait and two more fault requests (alert-latency.ts).
+    { name: '3.4 alert latency', ms: t * (ALERT_TRIAL_MS + ALERT_RESOLVE_DEADLINE_MS + 4 * SLOW_REQUEST_MS), covers: `${t} trials: raise (3 s), delivery (2 s), resolve (3 s, twice when it does not resolve) (alert-latency.ts)` },
     {
       name: '3.2 scrape window',
       ms: finish,
@@ -255,15 +283,19 @@ function monitoring(p: Params): DeadlinePart[] {
 export const GPU_SESSION_MS = 120_000;
 /** Allowance per prediction outside a time budget (warm-up, the repetition that passes the budget). */
 export const PREDICTION_MS = 2_000;
-/** batch.ts: the sampling budget per mode (not exported), the warm-up predictions per size. */
+/** 2.1/2.2: the sampling budget per mode, the warm-up predictions per size (batch.ts imports them). */
 export const BATCH_BUDGET_MS = { quick: 8_000, full: 90_000 } as const;
 export const BATCH_WARMUP = 3;
-/** sustained.ts MAX_SPAN (exported): an inconclusive trend is extended to 3× the duration. */
+/** 2.5: an inconclusive trend is extended to 3× the duration (sustained.ts imports it as MAX_SPAN and exports it). */
 export const SUSTAINED_MAX_SPAN = 3;
-/** memory.ts: no time bound, only the iteration count; an allowance per iteration and per checkpoint (driver query: 3 s). */
+/**
+ * memory.ts: no time bound, only the iteration count; an allowance per iteration and per
+ * checkpoint (its driver query's timeout is 3 s: the default of driverDeviceBytes' `timeoutMs`,
+ * written there, not imported: the allowance covers the whole checkpoint, not only that query).
+ */
 export const MEMORY_ITERATION_MS = 50;
 export const MEMORY_CHECKPOINT_MS = 3_000;
-/** fallback.ts fallbackDeadlineMs (exported): 10× the target, within 1..10 s. */
+/** A copy of fallback.ts fallbackDeadlineMs (checked against it by the test): 10× the target, within 1..10 s. */
 export function fallbackDeadlineMs(targetMs: number): number {
   return Math.min(10_000, Math.max(1_000, 10 * targetMs));
 }
@@ -300,7 +332,7 @@ function gpu(p: Params): DeadlinePart[] {
 // ---------------------------------------------------------------------------------------------
 // Category 4 (src/bench/scalability.ts, src/bench/scalability/*.ts)
 
-/** step.ts: the closed loop's dispatch timeout (the last drain's last request). */
+/** The closed loop's dispatch timeout (the last drain's last request): step.ts imports it. */
 export const SCALING_REQUEST_TIMEOUT_MS = 30_000;
 
 function scalability(p: Params): DeadlinePart[] {

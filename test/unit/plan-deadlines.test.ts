@@ -1,7 +1,8 @@
 /**
  * Step deadlines (src/plan/deadlines.ts): each step's timeoutMs is the sum of its tests' worst
- * cases, its pools, the runner and a margin; the bounds it uses are the benches' own (checked
- * here against what the bench files export, or against their source where they export nothing).
+ * cases, its pools, the runner and a margin; the bounds it uses are the benches' own: defined once
+ * in src/plan/deadlines.ts and imported by the benches (checked here from their source), and where
+ * a copy remains (a function, a public option's default), checked here against the bench.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +33,9 @@ const part = (c: Category, p: Params, name: string) => {
   return x.ms;
 };
 const src = (file: string) => readFileSync(new URL(`../../src/${file}`, import.meta.url), 'utf8');
+/** The names a source file imports from plan/deadlines.ts. */
+const fromDeadlines = (file: string): string[] =>
+  [...src(file).matchAll(/import \{([^}]*)\} from '(?:\.\.\/)+plan\/deadlines\.ts';/g)].flatMap((m) => m[1]!.split(',').map((x) => x.trim()).filter(Boolean));
 
 /** Today's figures before this change (src/plan/plan.ts timeoutOf at 52a6710), for the report. */
 const BEFORE: Record<'quick' | 'full', Record<Category, number>> = {
@@ -63,7 +67,7 @@ describe('stepDeadline', () => {
   it('full distributed covers 1.1: every trial a pool grown and the 60 s formation wait (formation.ts)', () => {
     const p = full();
     expect(p.trials).toBe(10);
-    expect(src('bench/distributed/formation.ts')).toContain(`until('every view to hold all agents', ${d.FORMATION_WAIT_MS.toLocaleString('en').replace(',', '_')}`);
+    expect(src('bench/distributed/formation.ts')).toContain(`until('every view to hold all agents', FORMATION_WAIT_MS,`);
     const perTrial = d.grow(0, p.agents.poolSize) + d.FORMATION_WAIT_MS;
     expect(part('distributed', p, '1.1 formation')).toBeGreaterThanOrEqual(p.trials * perTrial);
     // 1.2: two 60 s waits per trial; 1.6: five trials of twice the failover target.
@@ -171,32 +175,55 @@ describe('the bounds are the benches\' own', () => {
     }
   });
 
-  it('constants the bench files do not export, read from their source', () => {
-    const balanceSrc = src('bench/distributed/balance.ts');
-    expect(balanceSrc).toContain('const DRAIN_MS = 60_000;');
-    const sync = src('bench/distributed/sync.ts');
-    expect(sync).toContain(`const WARMUP_WRITES = ${d.SYNC_WARMUP_WRITES};`);
-    expect(sync).toContain(`const MIN_WRITES = ${d.SYNC_MIN_WRITES};`);
-    expect(sync).toContain(`const BUDGET_MS = ${d.SYNC_BUDGET_MS};`);
-    const latency = src('bench/distributed/latency.ts');
-    expect(latency).toContain(`const BUDGET_MS = ${d.LATENCY_BUDGET_MS};`);
-    expect(latency).toContain(`const LONG = ${d.LATENCY_LONG};`);
-    expect(src('bench/distributed/common.ts')).toContain('60_000, ctx.signal');
-    expect(src('bench/distributed.ts')).toContain('timeoutMs: 10_000');
+  it('the benches import the bounds the deadline counts, and use them where they wait', () => {
+    const imports: Record<string, string[]> = {
+      'bench/distributed.ts': ['DIST_REQUEST_TIMEOUT_MS'],
+      'bench/distributed/common.ts': ['FORMATION_WAIT_MS'],
+      'bench/distributed/formation.ts': ['FORMATION_WAIT_MS'],
+      'bench/distributed/latency.ts': ['LATENCY_BUDGET_MS', 'LATENCY_LONG'],
+      'bench/distributed/sync.ts': ['SYNC_BUDGET_MS', 'SYNC_MIN_WRITES', 'SYNC_WARMUP_WRITES'],
+      'bench/distributed/balance.ts': ['BALANCE_DRAIN_MS', 'BALANCE_MAX_BATCHES', 'BALANCE_QUIET_MS', 'BALANCE_WARMUP_BATCHES'],
+      'bench/distributed/failover.ts': ['FAILOVER_DRAIN_MS', 'FAILOVER_MAX_AGENTS', 'FAILOVER_MAX_TRIALS'],
+      'bench/integration.ts': ['CLEANUP_EXIT_WAIT_MS', 'CLEANUP_PAUSE_MS', 'PORT_PROBE_TIMEOUT_MS', 'WORKFLOW_TIMEOUT_MS'],
+      'bench/monitoring/index.ts': ['SETTLE_DEADLINE_MS'],
+      'bench/monitoring/websocket.ts': ['CLOCK_SAMPLES', 'MARK_DEADLINE_MS', 'MARK_SPACING_MS', 'MARKS_PER_TRIAL'],
+      'bench/monitoring/alert-latency.ts': ['ALERT_DEADLINE_MS', 'ALERT_DELIVERY_WAIT_MS', 'ALERT_RESOLVE_DEADLINE_MS'],
+      'bench/monitoring/prometheus-source.ts': ['PROM_FINISH_QUERY_MS'],
+      'bench/monitoring/dashboard-rate.ts': ['DASHBOARD_IN_TIME_MS', 'DASHBOARD_LATE_GRACE_MS', 'DASHBOARD_MIN_RATE', 'DASHBOARD_MIN_UPDATES'],
+      'bench/gpu/batch.ts': ['BATCH_BUDGET_MS', 'BATCH_WARMUP'],
+      'bench/gpu/sustained.ts': ['SUSTAINED_MAX_SPAN'],
+      'bench/scalability/step.ts': ['SCALING_REQUEST_TIMEOUT_MS'],
+    };
+    for (const [file, names] of Object.entries(imports)) {
+      const got = fromDeadlines(file);
+      for (const n of names) {
+        expect(got, `${file} imports ${n}`).toContain(n);
+        expect(n in d, n).toBe(true);
+      }
+    }
+    expect(src('bench/monitoring/wait.ts')).toContain(`export { EVENT_DEADLINE_MS } from '../../plan/deadlines.ts';`);
+    // Where they wait: the constant, not a literal beside it.
+    expect(src('bench/distributed/formation.ts').match(/, FORMATION_WAIT_MS, ctx\.signal/g)).toHaveLength(3);
+    expect(src('bench/distributed/common.ts')).toContain(', FORMATION_WAIT_MS, ctx.signal');
+    expect(src('bench/distributed.ts')).toContain('timeoutMs: DIST_REQUEST_TIMEOUT_MS');
+    expect(src('bench/distributed/balance.ts')).toContain('const DRAIN_MS = BALANCE_DRAIN_MS;');
     const failover = src('bench/distributed/failover.ts');
-    expect(failover).toContain(`Math.min(ctx.params.trials, ${d.FAILOVER_MAX_TRIALS})`);
-    expect(failover).toContain('drainMs: 20_000');
-    expect(src('bench/integration.ts')).toContain('timeoutMs: 30_000');
-    expect(src('bench/monitoring/index.ts')).toContain('const SETTLE_DEADLINE_MS = 20_000;');
+    expect(failover).toContain('Math.min(ctx.params.trials, FAILOVER_MAX_TRIALS)');
+    expect(failover).toContain('Math.min(ctx.params.agents.poolSize, FAILOVER_MAX_AGENTS)');
+    expect(failover).toContain('drainMs: FAILOVER_DRAIN_MS');
+    const integration = src('bench/integration.ts');
+    expect(integration).toContain('timeoutMs: WORKFLOW_TIMEOUT_MS');
+    expect(integration).toContain('setTimeout(r, CLEANUP_PAUSE_MS)');
+    expect(integration).toContain('performance.now() + CLEANUP_EXIT_WAIT_MS');
+    expect(integration).toContain('s.setTimeout(PORT_PROBE_TIMEOUT_MS,');
+    expect(src('bench/monitoring/websocket.ts')).toContain('samples = CLOCK_SAMPLES)');
     const alert = src('bench/monitoring/alert-latency.ts');
-    expect(alert).toContain('const ALERT_DEADLINE_MS = 3000;');
-    expect(alert).toContain('const RESOLVE_DEADLINE_MS = 3000;');
-    const rate = src('bench/monitoring/dashboard-rate.ts');
-    expect(rate).toContain('const LATE_GRACE_MS = 2000;');
-    expect(rate).toContain('const MIN_UPDATES = 24;');
-    expect(rate).toContain('const MIN_RATE = 1;');
-    const batch = src('bench/gpu/batch.ts');
-    expect(batch).toContain(`const budgetMs = p.mode === 'quick' ? ${d.BATCH_BUDGET_MS.quick.toLocaleString('en').replace(',', '_')} : ${d.BATCH_BUDGET_MS.full.toLocaleString('en').replace(',', '_')};`);
-    expect(batch).toContain(`const warmUp = ${d.BATCH_WARMUP};`);
+    expect(alert).toContain('deferred<number>(ALERT_DEADLINE_MS,');
+    expect(alert).toContain('received.has(id), ALERT_DELIVERY_WAIT_MS,');
+    expect(alert.match(/waitUntil\(resolved, ALERT_RESOLVE_DEADLINE_MS,/g)).toHaveLength(2);
+    expect(src('bench/gpu/batch.ts')).toContain('const budgetMs = BATCH_BUDGET_MS[p.mode];');
+    expect(src('bench/scalability/step.ts')).toContain('timeoutMs: SCALING_REQUEST_TIMEOUT_MS');
+    // A copy that stays (a default of an exported function's option): the driver query's timeout.
+    expect(src('bench/gpu/memory.ts')).toContain(`timeoutMs = ${d.MEMORY_CHECKPOINT_MS}`);
   });
 });

@@ -27,6 +27,7 @@ import type { AgentClient } from '../../agent/client.ts';
 import type { DispatchTask, TaskRequest } from '../../agent/types.ts';
 import { cpuTaskResult } from '../../agent/work.ts';
 import type { Measurement } from '../../api/schema.ts';
+import { BALANCE_DRAIN_MS, BALANCE_MAX_BATCHES, BALANCE_QUIET_MS, BALANCE_WARMUP_BATCHES } from '../../plan/deadlines.ts';
 import type { AgentHandle, Pool } from '../../platform/types.ts';
 import { deriveSeed, mulberry32 } from '../../prng.ts';
 import { mean, meanAbsRelDeviation, median, round } from '../../stats.ts';
@@ -38,11 +39,12 @@ import { ownRunMard, randomMardExpected, randomPlacement } from './placement.ts'
 export const COORDINATORS = 2;
 /** Tasks per agent in one batch: few enough that random placement scores far above the target. */
 export const PER_AGENT = 4;
-export const MAX_BATCHES = 3;
+/** Measured batches at most (MAX_BATCHES, WARMUP_BATCHES, QUIET_MS and DRAIN_MS: plan/deadlines.ts holds them, for the step's deadline). */
+export const MAX_BATCHES = BALANCE_MAX_BATCHES;
 /** Unmeasured batches first (connections opened, code warmed): not in n, their results still checked. */
-export const WARMUP_BATCHES = 1;
+export const WARMUP_BATCHES = BALANCE_WARMUP_BATCHES;
 /** Quiet time between batches (what a balancer learnt of the last batch's load goes stale). */
-export const QUIET_MS = 1000;
+export const QUIET_MS = BALANCE_QUIET_MS;
 const IO_MS = [200, 400, 600];
 const CPU_ROUNDS = [300, 3000];
 /**
@@ -50,7 +52,7 @@ const CPU_ROUNDS = [300, 3000];
  * DRAIN_MS after the batch was sent) is lost; a slow but working system keeps finishing tasks.
  */
 const STALL_MS = 5_000;
-const DRAIN_MS = 60_000;
+const DRAIN_MS = BALANCE_DRAIN_MS;
 /** Random placement passing this often means the counts cannot tell balancing from chance. */
 export const CHANCE_PASS_SHARE = 0.05;
 const DRAWS = 2000;

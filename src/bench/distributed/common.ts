@@ -4,6 +4,7 @@
  */
 import type { AgentClient } from '../../agent/client.ts';
 import type { MembersResult } from '../../agent/types.ts';
+import { FORMATION_WAIT_MS } from '../../plan/deadlines.ts';
 import type { AgentHandle, Pool, PoolOptions } from '../../platform/types.ts';
 import type { BenchContext } from '../types.ts';
 
@@ -85,8 +86,8 @@ export async function withPool<T>(ctx: BenchContext, opts: PoolOptions, fn: (poo
   }
 }
 
-/** Form a pool of `n` agents: scale, then wait until every view holds all of them. */
+/** Form a pool of `n` agents: scale, then wait until every view holds all of them (FORMATION_WAIT_MS at most: the step's deadline counts it). */
 export async function formPool(ctx: BenchContext, client: AgentClient, pool: Pool, n: number): Promise<void> {
   await pool.scaleTo(n);
-  await until(`the pool of ${n} to form`, 60_000, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
+  await until(`the pool of ${n} to form`, FORMATION_WAIT_MS, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
 }

@@ -15,6 +15,7 @@
 import type { AgentClient } from '../../agent/client.ts';
 import type { MembersResult } from '../../agent/types.ts';
 import type { Measurement } from '../../api/schema.ts';
+import { FAILOVER_DRAIN_MS, FAILOVER_MAX_AGENTS, FAILOVER_MAX_TRIALS } from '../../plan/deadlines.ts';
 import type { AgentHandle } from '../../platform/types.ts';
 import { describe, round } from '../../stats.ts';
 import { startLoad } from '../load/index.ts';
@@ -62,9 +63,9 @@ function unmet(s: RecoveryState, victim: string, n: number): string {
 
 export function failover(ctx: BenchContext, client: AgentClient): Promise<Measurement> {
   return guard('1.6', async () => {
-    const n = Math.min(ctx.params.agents.poolSize, 8);
+    const n = Math.min(ctx.params.agents.poolSize, FAILOVER_MAX_AGENTS);
     if (n < 2) throw new Error('1.6 needs a pool of at least 2 agents (one coordinator, one to kill)');
-    const trials = Math.min(ctx.params.trials, 5);
+    const trials = Math.min(ctx.params.trials, FAILOVER_MAX_TRIALS);
     const deadlineMs = 2 * ctx.params.targets.failoverSeconds * 1000;
     const recovery: number[] = [];
     const suspected: number[] = [];
@@ -83,7 +84,7 @@ export function failover(ctx: BenchContext, client: AgentClient): Promise<Measur
         mix: ctx.params.agents.taskMix,
         ioMs: ctx.params.agents.ioTaskMs,
         cpuRounds: ctx.params.agents.cpuTaskRounds,
-        drainMs: 20_000,
+        drainMs: FAILOVER_DRAIN_MS,
         idPrefix: `fo-${Date.now().toString(36)}`,
         signal: ctx.signal,
       });

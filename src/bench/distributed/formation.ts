@@ -22,6 +22,7 @@
  */
 import type { AgentClient } from '../../agent/client.ts';
 import type { Measurement } from '../../api/schema.ts';
+import { FORMATION_WAIT_MS } from '../../plan/deadlines.ts';
 import type { Pool } from '../../platform/types.ts';
 import { describe, round } from '../../stats.ts';
 import { elapsed, guard } from '../measure.ts';
@@ -46,7 +47,7 @@ export function formation(ctx: BenchContext, client: AgentClient, cold: ColdStar
         const t0 = performance.now();
         await pool.scaleTo(n);
         cold.readyMs.push(elapsed(t0));
-        await until('every view to hold all agents', 60_000, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
+        await until('every view to hold all agents', FORMATION_WAIT_MS, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
         samples.push(elapsed(t0));
       });
     }
@@ -82,10 +83,10 @@ export function spawnLatency(ctx: BenchContext, client: AgentClient, pool: Pool,
       const ms = elapsed(t0);
       batchMs.push(ms);
       perAgent.push(ms / k);
-      await until(`views to hold ${n + k} agents`, 60_000, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
+      await until(`views to hold ${n + k} agents`, FORMATION_WAIT_MS, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
       viewsMsPerAgent.push(elapsed(t0) / k);
       await pool.scaleTo(n);
-      await until(`views to settle back to ${n}`, 60_000, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
+      await until(`views to settle back to ${n}`, FORMATION_WAIT_MS, ctx.signal, async () => ((await viewsHold(client, pool.agents())) ? true : undefined));
     }
     const d = describe(perAgent);
     const coldPerAgent = cold.readyMs.length > 0 && cold.agents > 0 ? cold.readyMs.map((ms) => ms / cold.agents) : [];

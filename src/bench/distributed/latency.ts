@@ -25,6 +25,7 @@
 import type { AgentClient } from '../../agent/client.ts';
 import type { PingResult } from '../../agent/types.ts';
 import type { Measurement } from '../../api/schema.ts';
+import { LATENCY_BUDGET_MS, LATENCY_LONG } from '../../plan/deadlines.ts';
 import type { AgentHandle, Pool } from '../../platform/types.ts';
 import { describe, round } from '../../stats.ts';
 import { elapsed, guard, storedMeasurement } from '../measure.ts';
@@ -33,11 +34,11 @@ import type { BenchContext } from '../types.ts';
 /**
  * Round trips in the long relay (the short one has 1): the difference holds LONG − 1 of them, so
  * one sample is their mean, which keeps the harness's own timing noise (two requests' jitter) a
- * tenth of what a single round trip would carry.
+ * tenth of what a single round trip would carry. Held by plan/deadlines.ts, for the step's deadline.
  */
-const LONG = 11;
-/** Rounds over all pairs stop once this much time has gone by (at least one round runs). */
-const BUDGET_MS = 4000;
+const LONG = LATENCY_LONG;
+/** Rounds over all pairs stop once this much time has gone by (at least one round runs; plan/deadlines.ts holds it). */
+const BUDGET_MS = LATENCY_BUDGET_MS;
 /** A relay's reported round trips may exceed the harness's time for it by this much (rounding). */
 const TOLERANCE_MS = 0.05;
 

@@ -18,15 +18,16 @@
 import type { AgentClient } from '../../agent/client.ts';
 import type { StateEntry } from '../../agent/types.ts';
 import type { Measurement } from '../../api/schema.ts';
+import { SYNC_BUDGET_MS, SYNC_MIN_WRITES, SYNC_WARMUP_WRITES } from '../../plan/deadlines.ts';
 import type { Pool } from '../../platform/types.ts';
 import { describe, round } from '../../stats.ts';
 import { elapsed, guard } from '../measure.ts';
 import type { BenchContext } from '../types.ts';
 
-const WARMUP_WRITES = 2;
-const MIN_WRITES = 10;
-/** Writes stop once this much time has gone by (after MIN_WRITES). */
-const BUDGET_MS = 6000;
+/** Unmeasured writes first, then at least MIN_WRITES, then writes stop once BUDGET_MS has gone by (plan/deadlines.ts holds them, for the step's deadline). */
+const WARMUP_WRITES = SYNC_WARMUP_WRITES;
+const MIN_WRITES = SYNC_MIN_WRITES;
+const BUDGET_MS = SYNC_BUDGET_MS;
 
 export function stateSync(ctx: BenchContext, client: AgentClient, pool: Pool): Promise<Measurement> {
   return guard('1.4', async () => {

@@ -4,6 +4,7 @@
  */
 import type { Measurement } from '../../api/schema.ts';
 import { firstLine } from '../../errors.ts';
+import { BATCH_BUDGET_MS, BATCH_WARMUP } from '../../plan/deadlines.ts';
 import { describe, median, round } from '../../stats.ts';
 import { checkAbort, durationSince, elapsed, failed, skipped } from '../measure.ts';
 import { compareOutputs, openBackend, toleranceOf, type BackendName, type InferenceBackend } from '../inference/index.ts';
@@ -64,15 +65,16 @@ export async function batchAndSpeedup(s: GpuSession): Promise<BatchOutcome> {
     }
   }
   // At least max(10, 4 x trials) repetitions, more until `targetMs` of sampling (short predictions
-  // are cheap to sample more), never past `budgetMs` once `trials` repetitions are in.
+  // are cheap to sample more), never past `budgetMs` once `trials` repetitions are in. The budget
+  // and the warm-up are plan/deadlines.ts's, for the step's deadline.
   const minReps = Math.max(10, p.trials * 4);
   const maxReps = 2_000;
   const targetMs = p.mode === 'quick' ? 2_500 : 20_000;
-  const budgetMs = p.mode === 'quick' ? 8_000 : 90_000;
+  const budgetMs = BATCH_BUDGET_MS[p.mode];
   const lat = new Map<number, number[]>(sizes.map((b) => [b, []]));
   const cpuLat = new Map<number, number[]>(sizes.map((b) => [b, []]));
   // Warm-up, not counted: first calls compile kernels, allocate and (on a GPU) autotune.
-  const warmUp = 3;
+  const warmUp = BATCH_WARMUP;
   for (const b of sizes) {
     for (let i = 0; i < warmUp; i++) {
       await timedPredict(s, s.service, b);

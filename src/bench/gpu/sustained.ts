@@ -11,6 +11,7 @@
  * way.
  */
 import type { Measurement } from '../../api/schema.ts';
+import { SUSTAINED_MAX_SPAN } from '../../plan/deadlines.ts';
 import { describe, median, round } from '../../stats.ts';
 import { checkAbort, durationSince, failed, skipped } from '../measure.ts';
 import { finite, gpuMeasured, timedPredict, verify, type GpuSession } from './session.ts';
@@ -21,8 +22,8 @@ import { MIN_SAMPLES } from './batch.ts';
 export const WINDOW_MS = 500;
 /** Fewest windows a trend is fitted over (3 degrees of freedom for its interval). */
 export const MIN_WINDOWS = 5;
-/** An inconclusive fit is extended up to this many times the planned duration. */
-export const MAX_SPAN = 3;
+/** An inconclusive fit is extended up to this many times the planned duration (plan/deadlines.ts holds it, for the step's deadline). */
+export const MAX_SPAN = SUSTAINED_MAX_SPAN;
 
 function cpuMs(): number {
   const u = process.cpuUsage();

@@ -2,11 +2,16 @@
  * Test 3.4, alert latency (p50, ms): `PUT /v1/faults {breach:{healthScore:0.1}}` on a probe agent
  * until the dashboard's alert evaluator raises `AgentUnhealthy` for that agent, on the runner's
  * clock; the fault is cleared and the alert must resolve between trials.
+ *
+ * Its waits, held by plan/deadlines.ts for the step's deadline: a breach becomes an alert within
+ * ALERT_DEADLINE_MS (6x the default target), a raised one reaches the subscriber within
+ * ALERT_DELIVERY_WAIT_MS, a cleared one resolves within ALERT_RESOLVE_DEADLINE_MS.
  */
 import type { AgentClient } from '../../agent/client.ts';
 import type { Faults } from '../../agent/types.ts';
 import type { Measurement } from '../../api/schema.ts';
 import { errorMessage } from '../../errors.ts';
+import { ALERT_DEADLINE_MS, ALERT_DELIVERY_WAIT_MS, ALERT_RESOLVE_DEADLINE_MS } from '../../plan/deadlines.ts';
 import type { AgentHandle } from '../../platform/types.ts';
 import { median, round } from '../../stats.ts';
 import { checkAbort, failed, measured } from '../measure.ts';
@@ -18,11 +23,8 @@ import { deferred, now, waitUntil } from './wait.ts';
 export const BREACH_HEALTH_SCORE = 0.1;
 export const ALERT_THRESHOLD = 0.5;
 
-/** How long a breach may take to become an alert (6x the default target), and a cleared one to resolve. */
-const ALERT_DEADLINE_MS = 3000;
 /** Trials without an alert after which the test stops: the failure is shown, the rest would only wait. */
 const MAX_MISSED = 2;
-const RESOLVE_DEADLINE_MS = 3000;
 
 /** The agent's active faults other than a breach (`GET /v1/faults`; none when it does not answer 200). */
 async function otherFaults(client: AgentClient, url: string): Promise<Faults> {
@@ -70,7 +72,7 @@ export async function measureAlertLatency(ctx: BenchContext, client: AgentClient
         if (r.status !== 200) throw new Error(`PUT ${a.url}/v1/faults answered ${r.status}: ${JSON.stringify(r.body)}`);
         const at = await raised.promise;
         lat.push(at - t0);
-        if (await waitUntil(() => received.has(id), 2000, ctx.signal, 5)) delivered.push(received.get(id)! - t0);
+        if (await waitUntil(() => received.has(id), ALERT_DELIVERY_WAIT_MS, ctx.signal, 5)) delivered.push(received.get(id)! - t0);
       } catch (e) {
         missed++;
         problems.push(`trial ${t + 1} (${a.id}): ${errorMessage(e)}`);
@@ -81,10 +83,10 @@ export async function measureAlertLatency(ctx: BenchContext, client: AgentClient
       const cleared = Object.keys(others).length ? await client.putFaults(a.url, others) : await client.clearFaults(a.url);
       if (cleared.status !== 200) problems.push(`clearing the breach on ${a.url} answered ${cleared.status}`);
       const resolved = () => !dash.evaluator.active().some((x) => x.id === id);
-      if (!(await waitUntil(resolved, RESOLVE_DEADLINE_MS, ctx.signal, 5))) {
+      if (!(await waitUntil(resolved, ALERT_RESOLVE_DEADLINE_MS, ctx.signal, 5))) {
         problems.push(`trial ${t + 1}: the alert for ${a.id} did not resolve after the fault was cleared`);
         await client.putFaults(a.url, { ...others, breach: { healthScore: 1 } });
-        await waitUntil(resolved, RESOLVE_DEADLINE_MS, ctx.signal, 5);
+        await waitUntil(resolved, ALERT_RESOLVE_DEADLINE_MS, ctx.signal, 5);
         if (Object.keys(others).length) await client.putFaults(a.url, others);
         else await client.clearFaults(a.url);
       }

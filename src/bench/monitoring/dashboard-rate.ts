@@ -29,6 +29,7 @@
  */
 import { AgentClient } from '../../agent/client.ts';
 import type { Measurement } from '../../api/schema.ts';
+import { DASHBOARD_IN_TIME_MS, DASHBOARD_LATE_GRACE_MS, DASHBOARD_MIN_RATE, DASHBOARD_MIN_UPDATES } from '../../plan/deadlines.ts';
 import type { AgentHandle } from '../../platform/types.ts';
 import { percentile, round } from '../../stats.ts';
 import { failed } from '../measure.ts';
@@ -37,18 +38,21 @@ import { subscribeDashboard, type Dashboard, type DashboardUpdate } from './dash
 import { climb, RUNNER_SATURATED, runnerLoad, saturated, stepLengthMs, type RunnerLoad, type StepOutcome } from './ladder.ts';
 import { EVENT_DEADLINE_MS, now, waitUntil } from './wait.ts';
 
-/** The ladder: the first rate (updates/s), its top (the harness's ceiling) and its floor. */
+/**
+ * The ladder: the first rate (updates/s), its top (the harness's ceiling) and its floor. The floor,
+ * MIN_UPDATES, IN_TIME_MS and LATE_GRACE_MS are held by plan/deadlines.ts, for the step's deadline.
+ */
 export const START_RATE = 16;
 export const MAX_RATE = 16_384;
-const MIN_RATE = 1;
+const MIN_RATE = DASHBOARD_MIN_RATE;
 /** A step sends at least this many marks (at low rates it lasts longer than its length). */
-const MIN_UPDATES = 24;
+const MIN_UPDATES = DASHBOARD_MIN_UPDATES;
 /** An update is in time when the subscriber has it this soon after its trigger was sent. */
-export const IN_TIME_MS = 1000;
+export const IN_TIME_MS = DASHBOARD_IN_TIME_MS;
 /** Share of a step's updates that must be in time. */
 const IN_TIME_FRACTION = 0.99;
 /** After the in-time deadline, how long a missing update is waited for before it counts as lost. */
-const LATE_GRACE_MS = 2000;
+const LATE_GRACE_MS = DASHBOARD_LATE_GRACE_MS;
 /** Triggers in flight at most (the open-loop driver falls behind its pace beyond this). */
 const MAX_IN_FLIGHT = 256;
 /** The driver keeps pace when its last trigger goes out at most this late; it gives up the step past ABANDON_LAG_MS. */

@@ -46,6 +46,7 @@
 import { AgentClient } from '../../agent/client.ts';
 import type { Measurement } from '../../api/schema.ts';
 import { errorMessage } from '../../errors.ts';
+import { SETTLE_DEADLINE_MS } from '../../plan/deadlines.ts';
 import type { Params } from '../../plan/params.ts';
 import type { Pool } from '../../platform/types.ts';
 import { durationSince, elapsed, failed, guard } from '../measure.ts';
@@ -66,8 +67,6 @@ const PROBE_AGENTS = 4;
 const DASHBOARD_INTERVAL_MS = 250;
 /** An agent whose last event is older than this makes a dashboard update stale (heartbeats are 1/s). */
 const LIVE_WINDOW_MS = 2500;
-/** Bound of the wait for the pool to converge before measuring. */
-const SETTLE_DEADLINE_MS = 20_000;
 
 function poolOptions(p: Params) {
   const size = Math.max(2, p.agents.poolSize);
@@ -110,7 +109,8 @@ export const run: CategoryRunner = async (ctx) => {
     await dash.ready(EVENT_DEADLINE_MS * 2);
     // Let the pool settle (every agent sees every member, as its heartbeats report) before
     // measuring, so the figures are of a formed cluster rather than of one still gossiping its
-    // membership. Bounded: a pool that does not converge is measured as it is, and said so.
+    // membership. Bounded by SETTLE_DEADLINE_MS (plan/deadlines.ts, which counts it in the step's
+    // deadline): a pool that does not converge is measured as it is, and said so.
     const settleStart = now();
     const settled = await waitUntil(
       () => {

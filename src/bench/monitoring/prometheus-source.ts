@@ -16,6 +16,7 @@
 import { AgentClient } from '../../agent/client.ts';
 import type { Measurement } from '../../api/schema.ts';
 import { errorMessage } from '../../errors.ts';
+import { PROM_FINISH_QUERY_MS } from '../../plan/deadlines.ts';
 import type { AgentHandle } from '../../platform/types.ts';
 import { PrometheusClient, promDuration, type Series } from '../../prometheus/client.ts';
 import { QueryBounds } from '../../prometheus/bounded.ts';
@@ -28,8 +29,8 @@ import { now, waitUntil } from './wait.ts';
 
 /** Bounds the wait for Prometheus to scrape every agent: the longest of half this, 10 intervals, 30 s. */
 const TARGETS_UP_DEADLINE_MS = 60_000;
-/** The one deadline of the queries of `finish()` once the window has its scrapes: 60 s. */
-export const FINISH_QUERY_DEADLINE_MS = 60_000;
+/** The one deadline of the queries of `finish()` once the window has its scrapes: 60 s (plan/deadlines.ts holds it, for the step's deadline). */
+export const FINISH_QUERY_DEADLINE_MS = PROM_FINISH_QUERY_MS;
 /** Queries of `finish()` in flight at most: 4. */
 export const QUERY_CONCURRENCY = 4;
 

@@ -4,8 +4,8 @@
  * share.
  */
 
-/** Deadline of one event (a mark on a stream, a first dashboard update, a stream opening). */
-export const EVENT_DEADLINE_MS = 5000;
+/** Deadline of one event (a mark on a stream, a first dashboard update, a stream opening): plan/deadlines.ts holds it, for the step's deadline. */
+export { EVENT_DEADLINE_MS } from '../../plan/deadlines.ts';
 
 export function now(): number {
   return performance.now();

@@ -13,6 +13,7 @@
  */
 import type { AgentClient } from '../../agent/client.ts';
 import type { Measurement } from '../../api/schema.ts';
+import { CLOCK_SAMPLES, MARK_DEADLINE_MS, MARK_SPACING_MS, MARKS_PER_TRIAL } from '../../plan/deadlines.ts';
 import type { AgentHandle } from '../../platform/types.ts';
 import { describe as distribution, median, percentile, round } from '../../stats.ts';
 import { checkAbort, elapsed, failed, measured } from '../measure.ts';
@@ -20,11 +21,13 @@ import type { BenchContext } from '../types.ts';
 import { AgentEventStream, type AgentEventMessage } from './dashboard.ts';
 import { deferred, EVENT_DEADLINE_MS, now } from './wait.ts';
 
-/** Marks sent to each probe agent per trial, one every MARK_SPACING_MS (open loop). */
-const MARKS_PER_TRIAL = 10;
-const MARK_SPACING_MS = 20;
-/** A mark that has not arrived this long after its trigger was sent is lost. */
-export const MARK_DEADLINE_MS = 2000;
+/**
+ * Held by plan/deadlines.ts, for the step's deadline: MARKS_PER_TRIAL (marks sent to each probe
+ * agent per trial, one every MARK_SPACING_MS: open loop), MARK_DEADLINE_MS (a mark that has not
+ * arrived this long after its trigger was sent is lost) and CLOCK_SAMPLES (`/v1/time` round trips
+ * per clock estimate).
+ */
+export { MARK_DEADLINE_MS } from '../../plan/deadlines.ts';
 /** Marks per probe before the first trial that are not counted (the streams' and connections' warm-up). */
 const WARMUP_MARKS = 2;
 
@@ -40,7 +43,7 @@ interface ClockEstimate {
 }
 
 /** NTP-style: several `/v1/time` round trips; the one with the smallest round trip gives the offset. */
-async function estimateOffset(client: AgentClient, url: string, samples = 8): Promise<ClockEstimate> {
+async function estimateOffset(client: AgentClient, url: string, samples = CLOCK_SAMPLES): Promise<ClockEstimate> {
   let best: ClockEstimate | null = null;
   for (let i = 0; i < samples; i++) {
     const a = epochNow();

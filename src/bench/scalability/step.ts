@@ -5,6 +5,7 @@
  * The window's figures are ready when the window ends; the final counts (every result checked,
  * the lost tasks) when the loop has drained, which runs on while the next step starts.
  */
+import { SCALING_REQUEST_TIMEOUT_MS } from '../../plan/deadlines.ts';
 import { round } from '../../stats.ts';
 import type { AgentHandle, Pool } from '../../platform/types.ts';
 import { checksSummary, startClosedLoop, type LoadRun } from '../load/index.ts';
@@ -83,8 +84,8 @@ export async function measureSaturation(pool: Pool, plan: ScalingPlan, coordinat
     pollMs: plan.pollMs,
     quickRetries: plan.quickRetries,
     // A coordinator answers a dispatch at once (202 or 429); a longer wait is a starved host, and a
-    // retry would only add load.
-    timeoutMs: 30_000,
+    // retry would only add load. plan/deadlines.ts holds it, for the step's deadline.
+    timeoutMs: SCALING_REQUEST_TIMEOUT_MS,
     seed,
     ...(signal ? { signal } : {}),
   });

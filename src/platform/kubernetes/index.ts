@@ -129,6 +129,8 @@ class KubernetesPool implements Pool {
   private readonly deleted = new Set<string>();
   /** Agents (`<pod uid>#<index>`) that answered 200 on /readyz. */
   private readonly confirmed = new Set<string>();
+  /** The last /readyz outcome of agents not confirmed yet (for the error of a wait that times out). */
+  private readonly readyzOutcome = new Map<string, string>();
   /** Agents per pod: 1, or the platform's agentsPerPod unless the pool asks for one per process. */
   readonly agentsPerPod: number;
   /** The full part's replicas (the pool's Deployment). */
@@ -361,8 +363,12 @@ class KubernetesPool implements Pool {
       if (s.done && (await this.confirmReady(s.ready))) return;
       if (Date.now() > deadline) {
         const failing = s.notReady.map((p) => `${p.metadata?.name} ${p.status?.phase ?? '?'}${p.status?.reason ? ` ${p.status.reason}` : ''}${p.status?.message ? `: ${p.status.message}` : ''}`);
+        // Agents of ready pods whose /readyz has not answered 200 (not joined yet, or too slow to answer).
+        const unconfirmed = [...this.readyzOutcome].filter(([k]) => !this.confirmed.has(k));
         throw new Error(
-          `pool ${this.name}: ${s.readyAgents} of ${want.agents} agents ready (${s.pods} pods) after ${this.platform.readyTimeoutMs} ms${failing.length ? `; not ready: ${failing.slice(0, 3).join('; ')}` : ''}`,
+          `pool ${this.name}: ${s.readyAgents} of ${want.agents} agents in ready pods (${s.pods} pods) after ${this.platform.readyTimeoutMs} ms` +
+            `${failing.length ? `; pods not ready: ${failing.slice(0, 3).join('; ')}` : ''}` +
+            `${unconfirmed.length ? `; ${unconfirmed.length} agents of ready pods not answering 200 on /readyz, e.g. ${unconfirmed.slice(0, 3).map(([, v]) => v).join('; ')}` : ''}`,
         );
       }
       await sleep(50);
@@ -376,9 +382,13 @@ class KubernetesPool implements Pool {
       todo.map(async ({ a, key }) => {
         try {
           const r = await this.client.readyz(a.url);
-          if (r.status === 200) this.confirmed.add(key);
+          if (r.status === 200) {
+            this.confirmed.add(key);
+            this.readyzOutcome.delete(key);
+          } else this.readyzOutcome.set(key, `${a.id}: ${r.status}`);
           return r.status === 200;
-        } catch {
+        } catch (err) {
+          this.readyzOutcome.set(key, `${a.id}: ${describeError(err)}`);
           return false;
         }
       }),
