@@ -107,13 +107,36 @@ describe('the parts of a pool', () => {
     ]);
   });
 
+  it('100 → 10 with K = 25 (6.2 between its trials): the new pod of 10 is up before the full pods it joins through go', () => {
+    const w = walk([100, 10], 25);
+    expect(w[1]!.steps).toEqual([{ kind: 'seeds', found: false }, { kind: 'create-rest', agents: 10 }, wait(4, 10, 25), { kind: 'full', replicas: 0 }, wait(0, 10, 25)]);
+  });
+
   it('any walk ends in the target parts, creates before it deletes, and waits for new pods before deleting a rest', () => {
     let seed = 7;
     const rnd = (m: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % m);
     for (let t = 0; t < 200; t++) {
       const k = 1 + rnd(30);
       const sizes = Array.from({ length: 6 }, () => rnd(120));
+      let prev: PartsState = { full: 0, rests: [] };
       for (const x of walk(sizes, k)) {
+        // When a resize of a pool with agents starts pods, nothing that may be their seed goes (a
+        // rest deleted, the full part shrunk) before a wait after the start saw them up.
+        let full = prev.full;
+        const started: number[] = [];
+        const removals: number[] = [];
+        x.steps.forEach((s, i) => {
+          if (s.kind === 'create-rest' || (s.kind === 'full' && s.replicas > full)) started.push(i);
+          if (s.kind === 'delete-rest' || (s.kind === 'full' && s.replicas < full)) removals.push(i);
+          if (s.kind === 'full') full = s.replicas;
+        });
+        if (started.length > 0 && prev.full + prev.rests.length > 0) {
+          for (const i of removals) {
+            const waited = x.steps.some((w, j) => w.kind === 'wait' && j > started[0]! && j < i);
+            expect(waited, `${JSON.stringify(prev)} -> ${x.n} (K ${k}): ${JSON.stringify(x.steps)}`).toBe(true);
+          }
+        }
+        prev = x.state;
         const want = partsTarget(x.n, k);
         expect(x.state).toEqual({ full: want.full, rests: want.rest > 0 ? [want.rest] : [] });
         const created = x.steps.findIndex((s) => s.kind === 'create-rest');

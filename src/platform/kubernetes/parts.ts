@@ -10,7 +10,9 @@
  *   part: its own Deployment `<pool>-r<r>` of one replica). Changing r replaces the rest
  *   Deployment: the new one is created BEFORE the old one is deleted, and when new pods are
  *   starting the old one goes only once they are up, because the seeds the new pods join through
- *   may be its agents (the old rest may be the pool's only agents, e.g. 1 → 12 with K = 5).
+ *   may be its agents (the old rest may be the pool's only agents, e.g. 1 → 12 with K = 5). The
+ *   same holds for a full part that shrinks while a new rest starts (100 → 10 with K = 25: the new
+ *   pod of 10 joins through full pods that go once it is up).
  * - With K = 1 the plan is the one the pool always followed: one part, replicas = n, no rest.
  * - An empty pool (no ready agent) is founded by one pod with no seeds first: one of the full part
  *   when F > 0, else the rest pod; the other pods start once it is ready and join through it.
@@ -109,14 +111,15 @@ export function planParts(state: PartsState, n: number, k: number, hasReady: boo
   }
   started = false;
   if (n > 0) steps.push({ kind: 'seeds', found: false });
-  setFull(t.full);
+  // The new pods join through the seeds, which may be agents about to go (an old rest, or full
+  // pods of a shrinking full part, e.g. 100 -> 10 with K = 25): those go once the new pods are up.
+  const shrinkFull = t.full < full;
+  if (!shrinkFull) setFull(t.full);
   create(t.rest);
   const old = rests.filter((r) => r !== t.rest);
-  if (old.length > 0) {
-    // The new pods join through the seeds, which may be the old rest's agents: it goes once they are up.
-    if (started) steps.push(wait(t.full, t.rest, old));
-    removeAllBut(t.rest);
-  }
+  if (started && (old.length > 0 || shrinkFull)) steps.push(wait(full, t.rest, old));
+  if (shrinkFull) setFull(t.full);
+  removeAllBut(t.rest);
   steps.push(wait(t.full, t.rest));
   return steps;
 }
