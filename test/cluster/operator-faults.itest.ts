@@ -69,6 +69,13 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   };
   const eventsOf = async (name: string) => (await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` })).items;
   const pods = async (sel: string) => (await core.listNamespacedPod({ namespace: ns, labelSelector: sel })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  /** The step's runner pod once its pool's 3 agents run (its process id known). */
+  const runnerWithPool = (step: string): Promise<V1Pod> =>
+    until('the integration pool to run', async () => {
+      const agents = (await pods(`${step},swarmbench.io/component=agent`)).filter((p) => p.status?.phase === 'Running');
+      if (agents.length < 3) return undefined;
+      return (await pods(`${step},swarmbench.io/component=runner`)).find((p) => pidOf(p) !== undefined);
+    }, 180_000, 500);
   const deployments = async (sel: string) => (await apps.listNamespacedDeployment({ namespace: ns, labelSelector: sel })).items.filter((d) => !d.metadata?.deletionTimestamp);
 
   beforeAll(async () => {
@@ -86,12 +93,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(kubectl(['apply', '-f', '-'], manifest('killed', 'integration, monitoring')).code).toBe(0);
     const uid = (await until('the run to start', async () => (await get('killed')).metadata.uid || undefined, 30_000)) as string;
     const step = `swarmbench.io/run-uid=${uid},swarmbench.io/step=integration`;
-    // The runner once its pool's agents run.
-    const runner = await until('the integration pool to run', async () => {
-      const agents = (await pods(`${step},swarmbench.io/component=agent`)).filter((p) => p.status?.phase === 'Running');
-      if (agents.length < 3) return undefined;
-      return (await pods(`${step},swarmbench.io/component=runner`)).find((p) => pidOf(p) !== undefined);
-    }, 180_000, 500);
+    const runner = await runnerWithPool(step);
     const deadTry = (await deployments(step)).map((d) => d.metadata!.uid!);
     expect(deadTry.length).toBeGreaterThan(0);
     process.kill(pidOf(runner)!, 'SIGKILL');
@@ -150,11 +152,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(kubectl(['apply', '-f', '-'], manifest('nodelost', 'integration')).code).toBe(0);
     const uid = (await until('the run to start', async () => (await get('nodelost')).metadata.uid || undefined, 30_000)) as string;
     const step = `swarmbench.io/run-uid=${uid},swarmbench.io/step=integration`;
-    const runner = await until('the integration pool to run', async () => {
-      const agents = (await pods(`${step},swarmbench.io/component=agent`)).filter((p) => p.status?.phase === 'Running');
-      if (agents.length < 3) return undefined;
-      return (await pods(`${step},swarmbench.io/component=runner`)).find((p) => pidOf(p) !== undefined);
-    }, 180_000, 500);
+    const runner = await runnerWithPool(step);
     const node = runner.spec!.nodeName!;
     const onNode = async () => (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
     try {

@@ -484,12 +484,8 @@ export class PodRunner {
     });
   }
 
-  /**
-   * Stops every container (SIGTERM, SIGKILL after the grace period). With `finalize`, reports the
-   * final status and deletes the pod object (as the kubelet does after a graceful deletion).
-   */
-  async terminate(graceMs: number, finalize: boolean): Promise<void> {
-    if (this.stopping) return;
+  /** The pod is stopping: no setup, token refresh, restart or probe runs any more. */
+  private stopTimers(): void {
     this.stopping = true;
     clearTimeout(this.setupTimer);
     clearTimeout(this.tokenTimer);
@@ -498,6 +494,15 @@ export class PodRunner {
       c.restartTimer = undefined;
       this.stopProbes(c);
     }
+  }
+
+  /**
+   * Stops every container (SIGTERM, SIGKILL after the grace period). With `finalize`, reports the
+   * final status and deletes the pod object (as the kubelet does after a graceful deletion).
+   */
+  async terminate(graceMs: number, finalize: boolean): Promise<void> {
+    if (this.stopping) return;
+    this.stopTimers();
     this.h.log(`${this.key}: stopping (grace ${Math.round(graceMs / 1000)} s)`);
     await Promise.all(this.containers.map((c) => this.killContainer(c, graceMs)));
     this.h.changed();
@@ -518,13 +523,8 @@ export class PodRunner {
    * for this pod (its `patchStatus` hook is silenced by the caller).
    */
   crash(): void {
-    this.stopping = true;
-    clearTimeout(this.setupTimer);
-    clearTimeout(this.tokenTimer);
+    this.stopTimers();
     for (const c of this.containers) {
-      clearTimeout(c.restartTimer);
-      c.restartTimer = undefined;
-      this.stopProbes(c);
       const pid = c.pid;
       if (!pid) continue;
       try {
