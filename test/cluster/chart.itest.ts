@@ -29,6 +29,7 @@ import { clusterGate, kubectl } from './lib/itest.ts';
 import { CHART_DIR, INSTALL_PATH, renderInstall } from './gen-install.ts';
 import { parseGpuDefaults } from '../../src/operator/main.ts';
 import { parseIngressPeers } from '../../src/operator/netpol.ts';
+import { STUCK_AFTER_MS } from '../../src/operator/forensics.ts';
 import { DEFAULT_ADMISSION, parseAdmission } from '../../src/operator/policy.ts';
 import {
   OPERATOR_CLUSTER_RULES, OPERATOR_NAMESPACED_RULES, RUNNER_POOL_RULES, operatorBindRule, operatorLeaseRules, operatorSecretRule,
@@ -280,6 +281,8 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
       '--port': '8080',
       '--concurrency': '4',
       '--resync-seconds': '300',
+      // The chart's default is the operator's own (forensics.ts).
+      '--stuck-after-seconds': String(STUCK_AFTER_MS / 1000),
       '--leader-elect': 'true',
       '--lease-namespace': 'swarmbench-system',
       '--lease-name': 'swarmbench',
