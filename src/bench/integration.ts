@@ -10,7 +10,10 @@
  * - 5.3 Resource cleanup: agent host memory (RSS) before the workloads and after them, once the
  *   agents have had a moment to collect garbage, max growth per host process in MB; then the pool
  *   is closed and every process it started must be gone and every agent port closed (a leftover
- *   fails the test: on Kubernetes the same test checks that no object of the run is left).
+ *   fails the test: on Kubernetes the same test checks that no object of the run is left). A port
+ *   that accepts but no longer answers as its agent (`GET /v1/info` with another id, or no answer)
+ *   was taken by another process after the agent's ended: counted in `portsTakenByOthers`, not
+ *   failed.
  *
  * Its bounds (the client's timeout per workflow, 5.3's pause, wait for the processes to end and
  * port probe timeout) are held by plan/deadlines.ts, which counts them in the step's deadline.
@@ -182,7 +185,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       return a ? (a.rssBytes - b.rssBytes) / 2 ** 20 : Number.NaN;
     });
     const pids = [...new Set(agents.map((a) => a.pid))].filter((pid) => pid > 0);
-    const urls = agents.map((a) => a.url);
+    const ids = new Map(agents.map((a) => [a.url, a.id]));
     await pool.close();
     closed = true;
     const deadline = performance.now() + CLEANUP_EXIT_WAIT_MS;
@@ -191,11 +194,21 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
       await new Promise((r) => setTimeout(r, 50));
       leftPids = pids.filter(alive);
     }
-    const open = (await Promise.all(urls.map(async (u) => ((await portOpen(u)) ? u : null)))).filter(Boolean);
+    // A port that still accepts is a leftover only when it still answers as its agent: once the
+    // agent's process has ended, another process may take the freed port (ephemeral ports are
+    // reused on a busy machine), and that one is not the system's. Those are counted apart.
+    const stillOpen = (await Promise.all([...ids.keys()].map(async (u) => ((await portOpen(u)) ? u : null)))).filter((u): u is string => u !== null);
+    const open: string[] = [];
+    const takenByOthers: string[] = [];
+    for (const u of stillOpen) {
+      const r = await client.info(u).catch(() => null);
+      if (r?.status === 200 && (r.body as { id?: unknown }).id === ids.get(u)) open.push(u);
+      else takenByOthers.push(u);
+    }
     const valid = growth.filter((g) => Number.isFinite(g));
     const problems = [
       leftPids.length ? `${leftPids.length} agent process(es) still running after cleanup` : '',
-      open.length ? `${open.length} agent port(s) still open after cleanup` : '',
+      open.length ? `${open.length} agent port(s) still open after cleanup, still answering as their agents` : '',
       valid.length === 0 ? 'no memory reading' : '',
     ].filter(Boolean);
     const m53: Measurement = {
@@ -211,6 +224,7 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
         rssAfterMB: after.map((b) => Math.round(b.rssBytes / 2 ** 20)),
         leftoverProcesses: leftPids.length,
         leftoverPorts: open.length,
+        portsTakenByOthers: takenByOthers.length,
       },
       ...(problems.length ? { fail: problems.join('; ') } : {}),
     };
