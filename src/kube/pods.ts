@@ -16,7 +16,7 @@ export interface PodProblem {
   /**
    * The Kubernetes reason, as the condition's and the Event's reason: ImagePullBackOff (also for
    * ErrImagePull), InvalidImageName, ErrImageNeverPull, CreateContainerConfigError,
-   * CreateContainerError, Unschedulable, OOMKilled, Evicted, NodeLost, UnsupportedImage, FailedCreate
+   * CreateContainerError, Unschedulable, OOMKilled, Evicted, NodeLost, FailedCreate
    * (`createRefusals`: a controller refused to create pods, e.g. a ResourceQuota).
    */
   reason: string;
@@ -28,8 +28,6 @@ export interface PodProblem {
 }
 
 const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
-/** Pod-level failure reasons that mean the node cannot run the image at all (the test cluster's node agent says UnsupportedImage). */
-const POD_IMAGE_REASONS = new Set(['UnsupportedImage']);
 const CONFIG_REASONS = new Set(['CreateContainerConfigError', 'CreateContainerError']);
 /** DisruptionTarget reasons that mean the pod's node went away (the pod garbage collector, the taint manager). */
 const NODE_GONE_REASONS = new Set(['DeletionByPodGC', 'DeletionByTaintManager']);
@@ -94,12 +92,6 @@ export function podProblems(pods: readonly V1Pod[]): PodProblem[] {
       }
     }
     const reason = p.status?.reason ?? '';
-    if (p.status?.phase === 'Failed' && POD_IMAGE_REASONS.has(reason)) {
-      // Stuck, not ended: a pool's Deployment replaces the pod with another that fails alike, and
-      // the failed ones stay, so the oldest one's age is how long the pool has not started.
-      const image = p.spec?.containers?.[0]?.image ?? '?';
-      out.push({ key: `image:${image}`, reason, text: `pod ${name}${what}: ${reason}: ${oneLine(p.status.message ?? `image "${image}" cannot run`)}`, kind: 'stuck', sinceMs: created });
-    }
     if (reason === 'Evicted') {
       out.push({ key: `evicted:${name}`, reason: 'Evicted', text: `pod ${name}${what} was evicted from node ${p.spec?.nodeName ?? '?'}: ${oneLine(p.status?.message ?? 'no message')}`, kind: 'ended', sinceMs: null });
     }

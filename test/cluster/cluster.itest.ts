@@ -183,12 +183,15 @@ describe.skipIf(!!notUp)(title, () => {
     expect(unsched.spec?.nodeName).toBeUndefined();
   });
 
-  it('a pod of another image fails with a clear reason', async () => {
+  it('a pod of an image the nodes do not hold stays Pending with ErrImagePull, then ImagePullBackOff, as a kubelet reports a failed pull', async () => {
     await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'busybox' }, spec: { restartPolicy: 'Never', containers: [{ name: 'bb', image: 'busybox:1.36', command: ['sh', '-c', 'true'] }] } } });
-    const p = await finished('busybox');
-    expect(p.status?.phase).toBe('Failed');
-    expect(p.status?.reason).toBe('UnsupportedImage');
-    expect(p.status?.message).toMatch(/busybox/);
+    const p = await until('busybox in ImagePullBackOff', async () => {
+      const x = await pod('busybox');
+      return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff' ? x : undefined;
+    });
+    expect(p.status?.phase).toBe('Pending');
+    expect(p.status?.containerStatuses?.[0]?.state?.waiting?.message).toBe('Back-off pulling image "busybox:1.36"');
+    await core.deleteNamespacedPod({ name: 'busybox', namespace: ns, gracePeriodSeconds: 0 });
   });
 
   let deployPod = '';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { createMemoryGroup, memoryCgroupRoot, oomKills, removeMemoryGroup } from './node-agent/memcg.ts';
-import { backoffMs, containerArgv, containerEnv, expandVars, gpuRequest, isProjectImage, podPhase, scrapeTarget } from './node-agent/pure.ts';
+import { backoffMs, containerArgv, containerEnv, expandVars, gpuRequest, isProjectImage, podPhase, pullBackoffMs, scrapeTarget } from './node-agent/pure.ts';
 
 describe('node agent: images', () => {
   it('runs only the project image, with any registry, tag or digest', () => {
@@ -25,6 +25,10 @@ describe('node agent: images', () => {
     expect(!bad.ok && bad.reason).toBe('UnsupportedCommand');
     const img = containerArgv(c({ image: 'busybox' }), {});
     expect(!img.ok && img.reason).toBe('UnsupportedImage');
+  });
+
+  it("an image it does not hold is retried with the kubelet's image back-off: 10 s doubling to 300 s", () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 20].map(pullBackoffMs)).toEqual([10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
   });
 
   it('expands like Kubernetes', () => {

@@ -3,8 +3,8 @@
  * cannot start fails within the grace with the reason the cluster gives, as an Event on the run,
  * the Progressing condition and its tests' reasons, and leaves neither its Job nor its pools.
  *
- * - An agent image the node cannot run (the test node agent's UnsupportedImage; a real kubelet's
- *   ImagePullBackOff reads the same way, test/unit/operator-forensics.test.ts).
+ * - An agent image that does not exist: the test node agent reports ErrImagePull, then
+ *   ImagePullBackOff, as a kubelet that cannot pull it (test/cluster/node-agent/pod.ts).
  * - Agents that ask for more CPU than any node has: Unschedulable, with the scheduler's message.
  * - A ResourceQuota of one pod: the runner starts, its pool's pods are refused (the Deployment's
  *   ReplicaFailure condition): FailedCreate with the quota's message; of no pod: the runner Job's
@@ -96,11 +96,11 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     });
   }
 
-  it('an agent image the nodes cannot run, and agents no node can take: each step stops within 2 minutes with the reason, leaving nothing behind', async () => {
+  it('an agent image that does not exist, and agents no node can take: each step stops within 2 minutes with the reason, leaving nothing behind', async () => {
     expect(kubectl(['apply', '-f', '-'], run('noimage', 'image: "registry.invalid/agent:1"')).code).toBe(0);
     expect(kubectl(['apply', '-f', '-'], run('toobig', 'resources: {requests: {cpu: "32"}}')).code).toBe(0);
     await Promise.all([
-      expectStopped('noimage', 'UnsupportedImage', /step integration: UnsupportedImage: pod noimage-\S+ \(step integration\): .*registry\.invalid\/agent:1.* \(for \d+ s\); the step was stopped/),
+      expectStopped('noimage', 'ImagePullBackOff', /step integration: ImagePullBackOff: pod noimage-\S+ \(step integration\): container agent: (ErrImagePull|ImagePullBackOff): image "registry\.invalid\/agent:1" cannot be pulled \(.+\) \(for \d+ s\); the step was stopped/),
       expectStopped('toobig', 'Unschedulable', /step integration: Unschedulable: pod toobig-\S+ \(step integration\) cannot be scheduled: 0\/3 nodes are available: .*Insufficient cpu/),
     ]);
     const cond = (await get('noimage')).status!.conditions!.find((c) => c.type === 'Progressing');

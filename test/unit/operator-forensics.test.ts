@@ -37,16 +37,14 @@ describe('podProblems (src/kube/pods.ts)', () => {
   it('tells stuck pods (since when) from ended ones, with the cluster\'s own message', () => {
     const evicted = pod('e', { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });
     const nodeLost = pod('n', { phase: 'Failed', conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'DeletionByPodGC', message: 'PodGC: node no longer exists' }] });
-    const unsupported = pod('u', { phase: 'Failed', reason: 'UnsupportedImage', message: 'image "x" cannot run here' });
     const gone = pod('g', imagePull().status, { deleting: true });
-    const got = podProblems([imagePull(T0 - 1000), unschedulable(T0 - 7000), oomKilled(), evicted, nodeLost, unsupported, gone]);
+    const got = podProblems([imagePull(T0 - 1000), unschedulable(T0 - 7000), oomKilled(), evicted, nodeLost, gone]);
     expect(got.map((p) => [p.reason, p.kind, p.sinceMs])).toEqual([
       ['ImagePullBackOff', 'stuck', T0 - 1000],
       ['Unschedulable', 'stuck', T0 - 7000],
       ['OOMKilled', 'ended', null],
       ['Evicted', 'ended', null],
       ['NodeLost', 'ended', null],
-      ['UnsupportedImage', 'stuck', T0],
     ]);
     expect(got[0]!.text).toMatch(/pool-a-1 \(step distributed\): container agent: ErrImagePull: image "reg\/agent:nope" cannot be pulled \(manifest unknown\)/);
     expect(got[1]!.text).toMatch(/cannot be scheduled: 0\/3 nodes are available: 3 Insufficient cpu\./);

@@ -1,7 +1,8 @@
 /**
  * The test node agent: registers the test cluster's nodes (two CPU nodes, one GPU node), keeps them
  * Ready (node status + Leases in kube-node-lease), and runs the pods bound to them whose image is
- * the project's own as local processes of the project's CLI (see pod.ts and docs/cluster.md).
+ * the project's own as local processes of the project's CLI (see pod.ts and docs/cluster.md); any
+ * other image fails to pull (ErrImagePull, ImagePullBackOff), as no registry is reachable.
  *
  * Each node talks to the API server with its own client certificate (system:node:<name> in
  * system:nodes), so the Node authorizer and the NodeRestriction admission plugin apply as to a

@@ -12,7 +12,7 @@ import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1Probe } f
 import { CLI_ENTRY } from '../../../src/paths.ts';
 import { APISERVER_URL, HOST, PORTS } from '../lib/config.ts';
 import { createMemoryGroup, memoryCgroupRoot, oomKills, removeMemoryGroup, type MemoryGroup } from './memcg.ts';
-import { backoffMs, containerArgv, containerEnv, EnvError, expandVars, gpuRequest, parseQuantity, podPhase, type EnvContext } from './pure.ts';
+import { backoffMs, containerArgv, isProjectImage, pullBackoffMs, containerEnv, EnvError, expandVars, gpuRequest, parseQuantity, podPhase, type EnvContext } from './pure.ts';
 
 export interface NodeHooks {
   nodeName: string;
@@ -129,6 +129,14 @@ export class PodRunner {
     mkdirSync(join(this.dir, 'logs'), { recursive: true });
     mkdirSync(join(this.dir, 'pids'), { recursive: true });
     mkdirSync(join(this.dir, 'home'), { recursive: true });
+    // An image this node does not hold cannot be pulled (no registry is reachable from here): the
+    // pod stays Pending with ErrImagePull / ImagePullBackOff, retried with back-off, as a kubelet
+    // whose pull fails reports it.
+    const absent = this.containers.filter((c) => !isProjectImage(c.spec.image));
+    if (absent.length > 0) {
+      this.pullFailing(absent, 0);
+      return;
+    }
     // Reject what this node cannot run, before anything else.
     for (const c of this.containers) {
       const r = containerArgv(c.spec, {});
@@ -141,6 +149,29 @@ export class PodRunner {
     if (n > 0) this.gpus = this.h.allocateGPUs(this.uid, n);
     this.markDirty();
     void this.setup();
+  }
+
+  /**
+   * A kubelet's failed pull: ErrImagePull with the pull's error, then ImagePullBackOff while it waits
+   * (10 s doubling to 300 s, the kubelet's image back-off), then ErrImagePull again on the next try.
+   */
+  private pullFailing(absent: Container[], attempt: number): void {
+    if (this.stopping) return;
+    for (const c of absent) {
+      c.state = {
+        kind: 'waiting', reason: 'ErrImagePull',
+        message: `failed to pull image "${c.spec.image ?? ''}": no registry is reachable from the test cluster's nodes, which hold only the project's images (repository ending in "swarmbench" or "swarmbench-gpu")`,
+      };
+    }
+    this.h.log(`${this.key}: ErrImagePull: ${absent.map((c) => c.spec.image).join(', ')} (attempt ${attempt + 1})`);
+    this.markDirty();
+    const backoff = pullBackoffMs(attempt);
+    this.setupTimer = setTimeout(() => {
+      if (this.stopping) return;
+      for (const c of absent) c.state = { kind: 'waiting', reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.spec.image ?? ''}"` };
+      this.markDirty();
+      this.setupTimer = setTimeout(() => this.pullFailing(absent, attempt + 1), backoff);
+    }, 1000);
   }
 
   private fail(reason: string, message: string): void {

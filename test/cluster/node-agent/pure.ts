@@ -238,6 +238,11 @@ export function scrapeTarget(pod: V1Pod, podIP: string, nodeName: string): Scrap
 }
 
 /** The delay before restart number `restarts` (CrashLoopBackOff): 1 s doubling, at most 30 s. */
+/** The kubelet's image pull back-off after the n-th failed pull (0-based): 10 s doubling to 300 s. */
+export function pullBackoffMs(failures: number): number {
+  return Math.min(300_000, 10_000 * 2 ** Math.max(0, failures));
+}
+
 export function backoffMs(restarts: number): number {
   return Math.min(30_000, 1000 * 2 ** Math.max(0, restarts - 1));
 }
