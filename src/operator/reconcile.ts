@@ -309,7 +309,10 @@ export class Reconciler {
       // A try of the runner that ended (its node lost, OOMKilled, killed) while the Job goes on: told once (tries.ts).
       for (const t of this.deps.tries?.takeUntold(job.metadata?.uid ?? '') ?? []) {
         this.deps.log.warn('runner try ended', { run: ref.name, attempt, step: step.name, reason: t.reason, message: t.text });
-        await recordEvent(this.deps, rc.run, { type: 'Warning', reason: t.reason, message: `attempt ${attempt}: step ${step.name}: a try of the runner ended: ${t.text}; the Job retries the step` });
+        await recordEvent(this.deps, rc.run, {
+          type: 'Warning', reason: t.reason, name: `${ref.name}.try-${t.podUid}`,
+          message: `attempt ${attempt}: step ${step.name}: a try of the runner ended: ${t.text}; the Job retries the step`,
+        });
       }
       // Forensics (forensics.ts): a pod of the step stuck for long fails the step now, not at its
       // deadline; one stuck for less is looked at again when its time is up (no pod event wakes the run).

@@ -27,6 +27,12 @@ export interface RunEvent {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  /**
+   * A fixed name (within the run's namespace) for an Event that must be told once across operator
+   * restarts: a second create is refused (409 AlreadyExists) and counts as told. Without it the
+   * name is generated.
+   */
+  name?: string;
 }
 
 /** The conditions the run holds now. */
@@ -47,7 +53,10 @@ export async function writeStatus(deps: Deps, run: RunObject, patch: Record<stri
 export async function recordEvent(deps: Deps, run: RunObject, ev: RunEvent): Promise<void> {
   const now = deps.now();
   const body: CoreV1Event = {
-    metadata: { generateName: `${run.metadata.name}.`, namespace: run.metadata.namespace, labels: runLabels(run.metadata.name, run.status?.attempt) },
+    metadata: {
+      ...(ev.name ? { name: ev.name } : { generateName: `${run.metadata.name}.` }),
+      namespace: run.metadata.namespace, labels: runLabels(run.metadata.name, run.status?.attempt),
+    },
     involvedObject: { apiVersion: API_VERSION_FULL, kind: BENCHMARKRUN_KIND, name: run.metadata.name, namespace: run.metadata.namespace, uid: run.metadata.uid },
     type: ev.type,
     reason: ev.reason,
@@ -62,6 +71,7 @@ export async function recordEvent(deps: Deps, run: RunObject, ev: RunEvent): Pro
   try {
     await deps.cluster.createEvent(body);
   } catch (e) {
+    if (ev.name && statusCode(e) === 409) return; // told before (by this operator or an earlier leader)
     deps.log.warn('event not recorded', { reason: ev.reason, error: errorMessage(e) });
   }
 }

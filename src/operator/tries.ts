@@ -14,7 +14,10 @@
  * told yet and records one Warning Event each, so a retried step says why its first try ended.
  *
  * Bounded: at most MAX_TRIES records (the oldest dropped) and each kept for TRY_TTL_MS. Held in
- * memory only: a try that ended while no operator led is not told (its step's result still says
+ * memory, and told once across operator restarts: each Event is named after the pod
+ * (`<run>.try-<pod uid>`), so a new leader whose pod watch lists the same ended pod again gets a
+ * 409 and tells nothing twice; an ended pod still listed when a new leader starts is told by it. A
+ * try whose pod was deleted while no operator led is not told (its step's result still says
  * `earlierTry.agentPods` when the next try found its agents). A pod the operator itself deleted (a
  * cancelled or stuck step's Job) is recorded too, but its Job is gone, so no running step asks.
  */

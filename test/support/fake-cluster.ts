@@ -231,7 +231,10 @@ export class FakeCluster implements RunCluster {
     const e = copy(event);
     const m = e.metadata;
     if (!m.name && m.generateName) m.name = `${m.generateName}${(++this.eventNames).toString(36)}`;
-    await this.record({ op: 'createEvent', kind: 'Event', namespace: m.namespace ?? '', name: m.name!, body: e }, () => this.events.push(e));
+    await this.record({ op: 'createEvent', kind: 'Event', namespace: m.namespace ?? '', name: m.name!, body: e }, () => {
+      if (this.events.some((x) => x.metadata.name === m.name && x.metadata.namespace === m.namespace)) throw apiError(409, 'AlreadyExists', `events "${m.name}" already exists`);
+      this.events.push(e);
+    });
   }
 
   async read<K extends ReadKind>(kind: K, namespace: string, name: string, opts: ReadOptions = {}): Promise<KindMap[K] | undefined> {

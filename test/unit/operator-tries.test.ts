@@ -92,4 +92,22 @@ describe('the reconcile tells an ended try once, while the Job retries', () => {
     expect(o.events[0]!.message).toMatch(/^attempt 1: step distributed: a try of the runner ended: pod run-a1-distributed-p9 \(step distributed\): its node swarmbench-cpu-2 was lost: PodGC: node no longer exists; the Job retries the step$/);
     expect(reasons(await act(w))).toEqual([]);
   });
+
+  it('a restarted operator (fresh memory) whose pod watch lists the same ended pod tells nothing twice', async () => {
+    const now = { tries: new RunnerTries() };
+    const tries = { takeUntold: (uid: string) => now.tries.takeUntold(uid) } as unknown as RunnerTries;
+    const w = new World(TWO, { reconciler: { tries } });
+    await w.settle();
+    const job = w.fake.get('Job', NS, jobName(NAME, 1, 'distributed'))!;
+    const dead = runner('p9', nodeGone, { jobUid: job.metadata!.uid! });
+    now.tries.observe(dead, false);
+    expect(reasons(await act(w))).toEqual(['NodeLost']);
+    now.tries = new RunnerTries(); // the operator restarts; its informer lists the pod again
+    expect(now.tries.observe(dead, false)).toBe(true);
+    expect(reasons(await act(w))).toEqual([]);
+    expect(w.fake.events.filter((e) => e.reason === 'NodeLost')).toHaveLength(1);
+    // Another pod of the same Job is a new try: told.
+    now.tries.observe(runner('p10', nodeGone, { jobUid: job.metadata!.uid! }), false);
+    expect(reasons(await act(w))).toEqual(['NodeLost']);
+  });
 });
