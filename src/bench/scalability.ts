@@ -9,9 +9,10 @@
  *   (`src/bench/load/closed.ts`, `verify.ts`). It is what the pool completes, never capped at what
  *   was offered.
  * - **Efficiency** = T(N) ÷ (N × T(1)) × 100 %, T(1) measured the same way on the pool at one
- *   agent; judged against `targets.scalingEfficiency`. A wrong result, a lost task, a run the
- *   harness did not saturate, and a window where the host ran out of CPU are said so
- *   (`scalability/judge.ts`): Failed, Skipped ("not saturated", "host-bound"), never Passed.
+ *   agent; judged against `targets.scalingEfficiency`. A wrong result, a lost task, a window where
+ *   the load generator fell behind its schedule (`src/bench/load/lag.ts`), a run the harness did
+ *   not saturate, and a window where the host ran out of CPU are said so (`scalability/judge.ts`):
+ *   Failed, Skipped ("load generator behind schedule", "not saturated", "host-bound"), never Passed.
  * - **One pool** serves the category: it starts at one agent (the reference) and grows to each
  *   step's size in turn. A step's tasks still in the system when its window ends are drained and
  *   checked while the next step starts (its ramp is warm-up, excluded from every figure).

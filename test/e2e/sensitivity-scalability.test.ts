@@ -2,7 +2,8 @@
  * Sensitivity of 4.1–4.5 at the DEFAULT target (`scalingEfficiency` 90 %), quick mode, real
  * reference agents on loopback:
  * - the clean agent: every step Passed, or Skipped "host-bound" with the figures that show the host
- *   ran out (never Failed, never Passed without saturating the pool);
+ *   ran out, or "load generator behind schedule" with the lag (never Failed, never Passed without
+ *   saturating the pool);
  * - `global-lock` (a coordinator forwards one task at a time): every step Failed on its value;
  * - `no-balancing` (a coordinator runs every task itself): Failed on its value;
  * - `wrong-digests` (CPU tasks answered without their rounds): every step Failed, with the count.
@@ -71,14 +72,22 @@ describe('4.x sensitivity at the default target', () => {
         expect(t.value!).toBeGreaterThanOrEqual(90);
         continue;
       }
+      if (/^load generator behind schedule: /.test(t.reason!)) {
+        // The harness's own loop was late (src/bench/load/lag.ts): the figures and the bound are in the details.
+        const lag = (t.details as { loadGeneratorLag?: { behind: boolean; bound: { p50Ms: number; p99Ms: number } } }).loadGeneratorLag!;
+        expect(lag.behind).toBe(true);
+        expect(lag.bound).toEqual({ p50Ms: 20, p99Ms: 500 });
+        expect(t.reason).toMatch(/median > 20 ms or p99 > 500 ms/);
+        continue;
+      }
       expect(t.reason).toMatch(/^host-bound: /);
       expect(t.reason).toMatch(/all \d+ agents executed tasks \(\d+ over the run\), and the pool did [\d.]+ tasks\/s of the [\d.]+ that \d+ x T\(1\) would be \(efficiency [\d.]+ %, target 90 %\)/);
       expect(t.value!).toBeLessThan(90);
       expect(d.throughput).toBeLessThan(0.9 * d.idealThroughput);
       expect(d.host.benchmarkCpus).toBeGreaterThan(0);
     }
-    // The smallest pools are within what this host drives.
-    expect(tests[0]!.result).toBe('Passed');
+    // The smallest pools are within what this host drives, unless the harness itself fell behind.
+    if (!/^load generator behind schedule: /.test(tests[0]!.reason ?? '')) expect(tests[0]!.result).toBe('Passed');
     // Quick budget: about a minute here.
     expect(elapsedMs).toBeLessThan(110_000);
   }, 150_000);

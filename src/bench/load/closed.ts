@@ -9,6 +9,13 @@
  * - **Timed by the harness.** A task's latency is from its send to the query answer that said
  *   `done` (the harness's clock only; resolution `pollMs`): nothing the agents report about
  *   themselves enters a figure. `doneMs` is that answer's time; `schedMs` the send time.
+ * - **Its own lag.** A closed loop has no arrival schedule, but it keeps one of its own: the ramp's
+ *   start times, the retry timers and the `pollMs` ticks that ask about the tasks. Each send's
+ *   `lagMs` is how late the timer that led to it ran (the ramp's or a retry's timer; for a send
+ *   after a task was seen done, or a parked slot's probe, the tick that sent that query or
+ *   released it). The time the system took to answer never enters it, so a slow system leaves it
+ *   at the timers' granularity (about 1 ms), and `LoadRun.lag` means what it means for the open
+ *   loop: how far the harness's own event loop fell behind (`lag.ts` judges it).
  * - **Polling.** Each accepted task is first asked about when it can be done (its IO wait after the
  *   202; a CPU task at once), then every `pollMs`, and less often (up to 1 s) once it is more than a
  *   second overdue, so a queue that never moves does not turn into a query storm. One query per
@@ -145,10 +152,12 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
   const parked: number[] = [];
   let idle: (() => void) | null = null;
   const timers = new Set<NodeJS.Timeout>();
-  const later = (ms: number, fn: () => void): void => {
+  /** Runs `fn` in `ms`, with how late its timer ran (ms): the loop's own lag, never the system's. */
+  const later = (ms: number, fn: (lag: number) => void): void => {
+    const due = nowMs() + ms;
     const t = setTimeout(() => {
       timers.delete(t);
-      fn();
+      fn(Math.max(0, nowMs() - due));
     }, ms);
     timers.add(t);
   };
@@ -181,10 +190,11 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
   const retry = (slot: number): void => {
     const b = backoff[slot]! > 0 ? backoff[slot]! : backoffMs;
     backoff[slot] = Math.min(maxBackoffMs, b * 2);
-    later(b, () => fire(slot));
+    later(b, (lag) => fire(slot, lag));
   };
 
-  const fire = (slot: number): void => {
+  /** Sends slot `slot`'s next task; `lag`: how late the loop's timer that led to this send ran (ms). */
+  const fire = (slot: number, lag: number): void => {
     if (!sending) return;
     const i = run.n;
     run.ensure(i + 1);
@@ -194,6 +204,7 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
     inSystem++;
     const sent = nowMs();
     run.schedMs[i] = sent;
+    run.lagMs[i] = lag;
     const k = rr++ % coords.length;
     run.target[i] = k;
     const cpu = isCpuTask(i, cpuFraction, phase);
@@ -240,7 +251,7 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
         const r = refusals[slot]!;
         if (r < quickRetries) {
           refusals[slot] = r + 1;
-          later(pollMs * 2 ** r, () => fire(slot));
+          later(pollMs * 2 ** r, (lag) => fire(slot, lag));
         } else parked.push(slot);
         return;
       }
@@ -256,18 +267,30 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
     req.end(body);
   };
 
-  /** A task's final state, seen in a query answer. */
-  const settle = (c: (typeof coords)[number], i: number, p: Pending, code: OutcomeCode, why?: keyof LostDetail): void => {
+  /** A task's final state, seen in a query answer (`lag`: the harness's delay in asking about it, `query`). */
+  const settle = (c: (typeof coords)[number], i: number, p: Pending, lag: number, code: OutcomeCode, why?: keyof LostDetail): void => {
     c.pending.delete(i);
     over(i, code, why);
-    fire(p.slot);
+    fire(p.slot, lag);
   };
 
-  const query = async (c: (typeof coords)[number]): Promise<void> => {
+  /**
+   * Asks `c` about its tasks that are due. `tickLag`: how late the tick that calls it ran; a task
+   * due before that tick's time on schedule would have been asked then (its lag is the tick's), one
+   * due since at the schedule's next tick after its due time (less). Waiting for an earlier query
+   * of `c` to be answered is the system's time, never lag.
+   */
+  const query = async (c: (typeof coords)[number], tickLag: number): Promise<void> => {
     const now = nowMs();
+    const onTime = now - tickLag;
     const ids: number[] = [];
+    // An answer about a task not asked about (a coordinator may say more) has no lag of the harness's.
+    const lags = new Map<number, number>();
     for (const [i, p] of c.pending) {
-      if (p.due <= now) ids.push(i);
+      if (p.due <= now) {
+        ids.push(i);
+        lags.set(i, p.due <= onTime ? tickLag : Math.max(0, now - (onTime + Math.ceil((p.due - onTime) / pollMs) * pollMs)));
+      }
       if (ids.length >= 2000) break;
     }
     if (ids.length === 0) return;
@@ -299,9 +322,9 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
         seen.add(i);
         if (v.state === 'done') {
           const ok = checkAnswer(run.checks, run.kind[i]!, id, taskPayload(bases, i), o.cpuRounds, v, 'executor') === null;
-          settle(c, i, p, ok ? OUTCOME.ok : OUTCOME.wrong);
-        } else if (v.state === 'failed') settle(c, i, p, OUTCOME.lost, 'failed');
-        else if (v.state === 'unknown') settle(c, i, p, OUTCOME.lost, 'unknown');
+          settle(c, i, p, lags.get(i) ?? 0, ok ? OUTCOME.ok : OUTCOME.wrong);
+        } else if (v.state === 'failed') settle(c, i, p, lags.get(i) ?? 0, OUTCOME.lost, 'failed');
+        else if (v.state === 'unknown') settle(c, i, p, lags.get(i) ?? 0, OUTCOME.lost, 'unknown');
         else {
           const age = t - p.acceptedMs;
           const overdue = age - (run.kind[i] === KIND.io ? o.ioMs : 0);
@@ -317,11 +340,16 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
   };
 
   let parkedHead = 0;
+  // The tick's own lag: setInterval counts each interval from when the previous tick ran.
+  let lastTick = nowMs();
   const poller = setInterval(() => {
-    for (const c of coords) if (!c.querying && c.pending.size > 0) void query(c);
+    const t = nowMs();
+    const lag = Math.max(0, t - lastTick - pollMs);
+    lastTick = t;
+    for (const c of coords) if (!c.querying && c.pending.size > 0) void query(c, lag);
     // Probes: one parked slot per coordinator per tick, or every parked slot once per probeSpreadMs.
     const release = Math.max(coords.length, Math.ceil(((parked.length - parkedHead) * pollMs) / probeSpreadMs));
-    for (let k = 0; k < release && sending && parkedHead < parked.length; k++) fire(parked[parkedHead++]!);
+    for (let k = 0; k < release && sending && parkedHead < parked.length; k++) fire(parked[parkedHead++]!, lag);
     if (parkedHead > 1024 && parkedHead * 2 > parked.length) {
       parked.splice(0, parkedHead);
       parkedHead = 0;
@@ -341,8 +369,8 @@ export function startClosedLoop(o: ClosedLoopOptions): ClosedLoopHandle {
   // The ramp: slot j starts at j × rampMs / outstanding.
   for (let j = 0; j < o.outstanding; j++) {
     const at = (j * o.rampMs) / o.outstanding;
-    if (at <= 0) fire(j);
-    else later(at, () => fire(j));
+    if (at <= 0) fire(j, 0);
+    else later(at, (lag) => fire(j, lag));
   }
 
   const finish = async (drainMs: number): Promise<LoadRun> => {

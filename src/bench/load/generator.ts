@@ -6,7 +6,11 @@
  * instead of being hidden ("coordinated omission"). Every latency is measured from the task's
  * *scheduled* send time, so a generator that falls behind (a stalled event loop) is charged to the
  * system's latency rather than silently dropped; the generator's own lag is reported separately
- * (`LoadRun.lag`) so a run whose client could not keep up is visible as such.
+ * (`LoadRun.lag`) so a run whose client could not keep up is visible as such, and `lag.ts` holds
+ * the bound past which it was behind its schedule. The lag is taken when a task is sent, before
+ * the request: a slow system does not add to it (its answers come on other turns of the loop;
+ * only the CPU the harness spends per request, a new connection when none is free, a timeout to
+ * handle, grows with the tasks open).
  *
  * Two modes:
  * - `tasks`: `POST /v1/tasks` on the targets round robin; the answer is the completion

@@ -3,15 +3,18 @@
  * scalability and stress categories: `generator.ts` drives an open loop of arrivals and their
  * answers (`startLoad`, `runLoad`), `closed.ts` a closed loop through the system's own dispatch
  * (`startClosedLoop`), `verify.ts` checks every answer's result, and `record.ts` is what a run
- * records and derives from it (`LoadRun`, outcome codes, windows, the task mix).
+ * records and derives from it (`LoadRun`, outcome codes, windows, the task mix); `lag.ts` is the
+ * bound past which a generator was behind its schedule (the lag guard).
  */
 export { postJson, runLoad, startLoad, type LoadHandle, type LoadOptions, type TaskEvent } from './generator.ts';
 export { startClosedLoop, type ClosedLoopHandle, type ClosedLoopOptions } from './closed.ts';
+export { behindText, GENERATOR_LAG_BOUND, generatorBehind, lagDetails, type LagFigures } from './lag.ts';
 export {
   checksSummary,
   isCpuTask,
   LoadRun,
   OUTCOME,
+  type LagSummary,
   type LatencySummary,
   type LoadCounts,
   type LoadMode,

@@ -79,6 +79,14 @@ export interface LoadWindow {
   wrong: number;
 }
 
+/** The generator's lag over some of its sends (ms); all 0 when there were none (n = 0). */
+export interface LagSummary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
 export interface LatencySummary {
   n: number;
   p50: number | null;
@@ -126,7 +134,11 @@ export class LoadRun {
   n = 0;
   schedMs: Float64Array;
   doneMs: Float64Array;
-  /** Generator lag: actual send time minus scheduled time (ms). */
+  /**
+   * Generator lag (ms): open loop (`generator.ts`), actual send time minus scheduled time; closed
+   * loop (`closed.ts`), how late the loop's own timer that led to the send ran. Never the system's
+   * time: `lag.ts` holds the bound past which the generator was behind its schedule.
+   */
   lagMs: Float32Array;
   outcome: Uint8Array;
   target: Uint16Array;
@@ -312,12 +324,21 @@ export class LoadRun {
     return out;
   }
 
-  /** Generator lag (send time minus scheduled time) of the sent tasks, ms. */
+  /** Generator lag (`lagMs`) of the sent tasks, ms. */
   get lag(): { p50: number; p99: number; max: number } {
+    const { p50, p99, max } = this.lagBetween();
+    return { p50, p99, max };
+  }
+
+  /** Generator lag (`lagMs`) of the tasks sent (not dropped) with a scheduled time in [fromMs, toMs), ms; n = those tasks. */
+  lagBetween(fromMs = 0, toMs = Number.POSITIVE_INFINITY): LagSummary {
     const a: number[] = [];
-    for (let i = 0; i < this.n; i++) if (this.outcome[i] !== OUTCOME.dropped) a.push(this.lagMs[i]!);
+    for (let i = 0; i < this.n; i++) {
+      const s = this.schedMs[i]!;
+      if (this.outcome[i] !== OUTCOME.dropped && s >= fromMs && s < toMs) a.push(this.lagMs[i]!);
+    }
     a.sort((x, y) => x - y);
-    return a.length ? { p50: percentile(a, 50), p99: percentile(a, 99), max: a[a.length - 1]! } : { p50: 0, p99: 0, max: 0 };
+    return a.length ? { n: a.length, p50: percentile(a, 50), p99: percentile(a, 99), max: a[a.length - 1]! } : { n: 0, p50: 0, p99: 0, max: 0 };
   }
 
   /** Outcome counts per target URL. */

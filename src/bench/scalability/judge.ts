@@ -7,23 +7,33 @@
  *    the count (tasks merely still pending when the drain ends are reported, not judged: a saturated
  *    or starved system may legitimately take longer, and 4.x judges throughput);
  * 3. a reference that completed nothing leaves the efficiency undefined: Failed;
- * 4. a step (or reference) the harness did not saturate (no refusal, no queueing) at or above the
+ * 4. a step whose window, or the reference's, saw the load generator behind its schedule (its send
+ *    lag past `GENERATOR_LAG_BOUND`, `src/bench/load/lag.ts`: the closed loop's own timers ran late,
+ *    its event loop busy or starved) is Skipped ("load generator behind schedule"): its throughput
+ *    partly measured the runner, so it is neither Passed nor Failed on it. Below the target this
+ *    takes the same guard as 6 (every agent executed tasks, two per agent): a shortfall the lag
+ *    cannot have made is the pool's own and is judged, the lag still in the details. The lag never
+ *    includes the system's answer times, so a slow pool does not raise it (`closed.ts`);
+ * 5. a step (or reference) the harness did not saturate (no refusal, no queueing) at or above the
  *    target is Skipped: its throughput would be what the harness kept outstanding, not the pool's;
- * 5. a step below the target whose window was host-bound (`host.ts`: the harness or the host's CPUs
+ * 6. a step below the target whose window was host-bound (`host.ts`: the harness or the host's CPUs
  *    ran out, or the step's processes were starved of CPU enough to explain the shortfall) is
  *    Skipped ("host-bound"), with the figures: the host, not the pool, may be what ran out. Only a
  *    pool whose every agent executed tasks (by the executors the checked results name) and that
  *    completed at least two tasks per agent over the run can be host-bound: work that never
  *    reached most of the pool, or a pool that hardly completed anything (a serialising lock), is
  *    the system's own shortfall;
- * 6. otherwise the value is judged against `targets.scalingEfficiency` by the verdict.
+ * 7. otherwise the value is judged against `targets.scalingEfficiency` by the verdict.
  *
  * The value is set in every case (a Skipped or Failed step still shows what was measured);
  * `samples` is the number of completed, checked tasks in the step's window (`sampleUnit` 'tasks').
+ * `details.loadGeneratorLag` has the lag of the step's window and of the reference's against the
+ * bound, and whether either was behind, whatever the verdict.
  */
 import type { Measurement } from '../../api/schema.ts';
 import { capSamples, describe as distribution, round } from '../../stats.ts';
 import { roundOrNull } from '../measure.ts';
+import { behindText, GENERATOR_LAG_BOUND, generatorBehind, lagDetails, type LagFigures } from '../load/lag.ts';
 import { hostBound } from './host.ts';
 import { capacityRate, type ScalingPlan } from './plan.ts';
 import { SCALING_WINDOW_MS, type FinalFigures, type WindowFigures } from './step.ts';
@@ -52,6 +62,7 @@ function windowDetails(w: WindowFigures, plan: ScalingPlan): Record<string, unkn
     rejected: w.rejected,
     errors: w.errors,
     saturatedBy: w.saturatedBy,
+    ...(w.generatorLagMs ? { generatorLagMs: { n: w.generatorLagMs.n, p50: round(w.generatorLagMs.p50, 2), p99: round(w.generatorLagMs.p99, 2), max: round(w.generatorLagMs.max, 2) } } : {}),
     host: w.host,
     memoryPerAgentMB: w.memoryPerAgentMB,
     cpuPerAgentPct: w.cpuPerAgentPct,
@@ -98,8 +109,22 @@ export function stepMeasurement(id: string, step: StepResult, base: StepResult, 
     details,
     durationMs,
   };
+  const stepLag = w.generatorLagMs;
+  const baseLag = base.window.generatorLagMs;
+  const stepBehind = stepLag !== undefined && generatorBehind(stepLag);
+  const baseBehind = baseLag !== undefined && generatorBehind(baseLag);
+  if (stepLag || baseLag) {
+    details.loadGeneratorLag = {
+      ...(stepLag ? { step: lagDetails(stepLag) } : {}),
+      ...(baseLag ? { base: lagDetails(baseLag) } : {}),
+      bound: { p50Ms: GENERATOR_LAG_BOUND.p50Ms, p99Ms: GENERATOR_LAG_BOUND.p99Ms },
+      behind: stepBehind || baseBehind,
+    };
+  }
   const f = step.final;
   const bf = base.final;
+  // A pool whose every agent executed tasks, two per agent over the run: only its shortfall may be the host's or the harness's.
+  const reachedPool = f.executors >= w.agents && f.counts.ok >= 2 * w.agents;
   if (f.wrong > 0 || bf.wrong > 0) {
     const parts = [];
     if (f.wrong > 0) parts.push(wrongText(f));
@@ -114,13 +139,18 @@ export function stepMeasurement(id: string, step: StepResult, base: StepResult, 
     };
   }
   if (eff === null) return { ...m, fail: 'the one-agent reference run completed no task in its window, so the efficiency is undefined' };
+  if ((stepBehind || baseBehind) && (eff >= target || reachedPool)) {
+    const needed = (target / 100) * w.agents * base.window.throughput;
+    const host = eff < target ? hostBound(w.host, Math.max(w.throughput, f.completedPerSecond), needed) : null;
+    return { ...m, skip: behindReason(w, stepBehind ? stepLag : undefined, baseBehind ? baseLag : undefined, base.window.throughput, eff, target, host) };
+  }
   if (base.window.saturatedBy === null && eff >= target) {
     return { ...m, skip: `not saturated: the one-agent reference neither refused a task nor queued (${base.window.outstanding} outstanding), so T(1) is the harness's, not the agent's` };
   }
   if (w.saturatedBy === null && eff >= target) {
     return { ...m, skip: `not saturated: ${w.agents} agents neither refused a task nor queued with ${w.outstanding} outstanding, so the throughput is the harness's, not the pool's` };
   }
-  if (eff < target && f.executors >= w.agents && f.counts.ok >= 2 * w.agents) {
+  if (eff < target && reachedPool) {
     // A starved pool may complete almost nothing inside the window: the run's whole rate counts too.
     const why = hostBound(w.host, Math.max(w.throughput, f.completedPerSecond), (target / 100) * w.agents * base.window.throughput);
     if (why) {
@@ -131,4 +161,19 @@ export function stepMeasurement(id: string, step: StepResult, base: StepResult, 
     }
   }
   return m;
+}
+
+/** The skip reason of a step whose window, or the reference's, saw the load generator behind its schedule. */
+function behindReason(w: WindowFigures, stepLag: LagFigures | undefined, baseLag: LagFigures | undefined, t1: number, eff: number, target: number, host: string | null): string {
+  const b = GENERATOR_LAG_BOUND;
+  const where = [
+    ...(stepLag ? [`at ${w.agents} agents its ${behindText(stepLag)}`] : []),
+    ...(baseLag ? [`in the one-agent reference its ${behindText(baseLag)}`] : []),
+  ];
+  return (
+    `load generator behind schedule: ${where.join('; ')} (behind: median > ${b.p50Ms} ms or p99 > ${b.p99Ms} ms); ` +
+    `the pool did ${round(w.throughput, 1)} tasks/s of the ${round(w.agents * t1, 1)} that ${w.agents} x T(1) would be (efficiency ${round(eff, 1)} %, target ${target} %), ` +
+    `a figure that partly measured the runner, so it is not judged as the pool's` +
+    (host ? `; the host too: ${host}` : '')
+  );
 }

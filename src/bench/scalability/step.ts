@@ -8,7 +8,7 @@
 import { SCALING_REQUEST_TIMEOUT_MS } from '../../plan/deadlines.ts';
 import { round } from '../../stats.ts';
 import type { AgentHandle, Pool } from '../../platform/types.ts';
-import { checksSummary, startClosedLoop, type LoadRun } from '../load/index.ts';
+import { checksSummary, startClosedLoop, type LagSummary, type LoadRun } from '../load/index.ts';
 import { hostUseBetween, loopDelay, markCpu, type HostUse } from './host.ts';
 import { capacityRate, outstandingFor, type ScalingPlan } from './plan.ts';
 import { untilLoadTime } from './wait.ts';
@@ -35,6 +35,12 @@ export interface WindowFigures {
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; n: number };
   /** What showed the pool saturated: 'refusals' (429s), 'queueing' (p50 ≥ 1.5 task lengths), or null. */
   saturatedBy: 'refusals' | 'queueing' | null;
+  /**
+   * The closed loop's own lag over the sends in the window (ms, `closed.ts`): how late its timers
+   * ran, never the system's time; judged against the bound of `src/bench/load/lag.ts`. Always
+   * set by `measureSaturation`; figures without it (made elsewhere) have no lag to judge.
+   */
+  generatorLagMs?: LagSummary;
   host: HostUse;
   /** The pool's processes' RSS at the window's end ÷ N (MB), and their CPU over it ÷ N (% of a core). */
   memoryPerAgentMB: number | null;
@@ -115,6 +121,7 @@ export async function measureSaturation(pool: Pool, plan: ScalingPlan, coordinat
       errors: sent.error + sent.timeout,
       latencyMs: { p50: lat.p50, p95: lat.p95, p99: lat.p99, n: lat.n },
       saturatedBy,
+      generatorLagMs: run.lagBetween(ws, we),
       host,
       memoryPerAgentMB: m1.pool && n > 0 ? round(m1.pool.reduce((a, x) => a + x.rssBytes, 0) / n / 1048576, 2) : null,
       cpuPerAgentPct: host.poolCpuPct === null || n === 0 ? null : round(host.poolCpuPct / n, 2),

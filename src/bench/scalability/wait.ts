@@ -22,7 +22,8 @@ export function untilLoadTime(now: () => number, ms: number, signal?: AbortSigna
 /**
  * A note when the load generator fell behind its own schedule: latencies are still measured from
  * the scheduled times (so they include the lag, by design), but the figures then partly describe
- * the runner's machine rather than the agents.
+ * the runner's machine rather than the agents. A note only, at a lower threshold than the lag
+ * guard's bound (`src/bench/load/lag.ts`), past which a throughput is not judged at all.
  */
 export function lagWarning(lag: { p50: number; p99: number }): string | undefined {
   if (lag.p50 <= 10 && lag.p99 <= 100) return undefined;
