@@ -337,7 +337,9 @@ export class Informer<T extends KubernetesObject> {
         items.push(this.retain ? this.slimmedCopy(o) : o);
       }
       last = page;
-      cont = page.metadata?._continue || undefined;
+      // Typed lists (the generated core/apps calls) carry `_continue`; custom objects come back as
+      // the server's JSON, with `continue` (reading only `_continue` stopped at the first page).
+      cont = page.metadata?._continue || (page.metadata as { continue?: string } | undefined)?.continue || undefined;
     } while (cont);
     this.stats.lists++;
     this.lastActivity = Date.now();

@@ -10,7 +10,7 @@
 import { createServer, type ServerResponse, type Server } from 'node:http';
 import { type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { configMapInformer, isSlimmed, type Informer } from '../../src/kube/informer.ts';
+import { benchmarkRunInformer, configMapInformer, isSlimmed, type Informer } from '../../src/kube/informer.ts';
 import { COMPONENT_LABEL } from '../../src/kube/names.ts';
 import {
   CONFIGMAP_CACHED_COMPONENTS, KubeRunCluster, OPERATOR_CONFIGMAP_SELECTOR, keepsConfigMapData, scopedCaches, selectorMatches,
@@ -23,6 +23,8 @@ let server: Server;
 let kc: KubeConfig;
 /** The ConfigMaps the stand-in holds, in list order. */
 let store: V1ConfigMap[] = [];
+/** The BenchmarkRuns the stand-in holds. */
+let runs: object[] = [];
 /** Whether the stand-in applies the label selector (a real API server does). */
 let honourSelector = true;
 const lists: URLSearchParams[] = [];
@@ -75,6 +77,23 @@ beforeAll(async () => {
       const next = from + limit < all.length ? String(from + limit) : undefined;
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: String(rv), ...(next ? { continue: next } : {}) }, items }));
+      return;
+    }
+    if (url.pathname === '/apis/swarmbench.io/v1alpha1/namespaces/ns/benchmarkruns') {
+      if (q.get('watch') === 'true') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        watchers.add(res);
+        res.on('close', () => watchers.delete(res));
+        return;
+      }
+      lists.push(q);
+      // As the API server answers a custom resource list: plain JSON, the token in `metadata.continue`.
+      const from = Number(q.get('continue') ?? '0');
+      const limit = Number(q.get('limit') ?? '0') || runs.length;
+      const next = from + limit < runs.length ? String(from + limit) : undefined;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'BenchmarkRunList', apiVersion: 'swarmbench.io/v1alpha1', metadata: { resourceVersion: String(rv), ...(next ? { continue: next } : {}) }, items: runs.slice(from, from + limit) }));
       return;
     }
     const m = /^\/api\/v1\/namespaces\/ns\/configmaps\/([^/]+)$/.exec(url.pathname);
@@ -132,6 +151,21 @@ async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('the BenchmarkRun informer: paged', () => {
+  it('reads every page of a custom resource list (its continue token is `metadata.continue`, not the typed lists\' `_continue`)', async () => {
+    runs = Array.from({ length: 7 }, (_, n) => ({ apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', metadata: { name: `run-${n}`, namespace: 'ns', uid: `u${n}`, resourceVersion: String(++rv) } }));
+    const i = benchmarkRunInformer(kc, { namespace: 'ns', listPageSize: 3, log: quiet });
+    try {
+      i.start();
+      await i.synced;
+      expect(lists.map((q) => q.get('continue'))).toEqual([null, '3', '6']);
+      expect(i.keys().sort()).toEqual(runs.map((_, n) => `ns/run-${n}`).sort());
+    } finally {
+      await i.stop();
+    }
+  });
+});
 
 describe('the operator ConfigMap informer: bounded', () => {
   it('asks only for the components an attempt makes: exports and baselines are not listed', async () => {
