@@ -28,6 +28,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(s.skipped, s.skipped).toBeUndefined();
     expect(s.figures.length).toBeGreaterThanOrEqual(3);
     for (const f of s.figures) checkFigure(f);
-    expect(s.figures.filter((f) => f.goal).length).toBeGreaterThanOrEqual(2);
+    // apply → first Job has its goal at every size (the 1000-run memory goal only at full size).
+    expect(s.figures.filter((f) => f.goal).length).toBeGreaterThanOrEqual(1);
   }, 480_000);
 });
