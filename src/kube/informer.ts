@@ -475,7 +475,26 @@ export function benchmarkRunInformer(kc: KubeConfig, opts: ScopeOptions = {}): I
     namespace
       ? api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, labelSelector, ...page })
       : api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: BENCHMARKRUN_PLURAL, labelSelector, ...page });
-  return new Informer({ kc, path, list, name: 'benchmarkruns', ...base(opts) });
+  // The reconcile reads each run with a GET (operator/cluster.ts `getRun`); the cache serves the
+  // queue (keys) and the phase gauge only, so it holds every run slim (`runMetadata`): a finished
+  // run's status (27 results, the summary) and kubectl's last-applied copy of its spec are not kept.
+  const retain: RetainPolicy<BenchmarkRunObject> = { keep: () => false, slim: runMetadata, weigh: () => 0, budgetBytes: 0 };
+  return new Informer({ kc, path, list, name: 'benchmarkruns', ...base(opts), retain });
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** What the run informer holds of a run: its metadata (no managedFields, no last-applied copy) and its status's phase. */
+export function runMetadata(run: BenchmarkRunObject): BenchmarkRunObject {
+  const { managedFields: _m, annotations, ...metadata } = run.metadata ?? {};
+  const kept = annotations ? Object.fromEntries(Object.entries(annotations).filter(([k]) => k !== LAST_APPLIED)) : undefined;
+  const phase = (run.status as { phase?: unknown } | undefined)?.phase;
+  return {
+    ...(run.apiVersion ? { apiVersion: run.apiVersion } : {}),
+    ...(run.kind ? { kind: run.kind } : {}),
+    metadata: { ...metadata, ...(kept && Object.keys(kept).length ? { annotations: kept } : {}) },
+    ...(typeof phase === 'string' ? { status: { phase } } : {}),
+  };
 }
 
 export interface ConfigMapScopeOptions extends ScopeOptions {

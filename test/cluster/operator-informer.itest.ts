@@ -97,7 +97,9 @@ describe.skipIf(!!notUp)(title, () => {
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     await until('update of alpha to generation 2', () => runEvents.some(([t, n, g]) => t === 'update' && n === 'alpha' && g === 2));
-    expect((runs.get(`${ns}/alpha`)?.spec as { mode?: string }).mode).toBe('full');
+    // The cache holds runs slim (kube/informer.ts `runMetadata`): the new generation, not the spec (the reconcile GETs the run).
+    expect(runs.get(`${ns}/alpha`)?.metadata?.generation).toBe(2);
+    expect(runs.get(`${ns}/alpha`)?.spec).toBeUndefined();
 
     // Children: one by label only, one by controller ownerReference only (no run label), one not ours.
     processed.length = 0;

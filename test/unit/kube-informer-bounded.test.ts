@@ -152,15 +152,29 @@ async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> 
   }
 }
 
-describe('the BenchmarkRun informer: paged', () => {
+describe('the BenchmarkRun informer: paged, and held slim', () => {
   it('reads every page of a custom resource list (its continue token is `metadata.continue`, not the typed lists\' `_continue`)', async () => {
-    runs = Array.from({ length: 7 }, (_, n) => ({ apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun', metadata: { name: `run-${n}`, namespace: 'ns', uid: `u${n}`, resourceVersion: String(++rv) } }));
+    runs = Array.from({ length: 7 }, (_, n) => ({
+      apiVersion: 'swarmbench.io/v1alpha1', kind: 'BenchmarkRun',
+      metadata: {
+        name: `run-${n}`, namespace: 'ns', uid: `u${n}`, resourceVersion: String(++rv), managedFields: [{ manager: 'kubectl' }],
+        annotations: { team: 'perf', 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(5000) },
+      },
+      spec: { mode: 'quick' },
+      status: { phase: 'Succeeded', tests: Array.from({ length: 27 }, (_, k) => ({ id: String(k), value: k })) },
+    }));
     const i = benchmarkRunInformer(kc, { namespace: 'ns', listPageSize: 3, log: quiet });
     try {
       i.start();
       await i.synced;
       expect(lists.map((q) => q.get('continue'))).toEqual([null, '3', '6']);
       expect(i.keys().sort()).toEqual(runs.map((_, n) => `ns/run-${n}`).sort());
+      // Held slim: metadata without managedFields or kubectl's last-applied copy, and the phase only.
+      const r0 = i.get('ns/run-0') as { metadata: { managedFields?: unknown; annotations?: Record<string, string> }; spec?: unknown; status?: unknown };
+      expect(r0.spec).toBeUndefined();
+      expect(r0.status).toEqual({ phase: 'Succeeded' });
+      expect(r0.metadata.managedFields).toBeUndefined();
+      expect(r0.metadata.annotations).toEqual({ team: 'perf' });
     } finally {
       await i.stop();
     }
