@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { ResultDocument } from '../src/api/schema.ts';
 import { exportName, type RunRef } from '../src/kube/names.ts';
 import { conditionsFor, exportConfigMap } from '../src/operator/desired.ts';
-import { withoutNull } from '../src/operator/status.ts';
+import { resultStatus } from '../src/operator/finish.ts';
 import { REPO_ROOT } from '../src/paths.ts';
 import { resolveParams } from '../src/plan/params.ts';
 import { buildPlan } from '../src/plan/plan.ts';
@@ -116,19 +116,7 @@ export function finishedStatus(doc: ResultDocument, generation: number, cm: stri
     startedAt: doc.run.startedAt,
     finishedAt: doc.run.finishedAt,
     progress: { completedSteps: steps, totalSteps: steps, currentStep: '' },
-    summary: { ...withoutNull(s), passedOfTotal: `${s.passed}/${s.total}` },
-    tests: doc.tests.map((t) => ({
-      id: t.id,
-      name: t.name,
-      category: t.category,
-      result: t.result,
-      ...(t.value !== null ? { value: t.value } : {}),
-      unit: t.unit,
-      target: `${t.target.op}${t.target.value}`,
-      ...(t.reason ? { reason: t.reason } : {}),
-      ...(t.distribution ? { p95: t.distribution.p95 } : {}),
-    })),
-    recommendations: (doc.recommendations ?? []).map((r) => ({ priority: r.priority, category: r.category, message: `${r.message} ${r.suggestion}`.slice(0, 1000) })),
+    ...resultStatus(doc),
     export: { configMapName: cm },
     history: [],
     conditions: conditionsFor(running, generation, phase, phase === 'Succeeded' ? 'TargetsMet' : 'TargetsMissed', message, doc.run.finishedAt),

@@ -42,6 +42,26 @@ import { conditionsFor, exportConfigMap } from './desired.ts';
 import { observeSteps } from './observe.ts';
 import { conditionsOf, sameJson, withoutNull, writeStatus } from './status.ts';
 
+/** What a finished run's status says of its result document: the summary, each test, the recommendations. Pure. */
+export function resultStatus(doc: ResultDocument): { summary: Record<string, unknown>; tests: Record<string, unknown>[]; recommendations: Record<string, unknown>[] } {
+  const s = doc.summary;
+  return {
+    summary: { ...withoutNull(s), passedOfTotal: `${s.passed}/${s.total}` },
+    tests: doc.tests.map((t) => ({
+      id: t.id,
+      name: t.name,
+      category: t.category,
+      result: t.result,
+      ...(t.value !== null ? { value: t.value } : {}),
+      unit: t.unit,
+      target: `${t.target.op}${t.target.value}`,
+      ...(t.reason ? { reason: t.reason } : {}),
+      ...(t.distribution ? { p95: t.distribution.p95 } : {}),
+    })),
+    recommendations: (doc.recommendations ?? []).map((r) => ({ priority: r.priority, category: r.category, message: `${r.message} ${r.suggestion}`.slice(0, 1000) })),
+  };
+}
+
 export async function finishAttempt(
   deps: Deps,
   rc: RunCtx,
@@ -113,19 +133,7 @@ export async function finishAttempt(
       phase,
       finishedAt: doc.run.finishedAt,
       progress: { completedSteps: total, totalSteps: total, currentStep: '' },
-      summary: { ...withoutNull(s), passedOfTotal: `${s.passed}/${s.total}` },
-      tests: doc.tests.map((t) => ({
-        id: t.id,
-        name: t.name,
-        category: t.category,
-        result: t.result,
-        ...(t.value !== null ? { value: t.value } : {}),
-        unit: t.unit,
-        target: `${t.target.op}${t.target.value}`,
-        ...(t.reason ? { reason: t.reason } : {}),
-        ...(t.distribution ? { p95: t.distribution.p95 } : {}),
-      })),
-      recommendations: (doc.recommendations ?? []).map((r) => ({ priority: r.priority, category: r.category, message: `${r.message} ${r.suggestion}`.slice(0, 1000) })),
+      ...resultStatus(doc),
       comparison: doc.comparison ? { baseline: baseline.name ?? 'baseline', regressed: doc.comparison.regressed, improved: doc.comparison.improved } : null,
       export: { configMapName: cmName },
       // A merge patch keeps nested fields it does not name: an earlier attempt's reason is deleted.
