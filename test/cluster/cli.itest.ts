@@ -217,7 +217,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const r = await cli(['submit', '-f', file('noimage.yaml', small('noimage', { image })), '-n', ns, '--wait', '--stuck-after', '10s', '--timeout', '4m']);
     expect(r.code, withLog(r)).toBe(3);
     const last = r.stderr.trim().split('\n').slice(-2);
-    expect(last[0]).toMatch(new RegExp(`^swarmbench submit: run (noimage-[a-z0-9]{5}) cannot be carried out: pod noimage-[a-z0-9]{5}-a1-integration-\\S+ \\(step integration\\): (ImagePullBackOff|ErrImagePull): .*${image.replace(/[./]/g, '\\$&')}.* \\(for \\d+ s\\) \\(exit 3\\)$`));
+    expect(last[0]).toMatch(new RegExp(`^swarmbench submit: run (noimage-[a-z0-9]{5}) cannot be carried out: pod noimage-[a-z0-9]{5}-a1-integration-\\S+ \\(step integration\\): container agent: (ImagePullBackOff|ErrImagePull): image "${image.replace(/[./]/g, '\\$&')}" cannot be pulled \\(.+\\) \\(for \\d+ s\\) \\(exit 3\\)$`));
     expect(last[1]).toMatch(/the run goes on in the cluster: follow it with `swarmbench get noimage-[a-z0-9]{5} -n /);
     // delete: the run goes (and with it the pool that keeps failing: the garbage collector's work).
     const name = /run (noimage-[a-z0-9]{5})/.exec(last[0]!)![1]!;
