@@ -7,9 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { adminClients, kill9, kubectl, prepareNamespace, sleep, startOperator, type OperatorProcess } from '../test/cluster/lib/itest.ts';
+import { adminClients, freePort, kill9, kubectl, prepareNamespace, sleep, startOperator, type OperatorProcess } from '../test/cluster/lib/itest.ts';
 
 export type Clients = ReturnType<typeof adminClients>;
 
@@ -34,16 +33,6 @@ export async function poll<T>(what: string, fn: () => Promise<T | undefined> | T
     await sleep(everyMs);
   }
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 export interface Operator {
   op: OperatorProcess;

@@ -11,10 +11,9 @@
  * when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClients, clusterGate, kill9, kubectl, prepareNamespace, startOperator, until } from './lib/itest.ts';
+import { adminClients, clusterGate, freePort, kill9, kubectl, prepareNamespace, startOperator, until } from './lib/itest.ts';
 
 const gate = await clusterGate('operator bounded memory');
 
@@ -22,16 +21,6 @@ const ns = `op-bounded-${Date.now().toString(36)}`;
 const EXPORTS = Number(process.env.SWARMBENCH_BOUNDED_EXPORTS ?? '1000');
 const EXPORT_BYTES = 500 * 1024;
 const HEAP_MB = 256;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 /** The resident set of a local process, in bytes (Linux /proc). */
 const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;

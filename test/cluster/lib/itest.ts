@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
   AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api,
@@ -27,6 +28,17 @@ export async function clusterGate(name: string): Promise<{ notUp: string | undef
   if (notUp) process.stderr.write(`${name}: SKIPPED, the test cluster is not up (${notUp})\n`);
   return { notUp, title: notUp ? `${name} [SKIPPED: cluster not up: ${notUp}; run npm run cluster:up]` : name };
 }
+
+/** A TCP port free on loopback now (for a local process's metrics or health listener). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
