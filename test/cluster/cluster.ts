@@ -1,6 +1,8 @@
 /**
- * The project's test cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the
- * test node agent (three nodes) and Prometheus, all on loopback.
+ * The project's test cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, three
+ * nodes and Prometheus. The nodes are real (SWARMBENCH_NODES=real: a kubelet and containerd each,
+ * kube-proxy, CoreDNS; test/cluster/lib/nodes.ts) or the test node agent's (pods as local
+ * processes, everything on loopback).
  *
  *   node test/cluster/cluster.ts up      (npm run cluster:up)   build if needed, start, wait healthy
  *   node test/cluster/cluster.ts down    (npm run cluster:down) stop everything it started
@@ -13,18 +15,29 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ALL_PORTS, APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, KUBECONFIG, KUBERNETES_VERSION, LOGS, NODE_AGENT_URL, NODES,
-  PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_URL, SCRAPE_TOKEN_FILE, STATE, TEST_SCRAPE_TOKEN,
-  TOOLS_BIN,
+  ALL_PORTS, APISERVER_HOST, APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, HOST_IP, KUBECONFIG, KUBERNETES_VERSION, LOGS,
+  NODE_AGENT_URL, NODE_MODE, NODES, PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_URL,
+  SCRAPE_TOKEN_FILE, STATE, TEST_SCRAPE_TOKEN, TOOLS_BIN,
 } from './lib/config.ts';
 import { get, ok } from './lib/http.ts';
 import { kubeconfig, makePki } from './lib/pki.ts';
+import {
+  gpuCapacityPatch, importImage, nodeBinDir, PAUSE_IMAGE, realNodes, setupHostNetwork, startContainerd, startCoreDns, startKubelet, startKubeProxy,
+  startPodSd, tearDownNodes,
+} from './lib/nodes.ts';
 import { isOurs, listeningOn, readPidFiles, sleep, startDaemon, stopProcess, tail } from './lib/proc.ts';
 
 const log = (m: string): void => console.error(`cluster: ${m}`);
 
 // Order of start; stopped in reverse.
-const DAEMONS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'node-agent', 'prometheus'] as const;
+const CONTROL = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+const REAL_DAEMONS = [
+  ...realNodes().flatMap((n) => [`containerd-${n.name}`, `kubelet-${n.name}`]),
+  'kube-proxy', 'coredns', 'pod-sd',
+];
+const DAEMONS: string[] = [...CONTROL, ...(NODE_MODE === 'real' ? REAL_DAEMONS : ['node-agent']), 'prometheus'];
+/** The cluster's project image as the nodes know it (test/cluster/lib/itest.ts uses the same name). */
+export const PROJECT_IMAGE_NAMES = ['ghcr.io/swarmbench/swarmbench:dev'];
 
 function prometheusBinary(): string {
   for (const p of [process.env.SWARMBENCH_PROMETHEUS, '/usr/bin/prometheus'])
@@ -63,7 +76,12 @@ async function healthy(): Promise<string[]> {
   if (!(await ok(`${APISERVER_URL}/readyz`, admin()))) problems.push('kube-apiserver not ready');
   if (!(await ok(`https://${HOST}:${PORTS.controllerManager}/healthz`, { insecure: true }))) problems.push('kube-controller-manager not healthy');
   if (!(await ok(`https://${HOST}:${PORTS.scheduler}/healthz`, { insecure: true }))) problems.push('kube-scheduler not healthy');
-  if (!(await ok(`${NODE_AGENT_URL}/healthz`))) problems.push('node agent not healthy');
+  if (NODE_MODE === 'agent' && !(await ok(`${NODE_AGENT_URL}/healthz`))) problems.push('node agent not healthy');
+  if (NODE_MODE === 'real') {
+    for (const n of realNodes()) if (!(await ok(`http://${n.ip}:10248/healthz`))) problems.push(`kubelet ${n.name} not healthy`);
+    if (!(await ok(`http://${HOST}:${PORTS.kubeProxyHealthz}/healthz`))) problems.push('kube-proxy not healthy');
+    if (!(await ok(`http://${HOST}:${PORTS.corednsReady}/ready`))) problems.push('coredns not ready');
+  }
   if (!(await ok(`${PROMETHEUS_URL}/-/ready`))) problems.push('prometheus not ready');
   return problems;
 }
@@ -82,6 +100,7 @@ async function nodesReady(): Promise<boolean> {
 function build(): void {
   const need = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((b) => join(CONTROLPLANE_BIN, b));
   need.push(join(TOOLS_BIN, 'kubectl'), join(TOOLS_BIN, 'helm'));
+  if (NODE_MODE === 'real') need.push(...['kubelet', 'kube-proxy', 'coredns', 'crictl'].map((b) => join(nodeBinDir(KUBERNETES_VERSION), b)));
   if (need.every((p) => existsSync(p))) return;
   log('binaries missing from the cache: running test/cluster/build.sh');
   execFileSync(join(CLUSTER_SRC, 'build.sh'), ['all'], { stdio: 'inherit' });
@@ -115,6 +134,11 @@ function teardownPodNetwork(): void {
 }
 
 export async function down(): Promise<void> {
+  // Real nodes first (whatever mode this `down` was started in: the pid files say what runs).
+  let leftovers: string[] = [];
+  if (NODE_MODE === 'real' || readPidFiles(PIDS).some((r) => r.name.startsWith('kubelet-') || r.name.startsWith('containerd-'))) {
+    leftovers = await tearDownNodes(KUBERNETES_VERSION);
+  }
   const recs = readPidFiles(PIDS);
   // Node agent first (it stops its pods within their grace periods), then any pod process left
   // behind by a crashed agent, then the rest in reverse order of start.
@@ -137,6 +161,7 @@ export async function down(): Promise<void> {
   rmSync(KUBECONFIG, { force: true });
   teardownPodNetwork();
   if (busy.length) throw new Error(`ports still listening after cluster:down: ${busy.join(', ')} (not started by this harness?)`);
+  if (leftovers.length) throw new Error(`cluster:down left these behind: ${leftovers.join('; ')}`);
   log('down');
 }
 
@@ -155,8 +180,10 @@ async function up(): Promise<void> {
     mkdirSync(d, { recursive: true });
   const t0 = Date.now();
   log(`Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, state in ${STATE}`);
-  setupPodNetwork();
-  const pki = makePki(PKI, NODES.map((n) => n.name));
+  const real = NODE_MODE === 'real';
+  if (real) setupHostNetwork();
+  else setupPodNetwork();
+  const pki = makePki(PKI, NODES.map((n) => n.name), real ? { apiserverIPs: [HOST_IP], kubeletIPs: Object.fromEntries(realNodes().map((n) => [n.name, n.ip])) } : {});
   writeFileSync(KUBECONFIG, kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: 'swarmbench-admin', cert: pki.admin }), { mode: 0o600 });
   const kcmKc = join(STATE, 'controller-manager.kubeconfig');
   const schedKc = join(STATE, 'scheduler.kubeconfig');
@@ -189,7 +216,7 @@ async function up(): Promise<void> {
 
   daemon('kube-apiserver', bin('kube-apiserver'), [
     `--etcd-servers=${etcdUrl}`,
-    `--bind-address=${HOST}`, `--advertise-address=${HOST}`, `--secure-port=${PORTS.apiserver}`,
+    `--bind-address=${APISERVER_HOST}`, `--advertise-address=${APISERVER_HOST}`, `--secure-port=${PORTS.apiserver}`,
     `--tls-cert-file=${pki.apiserver.cert}`, `--tls-private-key-file=${pki.apiserver.key}`,
     `--client-ca-file=${pki.ca}`,
     '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
@@ -200,9 +227,10 @@ async function up(): Promise<void> {
     `--kubelet-certificate-authority=${pki.ca}`, `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
     `--kubelet-client-key=${pki.apiserverKubeletClient.key}`, '--kubelet-preferred-address-types=InternalIP',
     '--profiling=false', '--v=1',
-    // The API server listens on loopback only, and the `kubernetes` Service's Endpoints may not
-    // hold a loopback address: pods reach it through KUBERNETES_SERVICE_HOST/PORT (127.0.0.1).
-    '--endpoint-reconciler-type=none',
+    // Real nodes: the API server listens on the host IP and the `kubernetes` Service's endpoint is
+    // that address (pods reach it at 10.96.0.1:443 through kube-proxy). The node agent: loopback
+    // only, which the Endpoints API refuses; pods reach it through KUBERNETES_SERVICE_HOST/PORT.
+    ...(real ? [] : ['--endpoint-reconciler-type=none']),
     // Aggregation-layer settings (front-proxy CA), so that every component finds them.
     `--requestheader-client-ca-file=${pki.frontProxyCa}`, '--requestheader-allowed-names=front-proxy-client',
     '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
@@ -228,9 +256,12 @@ async function up(): Promise<void> {
   await waitFor('kube-controller-manager /healthz', 'kube-controller-manager', () => ok(`https://${HOST}:${PORTS.controllerManager}/healthz`, { insecure: true }));
   await waitFor('kube-scheduler /healthz', 'kube-scheduler', () => ok(`https://${HOST}:${PORTS.scheduler}/healthz`, { insecure: true }));
 
-  daemon('node-agent', process.execPath, [join(CLUSTER_SRC, 'node-agent', 'main.ts')], { ...process.env, NODE_NO_WARNINGS: '1' });
-  await waitFor('node agent /healthz', 'node-agent', () => ok(`${NODE_AGENT_URL}/healthz`));
-  await waitFor(`nodes ${NODES.map((n) => n.name).join(', ')} Ready`, 'node-agent', nodesReady);
+  if (real) await startRealNodes(pki);
+  else {
+    daemon('node-agent', process.execPath, [join(CLUSTER_SRC, 'node-agent', 'main.ts')], { ...process.env, NODE_NO_WARNINGS: '1' });
+    await waitFor('node agent /healthz', 'node-agent', () => ok(`${NODE_AGENT_URL}/healthz`));
+    await waitFor(`nodes ${NODES.map((n) => n.name).join(', ')} Ready`, 'node-agent', nodesReady);
+  }
 
   const promDir = join(STATE, 'prometheus');
   // Agents require a bearer token on /metrics (docs/agent-contract.md, "Authentication"): the
@@ -267,6 +298,50 @@ async function up(): Promise<void> {
   // Pods need the default ServiceAccount, which the controller manager creates per namespace.
   await waitFor('default ServiceAccount', 'kube-controller-manager', async () => (await apiGet('/api/v1/namespaces/default/serviceaccounts/default')).status === 200);
   log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s: eval "$(npm run -s cluster:env)"  (KUBECONFIG=${KUBECONFIG})`);
+}
+
+/** The project image's OCI archive (images/build.sh), or undefined when it was not built. */
+function projectImageArchive(): string | undefined {
+  const p = process.env.SWARMBENCH_IMAGE_ARCHIVE;
+  if (p) {
+    if (!existsSync(p)) throw new Error(`SWARMBENCH_IMAGE_ARCHIVE=${p} does not exist`);
+    return p;
+  }
+  try {
+    const out = execFileSync(join(CLUSTER_SRC, '..', '..', 'images', 'build.sh'), ['--print-archive'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
+    return out && existsSync(out) ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startRealNodes(pki: ReturnType<typeof makePki>): Promise<void> {
+  const bin = nodeBinDir(KUBERNETES_VERSION);
+  const images = join(bin, '..', 'images');
+  const archive = projectImageArchive();
+  const nodes = realNodes();
+  for (const n of nodes) await startContainerd(n);
+  const t0 = Date.now();
+  for (const n of nodes) {
+    importImage(n, join(images, 'pause.tar'), [PAUSE_IMAGE]);
+    if (archive) importImage(n, archive, PROJECT_IMAGE_NAMES);
+  }
+  log(`images in the nodes' containerd (${((Date.now() - t0) / 1000).toFixed(1)} s)${archive ? '' : ': the project image is not built (npm run images:build); only the pause image'}`);
+  for (const n of nodes) {
+    const kc = join(STATE, 'nodes', `${n.name}.kubeconfig`);
+    startKubelet(n, { bin, kubeconfig: kc, ca: pki.ca, serving: pki.kubelets[n.name]! });
+  }
+  await waitFor(`nodes ${NODES.map((n) => n.name).join(', ')} Ready`, `kubelet-${nodes[0]!.name}`, nodesReady, 180_000);
+  for (const n of nodes.filter((x) => x.gpu > 0)) {
+    execFileSync(join(TOOLS_BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG, 'patch', 'node', n.name, '--subresource=status', '--type=json', '-p', JSON.stringify(gpuCapacityPatch(n))], { stdio: ['ignore', 'ignore', 'pipe'] });
+  }
+  const kpKc = join(STATE, 'kube-proxy.kubeconfig');
+  writeFileSync(kpKc, kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: 'system:kube-proxy', cert: pki.kubeProxy }), { mode: 0o600 });
+  startKubeProxy(bin, kpKc);
+  startCoreDns(bin, KUBECONFIG);
+  startPodSd();
+  await waitFor('kube-proxy /healthz', 'kube-proxy', () => ok(`http://${HOST}:${PORTS.kubeProxyHealthz}/healthz`));
+  await waitFor('coredns /ready', 'coredns', () => ok(`http://${HOST}:${PORTS.corednsReady}/ready`));
 }
 
 function env(): void {

@@ -2,7 +2,7 @@
 # Regenerates test/cluster/controlplane/go.mod from versions.env: requires k8s.io/kubernetes and
 # go.etcd.io/etcd/server/v3 at the pinned versions, replaces every staging module that
 # k8s.io/kubernetes points at ./staging with its published v0.<minor>.<patch> version, records the
-# four servers as `tool` dependencies, then runs `go mod tidy`.
+# four servers, the kubelet and kube-proxy as `tool` dependencies, then runs `go mod tidy`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
@@ -22,6 +22,8 @@ modfile="$(go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" | sed
   echo "	k8s.io/kubernetes/cmd/kube-apiserver"
   echo "	k8s.io/kubernetes/cmd/kube-controller-manager"
   echo "	k8s.io/kubernetes/cmd/kube-scheduler"
+  echo "	k8s.io/kubernetes/cmd/kubelet"
+  echo "	k8s.io/kubernetes/cmd/kube-proxy"
   echo ")"
   echo
   echo "require ("

@@ -65,10 +65,31 @@ export const PORTS = {
   /** The node agent's kubelet API (container logs) for node i listens on kubelet + i. */
   kubelet: base + 251,
   prometheus: base + 90,
+  /** Real nodes: kube-proxy's health and metrics, CoreDNS's health and readiness (all on loopback). */
+  kubeProxyHealthz: base + 256,
+  kubeProxyMetrics: base + 249,
+  corednsHealth: base + 181,
+  corednsReady: base + 182,
 } as const;
 
 export const HOST = '127.0.0.1';
-export const APISERVER_URL = `https://${HOST}:${PORTS.apiserver}`;
+
+/**
+ * How pods run: `real` (kubelets with containerd and runc, test/cluster/lib/nodes.ts) or `agent`
+ * (the test node agent, pods as local processes). SWARMBENCH_NODES chooses; `real` needs root.
+ */
+export const NODE_MODE: 'real' | 'agent' = process.env.SWARMBENCH_NODES === 'agent' ? 'agent' : process.env.SWARMBENCH_NODES === 'real' ? 'real' : 'agent';
+/**
+ * Real nodes: the host network, a /24 on a port-less bridge (SWARMBENCH_NODE_NET, default
+ * 10.250.0; a second cluster on this machine needs its own). `.1` is the machine as the pods see
+ * it (the API server and CoreDNS listen there), `.11`, `.12`, ... are the nodes' IPs.
+ */
+export const NODE_NET: string = process.env.SWARMBENCH_NODE_NET || '10.250.0';
+if (!/^\d+\.\d+\.\d+$/.test(NODE_NET)) throw new Error(`SWARMBENCH_NODE_NET must be three octets like 10.250.0, got ${NODE_NET}`);
+export const HOST_IP = `${NODE_NET}.1`;
+/** Where the API server listens: the host IP with real nodes (pods must reach it), loopback otherwise. */
+export const APISERVER_HOST: string = NODE_MODE === 'real' ? HOST_IP : HOST;
+export const APISERVER_URL = `https://${APISERVER_HOST}:${PORTS.apiserver}`;
 export const PROMETHEUS_URL = `http://${HOST}:${PORTS.prometheus}`;
 export const NODE_AGENT_URL = `http://${HOST}:${PORTS.nodeAgent}`;
 
