@@ -17,6 +17,7 @@ import { DEFECT_PATTERN, parseDefectList, type DefectSite } from '../agent/defec
 import { API_GROUP, API_VERSION, API_VERSION_FULL, CONFIG_KEY, DNS_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME, QUALIFIED_NAME_MESSAGE, qualifiedNameProblem } from '../kube/names.ts';
 import { Distribution } from '../stats.ts';
 import { Observations } from './observations.ts';
+import { Fingerprint } from './fingerprint.ts';
 
 // The resource's identity is defined once, with the other Kubernetes names, in kube/names.ts.
 export { API_GROUP, API_VERSION, API_VERSION_FULL };
@@ -548,6 +549,8 @@ export const ResultDocument = z.object({
   comparison: Comparison.optional(),
   /** Prometheus's figures over each step's window (agent CPU and memory, scrapes, GPU, spec queries). */
   observations: Observations.optional(),
+  /** What the figures depend on besides the system under test (fingerprint.ts); absent in documents written before it. */
+  fingerprint: Fingerprint.optional(),
 });
 export type ResultDocument = z.infer<typeof ResultDocument>;
 

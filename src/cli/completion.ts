@@ -68,7 +68,7 @@ export const SPEC: readonly CommandSpec[] = [
       { names: ['-f', '--format'], value: FORMATS, help: 'print this export' },
       { names: ['-o', '--out'], value: 'dir', help: 'write every export here' },
       { names: ['-b', '--baseline'], value: 'file', help: 'compare with an earlier results.json (a file)' },
-      sw('--fail-on-regression'), val('none', '--alpha'), val('none', '--min-effect'), val('none', '--min-samples'), sw('--rules'),
+      sw('--fail-on-regression'), val('none', '--alpha'), val('none', '--min-effect'), val('none', '--min-samples'), sw('--force-compare'), sw('--rules'),
       ...CONNECTION,
     ],
   },
@@ -94,7 +94,7 @@ export const SPEC: readonly CommandSpec[] = [
     name: 'run',
     flags: [
       val('file', '-f', '--file'), val('dir', '-o', '--out'), val(CATEGORIES, '-c', '--categories'), val('file', '-b', '--baseline'),
-      val('file', '--prometheus-file-sd'), sw('-q', '--quiet'), val('none', '--agent-command'), val('none', '--agent-url'), val('file', '--agent-token-file'),
+      sw('--force-compare'), val('file', '--prometheus-file-sd'), sw('-q', '--quiet'), val('none', '--agent-command'), val('none', '--agent-url'), val('file', '--agent-token-file'),
       sw('-h', '--help'),
     ],
   },

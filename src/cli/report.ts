@@ -1,17 +1,20 @@
 /**
  * `swarmbench report RESULTS.json [--baseline OLD.json] [--out DIR] [--format F] [--fail-on-regression]
- *  [--alpha A] [--min-effect PCT] [--min-samples N] [--rules]`
+ *  [--alpha A] [--min-effect PCT] [--min-samples N] [--force-compare] [--rules]`
  *
  * Renders the report of a result document from the file alone: without options it prints the
  * terminal report that `swarmbench run` printed for that document. With `--baseline` it compares
  * the run with an earlier result document (Mann-Whitney U, Hodges–Lehmann shift and confidence
  * interval; see src/report/baseline.ts) and reports Improved / Regressed / NoChange /
- * InsufficientSamples per test. `--out DIR` writes every export (results.json, summary.csv,
- * junit.xml, report.md, report.txt); `--format` prints one of them instead of the terminal report.
+ * InsufficientSamples per test; a baseline not measured like the run (their fingerprints differ
+ * in something that matters, src/report/fingerprint.ts) is refused unless `--force-compare`.
+ * `--out DIR` writes every export (results.json, summary.csv, junit.xml, report.md, report.txt);
+ * `--format` prints one of them instead of the terminal report.
  *
  * Exit codes: 0 the verdict passed; 1 it failed (a regression fails it with --fail-on-regression
  * or when the run's spec asked for it); 2 invalid input (a file that cannot be read, is over
- * 64 MiB, or is not a valid result document).
+ * 64 MiB, or is not a valid result document; a baseline not measured alike without
+ * --force-compare).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +22,7 @@ import { InputError, readBounded, RESULT_MAX_BYTES } from '../api/input.ts';
 import type { ResultDocument } from '../api/schema.ts';
 import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT, DEFAULT_MIN_SAMPLES } from '../report/baseline.ts';
 import { renderCsv } from '../report/csv.ts';
+import { ComparisonRefusedError } from '../report/fingerprint.ts';
 import { completeDocument, parseResultDocument, ResultFileError } from '../report/document.ts';
 import { writeExports } from '../report/exports.ts';
 import { renderJUnit } from '../report/junit.ts';
@@ -39,6 +43,8 @@ const USAGE = `usage: swarmbench report RESULTS.json [--baseline OLD.json] [--ou
       --alpha A              significance level of the Mann-Whitney test (default ${DEFAULT_ALPHA})
       --min-effect PCT       smallest shift, in % of the baseline median, that counts (default ${DEFAULT_MIN_EFFECT_PCT})
       --min-samples N        fewer samples in a run give InsufficientSamples (default ${DEFAULT_MIN_SAMPLES})
+      --force-compare        compare even when the runs were not measured alike (machine, kernel,
+                             inference backend, sizes...); the differences become warnings
       --rules                list the recommendation rules and exit
 `;
 
@@ -86,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
         alpha: { type: 'string' },
         'min-effect': { type: 'string' },
         'min-samples': { type: 'string' },
+        'force-compare': { type: 'boolean', default: false },
         rules: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -110,8 +117,8 @@ export async function main(argv: string[]): Promise<number> {
   const minEffect = numberOption('min-effect', values['min-effect'], (v) => v >= 0 && v <= 1000);
   const minSamples = numberOption('min-samples', values['min-samples'], (v) => Number.isInteger(v) && v >= 2 && v <= 100_000);
   for (const o of [alpha, minEffect, minSamples]) if (o instanceof Error) return fail(o.message);
-  if (!values.baseline && (alpha !== undefined || minEffect !== undefined || minSamples !== undefined)) {
-    return fail('--alpha, --min-effect and --min-samples need --baseline');
+  if (!values.baseline && (alpha !== undefined || minEffect !== undefined || minSamples !== undefined || values['force-compare'])) {
+    return fail('--alpha, --min-effect, --min-samples and --force-compare need --baseline');
   }
 
   let doc: ResultDocument;
@@ -125,16 +132,22 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   if (baseline) {
-    doc = completeDocument(doc, {
-      baseline,
-      compare: {
-        ...(typeof alpha === 'number' ? { alpha } : {}),
-        ...(typeof minEffect === 'number' ? { minEffectPct: minEffect } : {}),
-        ...(typeof minSamples === 'number' ? { minSamples } : {}),
-        failOnRegression: values['fail-on-regression'] || (doc.comparison?.method.failOnRegression ?? false),
-        source: values.baseline!,
-      },
-    });
+    try {
+      doc = completeDocument(doc, {
+        baseline,
+        compare: {
+          ...(typeof alpha === 'number' ? { alpha } : {}),
+          ...(typeof minEffect === 'number' ? { minEffectPct: minEffect } : {}),
+          ...(typeof minSamples === 'number' ? { minSamples } : {}),
+          failOnRegression: values['fail-on-regression'] || (doc.comparison?.method.failOnRegression ?? false),
+          source: values.baseline!,
+          force: values['force-compare'],
+        },
+      });
+    } catch (err) {
+      if (err instanceof ComparisonRefusedError) return fail(`--baseline ${values.baseline}: ${err.message}`);
+      throw err;
+    }
   } else if (values['fail-on-regression'] && doc.comparison && !doc.comparison.method.failOnRegression) {
     // The document's own comparison, now gated.
     const comparison = { ...doc.comparison, method: { ...doc.comparison.method, failOnRegression: true } };

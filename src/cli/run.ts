@@ -1,5 +1,5 @@
 /**
- * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
+ * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--baseline OLD.json [--force-compare]] [--prometheus-file-sd PATH] [--quiet]
  *                 [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH]`
  *
  * Runs a BenchmarkRun manifest on this machine (the embedded default): validates it, runs the
@@ -21,8 +21,13 @@
  * (`useAgentToken`) before any runner process starts, so every runner, agent and client of the run
  * shares it. Fixed agents (`--agent-url`) need their own token given this way.
  *
- * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started);
- * 130 interrupted.
+ * A baseline not measured like this run (src/report/fingerprint.ts: another machine, kernel series,
+ * workload size...) is refused unless `--force-compare`: before anything starts when this machine
+ * and the spec already differ from it (exit 2), else after the run (only the inference backend is
+ * known late), with the results written without the comparison (exit 2).
+ *
+ * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started, or a
+ * baseline refused after the run); 130 interrupted.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,12 +43,13 @@ import { buildPlan } from '../plan/plan.ts';
 import { agentsRan, checkAgentUrls, describeAgentSource, imageProblem, parseAgentSource, type AgentSource } from '../platform/local/source.ts';
 import { assembleResult, environmentOf } from '../report/assemble.ts';
 import { parseResultDocument, ResultFileError } from '../report/document.ts';
+import { comparisonRefusal, ComparisonRefusedError, fingerprintDiff, fingerprintFor, fingerprintOf } from '../report/fingerprint.ts';
 import { hostLoadBetween, readCpu } from '../report/hostload.ts';
 import { EXPORT_FILES, writeExports } from '../report/exports.ts';
 import { renderReport, styleFor } from '../report/terminal.ts';
 import { VERSION } from '../version.ts';
 
-const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json] [--prometheus-file-sd PATH] [--quiet]
+const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json [--force-compare]] [--prometheus-file-sd PATH] [--quiet]
                       [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH]
 
   -f, --file FILE            BenchmarkRun manifest (YAML or JSON), the same file kubectl applies
@@ -52,6 +58,8 @@ const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--b
   -c, --categories a,b       run only these categories (${CATEGORIES.join(', ')})
   -b, --baseline FILE        compare with an earlier result document; with spec.baseline.failOnRegression
                              a regressed test fails the verdict
+      --force-compare        compare with the baseline even when it was not measured alike (machine,
+                             kernel, inference backend, sizes...); the differences become warnings
       --prometheus-file-sd P file_sd JSON the local agents are written to, for the Prometheus
                              named in spec.prometheus.url to scrape
   -q, --quiet                no progress, no summary (results.json only)
@@ -97,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string', short: 'o', default: 'swarmbench-out' },
         categories: { type: 'string', short: 'c' },
         baseline: { type: 'string', short: 'b' },
+        'force-compare': { type: 'boolean', default: false },
         'prometheus-file-sd': { type: 'string' },
         quiet: { type: 'boolean', short: 'q', default: false },
         'agent-command': { type: 'string' },
@@ -161,6 +170,8 @@ export async function main(argv: string[]): Promise<number> {
       if (err instanceof ResultFileError || err instanceof InputError) return fail(`--baseline: ${err.message}`);
       return fail(`--baseline: ${values.baseline}: cannot parse: ${(err as Error).message}`);
     }
+  } else if (values['force-compare']) {
+    return fail('--force-compare needs --baseline');
   } else if (manifest.spec.baseline?.runRef || manifest.spec.baseline?.configMapRef) {
     process.stderr.write('swarmbench run: note: spec.baseline names a run or ConfigMap, which the operator resolves; locally pass --baseline FILE\n');
   }
@@ -172,6 +183,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const params = resolveParams(manifest.spec, categories);
+  const force = values['force-compare'];
+  if (baseline && !force) {
+    // This machine and the spec against the baseline, before anything starts (the inference
+    // backend, known only after the GPU step, is compared at the end).
+    const here = fingerprintOf({ environment: environmentOf('local', { params, steps: [], version: VERSION, agents: agentsRan(source) }), run: { mode: params.mode } }, { params });
+    const differences = fingerprintDiff(here, fingerprintFor(baseline));
+    if (differences.length) return fail(`--baseline ${values.baseline}: ${new ComparisonRefusedError(differences).message}; nothing was started`);
+  }
   if (params.monitoring.prometheusUrl && !values['prometheus-file-sd'] && params.categories.includes('monitoring')) {
     process.stderr.write(
       'swarmbench run: note: spec.prometheus.url is set but --prometheus-file-sd is not; Prometheus must already know the agents\n',
@@ -193,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(progress ? { progress } : {}),
     ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
     // Recommendations, the baseline comparison and the verdict that follows from it.
-    ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false } } : {}),
+    ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false, force } } : {}),
   });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
@@ -203,6 +222,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`results: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s); ${EXPORT_FILES.filter((f) => f !== 'results.json').join(', ')} beside it\n`);
   }
   if (ac.signal.aborted) return 130;
+  const refused = baseline && !force ? comparisonRefusal(doc, baseline) : undefined;
+  if (refused) return fail(`--baseline ${values.baseline}: ${refused.message}; ${file} holds the results without the comparison`);
   return doc.summary.verdict === 'Passed' ? 0 : 1;
 }
 
@@ -216,7 +237,7 @@ export interface LocalRun {
   signal: AbortSignal;
   progress?: Progress;
   fileSdPath?: string;
-  baseline?: { doc: ResultDocument; source?: string; failOnRegression: boolean };
+  baseline?: { doc: ResultDocument; source?: string; failOnRegression: boolean; force?: boolean };
   /** Each step's timeout multiplied by this (default 1: the plan's own). */
   timeoutFactor?: number;
 }

@@ -32,6 +32,7 @@ import { ATTEMPT_LABEL, belongsTo, exportName, type RunRef } from '../kube/names
 import type { Params } from '../plan/params.ts';
 import { buildPlan } from '../plan/plan.ts';
 import { assembleResult, environmentOf } from '../report/assemble.ts';
+import { comparisonRefusal, differenceText } from '../report/fingerprint.ts';
 import { parseResultDocument } from '../report/document.ts';
 import { renderExports } from '../report/exports.ts';
 import { observationStatus } from '../report/observations.ts';
@@ -83,7 +84,8 @@ export async function finishAttempt(
   let baseline: { name?: string | undefined; note?: string | undefined };
   if (written) {
     doc = written;
-    baseline = { name: doc.comparison?.baseline.source, ...(!doc.comparison && spec.baseline ? { note: (await baselineOf(deps, ref, spec)).note } : {}) };
+    const b = !doc.comparison && spec.baseline ? await baselineOf(deps, ref, spec) : undefined;
+    baseline = { name: doc.comparison?.baseline.source, ...(b ? { note: b.note ?? refusalNote(doc, b) } : {}) };
     deps.log.info('export of this attempt found: its result is used, not assembled again', { run: ref.name, attempt, configMap: cmName });
   } else {
     const times = [...steps].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
@@ -109,6 +111,8 @@ export async function finishAttempt(
       observations,
       baseline: { doc: base.doc, source: base.name, failOnRegression: spec.baseline?.failOnRegression === true },
     });
+    const refused = refusalNote(doc, base);
+    if (refused) baseline = { ...base, note: refused };
     const conflict = await upsertConfigMap(deps, ref, exportConfigMap(ref, cmName, attempt, renderExports(doc)));
     if (conflict) return waitOnConflict(deps, rc, conflict);
   }
@@ -206,6 +210,18 @@ async function prometheusToken(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec):
     deps.log.warn('prometheus token unreadable', { run: ref.name, secret: sel.name, error: errorMessage(e) });
     return {};
   }
+}
+
+/**
+ * Why a baseline that was read was not compared: its fingerprint differs from this run's in
+ * something that matters (src/report/fingerprint.ts), named in the run's message (bounded).
+ */
+function refusalNote(doc: ResultDocument, base: { doc?: ResultDocument; name?: string }): string | undefined {
+  if (!base.doc || doc.comparison) return undefined;
+  const r = comparisonRefusal(doc, base.doc);
+  if (!r) return undefined;
+  const text = `baseline ${base.name ?? ''} not compared, it was not measured like this run: ${r.differences.map(differenceText).join('; ')}`;
+  return text.length > 1000 ? `${text.slice(0, 999)}…` : text;
 }
 
 /**

@@ -4,13 +4,16 @@
  * (document.ts) with its environment and, in a cluster, the Prometheus observations → the
  * baseline comparison, summary and recommendations → the export files (exports.ts). Pure: every
  * input is given, nothing is read here, so both modes produce the same document from the same
- * measurements.
+ * measurements. Every document carries its fingerprint (fingerprint.ts). A baseline that was not
+ * measured alike is not compared unless `baseline.force`: the document is then complete without
+ * the comparison, and `comparisonRefusal(doc, baseline)` says why.
  */
 import type { Environment, Observations, ResultDocument, RunnerEnvironment, StepResult } from '../api/schema.ts';
 import type { Params } from '../plan/params.ts';
 import type { CpuSet } from './cpuset.ts';
 import type { HostLoad } from './hostload.ts';
 import { buildResultDocument, completeDocument } from './document.ts';
+import { ComparisonRefusedError, fingerprintOf } from './fingerprint.ts';
 import { thisMachine } from './machine.ts';
 import { judgeAll } from './verdict.ts';
 
@@ -26,8 +29,10 @@ export interface AssembleInput {
   environment: Environment;
   /** Prometheus over each step's window (the operator's; absent locally). */
   observations?: Observations;
-  /** An earlier result document to compare with, and whether a regression fails the verdict. */
-  baseline?: { doc?: ResultDocument | undefined; source?: string | undefined; failOnRegression: boolean };
+  /** An earlier result document to compare with, whether a regression fails the verdict, and whether to compare one not measured alike. */
+  baseline?: { doc?: ResultDocument | undefined; source?: string | undefined; failOnRegression: boolean; force?: boolean | undefined };
+  /** The runner nodes' labels by node name, where the caller knows them (for the fingerprint). */
+  nodeLabels?: Record<string, Record<string, string>>;
 }
 
 export function assembleResult(input: AssembleInput): ResultDocument {
@@ -45,12 +50,18 @@ export function assembleResult(input: AssembleInput): ResultDocument {
     tests,
     environment: input.environment,
   });
-  const doc = input.observations ? { ...built, observations: input.observations } : built;
+  const fingerprint = fingerprintOf(built, { params: input.params, ...(input.nodeLabels ? { nodeLabels: input.nodeLabels } : {}) });
+  const doc = { ...built, ...(input.observations ? { observations: input.observations } : {}), fingerprint };
   const b = input.baseline;
-  return completeDocument(doc, {
-    ...(b?.doc ? { baseline: b.doc } : {}),
-    ...(b ? { compare: { failOnRegression: b.failOnRegression, ...(b.source ? { source: b.source } : {}) } } : {}),
-  });
+  try {
+    return completeDocument(doc, {
+      ...(b?.doc ? { baseline: b.doc } : {}),
+      ...(b ? { compare: { failOnRegression: b.failOnRegression, ...(b.source ? { source: b.source } : {}), ...(b.force ? { force: true } : {}) } } : {}),
+    });
+  } catch (err) {
+    if (err instanceof ComparisonRefusedError) return completeDocument(doc);
+    throw err;
+  }
 }
 
 export interface EnvironmentInput {

@@ -28,6 +28,11 @@
  * The counts stay visible: `baseline.n` / `current.n` are the runs' own counts, and the note says
  * how many of them were compared.
  *
+ * Refused unless forced: two runs whose fingerprints (fingerprint.ts) differ in something their
+ * figures depend on (the machine, the kernel series, the inference backend, the workload's sizes...)
+ * are not compared; `compareRuns` throws ComparisonRefusedError naming every difference. With
+ * `force` they are, and the comparison's warnings name the differences first.
+ *
  * Every compared metric is a test's own figure, judged against a target, so every one is gated:
  * with `failOnRegression` (spec.baseline.failOnRegression, `--fail-on-regression`) a Regressed
  * test fails the run's verdict even when its value still meets its target.
@@ -38,6 +43,7 @@ import { mannWhitney, shiftEstimate, smallestAttainableP } from './ranktest.ts';
 import { cpuSetText } from './cpuset.ts';
 import { BUSY_HOST_PCT, hostLoadText } from './hostload.ts';
 import { agentsText } from './format.ts';
+import { ComparisonRefusedError, fingerprintDiff, fingerprintFor, forcedWarnings } from './fingerprint.ts';
 
 export const DEFAULT_ALPHA = 0.05;
 export const DEFAULT_CONFIDENCE = 0.95;
@@ -61,6 +67,8 @@ export interface CompareOptions {
   failOnRegression?: boolean;
   /** Where the baseline came from (shown in reports). */
   source?: string;
+  /** Compare even when the runs were not measured alike (fingerprint.ts); the warnings name the differences. */
+  force?: boolean;
 }
 
 export interface SampleComparison {
@@ -207,7 +215,10 @@ export function betterOf(t: Pick<TestResult, 'target'>): 'lower' | 'higher' {
   return t.target.op === '<' || t.target.op === '<=' ? 'lower' : 'higher';
 }
 
-/** Compares every test of `current` with the same test of `baseline`. */
+/**
+ * Compares every test of `current` with the same test of `baseline`. Throws ComparisonRefusedError
+ * when their fingerprints differ in something that matters and `opts.force` is not set.
+ */
 export function compareRuns(current: ResultDocument, baseline: ResultDocument, opts: CompareOptions = {}): Comparison {
   const method = {
     alpha: opts.alpha ?? DEFAULT_ALPHA,
@@ -219,6 +230,8 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
   if (!(method.alpha > 0 && method.alpha < 1)) throw new Error(`alpha must be in (0, 1), got ${method.alpha}`);
   const maxSamples = opts.maxSamples ?? MAX_COMPARED_SAMPLES;
   if (!Number.isInteger(maxSamples) || maxSamples < 1) throw new Error(`maxSamples must be an integer >= 1, got ${maxSamples}`);
+  const differences = fingerprintDiff(fingerprintFor(current), fingerprintFor(baseline));
+  if (differences.length > 0 && !opts.force) throw new ComparisonRefusedError(differences);
   const byId = new Map(baseline.tests.map((t) => [t.id, t]));
   const metrics: MetricComparison[] = current.tests.map((t) => {
     const b = byId.get(t.id);
@@ -278,7 +291,7 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
     improved: ids('Improved'),
     unchanged: ids('NoChange'),
     insufficient: ids('InsufficientSamples'),
-    warnings: conditionWarnings(current, baseline),
+    warnings: [...forcedWarnings(differences), ...conditionWarnings(current, baseline)],
   };
 }
 

@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument, type ResultDocument as Doc } from '../../src/api/schema.ts';
 import { describe as distribution } from '../../src/stats.ts';
 import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
+import { resolveParams } from '../../src/plan/params.ts';
+import { environmentOf } from '../../src/report/assemble.ts';
+import { VERSION } from '../../src/version.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'swarmbench-report-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -113,13 +116,64 @@ describe('swarmbench run --baseline with spec.baseline.failOnRegression', () => 
     const src = join(REPO_ROOT, 'test', 'fixtures', 'results-quick.json');
     fasterBaseline(readDoc(src), base);
     const out = join(work, 'run-gated');
-    const r = swarmbench(['run', '-f', manifest('gated', '  mode: quick\n  baseline: {failOnRegression: true}\n'), '--categories', 'integration', '--out', out, '--baseline', base]);
+    // The fixture was recorded on another day's machine (report/fingerprint.ts): forced, so that the
+    // test holds on any machine; its differences, if any, are then the comparison's first warnings.
+    const r = swarmbench(['run', '-f', manifest('gated', '  mode: quick\n  baseline: {failOnRegression: true}\n'), '--categories', 'integration', '--out', out, '--baseline', base, '--force-compare']);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/VERDICT: FAILED · regressed \(gated\): 5\.1/);
     const doc = readDoc(join(out, 'results.json'));
     expect(doc.comparison?.baseline).toMatchObject({ name: 'fast-baseline', source: base });
     expect(doc.summary).toMatchObject({ passed: 3, failed: 0, verdict: 'Failed', regressions: 1, regressionGate: true });
+    // Every result carries its fingerprint, with the workload's sizes.
+    expect(doc.fingerprint).toMatchObject({ platform: 'local', spec: { mode: 'quick', sizes: { 'agents.poolSize': 8 } } });
   });
+});
+
+describe('a baseline not measured alike is compared only with --force-compare', () => {
+  const fixture = join(REPO_ROOT, 'test', 'fixtures', 'results-quick.json');
+  const otherCpu = () => {
+    const file = join(work, 'other-cpu.json');
+    const doc = readDoc(fixture);
+    writeFileSync(file, JSON.stringify({ ...doc, environment: { ...doc.environment, cpuModel: 'Other CPU' } }));
+    return file;
+  };
+
+  it('report: refused with exit 2 naming the difference; forced, compared with the difference as a warning', () => {
+    const base = otherCpu();
+    const refused = swarmbench(['report', fixture, '--baseline', base]);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/^swarmbench report: --baseline .*other-cpu\.json: the baseline was not measured like this run, so they are not compared: cpuModel: baseline "Other CPU", this run "AMD EPYC"\. Compare them anyway with --force-compare/);
+    const forced = swarmbench(['report', fixture, '--baseline', base, '--force-compare', '--format', 'json']);
+    expect([0, 1], forced.stderr).toContain(forced.code);
+    const doc = ResultDocument.parse(JSON.parse(forced.stdout));
+    expect(doc.comparison?.warnings[0]).toBe('compared although not measured alike (--force-compare): cpuModel: baseline "Other CPU", this run "AMD EPYC"');
+    expect(swarmbench(['report', fixture, '--force-compare']).stderr).toMatch(/--force-compare need --baseline/);
+  });
+
+  it('run: refused before anything starts when this machine differs from the baseline', () => {
+    const out = join(work, 'out-other-cpu');
+    const r = swarmbench(['run', '-f', manifest('othercpu', '  mode: quick\n'), '--out', out, '--baseline', otherCpu()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cpuModel: baseline "Other CPU", this run ".*"\. Compare them anyway with --force-compare .*; nothing was started\n$/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('run: an inference backend that differs is known only after the run: the results are written without the comparison, exit 2', () => {
+    // The baseline: this machine (as the run will see it) with an inference backend SwarmBench never uses.
+    const params = resolveParams({ mode: 'quick' }, ['gpu']);
+    const environment = { ...environmentOf('local', { params, steps: [], version: VERSION }), inference: { backend: 'webgl', gpuInUse: true } };
+    const base = join(work, 'other-backend.json');
+    const fixtureDoc = readDoc(fixture);
+    writeFileSync(base, JSON.stringify({ ...fixtureDoc, environment: { ...fixtureDoc.environment, ...environment } }));
+    const out = join(work, 'out-other-backend');
+    const r = swarmbench(['run', '-f', manifest('otherbackend', '  mode: quick\n'), '--categories', 'gpu', '--out', out, '--baseline', base, '--quiet']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/inference: baseline "webgl \(GPU\)", this run "[^"]+"\. Compare them anyway with --force-compare .*results\.json holds the results without the comparison\n$/);
+    const doc = readDoc(join(out, 'results.json'));
+    expect(doc.comparison).toBeUndefined();
+    expect(doc.fingerprint?.inference).toBeDefined();
+  }, 240_000);
 });
 
 describe('invalid input exits 2 and starts nothing', () => {

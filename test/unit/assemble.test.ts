@@ -12,6 +12,7 @@ import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { parseParams, Params, resolveParams } from '../../src/plan/params.ts';
 import { assembleResult, environmentOf } from '../../src/report/assemble.ts';
 import { EXPORT_FILES, renderExports } from '../../src/report/exports.ts';
+import { comparisonRefusal } from '../../src/report/fingerprint.ts';
 
 const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/results-quick.json'), 'utf8')) as ResultDocument;
 const params = resolveParams({ mode: 'quick' });
@@ -76,8 +77,15 @@ describe('assembleResult', () => {
     const steps = stepsOf(fixture);
     const environment = environmentOf('kubernetes', { params, steps, version: '1', ownAgentImage: 'reg/swarmbench:1' });
     const observations: Observations = { prometheus: { url: null, available: false, reason: 'no Prometheus configured' }, steps: [] };
-    const doc = assembleResult({ ...base, steps, environment, observations, baseline: { doc: fixture, source: 'last-release', failOnRegression: false } });
+    // The baseline is the fixture's local run: another platform and SwarmBench version, so it is
+    // compared only when forced (report/fingerprint.ts); unforced, the result stands without it.
+    const refused = assembleResult({ ...base, steps, environment, observations, baseline: { doc: fixture, source: 'last-release', failOnRegression: false } });
+    expect(refused.comparison).toBeUndefined();
+    expect(comparisonRefusal(refused, fixture)?.message).toMatch(/platform: baseline "local", this run "kubernetes"/);
+    const doc = assembleResult({ ...base, steps, environment, observations, baseline: { doc: fixture, source: 'last-release', failOnRegression: false, force: true } });
     expect(doc.comparison).toBeDefined();
+    expect(doc.comparison!.warnings[0]).toMatch(/^compared although not measured alike \(--force-compare\): /);
+    expect(doc.fingerprint).toMatchObject({ platform: 'kubernetes', swarmbenchVersion: '1', spec: { mode: 'quick', sizes: { 'agents.poolSize': params.agents.poolSize } } });
     expect(doc.observations).toEqual(observations);
     expect(doc.environment).toMatchObject({ platform: 'kubernetes', hostname: 'node-a', agentImage: 'reg/swarmbench:1', swarmbenchVersion: '1' });
   });

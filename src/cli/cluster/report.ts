@@ -29,6 +29,7 @@ export const OPTIONS = {
   alpha: { type: 'string' },
   'min-effect': { type: 'string' },
   'min-samples': { type: 'string' },
+  'force-compare': { type: 'boolean' },
   rules: { type: 'boolean' },
 } as const;
 
@@ -52,10 +53,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  for (const o of ['baseline', 'fail-on-regression', 'alpha', 'min-effect', 'min-samples', 'rules'] as const) {
+  for (const o of ['baseline', 'fail-on-regression', 'alpha', 'min-effect', 'min-samples', 'force-compare', 'rules'] as const) {
     if (v[o] !== undefined) {
       throw new CliError(
-        `report: --${o} applies to a result document on disk; for a run, write its files with --out DIR, then: ${prog()} report DIR/results.json --${o}${o === 'fail-on-regression' || o === 'rules' ? '' : ' …'}`,
+        `report: --${o} applies to a result document on disk; for a run, write its files with --out DIR, then: ${prog()} report DIR/results.json --${o}${o === 'fail-on-regression' || o === 'force-compare' || o === 'rules' ? '' : ' …'}`,
         EXIT.invalid,
       );
     }
