@@ -1,17 +1,26 @@
 /**
- * `npm run gen:crd`: writes the CRD generated from the zod schemas, to `crds/` and to the Helm
- * chart's `charts/swarmbench/crds/` (the same bytes; test/unit/schema.test.ts checks both).
+ * `npm run gen:crd`: writes the CRDs generated from the zod schemas (BenchmarkRun: crd.ts;
+ * BenchmarkSchedule: schedule-crd.ts), to `crds/` and to the Helm chart's
+ * `charts/swarmbench/crds/` (the same bytes; test/unit/schema.test.ts checks both). The
+ * BenchmarkSchedule CRD goes to `crds/` only until the operator reconciles schedules.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../paths.ts';
 import { CRD_PATH, renderCrd } from './crd.ts';
+import { SCHEDULE_CRD_PATH, renderScheduleCrd } from './schedule-crd.ts';
 
 /** The chart's copy of the CRD (Helm installs what is in a chart's crds/ before the templates). */
 const CHART_CRD_PATH = 'charts/swarmbench/crds/swarmbench.io_benchmarkruns.yaml';
 
-const text = renderCrd();
-for (const path of [CRD_PATH, CHART_CRD_PATH]) {
+const files: [string, string][] = [
+  [CRD_PATH, renderCrd()],
+  [CHART_CRD_PATH, renderCrd()],
+  // The chart installs the BenchmarkSchedule CRD (SCHEDULE_CHART_CRD_PATH) only once the operator
+  // reconciles schedules (docs/schedules.md): a resource that nothing acts on is not shipped.
+  [SCHEDULE_CRD_PATH, renderScheduleCrd()],
+];
+for (const [path, text] of files) {
   const target = join(REPO_ROOT, path);
   mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, text);

@@ -263,20 +263,24 @@ function constraintsOf(n: Json): string {
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-interface Table {
+export interface Table {
   path: string;
   node: Json;
 }
 
-/** Objects that get a table of their own: spec, status, and every nested object (also array elements). */
-function tables(node: Json, path: string, out: Table[] = []): Table[] {
+/**
+ * Objects that get a table of their own: spec, status, and every nested object (also array
+ * elements), except below the paths in `stop` (documented elsewhere: a schedule's run template).
+ */
+export function tables(node: Json, path: string, out: Table[] = [], stop: ReadonlySet<string> = new Set()): Table[] {
   if (!isObj(node.properties)) return out;
   out.push({ path, node });
   for (const [k, v] of Object.entries(node.properties)) {
     if (!isObj(v)) continue;
     const p = `${path}.${k}`;
-    if (isObj(v.properties)) tables(v, p, out);
-    else if (v.type === 'array' && isObj(v.items) && isObj(v.items.properties)) tables(v.items, `${p}[]`, out);
+    if (stop.has(p)) continue;
+    if (isObj(v.properties)) tables(v, p, out, stop);
+    else if (v.type === 'array' && isObj(v.items) && isObj(v.items.properties)) tables(v.items, `${p}[]`, out, stop);
   }
   return out;
 }
@@ -301,7 +305,14 @@ function anchor(path: string): string {
   return path.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/-+$/, '');
 }
 
-function renderTable(t: Table, linked: Set<string>): string {
+/** Where a table's descriptions and defaults come from (BenchmarkRun's by default). */
+export interface Lookup {
+  note: (path: string) => string;
+  default: (path: string) => string;
+}
+const RUN_LOOKUP: Lookup = { note: noteOf, default: defaultOf };
+
+export function renderTable(t: Table, linked: Set<string>, lookup: Lookup = RUN_LOOKUP): string {
   const required = new Set(Array.isArray(t.node.required) ? (t.node.required as string[]) : []);
   const isSpec = t.path.startsWith('spec');
   const head = isSpec
@@ -313,10 +324,10 @@ function renderTable(t: Table, linked: Set<string>): string {
     let type = typeOf(n);
     const sub = isObj(n.properties) ? p : n.type === 'array' && isObj(n.items) && isObj(n.items.properties) ? `${p}[]` : undefined;
     if (sub && linked.has(sub)) type = `[${type}](#${anchor(sub)})`;
-    const cells = [`\`${p}\``, type, ...(isSpec ? [defaultOf(p)] : []), required.has(k) ? 'yes' : '', constraintsOf(n), noteOf(p)];
+    const cells = [`\`${p}\``, type, ...(isSpec ? [lookup.default(p)] : []), required.has(k) ? 'yes' : '', constraintsOf(n), lookup.note(p)];
     return `| ${cells.map(cell).join(' | ')} |`;
   });
-  const note = noteOf(t.path.replace(/\[\]$/, ''));
+  const note = lookup.note(t.path.replace(/\[\]$/, ''));
   return `### \`${t.path}\`\n\n${note ? `${note}\n\n` : ''}${head}${rows.join('\n')}\n`;
 }
 
@@ -336,7 +347,8 @@ export function renderReference(): string {
     'operator (`SpecInvalid` condition) and by `swarmbench run` (exit code 2). Defaults are applied when a run starts, never written into',
     'the object; where the two modes differ both are given. Durations are strings such as `90s`, `10m`, `1h30m`, `250ms`.',
     '',
-    'Examples: [examples/](../examples/). What each test measures: [tests.md](tests.md).',
+    'Examples: [examples/](../examples/). What each test measures: [tests.md](tests.md). Runs on a cron schedule: the BenchmarkSchedule',
+    'resource ([reference-schedule.md](reference-schedule.md), [schedules.md](schedules.md)).',
     '',
     '## Spec',
     '',

@@ -9,6 +9,7 @@ import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { API_VERSION_FULL, type BenchmarkRunManifest } from '../../src/api/schema.ts';
 import { parseManifestText, validateManifest } from '../../src/api/validate.ts';
+import { validateScheduleManifest } from '../../src/api/schedule.ts';
 import { RERUN_ANNOTATION } from '../../src/kube/names.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 
@@ -63,6 +64,16 @@ describe('examples', () => {
       expect(v.ok ? [] : v.errors).toEqual([]);
     },
   );
+
+  it.each(find('BenchmarkSchedule').map((s) => [s.file, s.doc] as const))('%s (BenchmarkSchedule) validates with the schedule schema', (_file, doc) => {
+    expect(doc.apiVersion).toBe(API_VERSION_FULL);
+    const v = validateScheduleManifest(doc);
+    expect(v.ok ? [] : v.errors).toEqual([]);
+  });
+
+  it('hold the nightly schedule', () => {
+    expect(find('BenchmarkSchedule').map((s) => s.file)).toContain('examples/nightly-schedule.yaml');
+  });
 
   it('have unique run names', () => {
     const names = runs.map((r) => r.doc.metadata?.name);
