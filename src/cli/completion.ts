@@ -24,7 +24,7 @@ export interface FlagSpec {
 export interface CommandSpec {
   name: string;
   flags: readonly FlagSpec[];
-  /** What the positional argument is. */
+  /** What the positional argument is ('file': files or folders, any number of them). */
   arg?: 'run' | 'run-or-file' | 'shell' | 'file';
 }
 
@@ -88,6 +88,11 @@ export const SPEC: readonly CommandSpec[] = [
     name: 'delete',
     arg: 'run',
     flags: [{ names: ['--keep-export'], help: 'release the export ConfigMap from the run so that it stays' }, { names: ['--no-wait'], help: 'do not wait until it is gone' }, { names: ['--timeout'], value: 'none', help: 'how long to wait' }, ...CONNECTION],
+  },
+  {
+    name: 'history',
+    arg: 'file',
+    flags: [val('none', '-t', '--test'), sw('--json'), val('none', '-w', '--window'), val('none', '--last'), val('none', '--width'), sw('-h', '--help')],
   },
   { name: 'completion', arg: 'shell', flags: [sw('-h', '--help')] },
   {
@@ -263,7 +268,7 @@ function zshFlag(f: FlagSpec): string {
 export function zshScript(): string {
   const described = Object.entries(COMMANDS).map(([k, c]) => `    '${k}:${zq(c.summary)}'`);
   const cases = SPEC.map((c) => {
-    const arg = c.arg ? ` \\\n        '1:${c.arg === 'shell' ? 'shell' : c.arg}:${c.arg === 'shell' ? '(bash zsh)' : zshAction(c.arg)}'` : '';
+    const arg = c.arg ? ` \\\n        '${c.arg === 'file' ? '*' : '1'}:${c.arg === 'shell' ? 'shell' : c.arg}:${c.arg === 'shell' ? '(bash zsh)' : zshAction(c.arg)}'` : '';
     return `      ${c.name})\n        _arguments -s \\\n          ${c.flags.map(zshFlag).join(' \\\n          ')}${arg} ;;`;
   });
   return `#compdef swarmbench kubectl-swarmbench

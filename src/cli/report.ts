@@ -18,12 +18,11 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { InputError, readBounded, RESULT_MAX_BYTES } from '../api/input.ts';
 import type { ResultDocument } from '../api/schema.ts';
 import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT, DEFAULT_MIN_SAMPLES } from '../report/baseline.ts';
 import { renderCsv } from '../report/csv.ts';
 import { ComparisonRefusedError } from '../report/fingerprint.ts';
-import { completeDocument, parseResultDocument, ResultFileError } from '../report/document.ts';
+import { completeDocument, readResultFile, ResultFileError } from '../report/document.ts';
 import { writeExports } from '../report/exports.ts';
 import { renderJUnit } from '../report/junit.ts';
 import { renderMarkdown } from '../report/markdown.ts';
@@ -53,24 +52,6 @@ function fail(message: string): number {
   return 2;
 }
 
-/**
- * A result document read with the 64 MiB bound while reading (api/input.ts); every problem of the
- * file, whatever threw it, becomes a ResultFileError naming the file (exit 2).
- */
-function readDoc(file: string): ResultDocument {
-  let text: string;
-  try {
-    text = readBounded(file, RESULT_MAX_BYTES, { what: 'a result document' });
-  } catch (err) {
-    throw new ResultFileError(err instanceof InputError ? err.message : `cannot read ${file}: ${(err as Error).message}`);
-  }
-  try {
-    return parseResultDocument(text, file);
-  } catch (err) {
-    if (err instanceof ResultFileError) throw err;
-    throw new ResultFileError(`${file}: cannot parse: ${(err as Error).message}`);
-  }
-}
 
 function numberOption(name: string, text: string | undefined, ok: (v: number) => boolean): number | undefined | Error {
   if (text === undefined) return undefined;
@@ -124,8 +105,8 @@ export async function main(argv: string[]): Promise<number> {
   let doc: ResultDocument;
   let baseline: ResultDocument | undefined;
   try {
-    doc = readDoc(positionals[0]!);
-    if (values.baseline) baseline = readDoc(values.baseline);
+    doc = readResultFile(positionals[0]!);
+    if (values.baseline) baseline = readResultFile(values.baseline);
   } catch (err) {
     if (err instanceof ResultFileError) return fail(err.message);
     throw err;

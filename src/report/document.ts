@@ -12,6 +12,7 @@ import {
   type ResultDocument as ResultDocumentT,
   type TestResult,
 } from '../api/schema.ts';
+import { InputError, readBounded, RESULT_MAX_BYTES } from '../api/input.ts';
 import type { Params } from '../plan/params.ts';
 import { compareRuns, type CompareOptions } from './baseline.ts';
 import { recommend } from './recommend.ts';
@@ -85,4 +86,24 @@ export function parseResultDocument(text: string, file: string): ResultDocumentT
     throw new ResultFileError(`${file}: invalid result document:\n  ${first.join('\n  ')}`);
   }
   return r.data;
+}
+
+/**
+ * A result document file read as `swarmbench report` and `swarmbench history` read one: at most
+ * RESULT_MAX_BYTES (api/input.ts), then the schema. Whatever fails becomes a ResultFileError
+ * naming the file.
+ */
+export function readResultFile(file: string): ResultDocumentT {
+  let text: string;
+  try {
+    text = readBounded(file, RESULT_MAX_BYTES, { what: 'a result document' });
+  } catch (err) {
+    throw new ResultFileError(err instanceof InputError ? err.message : `cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return parseResultDocument(text, file);
+  } catch (err) {
+    if (err instanceof ResultFileError) throw err;
+    throw new ResultFileError(`${file}: cannot parse: ${(err as Error).message}`);
+  }
 }

@@ -1,0 +1,263 @@
+/**
+ * `swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--last N] [--width N]`
+ *
+ * The trend of each test over many runs, from result documents on disk (the embedded mode): the
+ * results.json in each DIR and in each of its subfolders one level down (what `swarmbench run
+ * --out DIR/<run>` leaves), or the FILEs given. The runs are ordered by start time; each test
+ * keeps its last 60 (`--last`). It prints per test the latest value, a sparkline and the lasting
+ * shift found by src/report/trend.ts (docs/trends.md).
+ *
+ * Bounded: at most MAX_FILES (1000) files and MAX_TOTAL_BYTES (1 GiB) in all, each read with the
+ * 64 MiB bound of `swarmbench report` and validated as a result document; a folder of more than
+ * MAX_DIR_ENTRIES (100 000) entries is refused. A file that cannot be read or is not a
+ * valid result document is named on stderr and skipped; a run found twice is counted once.
+ *
+ * Exit codes (docs/cli.md): 0 the trends were printed (with or without a shift); 2 invalid input:
+ * an option, a path that does not exist, no results.json found, too many files or folder
+ * entries, not one readable document, or a --test that no run has.
+ */
+import { opendirSync, statSync, type Dirent } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { HISTORY_DEFAULT_POINTS, HISTORY_MAX_POINTS, type History } from '../api/history.ts';
+import type { ResultDocument } from '../api/schema.ts';
+import { errorMessage } from '../errors.ts';
+import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT } from '../report/baseline.ts';
+import { readResultFile, ResultFileError } from '../report/document.ts';
+import {
+  addRun,
+  DEFAULT_MIN_RUNS,
+  DEFAULT_WINDOW,
+  emptyHistory,
+  renderTrends,
+  SPARK_DEFAULT_WIDTH,
+  SPARK_MAX_WIDTH,
+  TrendInputError,
+  trendsOf,
+  type Trend,
+} from '../report/trend.ts';
+
+export const MAX_FILES = 1000;
+export const MAX_TOTAL_BYTES = 1024 * 1024 * 1024;
+export const MAX_DIR_ENTRIES = 100_000;
+const RESULTS = 'results.json';
+const TEST_ID = /^[1-6]\.[1-6]$/;
+
+export const OPTIONS = {
+  test: { type: 'string', short: 't', multiple: true },
+  json: { type: 'boolean', default: false },
+  window: { type: 'string', short: 'w' },
+  last: { type: 'string' },
+  width: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const USAGE = `usage: swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--last N] [--width N]
+
+Reads the result documents in each DIR (DIR/results.json and DIR/*/results.json) or the FILEs
+given, orders the runs by start time and prints, per test, the latest value, a sparkline of the
+runs (│ marks where a shift starts, · a run without a comparable value) and the lasting shift,
+if any: the runs since it against the runs before it, by the Mann-Whitney U test, corrected for
+the splits examined (docs/trends.md).
+
+  -t, --test ID      only this test (1.3); repeat for more
+      --json         print the history and the trends as JSON
+  -w, --window N     compare the runs after a split with at most N runs before it (default ${DEFAULT_WINDOW}, ${DEFAULT_MIN_RUNS}…${HISTORY_MAX_POINTS})
+      --last N       keep the last N runs of each test (default ${HISTORY_DEFAULT_POINTS}, 1…${HISTORY_MAX_POINTS})
+      --width N      the sparkline's width in characters (default ${SPARK_DEFAULT_WIDTH}, 4…${SPARK_MAX_WIDTH})
+
+A file that is not a valid result document is named on stderr and skipped.
+exit codes: 0 printed; 2 invalid input (an option, a path, no readable result document).
+`;
+
+function fail(message: string): number {
+  process.stderr.write(`swarmbench history: ${message}\n`);
+  return 2;
+}
+
+function intOption(name: string, text: string | undefined, lo: number, hi: number): number | undefined | Error {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  return /^\s*\d+\s*$/.test(text) && v >= lo && v <= hi ? v : new Error(`--${name}: ${JSON.stringify(text.slice(0, 40))} is not an integer in [${lo}, ${hi}]`);
+}
+
+const isFile = (p: string): boolean => {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
+
+/** The directory entry is a folder (a link to one counts). */
+function isDir(parent: string, e: Dirent): boolean {
+  if (e.isDirectory()) return true;
+  if (!e.isSymbolicLink()) return false;
+  try {
+    return statSync(join(parent, e.name)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The result files the arguments name, in a stable order; an Error for a path that does not exist or too many. */
+export function collectFiles(args: readonly string[]): string[] | Error {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const add = (f: string): boolean => {
+    const abs = resolve(f);
+    if (!seen.has(abs)) {
+      seen.add(abs);
+      out.push(f);
+    }
+    return out.length <= MAX_FILES;
+  };
+  const tooMany = () => new Error(`more than ${MAX_FILES} result documents in ${args.join(' ').slice(0, 200)}; give fewer folders`);
+  for (const arg of args) {
+    let st;
+    try {
+      st = statSync(arg);
+    } catch (err) {
+      return new Error(`cannot read ${arg}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
+    if (!st.isDirectory()) {
+      if (!add(arg)) return tooMany();
+      continue;
+    }
+    if (isFile(join(arg, RESULTS)) && !add(join(arg, RESULTS))) return tooMany();
+    const subs: string[] = [];
+    let dir;
+    try {
+      dir = opendirSync(arg);
+    } catch (err) {
+      return new Error(`cannot read ${arg}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
+    try {
+      for (let i = 0; ; i++) {
+        const e = dir.readSync();
+        if (!e) break;
+        if (i >= MAX_DIR_ENTRIES) return new Error(`${arg} holds more than ${MAX_DIR_ENTRIES} entries; give its subfolders instead`);
+        if (isDir(arg, e) && isFile(join(arg, e.name, RESULTS))) subs.push(e.name);
+        if (subs.length > MAX_FILES) return tooMany();
+      }
+    } finally {
+      try {
+        dir.closeSync();
+      } catch {
+        // Already closed.
+      }
+    }
+    for (const s of subs.sort()) if (!add(join(arg, s, RESULTS))) return tooMany();
+  }
+  return out;
+}
+
+
+interface RunRead {
+  file: string;
+  run: string;
+  attempt: number;
+  startedAt: string;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: true }));
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!positionals.length) return fail(`give at least one folder or results.json\n\n${USAGE}`);
+  const window = intOption('window', values.window, DEFAULT_MIN_RUNS, HISTORY_MAX_POINTS);
+  const last = intOption('last', values.last, 1, HISTORY_MAX_POINTS);
+  const width = intOption('width', values.width, 4, SPARK_MAX_WIDTH);
+  if (window instanceof Error) return fail(window.message);
+  if (last instanceof Error) return fail(last.message);
+  if (width instanceof Error) return fail(width.message);
+  const tests = values.test ?? [];
+  for (const id of tests) if (!TEST_ID.test(id)) return fail(`--test: ${JSON.stringify(id.slice(0, 20))} is not a test id (1.1 … 6.6)`);
+
+  const files = collectFiles(positionals);
+  if (files instanceof Error) return fail(files.message);
+  if (!files.length) return fail(`no ${RESULTS} in ${positionals.join(', ').slice(0, 300)} (nor in their subfolders)`);
+  let total = 0;
+  for (const f of files) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      // Gone since it was listed: reading it below says so.
+    }
+  }
+  if (total > MAX_TOTAL_BYTES) return fail(`the ${files.length} files hold ${total} bytes, more than ${MAX_TOTAL_BYTES} (1 GiB); give fewer folders`);
+
+  let history: History = emptyHistory();
+  const runs = new Map<string, RunRead>();
+  const skipped: { file: string; reason: string }[] = [];
+  for (const file of files) {
+    let doc: ResultDocument;
+    try {
+      doc = readResultFile(file);
+    } catch (err) {
+      const reason = err instanceof ResultFileError ? err.message : `${file}: ${errorMessage(err)}`;
+      skipped.push({ file, reason });
+      process.stderr.write(`swarmbench history: skipped ${reason}\n`);
+      continue;
+    }
+    const key = JSON.stringify([doc.run.name, doc.run.attempt, Date.parse(doc.run.startedAt)]);
+    const twice = runs.get(key);
+    if (twice) {
+      process.stderr.write(`swarmbench history: ${file} is the run of ${twice.file} (${doc.run.name}, attempt ${doc.run.attempt}), counted once\n`);
+      continue;
+    }
+    try {
+      history = addRun(history, doc, typeof last === 'number' ? { maxPoints: last } : {});
+    } catch (err) {
+      if (!(err instanceof TrendInputError)) throw err;
+      skipped.push({ file, reason: `${file}: ${err.message}` });
+      process.stderr.write(`swarmbench history: skipped ${file}: ${err.message}\n`);
+      continue;
+    }
+    runs.set(key, { file, run: doc.run.name, attempt: doc.run.attempt, startedAt: new Date(Date.parse(doc.run.startedAt)).toISOString() });
+  }
+  if (!runs.size) return fail(`none of the ${files.length} file${files.length === 1 ? '' : 's'} is a readable result document`);
+
+  const missing = tests.filter((id) => !history.tests.some((t) => t.id === id));
+  if (missing.length) return fail(`no run has test ${missing.join(', ')} (tests: ${history.tests.map((t) => t.id).join(', ')})`);
+  const shown: History = tests.length ? { ...history, tests: history.tests.filter((t) => tests.includes(t.id)) } : history;
+  const opts = typeof window === 'number' ? { window } : {};
+  const trends = trendsOf(shown, opts);
+  const ordered = [...runs.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.run.localeCompare(b.run));
+
+  if (values.json) {
+    process.stdout.write(JSON.stringify(jsonOf(ordered, skipped, shown, trends, { window: window ?? DEFAULT_WINDOW, last: last ?? HISTORY_DEFAULT_POINTS }), null, 2) + '\n');
+    return 0;
+  }
+  const first = ordered[0]!;
+  const latest = ordered[ordered.length - 1]!;
+  const when = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+  const kept = Math.max(0, ...shown.tests.map((t) => t.points.length));
+  const lines = [
+    `${ordered.length} run${ordered.length === 1 ? '' : 's'}, ${when(first.startedAt)} to ${when(latest.startedAt)} UTC (latest ${latest.run})` +
+      (kept > 0 && kept < ordered.length ? `; each test shows its last ${kept}` : '') +
+      (skipped.length ? `; ${skipped.length} file${skipped.length === 1 ? '' : 's'} skipped` : ''),
+  ];
+  const modes = new Set(shown.tests.flatMap((t) => t.points.map((p) => p.mode)).filter(Boolean));
+  if (modes.size > 1) lines.push(`runs of ${[...modes].join(' and ')} mode: each test compares only the runs of its latest run's mode`);
+  process.stdout.write(`${lines.join('\n')}\n\n${renderTrends(trends, typeof width === 'number' ? { width } : {})}`);
+  return 0;
+}
+
+function jsonOf(runs: RunRead[], skipped: { file: string; reason: string }[], history: History, trends: Trend[], method: { window: number; last: number }) {
+  return {
+    runs,
+    skipped,
+    method: { ...method, minRuns: DEFAULT_MIN_RUNS, alpha: DEFAULT_ALPHA, minEffectPct: DEFAULT_MIN_EFFECT_PCT },
+    trends: trends.map(({ values: _values, last, ...t }) => ({ ...t, unit: last.unit, lastValue: last.value, lastRun: last.run })),
+    history,
+  };
+}

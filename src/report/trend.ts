@@ -1,0 +1,368 @@
+/**
+ * Trends over many runs: each test's bounded history of compact points (src/api/history.ts),
+ * the detection of a lasting shift in it, and a text sparkline. `swarmbench history` (src/cli/history.ts)
+ * prints them from a folder of results.json files; the operator can keep the same history.
+ *
+ * What is compared: the runs' own values (each point's `value`, the test's judged statistic),
+ * one number per run, not the pooled samples of the runs. The runs are the replicates: the
+ * samples of one run share its machine, its neighbours and its warm-up, so the spread between
+ * runs is larger than the spread of samples within a run suggests, and a rank test on pooled
+ * samples calls that ordinary run-to-run difference significant (docs/trends.md gives the figure
+ * test/unit/trend.test.ts measures). On the runs' values the test is exact under the one
+ * assumption "no shift: the runs' values are exchangeable". The samples each point keeps are
+ * for comparisons of whole sample sets (a baseline of pooled runs), not used here.
+ *
+ * The change-point rule (`detectShift`), over the n runs that have a comparable value (the same
+ * unit and mode as the latest run), with w = `minRuns` (default 3) and W = `window` (default 20):
+ * - every split k with at least w runs before it and w after it is examined: m = n − 2w + 1
+ *   splits;
+ * - at a split, the runs from k to the latest ("after") are compared with the W runs before k
+ *   ("before", fewer when there are fewer) by the baseline comparison (report/baseline.ts
+ *   `compareSamples`: two-sided Mann-Whitney U, exact up to 60 values, and the Hodges–Lehmann
+ *   shift), at level α / m (Bonferroni over the m splits: the chance that any split of a series
+ *   without a shift passes is at most α, default 0.05);
+ * - the shift must be at least `minEffectPct` (default 5 %) of the before median, as in the
+ *   baseline comparison;
+ * - the shift must last: the latest w runs all lie beyond the before median, on the side of the
+ *   shift. A spike that went back, or a shift not yet seen in w runs, is not reported;
+ * - of the splits that pass, the one that best cuts the runs into two levels is where the shift
+ *   starts: the least absolute deviations from each side's median, over the same runs for every
+ *   candidate (from the window of the earliest passing split to the latest run); the smallest p
+ *   breaks a tie. (The smallest p alone leans towards balanced splits: a first run of the new
+ *   level that is low among them moves it one run late.)
+ * Better or worse follows the test's target (report/baseline.ts `betterOf`).
+ *
+ * Limits, said in docs/trends.md: one shift per test (the clearest cut); a slow drift is reported
+ * as a shift where it is clearest; runs whose noise is not exchangeable (a machine getting busier
+ * every night) break the assumption; with few runs, or a shift only w runs old in a long history,
+ * no split can reach α / m at all (smallest exact p 2 / C(before + after, after)).
+ */
+import {
+  type History,
+  HISTORY_DEFAULT_POINTS,
+  HISTORY_DEFAULT_SAMPLES,
+  HISTORY_KIND,
+  HISTORY_MAX_POINTS,
+  HISTORY_MAX_SAMPLES,
+  HISTORY_VERSION,
+  HistoryPoint,
+  type TestHistory,
+} from '../api/history.ts';
+import type { ResultDocument } from '../api/schema.ts';
+import { median } from '../stats.ts';
+import { mannWhitney } from './ranktest.ts';
+import { betterOf, compareSamples, comparedSamples, DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT, fmtP, orderStatisticSubset } from './baseline.ts';
+import { num, pct, truncate } from './format.ts';
+
+/** Runs before a split that the runs after it are compared with. */
+export const DEFAULT_WINDOW = 20;
+/** Runs a shift must have lasted (and runs before it) before it can be reported. */
+export const DEFAULT_MIN_RUNS = 3;
+export const MAX_MIN_RUNS = 50;
+
+/** A document that cannot give points (its start time is not a date). */
+export class TrendInputError extends Error {}
+
+export interface PointOptions {
+  /** Samples kept per point (0 … 64, default 32). */
+  samples?: number;
+  /** The fingerprint id of the run, when one was taken. */
+  fingerprint?: string;
+}
+
+const round6 = (v: number): number => Number(v.toPrecision(6));
+
+/** One point per test of the document, as the history keeps it. */
+export function pointsOf(doc: ResultDocument, opts: PointOptions = {}): HistoryPoint[] {
+  const max = opts.samples ?? HISTORY_DEFAULT_SAMPLES;
+  if (!Number.isInteger(max) || max < 0 || max > HISTORY_MAX_SAMPLES) throw new RangeError(`samples must be an integer in [0, ${HISTORY_MAX_SAMPLES}], got ${max}`);
+  const ms = Date.parse(doc.run.startedAt);
+  if (!Number.isFinite(ms)) throw new TrendInputError(`run.startedAt: ${JSON.stringify(doc.run.startedAt.slice(0, 40))} is not a date`);
+  const time = new Date(ms).toISOString();
+  return doc.tests.map((t) =>
+    HistoryPoint.parse({
+      id: t.id,
+      time,
+      run: doc.run.name.slice(0, 253) || '(unnamed)',
+      attempt: doc.run.attempt,
+      mode: doc.run.mode,
+      result: t.result,
+      value: t.value,
+      unit: t.unit.slice(0, 64),
+      p50: t.distribution?.p50 ?? null,
+      p95: t.distribution?.p95 ?? null,
+      n: t.samples,
+      ...(opts.fingerprint ? { fingerprint: opts.fingerprint } : {}),
+      samples: max === 0 ? [] : orderStatisticSubset(comparedSamples(t).samples.filter(Number.isFinite), max).map(round6),
+    }),
+  );
+}
+
+export function emptyHistory(): History {
+  return { kind: HISTORY_KIND, version: HISTORY_VERSION, tests: [] };
+}
+
+/**
+ * The history with the document's points added in time order, each test keeping its `maxPoints`
+ * most recent (default 60, at most 500). A run already in it (same name, attempt and start time)
+ * is not added twice. Pure: returns a new history.
+ */
+export function addRun(history: History, doc: ResultDocument, opts: PointOptions & { maxPoints?: number } = {}): History {
+  const maxPoints = opts.maxPoints ?? HISTORY_DEFAULT_POINTS;
+  if (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > HISTORY_MAX_POINTS) throw new RangeError(`maxPoints must be an integer in [1, ${HISTORY_MAX_POINTS}], got ${maxPoints}`);
+  const points = pointsOf(doc, opts);
+  const byId = new Map(history.tests.map((t) => [t.id, t]));
+  for (const p of points) {
+    const t = doc.tests.find((x) => x.id === p.id)!;
+    const old = byId.get(p.id);
+    const list = old ? [...old.points] : [];
+    if (list.some((q) => q.run === p.run && q.attempt === p.attempt && q.time === p.time)) continue;
+    // After every point at the same time or earlier: equal times keep the order they came in.
+    const at = list.findLastIndex((q) => Date.parse(q.time) <= Date.parse(p.time)) + 1;
+    list.splice(at, 0, p);
+    const newest = at === list.length - 1;
+    byId.set(p.id, {
+      id: p.id,
+      // The newest run names the test and says which way is better.
+      name: newest || !old ? t.name.slice(0, 120) : old.name,
+      better: newest || !old ? betterOf(t) : old.better,
+      points: list.slice(-maxPoints),
+    });
+  }
+  const tests = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
+  // Valid by construction (each point was parsed by pointsOf; order and bounds are kept here), so
+  // the whole history is not parsed again: for 1000 runs that took more than half the time.
+  return { kind: HISTORY_KIND, version: HISTORY_VERSION, tests };
+}
+
+export interface ShiftOptions {
+  /** At most this many runs before a split are compared (default 20; at least `minRuns`, at most 500). */
+  window?: number;
+  /** Runs needed on each side of a split, and the latest runs that must all show the shift (default 3). */
+  minRuns?: number;
+  /** The chance of a false alarm in a series without a shift, over all its splits (default 0.05). */
+  alpha?: number;
+  /** Smallest shift reported, in % of the before median (default 5). */
+  minEffectPct?: number;
+}
+
+export interface Shift {
+  /** Index, in the values given, of the first run of the new level. */
+  index: number;
+  direction: 'worse' | 'better';
+  /** Hodges–Lehmann shift (after − before) and as % of the before median (null when that is 0). */
+  shift: number;
+  changePct: number | null;
+  /** The U test's p-value at the split, and it times the splits examined (Bonferroni, at most 1). */
+  p: number;
+  pAdjusted: number;
+  splits: number;
+  before: { runs: number; median: number };
+  after: { runs: number; median: number };
+}
+
+function checkOptions(opts: ShiftOptions): Required<ShiftOptions> {
+  const minRuns = opts.minRuns ?? DEFAULT_MIN_RUNS;
+  const window = opts.window ?? DEFAULT_WINDOW;
+  const alpha = opts.alpha ?? DEFAULT_ALPHA;
+  const minEffectPct = opts.minEffectPct ?? DEFAULT_MIN_EFFECT_PCT;
+  if (!Number.isInteger(minRuns) || minRuns < 2 || minRuns > MAX_MIN_RUNS) throw new RangeError(`minRuns must be an integer in [2, ${MAX_MIN_RUNS}], got ${minRuns}`);
+  if (!Number.isInteger(window) || window < minRuns || window > HISTORY_MAX_POINTS) throw new RangeError(`window must be an integer in [${minRuns}, ${HISTORY_MAX_POINTS}], got ${window}`);
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must be in (0, 1), got ${alpha}`);
+  if (!(minEffectPct >= 0 && minEffectPct <= 1000)) throw new RangeError(`minEffectPct must be in [0, 1000], got ${minEffectPct}`);
+  return { minRuns, window, alpha, minEffectPct };
+}
+
+/**
+ * The lasting shift of a series of run values (oldest first; null: the run has no comparable
+ * value and is left out), or null. The rule is at the top of this file. At most 500 values.
+ */
+export function detectShift(values: readonly (number | null)[], better: 'lower' | 'higher', opts: ShiftOptions = {}): Shift | null {
+  const o = checkOptions(opts);
+  if (values.length > HISTORY_MAX_POINTS) throw new RangeError(`at most ${HISTORY_MAX_POINTS} runs, got ${values.length}`);
+  const at: number[] = [];
+  const v: number[] = [];
+  values.forEach((x, i) => {
+    if (x !== null && Number.isFinite(x)) {
+      at.push(i);
+      v.push(x);
+    }
+  });
+  const w = o.minRuns;
+  const n = v.length;
+  if (n < 2 * w) return null;
+  const splits = n - 2 * w + 1;
+  const level = o.alpha / splits;
+  const tail = v.slice(n - w);
+  const passed: { k: number; shift: Shift }[] = [];
+  for (let k = w; k <= n - w; k++) {
+    const before = v.slice(Math.max(0, k - o.window), k);
+    const after = v.slice(k);
+    const mid = median(before);
+    const up = tail.every((x) => x > mid);
+    const down = tail.every((x) => x < mid);
+    // Cheap, and implied by the rule: a shift the latest runs do not all show is not lasting.
+    if (!up && !down) continue;
+    const c = compareSamples(after, before, better, { alpha: level, minSamples: w, minEffectPct: o.minEffectPct, maxSamples: HISTORY_MAX_POINTS });
+    if ((c.verdict !== 'Regressed' && c.verdict !== 'Improved') || c.p === null || c.shift === null) continue;
+    if ((up && c.shift <= 0) || (down && c.shift >= 0)) continue;
+    passed.push({
+      k,
+      shift: {
+        index: at[k]!,
+        direction: c.verdict === 'Regressed' ? 'worse' : 'better',
+        shift: c.shift,
+        changePct: c.changePct,
+        p: c.p,
+        pAdjusted: Math.min(1, c.p * splits),
+        splits,
+        before: { runs: before.length, median: mid },
+        after: { runs: after.length, median: median(after) },
+      },
+    });
+  }
+  if (!passed.length) return null;
+  // Where it starts: the passing split that best cuts the same runs (from the window of the
+  // earliest one to the latest) into two levels, by the absolute deviations from each side's
+  // median; the smaller p breaks a tie.
+  const from = Math.max(0, passed[0]!.k - o.window);
+  const cost = (k: number): number => {
+    const a = v.slice(from, k);
+    const b = v.slice(k);
+    const ma = median(a);
+    const mb = median(b);
+    return a.reduce((s, x) => s + Math.abs(x - ma), 0) + b.reduce((s, x) => s + Math.abs(x - mb), 0);
+  };
+  let best = passed[0]!;
+  let bestCost = cost(best.k);
+  for (const c of passed.slice(1)) {
+    const cc = cost(c.k);
+    if (cc < bestCost || (cc === bestCost && c.shift.p < best.shift.p)) {
+      best = c;
+      bestCost = cc;
+    }
+  }
+  return best.shift;
+}
+
+/**
+ * How many runs a shift must have lasted before it can be reported in a history of `n` runs
+ * with a comparable value: the fewest runs after a split whose smallest p (all of them beyond all
+ * of the window before, by the same test `detectShift` runs: exact up to 60 values, the normal
+ * approximation past) reaches α / m. Null when no split of `n` runs can reach it.
+ * docs/trends.md tabulates it.
+ */
+export function runsNeeded(n: number, opts: ShiftOptions = {}): number | null {
+  const o = checkOptions(opts);
+  const w = o.minRuns;
+  if (!Number.isInteger(n) || n < 2 * w) return null;
+  const level = o.alpha / (n - 2 * w + 1);
+  for (let after = w; after <= n - w; after++) {
+    const before = Math.min(o.window, n - after);
+    const p = mannWhitney(Array.from({ length: after }, (_, i) => before + i), Array.from({ length: before }, (_, i) => i)).p;
+    if (p < level) return after;
+  }
+  return null;
+}
+
+export interface Trend {
+  id: string;
+  name: string;
+  better: 'lower' | 'higher';
+  /** The latest run's point. */
+  last: HistoryPoint;
+  /** Points in the history, and those comparable with the latest (same unit and mode, with a value). */
+  runs: number;
+  comparable: number;
+  /** Each point's value when comparable with the latest, else null (oldest first). */
+  values: (number | null)[];
+  shift: (Shift & { run: string; time: string; fingerprintChanged: boolean }) | null;
+}
+
+/** The trend of one test's history: its comparable values and its lasting shift. */
+export function trendOf(h: TestHistory, opts: ShiftOptions = {}): Trend {
+  if (!h.points.length) throw new TrendInputError(`test ${h.id}: the history has no point`);
+  const last = h.points[h.points.length - 1]!;
+  const values = h.points.map((p) => (p.value !== null && p.unit === last.unit && (!p.mode || !last.mode || p.mode === last.mode) ? p.value : null));
+  const s = detectShift(values, h.better, opts);
+  let shift: Trend['shift'] = null;
+  if (s) {
+    const first = h.points[s.index]!;
+    const prev = h.points.slice(0, s.index).findLast((p, i) => values[i] !== null);
+    shift = { ...s, run: first.run, time: first.time, fingerprintChanged: Boolean(prev && prev.fingerprint !== first.fingerprint) };
+  }
+  return { id: h.id, name: h.name, better: h.better, last, runs: h.points.length, comparable: values.filter((x) => x !== null).length, values, shift };
+}
+
+/** The trend of every test of the history. */
+export function trendsOf(history: History, opts: ShiftOptions = {}): Trend[] {
+  checkOptions(opts);
+  return history.tests.filter((t) => t.points.length > 0).map((t) => trendOf(t, opts));
+}
+
+export const SPARK_LEVELS = '▁▂▃▄▅▆▇█';
+export const SPARK_DEFAULT_WIDTH = 30;
+export const SPARK_MAX_WIDTH = 200;
+/** A run without a comparable value. */
+export const SPARK_GAP = '·';
+/** Put before the first run of a shift. */
+export const SPARK_MARK = '│';
+
+/**
+ * A sparkline of the values (oldest first): one of ▁▂▃▄▅▆▇█ per run, scaled from the smallest
+ * to the largest value shown (all ▄ when they are equal), `·` for a null. At most `width`
+ * characters (default 30, 4 … 200) in all: when there are more runs, the latest are shown after
+ * `…`. `mark` (an index into `values`) puts `│` before that run when it is shown.
+ */
+export function sparkline(values: readonly (number | null)[], opts: { width?: number; mark?: number } = {}): string {
+  const width = opts.width ?? SPARK_DEFAULT_WIDTH;
+  if (!Number.isInteger(width) || width < 4 || width > SPARK_MAX_WIDTH) throw new RangeError(`width must be an integer in [4, ${SPARK_MAX_WIDTH}], got ${width}`);
+  const marked = opts.mark !== undefined && opts.mark >= 0 && opts.mark < values.length;
+  let room = width - (marked ? 1 : 0);
+  let from = 0;
+  if (values.length > room) {
+    room -= 1; // the ellipsis
+    from = values.length - room;
+  }
+  const shown = values.slice(from);
+  const finite = shown.filter((x): x is number => x !== null && Number.isFinite(x));
+  const lo = finite.length ? Math.min(...finite) : 0;
+  const hi = finite.length ? Math.max(...finite) : 0;
+  const top = SPARK_LEVELS.length - 1;
+  const chars = shown.map((x) => {
+    if (x === null || !Number.isFinite(x)) return SPARK_GAP;
+    if (hi === lo) return SPARK_LEVELS[top >> 1]!;
+    return SPARK_LEVELS[Math.round(((x - lo) / (hi - lo)) * top)]!;
+  });
+  if (marked && opts.mark! >= from) chars.splice(opts.mark! - from, 0, SPARK_MARK);
+  return (from > 0 ? '…' : '') + chars.join('');
+}
+
+/** "shift from nightly-20 (+31.2 % worse, p=0.0012)", "p<0.0001": p is Bonferroni-adjusted over the splits. */
+export function shiftText(s: NonNullable<Trend['shift']>): string {
+  const size = s.changePct !== null ? pct(s.changePct) : `${s.shift > 0 ? '+' : ''}${num(s.shift)}`;
+  const fp = s.fingerprintChanged ? '; the fingerprint changed at that run' : '';
+  const p = fmtP(s.pAdjusted);
+  return `shift from ${s.run} (${size} ${s.direction}, p${p.startsWith('<') ? p : `=${p}`}${fp})`;
+}
+
+/** One line per test: id, name, latest value and unit, sparkline, runs, and the shift if any. */
+export function renderTrends(trends: readonly Trend[], opts: { width?: number } = {}): string {
+  const rows = trends.map((t) => {
+    const value = t.last.value === null ? `— ${t.last.unit}` : `${num(t.last.value)} ${t.last.unit}`;
+    const spark = sparkline(t.values, { ...(opts.width ? { width: opts.width } : {}), ...(t.shift ? { mark: t.shift.index } : {}) });
+    const runs = `${t.runs} run${t.runs === 1 ? '' : 's'}`;
+    return { id: t.id, name: truncate(t.name, 26), value: truncate(value, 18), spark, runs, shift: t.shift ? shiftText(t.shift) : '' };
+  });
+  const wName = Math.max(4, ...rows.map((r) => r.name.length));
+  const wValue = Math.max(5, ...rows.map((r) => r.value.length));
+  const wSpark = Math.max(5, ...rows.map((r) => [...r.spark].length));
+  const wRuns = Math.max(4, ...rows.map((r) => r.runs.length));
+  return rows
+    .map((r) => {
+      const pad = wSpark - [...r.spark].length;
+      const line = `${r.id.padEnd(4)} ${r.name.padEnd(wName)}  ${r.value.padStart(wValue)}  ${r.spark}${' '.repeat(pad)}  ${r.runs.padStart(wRuns)}`;
+      return (r.shift ? `${line}  ${r.shift}` : line.trimEnd()) + '\n';
+    })
+    .join('');
+}
