@@ -116,7 +116,7 @@ export function stepJob(run: RunRef, attempt: number, step: Step, spec: Benchmar
           serviceAccountName: runnerName(run.name),
           automountServiceAccountToken: true,
           ...(gpu ? { nodeSelector: gpuSched.nodeSelector, tolerations: gpuSched.tolerations } : {}),
-          securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: 'runner',

@@ -190,18 +190,27 @@ export async function startContainerd(n: RealNode): Promise<void> {
   }
 }
 
-/** Imports an OCI archive into a node's containerd (namespace k8s.io) unless its images are there. */
+/** The image an OCI archive holds: its manifest digest and the name it was saved under. */
+export function archiveImage(archive: string): { digest: string; name: string } {
+  const index = JSON.parse(sh('tar', ['-xOf', archive, 'index.json'])) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+  const m = index.manifests[0];
+  const name = m?.annotations?.['io.containerd.image.name'] ?? m?.annotations?.['org.opencontainers.image.ref.name'];
+  if (!m || !name || !name.includes('/')) throw new Error(`${archive}: no image with a full name in its index.json`);
+  return { digest: m.digest, name };
+}
+
+/**
+ * Imports an OCI archive into a node's containerd (namespace k8s.io) and names it `names` too,
+ * unless every name already points at the archive's digest.
+ */
 export function importImage(n: RealNode, archive: string, names: string[]): void {
-  const have = sh('ctr', ['--address', n.socket, '-n', 'k8s.io', 'images', 'ls', '-q']).split('\n');
-  if (names.every((x) => have.includes(x))) {
-    // Same name may be a different build: compare the archive's digest when known.
-    const digestFile = `${archive}.digest`;
-    if (!existsSync(digestFile)) return;
-    const want = readFileSync(digestFile, 'utf8').trim();
-    const listed = sh('ctr', ['--address', n.socket, '-n', 'k8s.io', 'images', 'ls']);
-    if (names.every((x) => listed.split('\n').some((l) => l.startsWith(`${x} `) && l.includes(want)))) return;
-  }
-  sh('ctr', ['--address', n.socket, '-n', 'k8s.io', 'images', 'import', '--no-unpack=false', archive], { timeoutMs: 600_000 });
+  const img = archiveImage(archive);
+  const ctr = (...a: string[]): string => sh('ctr', ['--address', n.socket, '-n', 'k8s.io', ...a], { timeoutMs: 600_000 });
+  const listed = ctr('images', 'ls').split('\n');
+  const has = (x: string): boolean => listed.some((l) => l.startsWith(`${x} `) && l.includes(img.digest));
+  if ([img.name, ...names].every(has)) return;
+  ctr('images', 'import', archive);
+  for (const x of names) if (x !== img.name) ctr('images', 'tag', '--force', img.name, x);
 }
 
 // ---- kubelet ----
