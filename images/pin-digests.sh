@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pins (or refreshes) every base image of images/*/Dockerfile to its current digest: each
-# `FROM repo:tag[@sha256:...]` and the `# syntax=` frontend become `repo:tag@sha256:<digest>`,
+# `FROM repo:tag[@sha256:...]`, each `ARG <NAME>_IMAGE=repo:tag[@sha256:...]` (the default of a
+# base a FROM names as ${<NAME>_IMAGE}) and the `# syntax=` frontend become `repo:tag@sha256:<digest>`,
 # the digest of the tag's multi-platform index as the registry serves it now. The tag stays for
 # the reader; Docker pulls by the digest. test/unit/images.test.ts refuses a base without one.
 #
@@ -25,8 +26,9 @@ digest_of() {
 
 status=0
 for f in "$repo"/images/*/Dockerfile; do
-  # Lines `FROM <ref> ...` whose ref has a tag, and the `# syntax=<ref>` directive.
+  # Lines `FROM <ref> ...` whose ref has a tag, `ARG <NAME>_IMAGE=<ref>`, and the `# syntax=<ref>` directive.
   refs=$(sed -nE -e 's/^FROM[[:space:]]+(--[^[:space:]]+[[:space:]]+)*([^[:space:]]+:[^[:space:]@]+)(@sha256:[0-9a-f]{64})?([[:space:]].*)?$/\2\3/p' \
+                 -e 's/^ARG[[:space:]]+[A-Za-z0-9_]*_IMAGE=([^[:space:]$]+:[^[:space:]@]+)(@sha256:[0-9a-f]{64})?[[:space:]]*$/\1\2/p' \
                  -e 's/^# syntax=([^[:space:]]+)$/\1/p' "$f" | sort -u)
   for ref in $refs; do
     tagged=${ref%@sha256:*}
@@ -38,7 +40,7 @@ for f in "$repo"/images/*/Dockerfile; do
     REF="$ref" NEW="$tagged@$now" node -e '
       const fs = require("fs"), f = process.argv[1], { REF, NEW } = process.env;
       const lines = fs.readFileSync(f, "utf8").split("\n").map((l) => {
-        const m = /^(FROM(?:\s+--\S+)*\s+|# syntax=)(\S+)(\s.*)?$/.exec(l);
+        const m = /^(FROM(?:\s+--\S+)*\s+|ARG\s+\w*_IMAGE=|# syntax=)(\S+)(\s.*)?$/.exec(l);
         return m && m[2] === REF ? m[1] + NEW + (m[3] ?? "") : l;
       });
       fs.writeFileSync(f, lines.join("\n"));

@@ -36,8 +36,17 @@ const REAL_DAEMONS = [
   'kube-proxy', 'coredns', 'pod-sd',
 ];
 const DAEMONS: string[] = [...CONTROL, ...(NODE_MODE === 'real' ? REAL_DAEMONS : ['node-agent']), 'prometheus'];
-/** The cluster's project image as the nodes know it (test/cluster/lib/itest.ts uses the same name). */
-export const PROJECT_IMAGE_NAMES = ['ghcr.io/swarmbench/swarmbench:dev'];
+/**
+ * The names the project's image has on real nodes: the tests' (`swarmbench:dev`, which the CRI
+ * reads as docker.io/library/swarmbench:dev, and ghcr.io/swarmbench/swarmbench:dev) and the chart's
+ * default (its appVersion). The GPU image (images/swarmbench-gpu) cannot be built without CUDA base
+ * images, so its names point at the same image: the GPU node runs the CPU build, and the inference
+ * backend each result records says which ran (docs/cluster.md).
+ */
+const VERSION = (JSON.parse(readFileSync(join(CLUSTER_SRC, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+export const PROJECT_IMAGE_NAMES = ['swarmbench', 'swarmbench-gpu'].flatMap((r) => [
+  `docker.io/library/${r}:dev`, `ghcr.io/swarmbench/${r}:dev`, `ghcr.io/swarmbench/${r}:${VERSION}`,
+]);
 
 function prometheusBinary(): string {
   for (const p of [process.env.SWARMBENCH_PROMETHEUS, '/usr/bin/prometheus'])
@@ -157,7 +166,7 @@ export async function down(): Promise<void> {
     busy = listeningOn(ports);
   }
   // Drop the data (etcd, Prometheus, pods); keep logs for a post-mortem.
-  for (const d of ['etcd', 'prometheus', 'pods', 'pki', 'nodes', 'pids', 'controller-manager.kubeconfig', 'scheduler.kubeconfig']) rmSync(join(STATE, d), { recursive: true, force: true });
+  for (const d of ['etcd', 'prometheus', 'pods', 'pki', 'nodes', 'pids', 'controller-manager.kubeconfig', 'scheduler.kubeconfig', 'kube-proxy.kubeconfig', 'node-mode']) rmSync(join(STATE, d), { recursive: true, force: true });
   rmSync(KUBECONFIG, { force: true });
   teardownPodNetwork();
   if (busy.length) throw new Error(`ports still listening after cluster:down: ${busy.join(', ')} (not started by this harness?)`);
@@ -181,6 +190,7 @@ async function up(): Promise<void> {
   const t0 = Date.now();
   log(`Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, state in ${STATE}`);
   const real = NODE_MODE === 'real';
+  writeFileSync(join(STATE, 'node-mode'), `${NODE_MODE}\n`);
   if (real) setupHostNetwork();
   else setupPodNetwork();
   const pki = makePki(PKI, NODES.map((n) => n.name), real ? { apiserverIPs: [HOST_IP], kubeletIPs: Object.fromEntries(realNodes().map((n) => [n.name, n.ip])) } : {});
@@ -300,19 +310,21 @@ async function up(): Promise<void> {
   log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s: eval "$(npm run -s cluster:env)"  (KUBECONFIG=${KUBECONFIG})`);
 }
 
-/** The project image's OCI archive (images/build.sh), or undefined when it was not built. */
-function projectImageArchive(): string | undefined {
+/**
+ * The project image's OCI archive: SWARMBENCH_IMAGE_ARCHIVE, or images/build.sh's (which builds it
+ * when the sources changed since the last build, and prints its path last; seconds when nothing did).
+ */
+function projectImageArchive(): string {
   const p = process.env.SWARMBENCH_IMAGE_ARCHIVE;
   if (p) {
     if (!existsSync(p)) throw new Error(`SWARMBENCH_IMAGE_ARCHIVE=${p} does not exist`);
     return p;
   }
-  try {
-    const out = execFileSync(join(CLUSTER_SRC, '..', '..', 'images', 'build.sh'), ['--print-archive'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
-    return out && existsSync(out) ? out : undefined;
-  } catch {
-    return undefined;
-  }
+  const t0 = Date.now();
+  const out = execFileSync(join(CLUSTER_SRC, '..', '..', 'images', 'build.sh'), [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 }).trim().split('\n').pop();
+  if (!out || !existsSync(out)) throw new Error(`images/build.sh printed no archive (${out ?? 'nothing'})`);
+  log(`project image ${out} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return out;
 }
 
 async function startRealNodes(pki: ReturnType<typeof makePki>): Promise<void> {
@@ -324,9 +336,9 @@ async function startRealNodes(pki: ReturnType<typeof makePki>): Promise<void> {
   const t0 = Date.now();
   for (const n of nodes) {
     importImage(n, join(images, 'pause.tar'), [PAUSE_IMAGE]);
-    if (archive) importImage(n, archive, PROJECT_IMAGE_NAMES);
+    importImage(n, archive, PROJECT_IMAGE_NAMES);
   }
-  log(`images in the nodes' containerd (${((Date.now() - t0) / 1000).toFixed(1)} s)${archive ? '' : ': the project image is not built (npm run images:build); only the pause image'}`);
+  log(`images in the nodes' containerd (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   for (const n of nodes) {
     const kc = join(STATE, 'nodes', `${n.name}.kubeconfig`);
     startKubelet(n, { bin, kubeconfig: kc, ca: pki.ca, serving: pki.kubelets[n.name]! });

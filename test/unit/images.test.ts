@@ -1,10 +1,15 @@
 /**
- * Static checks of images/: the Dockerfiles cannot be built here (no container engine), so what
- * can be checked without building is checked: bases, stages, the dependency install, the user,
- * the entrypoint, that every COPY source exists and gets into the build context, and that the
- * Node floor of bin/swarmbench.js admits the Node the GPU image runs.
+ * Static checks of images/, which run everywhere (`npm test` needs no container engine): bases
+ * (pinned by digest, an ARG's default included), stages, the dependency install, the user, the
+ * entrypoint, that every COPY source exists and gets into the build context, that the Node floor
+ * of bin/swarmbench.js admits the Node the GPU image runs, and that images/pin-digests.sh pins
+ * every base. The main image is also built and run for real by test/images/image.itest.ts
+ * (`npm run test:images`); the GPU image cannot be built here (CUDA base images), so these checks
+ * are all it gets.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/paths.ts';
@@ -70,19 +75,39 @@ export function copyArgs(args: string): { flags: Record<string, string>; sources
 }
 
 export interface Stage {
+  /** The base, with the ARGs it names (`${NAME}`, `$NAME`) replaced by their values. */
   image: string;
+  /** The base as the FROM line writes it. */
+  from: string;
   name: string | undefined;
   instructions: Instruction[];
 }
 
-export function stages(instrs: Instruction[]): Stage[] {
+/**
+ * The stages. A FROM may name the ARGs declared before the first FROM (`ARG NAME=default`, then
+ * `FROM ${NAME}`); their value is `buildArgs[NAME]` (what `--build-arg` gives) or the default. A
+ * FROM that names an ARG with no value, or one not declared before the first FROM, is an error.
+ */
+export function stages(instrs: Instruction[], buildArgs: Record<string, string> = {}): Stage[] {
   const out: Stage[] = [];
+  const args = new Map<string, string | undefined>();
   for (const ins of instrs) {
     if (ins.op === 'FROM') {
       const m = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
       if (!m) throw new Error(`line ${ins.line}: cannot read FROM ${ins.args}`);
-      out.push({ image: m[1]!, name: m[2], instructions: [] });
-    } else if (ins.op !== 'ARG' || out.length > 0) {
+      const image = m[1]!.replace(/\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))/g, (_, braced: string | undefined, bare: string | undefined) => {
+        const name = (braced ?? bare)!;
+        const value = args.get(name);
+        if (value === undefined || value === '') throw new Error(`line ${ins.line}: FROM ${m[1]} names ARG ${name}, which has no value before the first FROM`);
+        return value;
+      });
+      if (/\$/.test(image)) throw new Error(`line ${ins.line}: FROM ${m[1]}: only \${NAME} and $NAME are supported`);
+      out.push({ image, from: m[1]!, name: m[2], instructions: [] });
+    } else if (ins.op === 'ARG' && out.length === 0) {
+      const m = /^([A-Za-z_]\w*)(?:=(\S*))?$/.exec(ins.args);
+      if (!m) throw new Error(`line ${ins.line}: cannot read ARG ${ins.args}`);
+      args.set(m[1]!, buildArgs[m[1]!] ?? m[2]?.replace(/^(["'])(.*)\1$/, '$2'));
+    } else {
       if (out.length === 0) throw new Error(`line ${ins.line}: ${ins.op} before the first FROM`);
       out.at(-1)!.instructions.push(ins);
     }
@@ -169,6 +194,14 @@ describe('the Dockerfile parser', () => {
     expect(() => parseDockerfile('FROM a\nRUN x \\\n')).toThrow(/continuation/);
   });
 
+  it('resolves a FROM that names an ARG declared before the first FROM (its default, or the build arg)', () => {
+    const instrs = parseDockerfile('ARG BASE=a:1@sha256:00\nARG OTHER\nFROM ${BASE} AS one\nARG LATE=x\nFROM $BASE\n');
+    expect(stages(instrs).map((s) => [s.image, s.from, s.name])).toEqual([['a:1@sha256:00', '${BASE}', 'one'], ['a:1@sha256:00', '$BASE', undefined]]);
+    expect(stages(instrs, { BASE: 'local/a:1' }).map((s) => s.image)).toEqual(['local/a:1', 'local/a:1']);
+    expect(() => stages(parseDockerfile('ARG OTHER\nFROM ${OTHER}\n'))).toThrow(/ARG OTHER, which has no value/);
+    expect(() => stages(parseDockerfile('FROM a\nARG LATE=x\nFROM ${LATE}\n'))).toThrow(/ARG LATE/);
+  });
+
   it('matches .dockerignore patterns the way Docker does', () => {
     const ignored = dockerignore('**\n!src\n**/node_modules\n*.md\n!README.md\n');
     expect(ignored('test/unit/a.ts')).toBe(true);
@@ -214,6 +247,13 @@ describe.each(Object.entries(IMAGES))('image %s', (name, rel) => {
     // Every image is pinned: a tag (never `latest`) for the reader and a digest for Docker
     // (images/pin-digests.sh refreshes them); the BuildKit frontend too.
     for (const b of bases.filter((b) => !st.some((s) => s.name === b))) expect(b).toMatch(/^[^:@\s]+:(?!latest@)[^@\s]+@sha256:[0-9a-f]{64}$/);
+    if (name === 'swarmbench') {
+      // The base is `ARG NODE_IMAGE` (pinned by its default): images/build.sh reads that line and
+      // passes --build-arg NODE_IMAGE=<a local stand-in> where no registry is reachable.
+      expect(st.filter((s) => !st.some((o) => o.name === s.from)).map((s) => s.from)).toEqual(st.map(() => '${NODE_IMAGE}'));
+      expect(text(rel)).toMatch(/^ARG NODE_IMAGE=node:\d+\.\d+-[a-z]+-slim@sha256:[0-9a-f]{64}$/m);
+      expect(stages(instrs, { NODE_IMAGE: 'docker.io/library/node:local' }).map((s) => s.image)).toEqual(st.map(() => 'docker.io/library/node:local'));
+    }
     expect(readFileSync(join(REPO_ROOT, rel), 'utf8').split('\n')[0]).toMatch(/^# syntax=docker\/dockerfile:[\d.]+@sha256:[0-9a-f]{64}$/);
   });
 
@@ -341,5 +381,43 @@ describe('Node versions agree', () => {
     const ignored = dockerignore(text(`${IMAGES['swarmbench-gpu']}.dockerignore`));
     expect(ignored('images/swarmbench-gpu/deps/package-lock.json')).toBe(false);
     expect(ignored('images/swarmbench-gpu/update-lock.sh')).toBe(true);
+  });
+});
+
+describe('images/pin-digests.sh', () => {
+  it('pins every base, the ARG default of a FROM ${NAME} included, and --check sees a stale digest', () => {
+    // A copy of images/ and a stand-in `crane` that answers one digest for every tag: what the
+    // script reads and rewrites, without a registry.
+    const dir = mkdtempSync(join(tmpdir(), 'pin-digests-'));
+    try {
+      for (const rel of ['images/pin-digests.sh', ...Object.values(IMAGES)]) {
+        mkdirSync(join(dir, dirname(rel)), { recursive: true });
+        copyFileSync(join(REPO_ROOT, rel), join(dir, rel));
+      }
+      const digest = `sha256:${'f'.repeat(64)}`;
+      mkdirSync(join(dir, 'fakebin'));
+      writeFileSync(join(dir, 'fakebin/crane'), `#!/bin/sh\necho ${digest}\n`);
+      chmodSync(join(dir, 'fakebin/crane'), 0o755);
+      const env = { ...process.env, PATH: `${join(dir, 'fakebin')}:${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+      const run = (...args: string[]) => spawnSync('bash', [join(dir, 'images/pin-digests.sh'), ...args], { env, encoding: 'utf8' });
+      const check = run('--check');
+      expect(check.status, check.stderr).toBe(1);
+      expect(check.stderr).toMatch(/node:24\.\d+-bookworm-slim is pinned to sha256:[0-9a-f]{64} but the tag is now sha256:f{64}/);
+      const pin = run();
+      expect(pin.status, pin.stderr).toBe(0);
+      for (const rel of Object.values(IMAGES)) {
+        const after = readFileSync(join(dir, rel), 'utf8');
+        const st = stages(parseDockerfile(after));
+        for (const s of st.filter((s) => !st.some((o) => o.name === s.from))) expect(s.image, `${rel}: ${s.from}`).toMatch(new RegExp(`^[^@\\s]+@${digest}$`));
+        expect(after.split('\n')[0]).toMatch(new RegExp(`^# syntax=docker/dockerfile:[\\d.]+@${digest}$`));
+        // Only the references changed.
+        const strip = (t: string) => t.replace(/@sha256:[0-9a-f]{64}/g, '');
+        expect(strip(after)).toBe(strip(text(rel)));
+      }
+      expect(readFileSync(join(dir, IMAGES.swarmbench), 'utf8')).toMatch(/^FROM \$\{NODE_IMAGE\} AS deps$/m);
+      expect(run('--check').status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -76,9 +76,24 @@ export const HOST = '127.0.0.1';
 
 /**
  * How pods run: `real` (kubelets with containerd and runc, test/cluster/lib/nodes.ts) or `agent`
- * (the test node agent, pods as local processes). SWARMBENCH_NODES chooses; `real` needs root.
+ * (the test node agent, pods as local processes). SWARMBENCH_NODES chooses (default: the started
+ * cluster's, <state>/node-mode, else `agent`); `real` needs root.
  */
-export const NODE_MODE: 'real' | 'agent' = process.env.SWARMBENCH_NODES === 'agent' ? 'agent' : process.env.SWARMBENCH_NODES === 'real' ? 'real' : 'agent';
+export const NODE_MODE: 'real' | 'agent' = nodeMode();
+function nodeMode(): 'real' | 'agent' {
+  const want = process.env.SWARMBENCH_NODES;
+  if (want === 'real' || want === 'agent') return want;
+  if (want) throw new Error(`SWARMBENCH_NODES must be real or agent, got ${want.slice(0, 40)}`);
+  // A started cluster says which it is (cluster:up writes it), so status, env, down and the tests
+  // need no variable.
+  try {
+    const m = readFileSync(join(STATE, 'node-mode'), 'utf8').trim();
+    if (m === 'real' || m === 'agent') return m;
+  } catch {
+    /* not started */
+  }
+  return 'agent';
+}
 /**
  * Real nodes: the host network, a /24 on a port-less bridge (SWARMBENCH_NODE_NET, default
  * 10.250.0; a second cluster on this machine needs its own). `.1` is the machine as the pods see
