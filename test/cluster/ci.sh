@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI entry for the test cluster (called by .ci/run): installs Prometheus from Debian's packages if
 # missing, builds the control plane from a cold cache if needed, brings the cluster up, runs the
-# cluster tests, and always brings it down again (trap). See docs/cluster.md.
+# cluster tests, and always brings it down again (trap); then the same with real nodes (kubelets,
+# containerd, the project's image built by images/build.sh): the real-node tests and the image's
+# own tests. See docs/cluster.md.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -16,6 +18,19 @@ if [ ! -x "${SWARMBENCH_PROMETHEUS:-/usr/bin/prometheus}" ]; then
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1; fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+# Real nodes and the image build: Debian's containerd, runc, CNI plugins, buildah, mmdebstrap,
+# umoci, and gcc for the pause image (their services are not started: policy-rc.d).
+real_pkgs=(containerd runc containernetworking-plugins buildah mmdebstrap umoci iptables gcc libc6-dev)
+missing=(); for p in "${real_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]} from Debian's packages"
+  [ "$(id -u)" = 0 ] || { echo "ci.sh: ${missing[*]} missing and this is not root" >&2; exit 1; }
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 [ -d node_modules/@kubernetes/client-node ] || { say "npm ci"; npm ci --no-audit --no-fund; }
@@ -33,4 +48,14 @@ SWARMBENCH_BOUNDED_EXPORTS=${SWARMBENCH_BOUNDED_EXPORTS:-200} SWARMBENCH_REQUIRE
 say "cluster tests passed"
 trap - EXIT
 npm run -s cluster:down
+
+say "real nodes: image build (reuses ~/.cache/swarmbench/images when the sources did not change) and cluster"
+trap 'say "cluster:down (trap)"; SWARMBENCH_NODES=real npm run -s cluster:down || true' EXIT
+SWARMBENCH_NODES=real npm run -s cluster:up
+say "real nodes up"
+SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts test/cluster/real-nodes.itest.ts
+SWARMBENCH_REQUIRE_IMAGES=1 npx vitest run --config test/images/vitest.config.ts
+say "real-node and image tests passed"
+trap - EXIT
+SWARMBENCH_NODES=real npm run -s cluster:down
 say "done"
