@@ -19,7 +19,7 @@ import {
   TEMPLATE_MAX_ANNOTATIONS,
   TEMPLATE_MAX_LABELS,
 } from '../api/schedule.ts';
-import { renderTable, tables, type Lookup } from './reference.ts';
+import { CONDITION_FIELD_DOCS, renderTable, tables, type Lookup } from './reference.ts';
 
 type Json = Record<string, unknown>;
 
@@ -64,12 +64,7 @@ export const SCHEDULE_NOTES: Record<string, string> = {
   'status.missed[].message': 'What happened, with the figures.',
   'status.lastRunNow': `The \`${RUN_NOW_ANNOTATION}\` value handled last (a value over 253 characters by its SHA-256): each new value starts one run.`,
   'status.conditions': '`Ready` (True: scheduling, the message names the next time and what waits; False: `Suspended` or `SpecInvalid` naming the fields) and `Regressed` (the latest finished run against its baseline).',
-  'status.conditions[].type': 'Condition type.',
-  'status.conditions[].status': 'True, False or Unknown.',
-  'status.conditions[].reason': 'CamelCase reason.',
-  'status.conditions[].message': 'Human-readable detail.',
-  'status.conditions[].lastTransitionTime': 'When the status last changed.',
-  'status.conditions[].observedGeneration': 'The generation the condition was set for.',
+  ...CONDITION_FIELD_DOCS,
 };
 
 const d = SCHEDULE_DEFAULTS;

@@ -22,6 +22,17 @@ type Json = Record<string, unknown>;
 export const REFERENCE_PATH = 'docs/reference.md';
 
 /** What each field means. Keys are field paths; `[]` is an array's element, `*` a map's value. */
+
+/** The fields of a metav1.Condition, as both resources' references describe them. */
+export const CONDITION_FIELD_DOCS: Record<string, string> = {
+  'status.conditions[].type': 'Condition type.',
+  'status.conditions[].status': 'True, False or Unknown.',
+  'status.conditions[].reason': 'CamelCase reason.',
+  'status.conditions[].message': 'Human-readable detail.',
+  'status.conditions[].lastTransitionTime': 'When the status last changed.',
+  'status.conditions[].observedGeneration': 'The generation the condition was set for.',
+};
+
 export const NOTES: Record<string, string> = {
   'spec': 'What to run and how to judge it. Every field is optional.',
   'spec.mode': 'Durations and sizes (not which tests run): `quick` finishes within minutes on a small machine, `full` uses the suite\'s sizes.',
@@ -98,12 +109,7 @@ export const NOTES: Record<string, string> = {
   'status.startedAt': 'When the current attempt started (RFC 3339).',
   'status.finishedAt': 'When it finished.',
   'status.conditions': 'metav1.Conditions: `Ready` (finished and passed), `Progressing` and `Reconciling` (kstatus) while an attempt runs, `Complete` (finished, whatever the verdict), `Degraded`, `Regressed` (with a baseline).',
-  'status.conditions[].type': 'Condition type.',
-  'status.conditions[].status': 'True, False or Unknown.',
-  'status.conditions[].reason': 'CamelCase reason.',
-  'status.conditions[].message': 'Human-readable detail.',
-  'status.conditions[].lastTransitionTime': 'When the status last changed.',
-  'status.conditions[].observedGeneration': 'The generation the condition was set for.',
+  ...CONDITION_FIELD_DOCS,
   'status.progress': 'Steps of the plan.',
   'status.progress.completedSteps': 'Steps done.',
   'status.progress.totalSteps': 'Steps in the plan.',
