@@ -1,8 +1,9 @@
 /**
  * The test cluster itself, tested on a started cluster (`npm run cluster:up`, then
- * `npm run test:cluster`): real API server, controllers and scheduler; the node agent running the
- * project's image as local processes; RBAC through a pod's service account; Prometheus scraping a
- * pod; and `cluster:down` leaving nothing behind.
+ * `npm run test:cluster`): real API server, controllers and scheduler; the nodes running the
+ * project's image (the node agent's local processes, or with SWARMBENCH_NODES=real containers on
+ * kubelets and containerd); RBAC through a pod's service account; Prometheus scraping a pod; and
+ * `cluster:down` leaving nothing behind.
  *
  * When the cluster is not up the suite is skipped, and the reason is in the suite's name. With
  * SWARMBENCH_REQUIRE_CLUSTER=1 (test/cluster/ci.sh sets it) a missing cluster fails instead.
@@ -17,7 +18,8 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/agent/client.ts';
-import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_AGENT_URL, NODES, PIDS, PODS, podNetwork, PORTS, PROMETHEUS_URL, TEST_SCRAPE_TOKEN, TOOLS_BIN } from './lib/config.ts';
+import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_MODE, NODES, PIDS, PODS, podNetwork, PORTS, PROMETHEUS_URL, TEST_SCRAPE_TOKEN, TOOLS_BIN } from './lib/config.ts';
+import { containerHostPid } from './lib/nodes.ts';
 import { get } from './lib/http.ts';
 import { isOurs, listeningOn, readPidFiles } from './lib/proc.ts';
 import { clusterNotUp, until as untilBase } from './lib/itest.ts';
@@ -138,13 +140,21 @@ describe.skipIf(!!notUp)(title, () => {
     expect(cm.data?.namespace).toBe(ns);
     expect(cm.data?.nodeName).toBe(p.spec!.nodeName);
     expect(cm.data?.podIP).toBe(p.status!.podIP);
-    expect(Number(cm.data?.pid)).toBeGreaterThan(1);
+    // Its own pid: a process of the machine (node agent), pid 1 of its pid namespace (a container).
+    expect(Number(cm.data?.pid)).toBeGreaterThanOrEqual(1);
     const seen = JSON.parse(cm.data!['probe.json']!) as { env: Record<string, string>; pid: number };
-    expect(seen.env.KUBERNETES_SERVICE_HOST).toBe('127.0.0.1');
-    expect(seen.env.KUBERNETES_SERVICE_PORT).toBe(String(PORTS.apiserver));
+    if (NODE_MODE === 'real') {
+      // In-cluster config as in any cluster: the `kubernetes` Service through kube-proxy.
+      expect(seen.env.KUBERNETES_SERVICE_HOST).toBe('10.96.0.1');
+      expect(seen.env.KUBERNETES_SERVICE_PORT).toBe('443');
+      expect(seen.env.KUBECONFIG).toBeUndefined();
+    } else {
+      expect(seen.env.KUBERNETES_SERVICE_HOST).toBe('127.0.0.1');
+      expect(seen.env.KUBERNETES_SERVICE_PORT).toBe(String(PORTS.apiserver));
+      expect(seen.env.KUBECONFIG).toMatch(/kubeconfig$/);
+    }
     expect(seen.env.POD_NAME).toBe(p.metadata!.name);
-    expect(seen.env.KUBECONFIG).toMatch(/kubeconfig$/);
-    // kubectl logs goes API server -> the node agent's kubelet API -> the process's output file.
+    // kubectl logs goes API server -> the kubelet API (the node agent's or a kubelet's) -> the output.
     expect(await kubectl('logs', '-n', ns, p.metadata!.name!)).toMatch(new RegExp(`probe: wrote configmap ${ns}/job-result as`));
   });
 
@@ -190,7 +200,7 @@ describe.skipIf(!!notUp)(title, () => {
       return x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff' ? x : undefined;
     });
     expect(p.status?.phase).toBe('Pending');
-    expect(p.status?.containerStatuses?.[0]?.state?.waiting?.message).toBe('Back-off pulling image "busybox:1.36"');
+    expect(p.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(/^Back-off pulling image "busybox:1\.36"/);
     await core.deleteNamespacedPod({ name: 'busybox', namespace: ns, gracePeriodSeconds: 0 });
   });
 
@@ -226,7 +236,7 @@ describe.skipIf(!!notUp)(title, () => {
       return r.length === 2 ? r : undefined;
     });
     // A Service's EndpointSlice lists the pods' IPs, and they answer there (no kube-proxy: use the IPs).
-    if (podNetwork().route) {
+    if (NODE_MODE === 'real' || podNetwork().route) {
       await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'probe-server' }, spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 'http' as unknown as number }] } } });
       const addrs = await until('EndpointSlice with both pods ready', async () => {
         const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=probe-server' });
@@ -237,8 +247,7 @@ describe.skipIf(!!notUp)(title, () => {
       for (const ip of addrs) expect((await get(`http://${ip}:8080/readyz`)).status).toBe(200);
     } else console.warn('pod IPs are on 127.0.0.0/8 (no local route): EndpointSlices cannot hold them; check skipped');
     const victim = first[0]!;
-    const agentPods = JSON.parse((await get(`${NODE_AGENT_URL}/pods`)).body) as Array<{ uid: string; containers: Array<{ pid?: number }> }>;
-    const victimPid = agentPods.find((a) => a.uid === victim.metadata!.uid)!.containers[0]!.pid!;
+    const victimPid = containerHostPid(victim)!;
     expect(victimPid).toBeGreaterThan(1);
     expect(existsSync(`/proc/${victimPid}`)).toBe(true);
 
@@ -275,10 +284,10 @@ describe.skipIf(!!notUp)(title, () => {
     expect((JSON.parse(info.body) as { data: { result: unknown[] } }).data.result.length).toBeGreaterThanOrEqual(1);
 
     // Garbage collection: the ReplicaSet and the pods go with the Deployment.
-    const pids = (JSON.parse((await get(`${NODE_AGENT_URL}/pods`)).body) as Array<{ namespace: string; containers: Array<{ pid?: number }> }>)
-      .filter((a) => a.namespace === ns)
-      .flatMap((a) => a.containers.map((c) => c.pid))
+    const pids = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=probe-server' })).items
+      .map((x) => containerHostPid(x))
       .filter((x): x is number => !!x);
+    expect(pids.length).toBeGreaterThanOrEqual(2);
     await apps.deleteNamespacedDeployment({ name: 'probe-server', namespace: ns, propagationPolicy: 'Background' });
     await until('ReplicaSets and pods of the Deployment gone', async () => {
       const rs = await apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: 'app=probe-server' });
@@ -306,11 +315,9 @@ describe.skipIf(!!notUp)(title, () => {
       expect(p.status?.phase, name).toBe('Failed');
       expect(p.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, name).toBe(3); // probe: refused
     }
-    // The process's own output says why (logs are in the pod's directory on the node).
-    const agentPods = JSON.parse((await get(`${NODE_AGENT_URL}/pods`)).body) as Array<{ name: string; namespace: string; dir: string }>;
-    const dirOf = (n: string): string => agentPods.find((x) => x.namespace === ns && x.name === n)!.dir;
-    expect(readFileSync(join(dirOf('read-allowed'), 'logs', 'probe.log'), 'utf8')).toMatch(/"greeting":"hello"/);
-    expect(readFileSync(join(dirOf('read-forbidden'), 'logs', 'probe.log'), 'utf8')).toMatch(
+    // The process's own output says why.
+    expect(await kubectl('logs', '-n', ns, 'read-allowed')).toMatch(/"greeting":"hello"/);
+    expect(await kubectl('logs', '-n', ns, 'read-forbidden')).toMatch(
       new RegExp(`refused \\(HTTP 403\\).*system:serviceaccount:${ns}:reader`),
     );
     await expect(core.readNamespacedConfigMap({ name: 'new-one', namespace: ns })).rejects.toMatchObject({ code: 404 });
@@ -395,11 +402,17 @@ describe.skipIf(!!notUp)(`${title}: lifecycle`, () => {
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'lifecycle-sleeper' }, spec: { containers: [{ name: 's', image: IMAGE, args: ['probe', '--serve', '9000'] }] } } });
     const podPids = await until('the sleeper pod process', async () => {
-      const recs = readPidFiles(PODS);
-      return recs.length > 0 ? recs : undefined;
+      if (NODE_MODE === 'agent') {
+        const recs = readPidFiles(PODS);
+        return recs.length > 0 ? recs : undefined;
+      }
+      const p = await core.readNamespacedPod({ name: 'lifecycle-sleeper', namespace: 'default' });
+      const pid = containerHostPid(p);
+      return pid ? [{ pid, exe: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!, name: 'lifecycle-sleeper' }] : undefined;
     });
     const recs = [...readPidFiles(PIDS), ...podPids];
-    expect(recs.map((r) => r.name)).toEqual(expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'node-agent', 'prometheus']));
+    const daemons = NODE_MODE === 'real' ? ['kube-proxy', 'coredns', 'pod-sd', ...NODES.flatMap((n) => [`kubelet-${n.name}`, `containerd-${n.name}`])] : ['node-agent'];
+    expect(recs.map((r) => r.name)).toEqual(expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'prometheus', ...daemons]));
     expect(recs.every((r) => isOurs(r))).toBe(true);
 
     await cli('down');

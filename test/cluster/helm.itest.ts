@@ -23,7 +23,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
-import { TOOLS_BIN } from './lib/config.ts';
+import { NODE_MODE, TOOLS_BIN } from './lib/config.ts';
+import { VERSION } from '../../src/version.ts';
 import { adminClients, clusterGate, kubeEnv, kubectl, sleep, until } from './lib/itest.ts';
 import { EXPORT_FILES } from '../../src/report/exports.ts';
 
@@ -151,6 +152,19 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(pods).toHaveLength(2);
     const h = await until('a leader', holder, 60_000);
     expect(pods.map((p) => p.metadata!.name)).toContain(h);
+    if (NODE_MODE === 'real') {
+      // On real nodes the operator runs in the image (images/build.sh) under the chart's security
+      // context, enforced by containerd and runc: user 65532, a root it cannot write.
+      const pod = pods[0]!.metadata!.name!;
+      const id = kubectl(['exec', '-n', sys, pod, '--', 'id']);
+      expect(id.code, id.stderr).toBe(0);
+      expect(id.stdout.trim()).toBe('uid=65532 gid=65532 groups=65532');
+      const write = kubectl(['exec', '-n', sys, pod, '--', 'sh', '-c', 'echo x > /probe']);
+      expect(write.code).not.toBe(0);
+      expect(write.stderr).toMatch(/Read-only file system/);
+      const version = kubectl(['exec', '-n', sys, pod, '--', 'swarmbench', '--version']);
+      expect(version.stdout.trim()).toBe(VERSION);
+    }
   }, 240_000);
 
   it('kubectl auth can-i: the operator can do what it needs and not more', () => {

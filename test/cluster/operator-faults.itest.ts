@@ -24,7 +24,8 @@ import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Pod } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepResult } from '../../src/api/schema.ts';
 import { stepResultName } from '../../src/kube/names.ts';
-import { NODE_AGENT_URL } from './lib/config.ts';
+import { NODE_AGENT_URL, NODE_MODE } from './lib/config.ts';
+import { containerHostPid, removeNode, restoreNode } from './lib/nodes.ts';
 import { adminClients, clusterGate, kubectl, prepareNamespace, readRun, startOperator, until } from './lib/itest.ts';
 
 const gate = await clusterGate('runner faults');
@@ -39,11 +40,9 @@ interface Run {
   status?: { phase?: string; attempt?: number; tests?: { id: string; result: string; reason?: string }[] };
 }
 
-/** The pid the test node agent reports for a pod's running container (`swarmbench://uid/name/run?pid=N`). */
+/** The host pid of a pod's running container (the node agent's or the container runtime's). */
 function pidOf(p: V1Pod): number | undefined {
-  const s = p.status?.containerStatuses?.find((c) => c.state?.running);
-  const m = /\?pid=(\d+)$/.exec(s?.containerID ?? '');
-  return m ? Number(m[1]) : undefined;
+  return p.status?.containerStatuses?.some((c) => c.state?.running) ? containerHostPid(p) : undefined;
 }
 
 describe.skipIf(!!gate.notUp)(gate.title, () => {
@@ -157,7 +156,8 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const onNode = async () => (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
     try {
       // The machine goes (its pods die with it, nothing is reported), then the cloud deletes its Node.
-      expect((await fetch(`${NODE_AGENT_URL}/nodes/${node}/remove`, { method: 'POST' })).status).toBe(200);
+      if (NODE_MODE === 'real') await removeNode(node);
+      else expect((await fetch(`${NODE_AGENT_URL}/nodes/${node}/remove`, { method: 'POST' })).status).toBe(200);
       expect(kubectl(['delete', 'node', node, '--wait=false']).code).toBe(0);
       const t0 = Date.now();
       console.log(`removed node ${node} under runner ${runner.metadata!.name}`);
@@ -181,7 +181,8 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     } finally {
       // A new machine of the same name joins, once the pod GC removed every pod of the old one.
       await until(`no pod bound to ${node}`, async () => ((await onNode()).length === 0 ? true : undefined), 180_000, 1000).catch(() => undefined);
-      await fetch(`${NODE_AGENT_URL}/nodes/${node}/restore`, { method: 'POST' });
+      if (NODE_MODE === 'real') restoreNode(node);
+      else await fetch(`${NODE_AGENT_URL}/nodes/${node}/restore`, { method: 'POST' });
       await until(`${node} Ready again`, async () => {
         const n = await core.readNode({ name: node }).catch(() => undefined);
         return n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;

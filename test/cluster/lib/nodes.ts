@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, wr
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import {
-  CACHE, CLUSTER_SRC, HOST, HOST_IP, LOGS, NODE_NET, NODES, PIDS, PORTS, POD_CIDR, STATE, type NodeSpec,
+  CACHE, CLUSTER_SRC, HOST, HOST_IP, KUBERNETES_VERSION, LOGS, NODE_NET, NODES, PIDS, PORTS, POD_CIDR, STATE, type NodeSpec,
 } from './config.ts';
 import { isOurs, readPidFiles, sleep, startDaemon, stopProcess } from './proc.ts';
 
@@ -546,4 +546,65 @@ export function gpuCapacityPatch(n: NodeSpec): object {
     { op: 'add', path: '/status/capacity/nvidia.com~1gpu', value: String(n.gpu) },
     { op: 'add', path: '/status/allocatable/nvidia.com~1gpu', value: String(n.gpu) },
   ];
+}
+
+/**
+ * The host pid of a pod's container, in either node mode: the node agent's containerID carries it
+ * (`swarmbench://…?pid=N`); on real nodes the container runtime says it (`crictl inspect` on the
+ * pod's node: `info.pid`). Undefined when the container is not running or not found.
+ */
+export function containerHostPid(pod: { spec?: { nodeName?: string }; status?: { containerStatuses?: Array<{ containerID?: string }> } }, index = 0): number | undefined {
+  const id = pod.status?.containerStatuses?.[index]?.containerID ?? '';
+  const agent = /[?&]pid=(\d+)/.exec(id);
+  if (agent) return Number(agent[1]);
+  const m = /^containerd:\/\/([0-9a-f]{64})$/.exec(id);
+  const node = realNodes().find((n) => n.name === pod.spec?.nodeName);
+  if (!m || !node) return undefined;
+  const r = trySh(join(nodeBinDir(KUBERNETES_VERSION), 'crictl'), ['--runtime-endpoint', `unix://${node.socket}`, 'inspect', '-o', 'json', m[1]!], 30_000);
+  if (!r.ok) return undefined;
+  try {
+    const pid = (JSON.parse(r.out) as { info?: { pid?: number } }).info?.pid;
+    return pid && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+
+/**
+ * A real node's machine goes away (what the node agent's `POST /nodes/<name>/remove` does for
+ * its nodes): its kubelet is SIGKILLed, then every process in the node's cgroups (its pods'
+ * containers) — no SIGTERM, no grace, nothing reported any more. Its command line is kept for
+ * `restoreNode`. Deleting the Node object is the caller's part, as the cloud's node controller's.
+ */
+export async function removeNode(name: string): Promise<void> {
+  const n = realNodes().find((x) => x.name === name);
+  const rec = readPidFiles(PIDS).find((r) => r.name === `kubelet-${name}`);
+  if (!n || !rec || !isOurs(rec)) throw new Error(`removeNode: ${name} has no running kubelet`);
+  const args = readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1);
+  writeFileSync(join(n.dir, 'kubelet.args.json'), JSON.stringify({ exe: rec.exe, args }));
+  process.kill(rec.pid, 'SIGKILL');
+  for (let i = 0; i < 100 && isOurs(rec); i++) await sleep(50);
+  rmSync(rec.file, { force: true });
+  for (let i = 0; i < 50; i++) {
+    const pids = cgroupProcs(n.cgroupRoot);
+    if (!pids.length) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await sleep(100);
+  }
+  throw new Error(`removeNode: processes of ${name}'s pods survived SIGKILL`);
+}
+
+/** A new machine of the same name joins: the kubelet removed by `removeNode` starts again. */
+export function restoreNode(name: string): void {
+  const n = realNodes().find((x) => x.name === name);
+  if (!n) throw new Error(`restoreNode: no node ${name}`);
+  const { exe, args } = JSON.parse(readFileSync(join(n.dir, 'kubelet.args.json'), 'utf8')) as { exe: string; args: string[] };
+  startDaemon({ name: `kubelet-${name}`, exe, args, pidDir: PIDS, logDir: LOGS, cwd: n.dir });
 }
