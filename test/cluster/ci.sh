@@ -53,7 +53,7 @@ say "real nodes: image build (reuses ~/.cache/swarmbench/images when the sources
 trap 'say "cluster:down (trap)"; SWARMBENCH_NODES=real npm run -s cluster:down || true' EXIT
 SWARMBENCH_NODES=real npm run -s cluster:up
 say "real nodes up"
-SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts test/cluster/real-nodes.itest.ts
+SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts test/cluster/real-nodes.itest.ts test/cluster/cluster.itest.ts
 SWARMBENCH_REQUIRE_IMAGES=1 npx vitest run --config test/images/vitest.config.ts
 say "real-node and image tests passed"
 trap - EXIT

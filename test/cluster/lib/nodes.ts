@@ -560,10 +560,11 @@ export function containerHostPid(pod: { spec?: { nodeName?: string }; status?: {
   const m = /^containerd:\/\/([0-9a-f]{64})$/.exec(id);
   const node = realNodes().find((n) => n.name === pod.spec?.nodeName);
   if (!m || !node) return undefined;
-  const r = trySh(join(nodeBinDir(KUBERNETES_VERSION), 'crictl'), ['--runtime-endpoint', `unix://${node.socket}`, 'inspect', '-o', 'json', m[1]!], 30_000);
-  if (!r.ok) return undefined;
+  // stdout only: crictl warns on stderr that it has no /etc/crictl.yaml.
+  const r = spawnSync(join(nodeBinDir(KUBERNETES_VERSION), 'crictl'), ['--runtime-endpoint', `unix://${node.socket}`, 'inspect', '-o', 'json', m[1]!], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) return undefined;
   try {
-    const pid = (JSON.parse(r.out) as { info?: { pid?: number } }).info?.pid;
+    const pid = (JSON.parse(r.stdout) as { info?: { pid?: number } }).info?.pid;
     return pid && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
