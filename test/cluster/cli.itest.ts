@@ -235,8 +235,9 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     t51.value /= 10;
     const planted = file('planted.json', JSON.stringify(doc));
     // The same workload as the baseline's run (the quick example's integration category, its
-    // default sizes): a baseline of another workload is refused (src/report/fingerprint.ts).
-    const regress = `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: regress}\nspec:\n  mode: quick\n  categories: [integration]\n  cleanup: {policy: Never}\n  prometheus: {url: "${PROMETHEUS_URL}"}\n`;
+    // default sizes, no Prometheus: the monitoring source is part of the workload): a baseline of
+    // another workload is refused (src/report/fingerprint.ts).
+    const regress = 'apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: regress}\nspec:\n  mode: quick\n  categories: [integration]\n  cleanup: {policy: Never}\n';
     const r = await cli(['submit', '-f', file('regress.yaml', regress), '-n', ns, '--baseline', planted, '--wait', '--timeout', '5m']);
     expect(r.code, withLog(r)).toBe(4);
     expect(r.stdout).toMatch(/^\s+5\.1\s+End-to-end workflow\s.*REGRESSED$/m);
