@@ -405,6 +405,25 @@ function cgroupProcs(root: string): number[] {
   return [...new Set(pids)];
 }
 
+function kill9(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
+/** SIGKILLs every process in a node's cgroups until none is left (about 5 s at most); true when empty. */
+async function emptyCgroups(root: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    const pids = cgroupProcs(root);
+    if (!pids.length) return true;
+    for (const pid of pids) kill9(pid);
+    await sleep(100);
+  }
+  return cgroupProcs(root).length === 0;
+}
+
 function removeCgroupTree(root: string): string[] {
   const left: string[] = [];
   for (const c of cgroupControllers()) {
@@ -460,27 +479,8 @@ export async function tearDownNodes(k8sVersion: string): Promise<string[]> {
   for (const n of nodes) await stop(`containerd-${n.name}`, 10_000);
   // Shims of our containerds (a crashed containerd leaves them), then anything left in our cgroups.
   const sockets = nodes.map((n) => n.socket);
-  for (const pid of processesMatching((a) => a[0]?.endsWith('containerd-shim-runc-v2') === true && a.some((x) => sockets.includes(x)))) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  for (const n of nodes) {
-    for (let i = 0; i < 50; i++) {
-      const pids = cgroupProcs(n.cgroupRoot);
-      if (!pids.length) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await sleep(100);
-    }
-  }
+  for (const pid of processesMatching((a) => a[0]?.endsWith('containerd-shim-runc-v2') === true && a.some((x) => sockets.includes(x)))) kill9(pid);
+  for (const n of nodes) await emptyCgroups(n.cgroupRoot);
   if (existsSync(join(bin, 'kube-proxy'))) {
     const r = trySh(join(bin, 'kube-proxy'), ['--cleanup'], 60_000);
     if (!r.ok) log(`kube-proxy --cleanup: ${r.out.trim().slice(-300)}`);
@@ -587,19 +587,7 @@ export async function removeNode(name: string): Promise<void> {
   process.kill(rec.pid, 'SIGKILL');
   for (let i = 0; i < 100 && isOurs(rec); i++) await sleep(50);
   rmSync(rec.file, { force: true });
-  for (let i = 0; i < 50; i++) {
-    const pids = cgroupProcs(n.cgroupRoot);
-    if (!pids.length) return;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    await sleep(100);
-  }
-  throw new Error(`removeNode: processes of ${name}'s pods survived SIGKILL`);
+  if (!(await emptyCgroups(n.cgroupRoot))) throw new Error(`removeNode: processes of ${name}'s pods survived SIGKILL`);
 }
 
 /** A new machine of the same name joins: the kubelet removed by `removeNode` starts again. */
