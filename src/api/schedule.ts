@@ -24,7 +24,7 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { API_VERSION_FULL, DNS_SUBDOMAIN, LABEL_VALUE, qualifiedNameProblem } from '../kube/names.ts';
 import { BenchmarkRunSpec, Condition, ObjectMeta, Verdict } from './schema.ts';
-import { shapeProblem, unknownFields, zodErrors, type Validated } from './validate.ts';
+import { checkManifest, shapeProblem, zodErrors, type Validated } from './validate.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Identity, labels and annotations
@@ -315,20 +315,10 @@ export const BenchmarkScheduleManifest = z.object({
 });
 export type BenchmarkScheduleManifest = z.infer<typeof BenchmarkScheduleManifest>;
 
-const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A schedule manifest object, checked as validate.ts checks a run's: unknown fields, shape, schema; `status` dropped. */
 export function validateScheduleManifest(doc: unknown): Validated<BenchmarkScheduleManifest> {
-  if (!isMap(doc)) return { ok: false, errors: [{ path: '(root)', message: 'must be a BenchmarkSchedule object (apiVersion, kind, metadata, spec)' }] };
-  const errors = unknownFields(doc);
-  const shape = shapeProblem(doc);
-  if (shape) return { ok: false, errors: [...errors, shape] };
-  const r = BenchmarkScheduleManifest.safeParse(doc);
-  if (!r.success) errors.push(...zodErrors(r.error));
-  if (errors.length > 0 || !r.success) return { ok: false, errors };
-  const value = r.data;
-  delete value.status;
-  return { ok: true, value };
+  return checkManifest(doc, BenchmarkScheduleManifest, 'BenchmarkSchedule');
 }
 
 /** A schedule's spec as the operator reads it: errors name `spec.…`. */

@@ -134,11 +134,16 @@ export function unknownFields(doc: Record<string, unknown>): FieldError[] {
  * bounded (before zod walks it), the schema. `status` is dropped.
  */
 export function validateManifest(doc: unknown): Validated<Manifest> {
-  if (!isMap(doc)) return { ok: false, errors: [{ path: '(root)', message: 'must be a BenchmarkRun object (apiVersion, kind, metadata, spec)' }] };
+  return checkManifest(doc, BenchmarkRunManifest, 'BenchmarkRun');
+}
+
+/** validateManifest's checks for any of the project's kinds (schedule.ts uses it for BenchmarkSchedule). */
+export function checkManifest<T extends { status?: unknown }>(doc: unknown, schema: z.ZodType<T>, kind: string): Validated<T> {
+  if (!isMap(doc)) return { ok: false, errors: [{ path: '(root)', message: `must be a ${kind} object (apiVersion, kind, metadata, spec)` }] };
   const errors = unknownFields(doc);
   const shape = shapeProblem(doc);
   if (shape) return { ok: false, errors: [...errors, shape] };
-  const r = BenchmarkRunManifest.safeParse(doc);
+  const r = schema.safeParse(doc);
   if (!r.success) errors.push(...zodErrors(r.error));
   if (errors.length > 0 || !r.success) return { ok: false, errors };
   const value = r.data;
