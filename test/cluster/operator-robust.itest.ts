@@ -146,19 +146,23 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     await custom.deleteNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name: 'killed' });
   }, 900_000);
 
-  it('the API server restarted mid-run: the quick example still completes with all 27 results', async () => {
+  // Two steps rather than the quick example's six (it was 5-6 minutes of CI for the same claim):
+  // the restart falls inside the first step, the second starts on the restarted server.
+  it('the API server restarted mid-run: a two-step run still completes with all its results', async () => {
     const op = operator();
-    expect(kubectl(['apply', '-f', '-'], quick('apirestart')).code).toBe(0);
+    expect(kubectl(['apply', '-f', '-'], manifest('apirestart', `${TWO_STEPS}  export: {configMapName: apirestart-results}\n`)).code).toBe(0);
     const jobs = watchJobs('apirestart');
-    await until('the third step Job', async () => jobs.uids.size >= 3, 400_000, 200);
+    await until('the first step Job', async () => jobs.uids.size >= 1, 400_000, 200);
     await sleep(2000);
+    expect(await phaseOf('apirestart')).toBe('Running');
     const r = spawnSync(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), 'restart', 'kube-apiserver'], { env: kubeEnv, encoding: 'utf8', timeout: 180_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/restarted kube-apiserver/);
     await terminal('apirestart', 600_000);
     await jobs.stop();
+    expect(jobs.uids.size).toBe(2);
     for (const [name, set] of jobs.uids) expect(set.size, `${name} created once`).toBe(1);
-    await assertComplete('apirestart', ALL);
+    await assertComplete('apirestart', CATALOGUE.filter((d) => d.category === 'distributed' || d.category === 'integration').map((d) => d.id));
     expect(op.exitCode, (logs.get(op) ?? []).slice(-20).join('')).toBeNull();
     await kill9(op);
     await custom.deleteNamespacedCustomObject({ group: 'swarmbench.io', version: 'v1alpha1', namespace: ns, plural: 'benchmarkruns', name: 'apirestart' });

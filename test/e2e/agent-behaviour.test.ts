@@ -134,8 +134,11 @@ describe('reference agent', () => {
     expect(base.rttMs).toHaveLength(10);
     await client.putFaults(b.url, { latencyMs: 30 });
     const slow = (await client.ping(a.url, b.id, 10)).body as PingResult;
+    // Every ping carries the 30 ms, on top of the quietest round trip without it. (Minimums, not
+    // medians: load only ever adds; CI once saw the medians' difference at 24 ms on a busy host.)
     expect(Math.min(...slow.rttMs)).toBeGreaterThanOrEqual(30);
-    expect(median(slow.rttMs) - median(base.rttMs)).toBeGreaterThanOrEqual(29);
+    expect(Math.min(...slow.rttMs) - Math.min(...base.rttMs)).toBeGreaterThanOrEqual(29);
+    expect(median(slow.rttMs)).toBeGreaterThanOrEqual(30);
     await client.clearFaults(b.url);
     const back = (await client.ping(a.url, b.id, 10)).body as PingResult;
     expect(median(back.rttMs)).toBeLessThan(30);
