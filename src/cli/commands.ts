@@ -33,6 +33,7 @@ export const COMMANDS: Record<string, Command> = {
   delete: { cluster: true, summary: 'delete a run and what it created, its export included (--keep-export keeps it)', load: cluster('delete', () => import('./cluster/delete.ts')) },
   report: { summary: 'the report of a run in the cluster (RUN) or of a result document (FILE); compare; write the exports', load: () => import('./report-any.ts') },
   history: { summary: 'the trend of each test over the results.json files in folders: sparklines and lasting shifts', load: () => import('./history.ts') },
+  ui: { summary: 'the results UI in the browser over folders of results.json (read-only; run --ui: live)', load: () => import('./ui.ts') },
   run: { summary: 'run a BenchmarkRun manifest on this machine (the embedded default)', load: () => import('./run.ts') },
   calibrate: { summary: 'the sensitivity matrix: run the manifest clean and under each defect profile; tests x profiles', load: () => import('./calibrate.ts') },
   runner: { summary: 'run one step of a plan and write its result document (used by executors)', load: () => import('../runner/cli.ts') },

@@ -94,13 +94,14 @@ export const SPEC: readonly CommandSpec[] = [
     arg: 'file',
     flags: [val('none', '-t', '--test'), sw('--json'), val('none', '-w', '--window'), val('none', '--last'), val('none', '--width'), sw('-h', '--help')],
   },
+  { name: 'ui', arg: 'file', flags: [val('none', '--host'), val('none', '-p', '--port'), sw('-h', '--help')] },
   { name: 'completion', arg: 'shell', flags: [sw('-h', '--help')] },
   {
     name: 'run',
     flags: [
       val('file', '-f', '--file'), val('dir', '-o', '--out'), val(CATEGORIES, '-c', '--categories'), val('file', '-b', '--baseline'),
       sw('--force-compare'), val('file', '--prometheus-file-sd'), sw('-q', '--quiet'), val('none', '--agent-command'), val('none', '--agent-url'), val('file', '--agent-token-file'),
-      sw('-h', '--help'),
+      sw('--ui'), val('none', '--ui-host'), val('none', '--ui-port'), val('dir', '--ui-dir'), sw('-h', '--help'),
     ],
   },
   {

@@ -7,7 +7,7 @@
  * keeps its last 60 (`--last`). It prints per test the latest value, a sparkline and the lasting
  * shift found by src/report/trend.ts (docs/trends.md).
  *
- * Bounded: at most MAX_FILES (1000) files and MAX_TOTAL_BYTES (1 GiB) in all, each read with the
+ * Bounded (report/files.ts): at most MAX_FILES (1000) files and MAX_TOTAL_BYTES (1 GiB) in all, each read with the
  * 64 MiB bound of `swarmbench report` and validated as a result document; a folder of more than
  * MAX_DIR_ENTRIES (100 000) entries is refused. A file that cannot be read or is not a
  * valid result document is named on stderr and skipped; a run found twice is counted once.
@@ -16,14 +16,14 @@
  * an option, a path that does not exist, no results.json found, too many files or folder
  * entries, not one readable document, or a --test that no run has.
  */
-import { opendirSync, statSync, type Dirent } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { HISTORY_DEFAULT_POINTS, HISTORY_MAX_POINTS, type History } from '../api/history.ts';
 import type { ResultDocument } from '../api/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT } from '../report/baseline.ts';
 import { readResultFile, ResultFileError } from '../report/document.ts';
+import { collectFiles, MAX_TOTAL_BYTES, RESULTS } from '../report/files.ts';
 import {
   addRun,
   DEFAULT_MIN_RUNS,
@@ -37,10 +37,6 @@ import {
   type Trend,
 } from '../report/trend.ts';
 
-export const MAX_FILES = 1000;
-export const MAX_TOTAL_BYTES = 1024 * 1024 * 1024;
-export const MAX_DIR_ENTRIES = 100_000;
-const RESULTS = 'results.json';
 const TEST_ID = /^[1-6]\.[1-6]$/;
 
 export const OPTIONS = {
@@ -80,78 +76,6 @@ function intOption(name: string, text: string | undefined, lo: number, hi: numbe
   const v = Number(text);
   return /^\s*\d+\s*$/.test(text) && v >= lo && v <= hi ? v : new Error(`--${name}: ${JSON.stringify(text.slice(0, 40))} is not an integer in [${lo}, ${hi}]`);
 }
-
-const isFile = (p: string): boolean => {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-};
-
-/** The directory entry is a folder (a link to one counts). */
-function isDir(parent: string, e: Dirent): boolean {
-  if (e.isDirectory()) return true;
-  if (!e.isSymbolicLink()) return false;
-  try {
-    return statSync(join(parent, e.name)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** The result files the arguments name, in a stable order; an Error for a path that does not exist or too many. */
-export function collectFiles(args: readonly string[]): string[] | Error {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  const add = (f: string): boolean => {
-    const abs = resolve(f);
-    if (!seen.has(abs)) {
-      seen.add(abs);
-      out.push(f);
-    }
-    return out.length <= MAX_FILES;
-  };
-  const tooMany = () => new Error(`more than ${MAX_FILES} result documents in ${args.join(' ').slice(0, 200)}; give fewer folders`);
-  for (const arg of args) {
-    let st;
-    try {
-      st = statSync(arg);
-    } catch (err) {
-      return new Error(`cannot read ${arg}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
-    }
-    if (!st.isDirectory()) {
-      if (!add(arg)) return tooMany();
-      continue;
-    }
-    if (isFile(join(arg, RESULTS)) && !add(join(arg, RESULTS))) return tooMany();
-    const subs: string[] = [];
-    let dir;
-    try {
-      dir = opendirSync(arg);
-    } catch (err) {
-      return new Error(`cannot read ${arg}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
-    }
-    try {
-      for (let i = 0; ; i++) {
-        const e = dir.readSync();
-        if (!e) break;
-        if (i >= MAX_DIR_ENTRIES) return new Error(`${arg} holds more than ${MAX_DIR_ENTRIES} entries; give its subfolders instead`);
-        if (isDir(arg, e) && isFile(join(arg, e.name, RESULTS))) subs.push(e.name);
-        if (subs.length > MAX_FILES) return tooMany();
-      }
-    } finally {
-      try {
-        dir.closeSync();
-      } catch {
-        // Already closed.
-      }
-    }
-    for (const s of subs.sort()) if (!add(join(arg, s, RESULTS))) return tooMany();
-  }
-  return out;
-}
-
 
 interface RunRead {
   file: string;

@@ -1,6 +1,6 @@
 /**
  * `swarmbench run -f <file.yaml> [--out DIR] [--categories a,b] [--baseline OLD.json [--force-compare]] [--prometheus-file-sd PATH] [--quiet]
- *                 [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH]`
+ *                 [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH] [--ui [--ui-host H] [--ui-port N] [--ui-dir DIR]]`
  *
  * Runs a BenchmarkRun manifest on this machine (the embedded default): validates it, runs the
  * plan step by step in runner processes against local agent processes, compares the run with a
@@ -26,13 +26,17 @@
  * and the spec already differ from it (exit 2), else after the run (only the inference backend is
  * known late), with the results written without the comparison (exit 2).
  *
+ * With `--ui` the results UI (src/ui/server.ts, docs/ui.md) serves the run as it runs: its
+ * progress and each step's tests as they finish, over a WebSocket; then its result, until Ctrl-C
+ * (the exit code is still the verdict's). `--ui-dir DIR` lists earlier runs beside it.
+ *
  * Exit codes: 0 the verdict passed; 1 it failed; 2 invalid input (nothing was started, or a
  * baseline refused after the run); 130 interrupted.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CATEGORIES, type BenchmarkRunManifest as Manifest, type Category, type ResultDocument } from '../api/schema.ts';
+import { CATEGORIES, type BenchmarkRunManifest as Manifest, type Category, type ResultDocument, type StepResult } from '../api/schema.ts';
 import { InputError, MANIFEST_MAX_BYTES, readBounded, RESULT_MAX_BYTES } from '../api/input.ts';
 import { formatErrors, parseManifestText } from '../api/validate.ts';
 import { agentToken, readTokenFile, useAgentToken } from '../agent/auth.ts';
@@ -48,9 +52,13 @@ import { hostLoadBetween, readCpu } from '../report/hostload.ts';
 import { EXPORT_FILES, writeExports } from '../report/exports.ts';
 import { renderReport, styleFor } from '../report/terminal.ts';
 import { VERSION } from '../version.ts';
+import { collectFiles } from '../report/files.ts';
+import { LiveRun, LocalSource } from '../ui/local.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, startUiServer, type UiServer } from '../ui/server.ts';
+import { exposedNote, listen, parsePort, untilInterrupted } from './ui.ts';
 
 const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--baseline OLD.json [--force-compare]] [--prometheus-file-sd PATH] [--quiet]
-                      [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH]
+                      [--agent-command CMD | --agent-url URL,...] [--agent-token-file PATH] [--ui [--ui-host H] [--ui-port N] [--ui-dir DIR]]
 
   -f, --file FILE            BenchmarkRun manifest (YAML or JSON), the same file kubectl applies
   -o, --out DIR              where the exports (${EXPORT_FILES.join(', ')}) and runner logs go
@@ -70,6 +78,11 @@ const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--b
       --agent-token-file PATH the agents' bearer token (the file holds only the token); required by agents you
                              started (--agent-url) unless SWARMBENCH_AGENT_TOKEN holds it; otherwise the agents
                              SwarmBench starts get it (default: SWARMBENCH_AGENT_TOKEN, else a new one per run)
+      --ui                   serve the results UI in the browser (read-only): the run live, then its result,
+                             until Ctrl-C (docs/ui.md)
+      --ui-host HOST         with --ui: the address to listen on (default ${DEFAULT_HOST}: this machine only)
+      --ui-port N            with --ui: the port (default ${DEFAULT_PORT}; 0 picks a free one)
+      --ui-dir DIR           with --ui: also list the runs in DIR (DIR/results.json, DIR/*/results.json); repeat
 `;
 
 
@@ -111,6 +124,10 @@ export async function main(argv: string[]): Promise<number> {
         'agent-command': { type: 'string' },
         'agent-url': { type: 'string', multiple: true },
         'agent-token-file': { type: 'string' },
+        ui: { type: 'boolean', default: false },
+        'ui-host': { type: 'string' },
+        'ui-port': { type: 'string' },
+        'ui-dir': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -124,6 +141,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.file) return fail(`-f FILE is required\n\n${USAGE}`);
+
+  const uiAsked = values['ui-host'] !== undefined || values['ui-port'] !== undefined || values['ui-dir'] !== undefined;
+  if (uiAsked && !values.ui) return fail('--ui-host, --ui-port and --ui-dir need --ui');
+  const uiPort = parsePort(values['ui-port'] ?? String(DEFAULT_PORT), '--ui-port');
+  if (uiPort instanceof Error) return fail(uiPort.message);
+  const uiDirs = values['ui-dir'] ?? [];
+  if (uiDirs.length) {
+    const found = collectFiles(uiDirs);
+    if (found instanceof Error) return fail(`--ui-dir: ${found.message}`);
+  }
 
   const read = readManifestFile(values.file);
   if (typeof read === 'string') return fail(read);
@@ -197,23 +224,51 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const outDir = resolve(values.out);
+  let ui: { server: UiServer; source: LocalSource; live: LiveRun } | undefined;
+  if (values.ui) {
+    const host = values['ui-host'] ?? DEFAULT_HOST;
+    const live = new LiveRun({ name: manifest.metadata.name, namespace: manifest.metadata.namespace, outDir });
+    const source = new LocalSource({ paths: uiDirs, live });
+    const server = await listen(() => startUiServer({ source, host, port: uiPort, title: `swarmbench run --ui: ${manifest.metadata.name}` }), host, uiPort);
+    if (server instanceof Error) {
+      source.close();
+      return fail(`--ui: ${server.message}; nothing was started`);
+    }
+    const note = exposedNote(host);
+    if (note) process.stderr.write(`swarmbench run: ${note}\n`);
+    process.stderr.write(`swarmbench run: the results UI, live: ${server.url}\n`);
+    ui = { server, source, live };
+  }
   const progress = values.quiet ? undefined : new Progress(process.stderr);
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const t0 = performance.now();
-  const { doc } = await runLocally({
-    manifest,
-    params,
-    outDir,
-    source,
-    signal: ac.signal,
-    ...(progress ? { progress } : {}),
-    ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
-    // Recommendations, the baseline comparison and the verdict that follows from it.
-    ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false, force } } : {}),
-  });
+  const closeUi = async () => {
+    if (!ui) return;
+    await ui.server.close();
+    ui.source.close();
+  };
+  let doc: ResultDocument;
+  try {
+    ({ doc } = await runLocally({
+      manifest,
+      params,
+      outDir,
+      source,
+      signal: ac.signal,
+      ...(progress ? { progress } : {}),
+      ...(ui ? { live: ui.live } : {}),
+      ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
+      // Recommendations, the baseline comparison and the verdict that follows from it.
+      ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false, force } } : {}),
+    }));
+  } catch (err) {
+    // The UI's server would keep the process alive: it goes with the run.
+    await closeUi();
+    throw err;
+  }
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   const file = join(outDir, 'results.json');
@@ -221,6 +276,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(renderReport(doc, styleFor(process.stdout)));
     process.stdout.write(`results: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s); ${EXPORT_FILES.filter((f) => f !== 'results.json').join(', ')} beside it\n`);
   }
+  if (ui && !ac.signal.aborted) {
+    process.stderr.write(`swarmbench run: the results UI stays at ${ui.server.url} until Ctrl-C\n`);
+    await untilInterrupted();
+  }
+  await closeUi();
   if (ac.signal.aborted) return 130;
   const refused = baseline && !force ? comparisonRefusal(doc, baseline) : undefined;
   if (refused) return fail(`--baseline ${values.baseline}: ${refused.message}; ${file} holds the results without the comparison`);
@@ -240,6 +300,8 @@ export interface LocalRun {
   baseline?: { doc: ResultDocument; source?: string; failOnRegression: boolean; force?: boolean };
   /** Each step's timeout multiplied by this (default 1: the plan's own). */
   timeoutFactor?: number;
+  /** The results UI's view of this run (`--ui`): told of the plan, the progress, each step and the result. */
+  live?: LiveRun;
 }
 
 /**
@@ -258,6 +320,8 @@ export async function runLocally(o: LocalRun): Promise<{ doc: ResultDocument; ms
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const cpuAtStart = readCpu();
+  const live = o.live;
+  live?.start(plan, params, startedAt);
   const exec = await executeLocal(plan, params, {
     attempt: 1,
     log,
@@ -265,10 +329,16 @@ export async function runLocally(o: LocalRun): Promise<{ doc: ResultDocument; ms
     logDir: outDir,
     agents: source,
     ...(o.fileSdPath ? { fileSdPath: o.fileSdPath } : {}),
-    ...(progress
+    ...(progress || live
       ? {
-          onProgress: (i: number, n: number, step: string, detail?: string) => progress.update(i, n, step, detail, performance.now() - t0),
-          onStepDone: (s) => progress.done(s.step, s.measurements.length),
+          onProgress: (i: number, n: number, step: string, detail?: string) => {
+            progress?.update(i, n, step, detail, performance.now() - t0);
+            live?.progress(i, n, step, detail);
+          },
+          onStepDone: (s: StepResult) => {
+            progress?.done(s.step, s.measurements.length);
+            live?.stepDone(s);
+          },
         }
       : {}),
   });
@@ -285,6 +355,7 @@ export async function runLocally(o: LocalRun): Promise<{ doc: ResultDocument; ms
     ...(o.baseline ? { baseline: o.baseline } : {}),
   });
   writeExports(outDir, doc);
+  live?.finish(doc, join(outDir, 'results.json'), o.signal.aborted);
   return { doc, ms: performance.now() - t0 };
 }
 

@@ -4,7 +4,7 @@
  * percentiles of the latency tests. Plain ASCII (no colour, no box drawing), so that they read the
  * same in a terminal, a CI log and a Markdown code block. Each chart fits `width` columns.
  */
-import type { ResultDocument } from '../api/schema.ts';
+import type { ResultDocument, TestResult } from '../api/schema.ts';
 import { num, truncate } from './format.ts';
 
 export interface BarRow {
@@ -96,84 +96,108 @@ const n = (v: unknown): number | undefined => (typeof v === 'number' && Number.i
 
 const TO_MS: Record<string, number> = { ms: 1, 'ms/agent': 1, s: 1000 };
 
+/**
+ * The figures the charts draw, read from a document once: the terminal and Markdown reports draw
+ * them in ASCII (`charts`), the results UI (src/ui/views.ts) with a charting library.
+ */
+export interface ChartFigures {
+  /** The scalability steps (4.1–4.5) that name their pool size, by agent count. */
+  steps: {
+    test: TestResult;
+    agents: number;
+    throughput?: number;
+    /** N × the one-agent throughput, or (documents from before 4.x measured saturation) the offered rate. */
+    ideal?: number;
+    latency?: { p50: number; p95: number; p99: number };
+  }[];
+  /** True when the ideal is N × T(1) (some step has `idealThroughput`), false when it is the offered rate. */
+  saturation: boolean;
+  /** Inference throughput by batch size (2.2). */
+  batches: { batch: number; samplesPerSec: number; p50Ms?: number }[];
+  /** The backend 2.2 ran on, when it says. */
+  backend?: string;
+  /** The latency tests' percentiles in ms (tests whose unit is a time, with at least two samples). */
+  latencies: (RangeRow & { id: string; name: string })[];
+}
+
+export function chartFigures(doc: ResultDocument): ChartFigures {
+  const steps = doc.tests
+    .filter((t) => t.category === 'scalability' && t.details && n(t.details.agents) !== undefined)
+    .map((t) => {
+      const d = t.details!;
+      const l = obj(d.latencyMs);
+      const p50 = n(l?.p50);
+      const p95 = n(l?.p95);
+      const p99 = n(l?.p99);
+      const throughput = n(d.throughput);
+      const ideal = n(d.idealThroughput) ?? n(d.offeredRate);
+      return {
+        test: t,
+        agents: n(d.agents)!,
+        ...(throughput !== undefined ? { throughput } : {}),
+        ...(ideal !== undefined ? { ideal } : {}),
+        ...(p50 !== undefined && p95 !== undefined && p99 !== undefined ? { latency: { p50, p95, p99 } } : {}),
+      };
+    })
+    .sort((a, b) => a.agents - b.agents);
+  const batch = doc.tests.find((t) => t.id === '2.2');
+  const batches = (Array.isArray(batch?.details?.batches) ? (batch.details.batches as unknown[]).map(obj) : []).flatMap((b) => {
+    const size = n(b?.batch);
+    const rate = n(b?.samplesPerSec);
+    const p50 = n(b?.p50Ms);
+    return size !== undefined && rate !== undefined ? [{ batch: size, samplesPerSec: rate, ...(p50 !== undefined ? { p50Ms: p50 } : {}) }] : [];
+  });
+  const latencies = doc.tests.flatMap((t) => {
+    const k = TO_MS[t.unit];
+    const d = t.distribution;
+    if (k === undefined || !d || d.n < 2) return [];
+    return [{ id: t.id, name: t.name, label: `${t.id} ${t.name}`, p50: d.p50 * k, p95: d.p95 * k, p99: d.p99 * k }];
+  });
+  return {
+    steps,
+    saturation: steps.some((s) => n(s.test.details!.idealThroughput) !== undefined),
+    batches,
+    ...(typeof batch?.details?.backend === 'string' ? { backend: batch.details.backend } : {}),
+    latencies,
+  };
+}
+
 /** Every chart the document has data for, each followed by a blank line. */
 export function charts(doc: ResultDocument, width: number): string[] {
   const out: string[] = [];
   const add = (lines: string[]) => {
     if (lines.length) out.push(...lines, '');
   };
-
-  const steps = doc.tests
-    .filter((t) => t.category === 'scalability' && t.details && n(t.details.agents) !== undefined)
-    .map((t) => ({ t, d: t.details!, agents: n(t.details!.agents)! }))
-    .sort((a, b) => a.agents - b.agents);
+  const f = chartFigures(doc);
   add(
     barChart(
-      steps.some((s) => n(s.d.idealThroughput) !== undefined)
+      f.saturation
         ? 'Throughput at saturation by agent count (tasks/s; # completed, . N × T(1) not reached)'
         : 'Throughput by agent count (tasks/s; # served, . offered but not served)',
-      steps
-        .filter((s) => n(s.d.throughput) !== undefined)
-        .map((s) => {
-          const thr = n(s.d.throughput)!;
-          // The ideal is N × the one-agent throughput; documents from before 4.x measured
-          // saturation carry only the offered rate.
-          const ideal = n(s.d.idealThroughput) ?? n(s.d.offeredRate);
-          const note = s.t.result === 'Skipped' ? 'skipped' : s.t.value !== null ? `${num(s.t.value)} %` : '';
-          return {
+      f.steps.flatMap((s) => {
+        if (s.throughput === undefined) return [];
+        const thr = s.throughput;
+        const note = s.test.result === 'Skipped' ? 'skipped' : s.test.value !== null ? `${num(s.test.value)} %` : '';
+        return [
+          {
             label: `${s.agents} agents`,
             value: thr,
-            ...(ideal !== undefined ? { ghost: ideal } : {}),
-            text: `${num(thr)}${ideal !== undefined ? ` / ${num(ideal)}` : ''}  ${note}`.trimEnd(),
-          };
-        }),
-      width,
-    ),
-  );
-  add(
-    percentileChart(
-      'Task latency by agent count',
-      'ms',
-      steps.flatMap((s) => {
-        const l = obj(s.d.latencyMs);
-        const p50 = n(l?.p50);
-        const p95 = n(l?.p95);
-        const p99 = n(l?.p99);
-        return p50 !== undefined && p95 !== undefined && p99 !== undefined ? [{ label: `${s.agents} agents`, p50, p95, p99 }] : [];
+            ...(s.ideal !== undefined ? { ghost: s.ideal } : {}),
+            text: `${num(thr)}${s.ideal !== undefined ? ` / ${num(s.ideal)}` : ''}  ${note}`.trimEnd(),
+          },
+        ];
       }),
       width,
     ),
   );
-
-  const batch = doc.tests.find((t) => t.id === '2.2');
-  const batches = Array.isArray(batch?.details?.batches) ? (batch.details.batches as unknown[]).map(obj) : [];
+  add(percentileChart('Task latency by agent count', 'ms', f.steps.flatMap((s) => (s.latency ? [{ label: `${s.agents} agents`, ...s.latency }] : [])), width));
   add(
     barChart(
-      `Inference throughput by batch size (samples/s${typeof batch?.details?.backend === 'string' ? `, ${batch.details.backend}` : ''})`,
-      batches.flatMap((b) => {
-        const size = n(b?.batch);
-        const rate = n(b?.samplesPerSec);
-        const p50 = n(b?.p50Ms);
-        return size !== undefined && rate !== undefined
-          ? [{ label: `batch ${size}`, value: rate, text: `${num(rate)}${p50 !== undefined ? `  p50 ${num(p50)} ms` : ''}` }]
-          : [];
-      }),
+      `Inference throughput by batch size (samples/s${f.backend !== undefined ? `, ${f.backend}` : ''})`,
+      f.batches.map((b) => ({ label: `batch ${b.batch}`, value: b.samplesPerSec, text: `${num(b.samplesPerSec)}${b.p50Ms !== undefined ? `  p50 ${num(b.p50Ms)} ms` : ''}` })),
       width,
     ),
   );
-
-  add(
-    percentileChart(
-      'Latency percentiles of the latency tests',
-      'ms',
-      doc.tests.flatMap((t) => {
-        const k = TO_MS[t.unit];
-        const d = t.distribution;
-        if (k === undefined || !d || d.n < 2) return [];
-        return [{ label: `${t.id} ${t.name}`, p50: d.p50 * k, p95: d.p95 * k, p99: d.p99 * k }];
-      }),
-      width,
-    ),
-  );
+  add(percentileChart('Latency percentiles of the latency tests', 'ms', f.latencies, width));
   return out;
 }

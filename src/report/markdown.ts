@@ -6,10 +6,11 @@
  * with its reason; the environment names every runner node (`environment.runners`). GitHub-flavoured Markdown: tables, and text escaped so
  * that a `|`, `<` or `*` in a reason cannot break the layout.
  */
-import type { Recommendation, ResultDocument, TestResult } from '../api/schema.ts';
+import type { Recommendation, ResultDocument } from '../api/schema.ts';
 import { CATEGORIES } from '../api/schema.ts';
 import { fmtP } from './baseline.ts';
 import { charts } from './charts.ts';
+import { headlineFigures } from './headline.ts';
 import { cpuSetText } from './cpuset.ts';
 import { hostLoadText } from './hostload.ts';
 import { runnerText } from './machine.ts';
@@ -167,30 +168,19 @@ export function renderMarkdown(doc: ResultDocument): string {
 }
 
 function headlineRows(doc: ResultDocument): string[][] {
-  const rows: string[][] = [];
-  const one = (id: string, label: string) => {
-    const t = doc.tests.find((x) => x.id === id);
-    if (!t) return;
-    rows.push([ICON[t.result], label, t.result === 'Skipped' ? `skipped: ${mdEscape(t.reason ?? '')}` : mdEscape(valueText(t)), `\`${targetText(t)}\` ${mdEscape(t.unit)}`, `${t.id} ${t.statistic}`]);
-  };
-  one('2.1', 'GPU speedup');
-  one('1.3', 'Distributed latency');
-  const steps = doc.tests.filter((t) => t.category === 'scalability');
-  const measured = steps.filter((t) => t.value !== null && t.result !== 'Skipped');
-  if (steps.length) {
-    const worst = measured.reduce<TestResult | undefined>((a, b) => (a === undefined || b.value! < a.value! ? b : a), undefined);
-    const result = steps.some((t) => t.result === 'Failed') ? 'Failed' : steps.every((t) => t.result === 'Skipped') ? 'Skipped' : 'Passed';
-    const agents = worst?.details?.agents;
-    rows.push([
-      ICON[result],
+  return headlineFigures(doc).map((h) => {
+    if (h.kind === 'test') {
+      const t = h.test;
+      return [ICON[t.result], h.label, t.result === 'Skipped' ? `skipped: ${mdEscape(t.reason ?? '')}` : mdEscape(valueText(t)), `\`${targetText(t)}\` ${mdEscape(t.unit)}`, `${t.id} ${t.statistic}`];
+    }
+    return [
+      ICON[h.result],
       'Scaling efficiency (lowest step)',
-      worst ? `${num(worst.value)} %${typeof agents === 'number' ? ` at ${agents} agents` : ''}` : '—',
-      `\`${targetText(steps[0]!)}\` %`,
-      worst ? worst.id : '4.x',
-    ]);
-  }
-  one('3.1', 'Monitoring latency');
-  return rows;
+      h.worst ? `${num(h.worst.value)} %${h.agents !== undefined ? ` at ${h.agents} agents` : ''}` : '—',
+      `\`${targetText(h.first)}\` %`,
+      h.worst ? h.worst.id : '4.x',
+    ];
+  });
 }
 
 function recommendation(r: Recommendation): string[] {

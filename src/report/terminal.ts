@@ -12,6 +12,7 @@
 import type { Comparison, Recommendation, ResultDocument, TestResult } from '../api/schema.ts';
 import { CATEGORIES } from '../api/schema.ts';
 import { charts } from './charts.ts';
+import { headlineFigures } from './headline.ts';
 import { fmtP } from './baseline.ts';
 import { cpuSetText } from './cpuset.ts';
 import { hostLoadText } from './hostload.ts';
@@ -121,35 +122,25 @@ function testTables(doc: ResultDocument, s: Style, width: number): string[] {
 
 /** The four headline figures of the suite, each against its target. */
 function headline(doc: ResultDocument, s: Style, width: number): string[] {
-  const rows: { result: TestResult['result']; label: string; value: string; target: string; note: string }[] = [];
-  const one = (id: string, label: string) => {
-    const t = doc.tests.find((x) => x.id === id);
-    if (!t) return;
-    rows.push({
-      result: t.result,
-      label,
-      value: t.value === null ? '—' : `${num(t.value)} ${t.unit}`,
-      target: `${targetText(t)} ${t.unit}`,
-      note: t.result === 'Skipped' ? `skipped: ${t.reason ?? ''}` : `${t.id} ${t.statistic}`,
-    });
-  };
-  one('2.1', 'GPU speedup');
-  one('1.3', 'Distributed latency');
-  const steps = doc.tests.filter((t) => t.category === 'scalability');
-  if (steps.length) {
-    const measured = steps.filter((t) => t.value !== null && t.result !== 'Skipped');
-    const worst = measured.reduce<TestResult | undefined>((a, b) => (a === undefined || b.value! < a.value! ? b : a), undefined);
-    const first = steps[0]!;
-    const agents = worst?.details?.agents;
-    rows.push({
-      result: steps.some((t) => t.result === 'Failed') ? 'Failed' : steps.every((t) => t.result === 'Skipped') ? 'Skipped' : 'Passed',
-      label: 'Scaling efficiency',
-      value: worst ? `${num(worst.value)} %${typeof agents === 'number' ? ` at ${agents} agents` : ''}` : '—',
-      target: `${targetText(first)} %`,
-      note: worst ? `lowest of ${measured.length} pool sizes (${worst.id})` : 'not measured',
-    });
-  }
-  one('3.1', 'Monitoring latency');
+  const rows = headlineFigures(doc).map((h): { result: TestResult['result']; label: string; value: string; target: string; note: string } => {
+    if (h.kind === 'test') {
+      const t = h.test;
+      return {
+        result: t.result,
+        label: h.label,
+        value: t.value === null ? '—' : `${num(t.value)} ${t.unit}`,
+        target: `${targetText(t)} ${t.unit}`,
+        note: t.result === 'Skipped' ? `skipped: ${t.reason ?? ''}` : `${t.id} ${t.statistic}`,
+      };
+    }
+    return {
+      result: h.result,
+      label: h.label,
+      value: h.worst ? `${num(h.worst.value)} %${h.agents !== undefined ? ` at ${h.agents} agents` : ''}` : '—',
+      target: `${targetText(h.first)} %`,
+      note: h.worst ? `lowest of ${h.measured} pool sizes (${h.worst.id})` : 'not measured',
+    };
+  });
   return rows.map(
     (r) => `  ${mark(s, r.result)} ${r.label.padEnd(20)} ${truncate(r.value, 24).padEnd(24)} ${truncate(`target ${r.target}`, 18).padEnd(18)} ${truncate(r.note, width - 72)}`,
   );

@@ -22,7 +22,7 @@ const FLOORS: { floor: number; rooms: string[] }[] = [
   { floor: 2, rooms: ['api', 'agent'] },
   { floor: 3, rooms: ['plan'] },
   { floor: 4, rooms: ['bench', 'platform', 'report'] },
-  { floor: 5, rooms: ['runner', 'executor', 'operator'] },
+  { floor: 5, rooms: ['runner', 'executor', 'operator', 'ui'] },
   { floor: 6, rooms: ['cli'] },
 ];
 const MAX_LINES = 700;
