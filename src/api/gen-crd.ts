@@ -1,14 +1,14 @@
 /**
  * `npm run gen:crd`: writes the CRDs generated from the zod schemas (BenchmarkRun: crd.ts;
  * BenchmarkSchedule: schedule-crd.ts), to `crds/` and to the Helm chart's
- * `charts/swarmbench/crds/` (the same bytes; test/unit/schema.test.ts checks both). The
- * BenchmarkSchedule CRD goes to `crds/` only until the operator reconciles schedules.
+ * `charts/swarmbench/crds/` (the same bytes; test/unit/schema.test.ts and
+ * test/unit/schedule-api.test.ts check both).
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../paths.ts';
 import { CRD_PATH, renderCrd } from './crd.ts';
-import { SCHEDULE_CRD_PATH, renderScheduleCrd } from './schedule-crd.ts';
+import { SCHEDULE_CHART_CRD_PATH, SCHEDULE_CRD_PATH, renderScheduleCrd } from './schedule-crd.ts';
 
 /** The chart's copy of the CRD (Helm installs what is in a chart's crds/ before the templates). */
 const CHART_CRD_PATH = 'charts/swarmbench/crds/swarmbench.io_benchmarkruns.yaml';
@@ -16,9 +16,8 @@ const CHART_CRD_PATH = 'charts/swarmbench/crds/swarmbench.io_benchmarkruns.yaml'
 const files: [string, string][] = [
   [CRD_PATH, renderCrd()],
   [CHART_CRD_PATH, renderCrd()],
-  // The chart installs the BenchmarkSchedule CRD (SCHEDULE_CHART_CRD_PATH) only once the operator
-  // reconciles schedules (docs/schedules.md): a resource that nothing acts on is not shipped.
   [SCHEDULE_CRD_PATH, renderScheduleCrd()],
+  [SCHEDULE_CHART_CRD_PATH, renderScheduleCrd()],
 ];
 for (const [path, text] of files) {
   const target = join(REPO_ROOT, path);

@@ -2,7 +2,8 @@
  * The history of a benchmark, test by test: one compact point per run and test, enough to draw
  * the trend, find a lasting shift (src/report/trend.ts) and run a rank test on samples later,
  * without keeping whole result documents. `swarmbench history` builds it from results.json files;
- * the operator can keep the same object (a ConfigMap, a status), so every size is bounded here:
+ * the operator keeps the same object for each BenchmarkSchedule (operator/schedule-history.ts, a
+ * ConfigMap), so every size is bounded here:
  *
  * - at most HISTORY_MAX_SAMPLES (64) samples per point: evenly spaced order statistics of the
  *   test's compared samples (report/baseline.ts `orderStatisticSubset`), rounded to 6 significant

@@ -1,9 +1,10 @@
 /**
  * The BenchmarkSchedule CustomResourceDefinition, generated from the zod schemas of schedule.ts
  * with the same structural rules as the BenchmarkRun CRD (crd.ts `openApiOf`). `npm run gen:crd`
- * writes it to `crds/` (test/unit/schedule-api.test.ts fails when it drifts); the Helm chart's
- * `charts/swarmbench/crds/` gets it once the operator reconciles schedules. Cross-field rules (a cron expression croner cannot parse, a
- * baseline policy without its run) are refinements the operator checks (Ready=False/SpecInvalid).
+ * writes it to `crds/` and to the Helm chart's `charts/swarmbench/crds/`, the same bytes
+ * (test/unit/schedule-api.test.ts fails when either drifts). Cross-field rules (a cron expression
+ * croner cannot parse, a baseline policy without its run) are refinements the operator checks
+ * (Ready=False/SpecInvalid).
  */
 import { crdOf, renderCrdText } from './crd.ts';
 import { API_GROUP } from './schema.ts';

@@ -22,15 +22,14 @@
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
-import { API_VERSION_FULL, DNS_SUBDOMAIN, LABEL_VALUE, qualifiedNameProblem } from '../kube/names.ts';
+import { API_VERSION_FULL, BENCHMARKSCHEDULE_KIND, BENCHMARKSCHEDULE_PLURAL, DNS_SUBDOMAIN, LABEL_VALUE, qualifiedNameProblem } from '../kube/names.ts';
 import { BenchmarkRunSpec, Condition, ObjectMeta, Verdict } from './schema.ts';
 import { checkManifest, shapeProblem, zodErrors, type Validated } from './validate.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Identity, labels and annotations
 
-export const BENCHMARKSCHEDULE_KIND = 'BenchmarkSchedule';
-export const BENCHMARKSCHEDULE_PLURAL = 'benchmarkschedules';
+export { BENCHMARKSCHEDULE_KIND, BENCHMARKSCHEDULE_PLURAL };
 /** On every run a schedule creates: the schedule's name (list a schedule's runs with it). */
 export const SCHEDULE_LABEL = 'swarmbench.io/schedule';
 /** On every run a schedule creates: the scheduled time it stands for (RFC 3339, UTC), or when a run-now trigger was handled. */
@@ -66,6 +65,8 @@ export const MAX_MISSED_RECORDS = 10;
 export const MISSED_MESSAGE_MAX = 256;
 /** A run-now token longer than this is recorded by its SHA-256 (schedule-plan.ts `runNowKey`). */
 export const RUN_NOW_MAX_LENGTH = 253;
+/** Tests with a lasting shift named in `status.history.shifts` (the rest are counted). */
+export const HISTORY_STATUS_MAX_SHIFTS = 8;
 
 export const SCHEDULE_DEFAULTS = {
   timeZone: 'UTC',
@@ -270,11 +271,38 @@ const runName = z.string().max(253);
 export const MissedSchedule = z.object({
   /** The scheduled time that did not start a run. */
   time,
-  /** StartingDeadlineExceeded, Superseded (a later time came first) or TooManyMissed. */
+  /** StartingDeadlineExceeded, Superseded (a later time came first), TooManyMissed or NameTaken (operator/schedule.ts). */
   reason: z.string().max(64),
   message: z.string().max(MISSED_MESSAGE_MAX),
 });
 export type MissedSchedule = z.infer<typeof MissedSchedule>;
+
+/** A test of the history whose figures moved to a new level and stayed there (report/trend.ts `detectShift`). */
+export const ScheduleShift = z.object({
+  /** The test (1.1 … 6.3). */
+  test: z.string().max(16),
+  direction: z.enum(['worse', 'better']),
+  /** The shift in % of the level before it (absent when that level is 0). */
+  changePct: z.number().optional(),
+  /** The first run of the new level. */
+  since: runName,
+});
+export type ScheduleShift = z.infer<typeof ScheduleShift>;
+
+/** The history of figures the schedule keeps (docs/schedules.md "The history of figures"). */
+export const ScheduleHistoryStatus = z.object({
+  /** The ConfigMap that holds it (`<schedule>-history`, key `history.json`). */
+  configMapName: z.string().max(253),
+  /** Runs in it. */
+  runs: z.number().int().min(0),
+  /** The newest run in it. */
+  lastRun: runName.optional(),
+  /** Tests with a lasting shift, worse first, at most HISTORY_STATUS_MAX_SHIFTS. */
+  shifts: z.array(ScheduleShift).max(HISTORY_STATUS_MAX_SHIFTS),
+  /** Tests with a shift beyond those named. */
+  moreShifts: z.number().int().min(0).optional(),
+});
+export type ScheduleHistoryStatus = z.infer<typeof ScheduleHistoryStatus>;
 
 export const BenchmarkScheduleStatus = z
   .object({
@@ -297,6 +325,8 @@ export const BenchmarkScheduleStatus = z
     missed: z.array(MissedSchedule).max(MAX_MISSED_RECORDS),
     /** The `swarmbench.io/run-now` value handled last (a long one by its SHA-256). */
     lastRunNow: z.string().max(RUN_NOW_MAX_LENGTH),
+    /** The history of figures of the schedule's finished runs, and the tests whose figures shifted. */
+    history: ScheduleHistoryStatus,
     conditions: z.array(Condition).max(8),
   })
   .partial();

@@ -34,7 +34,7 @@ import {
   AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch,
   type Configuration, type KubernetesListObject, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Job, type V1Pod,
 } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL } from './names.ts';
+import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL, BENCHMARKSCHEDULE_PLURAL } from './names.ts';
 import type { Logger } from '../log.ts';
 import { createLogger } from '../log.ts';
 import { describeError, keyOf, makeApiClient } from './client.ts';
@@ -476,25 +476,75 @@ export function benchmarkRunInformer(kc: KubeConfig, opts: ScopeOptions = {}): I
       ? api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKRUN_PLURAL, labelSelector, ...page })
       : api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: BENCHMARKRUN_PLURAL, labelSelector, ...page });
   // The reconcile reads each run with a GET (operator/cluster.ts `getRun`); the cache serves the
-  // queue (keys) and the phase gauge only, so it holds every run slim (`runMetadata`): a finished
-  // run's status (27 results, the summary) and kubectl's last-applied copy of its spec are not kept.
+  // queue (keys), the phase gauge and the schedule reconcile (operator/schedule.ts: which runs a
+  // schedule controls, their phase, verdict and export), so it holds every run slim
+  // (`runMetadata`): a finished run's status (27 results, the summary) and kubectl's last-applied
+  // copy of its spec are not kept.
   const retain: RetainPolicy<BenchmarkRunObject> = { keep: () => false, slim: runMetadata, weigh: () => 0, budgetBytes: 0 };
   return new Informer({ kc, path, list, name: 'benchmarkruns', ...base(opts), retain });
 }
 
+export type BenchmarkScheduleObject = BenchmarkRunObject;
+
+/**
+ * BenchmarkSchedules (operator/schedule.ts). The reconcile reads each schedule with a GET, so the
+ * cache holds them slim too (`scheduleMetadata`: metadata only, no spec, no status).
+ */
+export function benchmarkScheduleInformer(kc: KubeConfig, opts: ScopeOptions = {}): Informer<BenchmarkScheduleObject> {
+  const api = listClient(kc, CustomObjectsApi, opts);
+  const { namespace, labelSelector } = opts;
+  const prefix = `/apis/${API_GROUP}/${API_VERSION}`;
+  const path = namespace ? `${prefix}/namespaces/${namespace}/${BENCHMARKSCHEDULE_PLURAL}` : `${prefix}/${BENCHMARKSCHEDULE_PLURAL}`;
+  const list = (page: ListPage): Promise<KubernetesListObject<BenchmarkScheduleObject>> =>
+    namespace
+      ? api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: BENCHMARKSCHEDULE_PLURAL, labelSelector, ...page })
+      : api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: BENCHMARKSCHEDULE_PLURAL, labelSelector, ...page });
+  const retain: RetainPolicy<BenchmarkScheduleObject> = { keep: () => false, slim: scheduleMetadata, weigh: () => 0, budgetBytes: 0 };
+  return new Informer({ kc, path, list, name: 'benchmarkschedules', ...base(opts), retain });
+}
+
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
-/** What the run informer holds of a run: its metadata (no managedFields, no last-applied copy) and its status's phase. */
-export function runMetadata(run: BenchmarkRunObject): BenchmarkRunObject {
-  const { managedFields: _m, annotations, ...metadata } = run.metadata ?? {};
+/** Metadata without managedFields and kubectl's last-applied copy. */
+function slimMetadata(obj: BenchmarkRunObject): BenchmarkRunObject {
+  const { managedFields: _m, annotations, ...metadata } = obj.metadata ?? {};
   const kept = annotations ? Object.fromEntries(Object.entries(annotations).filter(([k]) => k !== LAST_APPLIED)) : undefined;
-  const phase = (run.status as { phase?: unknown } | undefined)?.phase;
   return {
-    ...(run.apiVersion ? { apiVersion: run.apiVersion } : {}),
-    ...(run.kind ? { kind: run.kind } : {}),
+    ...(obj.apiVersion ? { apiVersion: obj.apiVersion } : {}),
+    ...(obj.kind ? { kind: obj.kind } : {}),
     metadata: { ...metadata, ...(kept && Object.keys(kept).length ? { annotations: kept } : {}) },
-    ...(typeof phase === 'string' ? { status: { phase } } : {}),
   };
+}
+
+/** What the schedule informer holds of a schedule: its metadata (no managedFields, no last-applied copy). */
+export const scheduleMetadata = (s: BenchmarkScheduleObject): BenchmarkScheduleObject => slimMetadata(s);
+
+/** Regressed test ids a slim run keeps (the suite has 27). */
+const SLIM_REGRESSED_MAX = 64;
+
+/**
+ * What the run informer holds of a run: its metadata (no managedFields, no last-applied copy) and,
+ * of its status, the few small fields the schedule reconcile reads (operator/schedule-plan.ts
+ * `ownedRunOf`, operator/schedule-history.ts): phase, attempt, start and finish, the verdict, the
+ * regressed test ids (at most 64, each cut to 16) and the export's name. Bounded whatever the
+ * status holds.
+ */
+export function runMetadata(run: BenchmarkRunObject): BenchmarkRunObject {
+  const st = (run.status ?? {}) as {
+    phase?: unknown; attempt?: unknown; startedAt?: unknown; finishedAt?: unknown;
+    summary?: { verdict?: unknown }; comparison?: { regressed?: unknown } | null; export?: { configMapName?: unknown } | null;
+  };
+  const str = (v: unknown, max = 253): string | undefined => (typeof v === 'string' ? v.slice(0, max) : undefined);
+  const status: Record<string, unknown> = {};
+  if (typeof st.phase === 'string') status.phase = st.phase;
+  if (typeof st.attempt === 'number') status.attempt = st.attempt;
+  if (str(st.startedAt, 40) !== undefined) status.startedAt = str(st.startedAt, 40);
+  if (str(st.finishedAt, 40) !== undefined) status.finishedAt = str(st.finishedAt, 40);
+  if (str(st.summary?.verdict, 16) !== undefined) status.summary = { verdict: str(st.summary?.verdict, 16) };
+  const regressed = st.comparison?.regressed;
+  if (Array.isArray(regressed)) status.comparison = { regressed: regressed.slice(0, SLIM_REGRESSED_MAX).map((t) => String(t).slice(0, 16)) };
+  if (str(st.export?.configMapName) !== undefined) status.export = { configMapName: str(st.export?.configMapName) };
+  return { ...slimMetadata(run), ...(Object.keys(status).length ? { status } : {}) };
 }
 
 export interface ConfigMapScopeOptions extends ScopeOptions {

@@ -43,6 +43,9 @@ export const API_VERSION = 'v1alpha1';
 export const API_VERSION_FULL = `${API_GROUP}/${API_VERSION}`;
 export const BENCHMARKRUN_KIND = 'BenchmarkRun';
 export const BENCHMARKRUN_PLURAL = 'benchmarkruns';
+/** The schedule's identity (api/schedule.ts re-exports it with the schedule's schema). */
+export const BENCHMARKSCHEDULE_KIND = 'BenchmarkSchedule';
+export const BENCHMARKSCHEDULE_PLURAL = 'benchmarkschedules';
 
 // ---------------------------------------------------------------------------------------------
 // Labels and annotations
@@ -283,4 +286,16 @@ export function ownerRunKey(obj: KubernetesObject): string | undefined {
   if (ref) return `${ns}/${ref.name}`;
   const run = obj.metadata?.labels?.[RUN_LABEL];
   return run ? `${ns}/${run}` : undefined;
+}
+
+/**
+ * The key of the BenchmarkSchedule that controls `obj` (a run it created): its controller
+ * ownerReference to a `swarmbench.io/*` BenchmarkSchedule, in the object's namespace. Undefined
+ * for anything else (a run applied by hand, a child of a run).
+ */
+export function ownerScheduleKey(obj: KubernetesObject): string | undefined {
+  const ns = obj.metadata?.namespace;
+  if (!ns) return undefined;
+  const ref = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === BENCHMARKSCHEDULE_KIND && r.apiVersion.startsWith(`${API_GROUP}/`));
+  return ref ? `${ns}/${ref.name}` : undefined;
 }

@@ -3,6 +3,7 @@
  *
  *   informers (BenchmarkRuns; Jobs and ConfigMaps labelled managed-by=swarmbench, mapped to their
  *   owning run) -> work queue (merged keys, one in flight per key, backoff) -> Reconciler.
+ *   BenchmarkSchedules (and the runs they control) -> a second queue -> ScheduleReconciler (schedule.ts).
  *
  * With leader election (default on) only the Lease holder runs informers and workers; a replica
  * that loses the Lease exits (its Deployment restarts it as a standby). /healthz, /readyz and
@@ -49,6 +50,7 @@ import { parseIngressPeers, type IngressPeer } from './netpol.ts';
 import { parseAdmission, type AdmissionSettings } from './policy.ts';
 import { CONFIGMAP_CACHED_COMPONENTS, KubeRunCluster, OPERATOR_CONFIGMAP_SELECTOR, keepsConfigMapData, scopedCaches } from './cluster.ts';
 import { Reconciler } from './reconcile.ts';
+import { scheduleWiring } from './schedule.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
 import { errorMessage } from '../errors.ts';
 
@@ -235,6 +237,10 @@ export async function main(argv: string[]): Promise<number> {
       }
     });
   }
+  // BenchmarkSchedules (schedule.ts): an informer per scope and a queue of their own, worked in
+  // the same leadership term; a run's events also wake the schedule that controls it.
+  const schedules = scheduleWiring(kc, scopes, runInformers, { log, resyncMs });
+  informers.push(...(schedules.informers as never[]));
   const token = process.env.SWARMBENCH_PROMETHEUS_TOKEN?.trim();
   // The reconcile reads Jobs and ConfigMaps through these caches first (operator/cluster.ts).
   const caches = scopedCaches(cacheScopes, CONFIGMAP_CACHED_COMPONENTS);
@@ -255,6 +261,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const metrics = new OperatorMetrics();
   metrics.trackQueue(queue);
+  metrics.trackQueue(schedules.queue);
 
   const leaderElect = v['leader-elect'] !== 'false';
   const elector = leaderElect
@@ -301,13 +308,20 @@ export async function main(argv: string[]): Promise<number> {
         },
       },
     );
+    const scheduleWorkers = schedules.run(signal, {
+      concurrency,
+      onDone: (key, outcome, seconds, err) => {
+        metrics.onDone('benchmarkschedule')(key, outcome, seconds, err);
+        if (err) log.warn('schedule reconcile failed', { key, error: errorMessage(err) });
+      },
+    });
     if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     clearInterval(phaseTimer);
     for (const i of informers) void i.stop();
     // The queue shut down with the signal; a worker still in a call that is not an API request
     // (a Prometheus query) gets STOP_GRACE_MS, then the process goes on without it.
     let grace: ReturnType<typeof setTimeout> | undefined;
-    const late = await Promise.race([workers.then(() => false), new Promise<boolean>((r) => (grace = setTimeout(() => r(true), STOP_GRACE_MS)))]);
+    const late = await Promise.race([Promise.all([workers, scheduleWorkers]).then(() => false), new Promise<boolean>((r) => (grace = setTimeout(() => r(true), STOP_GRACE_MS)))]);
     clearTimeout(grace);
     if (late) log.warn('workers still busy after the leadership term ended', { graceMs: STOP_GRACE_MS });
     if (!stopping) {

@@ -56,6 +56,7 @@ import {
 import type { BenchmarkRunSpec } from '../api/schema.ts';
 import type { FieldError } from '../api/validate.ts';
 import { setCondition, type Condition } from './desired.ts';
+import { sameJson } from './status.ts';
 
 /** Scheduled times the walk from the last one looks at; more are `TooManyMissed`. */
 export const MAX_MISSED_LOOKBACK = 100;
@@ -298,11 +299,17 @@ export function pruneRuns(runs: readonly OwnedRun[], successLimit: number, faile
   return gone.sort(oldestFirst).map((r) => r.name);
 }
 
-/** The merge patch from `prev` to `next`: changed fields, and null for each field `next` dropped. */
+/**
+ * The merge patch from `prev` to `next`: changed fields, and null for each field `next` dropped.
+ * Compared as JSON with keys in any order (status.ts `sameJson`): the API server returns a custom
+ * object with its keys sorted, so a plain JSON.stringify would see every object field (the
+ * conditions, the history) as changed and send a patch on every pass (one the API server then
+ * finds changes nothing).
+ */
 export function statusPatch(prev: Record<string, unknown> | undefined, next: BenchmarkScheduleStatus): Record<string, unknown> {
   const patch: Record<string, unknown> = {};
   for (const k of Object.keys(prev ?? {})) if (!(k in next)) patch[k] = null;
-  for (const [k, v] of Object.entries(next)) if (v !== undefined && JSON.stringify(prev?.[k]) !== JSON.stringify(v)) patch[k] = v;
+  for (const [k, v] of Object.entries(next)) if (v !== undefined && (prev?.[k] === undefined || !sameJson(prev[k], v))) patch[k] = v;
   return patch;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Trends over many runs: each test's bounded history of compact points (src/api/history.ts),
  * the detection of a lasting shift in it, and a text sparkline. `swarmbench history` (src/cli/history.ts)
- * prints them from a folder of results.json files; the operator can keep the same history.
+ * prints them from a folder of results.json files; the operator keeps the same history for each
+ * BenchmarkSchedule (operator/schedule-history.ts).
  *
  * What is compared: the runs' own values (each point's `value`, the test's judged statistic),
  * one number per run, not the pooled samples of the runs. The runs are the replicates: the

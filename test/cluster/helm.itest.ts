@@ -173,6 +173,11 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
       ['list', 'benchmarkruns.swarmbench.io', '--all-namespaces'],
       ['watch', 'benchmarkruns.swarmbench.io', '-n', runs],
       ['patch', 'benchmarkruns.swarmbench.io', '--subresource=status', '-n', runs],
+      // A BenchmarkSchedule's runs (operator/schedule.ts): created from its template, deleted by uid.
+      ['create', 'benchmarkruns.swarmbench.io', '-n', runs],
+      ['delete', 'benchmarkruns.swarmbench.io', '-n', runs],
+      ['watch', 'benchmarkschedules.swarmbench.io', '-n', runs],
+      ['patch', 'benchmarkschedules.swarmbench.io', '--subresource=status', '-n', runs],
       ['create', 'jobs.batch', '-n', runs],
       ['delete', 'jobs.batch', '-n', runs],
       ['create', 'configmaps', '-n', runs],
@@ -199,6 +204,9 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
       ['create', 'leases.coordination.k8s.io', '-n', runs],
       ['delete', 'customresourcedefinitions.apiextensions.k8s.io'],
       ['update', 'benchmarkruns.swarmbench.io', '-n', runs], // the spec is the user's: status only
+      ['patch', 'benchmarkruns.swarmbench.io', '-n', runs],
+      ['update', 'benchmarkschedules.swarmbench.io', '-n', runs],
+      ['delete', 'benchmarkschedules.swarmbench.io', '-n', runs],
     ];
     for (const a of yes) expect(can(as, a), `operator should: ${a.join(' ')}`).toBe(true);
     for (const a of no) expect(can(as, a), `operator should not: ${a.join(' ')}`).toBe(false);

@@ -51,9 +51,16 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  * What the operator needs in every namespace it watches (a ClusterRole when it watches all, a
  * Role per namespace otherwise):
  * - benchmarkruns: read and watch; status through /status only; finalizers (blockOwnerDeletion);
+ *   create and delete: the runs of a BenchmarkSchedule (operator/schedule.ts: its scheduled runs,
+ *   the active runs concurrencyPolicy Replace deletes, the finished runs beyond its history
+ *   limits; each delete carries the run's uid as a precondition). Never update or patch: a run's
+ *   spec is the user's (or its schedule's template, at creation);
+ * - benchmarkschedules: read and watch; status through /status only; finalizers update (the runs
+ *   and the history ConfigMap a schedule controls carry blockOwnerDeletion);
  * - jobs: the step Jobs (create, read, watch, delete on cancel/cleanup; patch: `spec.suspend` on
  *   cancel, so the Job controller stops the runner at once, operator/cleanup.ts);
- * - configmaps: params, step results and seeds it creates, the export, the baseline it reads;
+ * - configmaps: params, step results and seeds it creates, the export, the baseline it reads; a
+ *   schedule's history ConfigMap (created, replaced) and its runs' exports (read);
  * - deployments deletecollection: removing a cancelled run's agent pools at once; list: a running
  *   step's pools, whose ReplicaFailure condition says a quota refused their pods (forensics.ts);
  * - events: the run's Events; list: a step Job's FailedCreate Events (a quota that refused its pod);
@@ -75,9 +82,12 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  *   garbage collector removes it with the run).
  */
 export const OPERATOR_NAMESPACED_RULES: PolicyRule[] = [
-  { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/status'], verbs: ['get', 'update', 'patch'] },
   { apiGroups: ['swarmbench.io'], resources: ['benchmarkruns/finalizers'], verbs: ['update'] },
+  { apiGroups: ['swarmbench.io'], resources: ['benchmarkschedules'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['swarmbench.io'], resources: ['benchmarkschedules/status'], verbs: ['get', 'update', 'patch'] },
+  { apiGroups: ['swarmbench.io'], resources: ['benchmarkschedules/finalizers'], verbs: ['update'] },
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'deletecollection'] },
