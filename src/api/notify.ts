@@ -10,7 +10,7 @@
  *     notify:
  *       - secretRef: { name: team-webhook, key: url }   # the URL is held in a Secret
  *         format: cloudevents                           # or slack; default cloudevents
- *         on: [finished, regressed, failed]             # default [finished]
+ *         events: [finished, regressed, failed]         # default [finished]
  *
  * At most `MAX_NOTIFY_TARGETS` targets, each (Secret, key, format) once. The Secret follows the
  * project's consent rule for Secrets the operator reads on a tenant's behalf (src/operator/policy.ts
@@ -34,8 +34,8 @@ export type NotifyFormat = z.infer<typeof NotifyFormat>;
 
 /** At most this many targets per run. */
 export const MAX_NOTIFY_TARGETS = 5;
-/** What `on` means when absent. */
-export const DEFAULT_NOTIFY_ON: readonly NotifyEvent[] = ['finished'];
+/** What `events` means when absent. */
+export const DEFAULT_NOTIFY_EVENTS: readonly NotifyEvent[] = ['finished'];
 
 // The same rules as schema.ts's SecretKeyRef (a Secret's name, a data key), restated here so that
 // this file does not import schema.ts (which may import this one).
@@ -58,7 +58,7 @@ export const NotifyTarget = z
     /** `cloudevents` (default): a CloudEvents 1.0 structured JSON body; `slack`: a Slack incoming-webhook body. */
     format: NotifyFormat.optional(),
     /** Which events go to this target (default: finished). */
-    on: z
+    events: z
       .array(NotifyEvent)
       .min(1)
       .max(NOTIFY_EVENTS.length)
@@ -84,7 +84,7 @@ export function targetKey(t: NotifyTarget): string {
 
 /** The events a target gets, in the order of NOTIFY_EVENTS. */
 export function targetEvents(t: NotifyTarget): NotifyEvent[] {
-  const on = t.on ?? DEFAULT_NOTIFY_ON;
+  const on = t.events ?? DEFAULT_NOTIFY_EVENTS;
   return NOTIFY_EVENTS.filter((e) => on.includes(e));
 }
 

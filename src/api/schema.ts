@@ -18,6 +18,7 @@ import { API_GROUP, API_VERSION, API_VERSION_FULL, CONFIG_KEY, DNS_SUBDOMAIN, LA
 import { Distribution } from '../stats.ts';
 import { Observations } from './observations.ts';
 import { Fingerprint } from './fingerprint.ts';
+import { NotificationsStatus, NotifySpec } from './notify.ts';
 
 // The resource's identity is defined once, with the other Kubernetes names, in kube/names.ts.
 export { API_GROUP, API_VERSION, API_VERSION_FULL };
@@ -269,6 +270,8 @@ export const BenchmarkRunSpec = z
       .strict()
       .optional(),
     suspend: z.boolean().optional(),
+    /** Webhooks told when an attempt ends (docs/notifications.md; the operator only). */
+    notify: NotifySpec.optional(),
   })
   .strict();
 export type BenchmarkRunSpec = z.infer<typeof BenchmarkRunSpec>;
@@ -615,6 +618,8 @@ export const BenchmarkRunStatus = z
       unavailable: z.number().int().min(0),
       figures: z.array(z.object({ step: z.string(), name: z.string(), unit: z.string(), value: z.number().optional(), reason: z.string().optional() })).max(32),
     }),
+    /** The settled notifications of the current attempt (src/api/notify.ts, docs/notifications.md). */
+    notifications: NotificationsStatus,
   })
   .partial();
 export type BenchmarkRunStatus = z.infer<typeof BenchmarkRunStatus>;

@@ -10,6 +10,8 @@ import type { RunCluster, RunObject } from './cluster.ts';
 import type { GpuScheduling, OperatorImages } from './desired.ts';
 import type { AdmissionSettings } from './policy.ts';
 import type { IngressPeer } from './netpol.ts';
+import type { NotifySettings } from './notify.ts';
+import type { Notifier } from './notify-sender.ts';
 import type { RunnerTries } from './tries.ts';
 
 export interface Deps {
@@ -40,6 +42,11 @@ export interface Deps {
   stuckAfterMs?: number;
   /** What ended the runner pods' tries, from the operator's pod watch (tries.ts); absent: not told. */
   tries?: RunnerTries | undefined;
+  /**
+   * Notifications (notify.ts, docs/notifications.md): the process's one Notifier (its queue sends,
+   * its `onSettled` enqueues the run) and the chart's settings. Absent: `spec.notify` is not acted on.
+   */
+  notify?: { notifier: Notifier; settings: NotifySettings } | undefined;
   now(): Date;
 }
 

@@ -155,7 +155,7 @@ export async function finishAttempt(
  * results.json a valid document of this run and attempt), else undefined: an export of another
  * attempt, or one that does not parse, is assembled and written anew.
  */
-function exportedDocument(cm: V1ConfigMap, ref: RunRef, attempt: number): ResultDocument | undefined {
+export function exportedDocument(cm: V1ConfigMap, ref: RunRef, attempt: number): ResultDocument | undefined {
   if (!belongsTo(cm, ref.uid) || cm.metadata?.labels?.[ATTEMPT_LABEL] !== String(attempt)) return undefined;
   const text = cm.data?.['results.json'];
   if (!text) return undefined;

@@ -22,7 +22,8 @@
  * runner ServiceAccount; default swarmbench-runner), --prometheus-url URL (the Prometheus of runs
  * that name none; its bearer token from $SWARMBENCH_PROMETHEUS_TOKEN), --gpu-defaults JSON
  * ({nodeSelector, tolerations, resources} for runs without spec.gpu), --admission JSON (default
- * $SWARMBENCH_ADMISSION: the admission policy, policy.ts `parseAdmission`), --agent-ingress-from JSON
+ * $SWARMBENCH_ADMISSION: the admission policy, policy.ts `parseAdmission`, with the notification
+ * settings: `notifySecrets`, `notifications` for where webhooks may go), --agent-ingress-from JSON
  * (default $SWARMBENCH_AGENT_INGRESS_FROM: the peers besides a run's own pods that its NetworkPolicy
  * admits to the agents, `{namespaceSelector, podSelector}` or a list: the scraping Prometheus),
  * --metrics-token-file PATH (default $SWARMBENCH_METRICS_TOKEN_FILE: the administrator's scrape token,
@@ -51,6 +52,8 @@ import { parseAdmission, type AdmissionSettings } from './policy.ts';
 import { CONFIGMAP_CACHED_COMPONENTS, KubeRunCluster, OPERATOR_CONFIGMAP_SELECTOR, keepsConfigMapData, scopedCaches } from './cluster.ts';
 import { Reconciler } from './reconcile.ts';
 import { scheduleWiring } from './schedule.ts';
+import { notifySettingsOf } from './notify.ts';
+import { Notifier } from './notify-sender.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
 import { errorMessage } from '../errors.ts';
 
@@ -258,10 +261,16 @@ export async function main(argv: string[]): Promise<number> {
     ...(metricsToken ? { metricsToken } : {}),
     admission: { ...admission, apiServerHosts: [...admission.apiServerHosts, ...apiServerHost(kc)] },
     ...(prometheusUrl ? { prometheus: { url: prometheusUrl, ...(token ? { token } : {}) } } : {}),
+    notify,
   });
   const metrics = new OperatorMetrics();
   metrics.trackQueue(queue);
   metrics.trackQueue(schedules.queue);
+  // Notifications (notify.ts, docs/notifications.md): one queue per process, its metrics on
+  // /metrics; the webhook policy and notifySecrets come with --admission (security.notifications.*,
+  // rbac.notifySecrets). A delivery that settles enqueues its run, whose reconcile records it.
+  const notifySettings = notifySettingsOf({ ...admission, apiServerHosts: [...admission.apiServerHosts, ...apiServerHost(kc)] });
+  const notify = { settings: notifySettings, notifier: new Notifier({ log, policy: notifySettings.policy, registry: metrics.registry, onSettled: (s) => queue.add(s.runKey) }) };
 
   const leaderElect = v['leader-elect'] !== 'false';
   const elector = leaderElect
@@ -340,6 +349,7 @@ export async function main(argv: string[]): Promise<number> {
         for (const i of informers) i.stop();
         await queue.shutdown({ drain: false });
       }
+      await notify.notifier.close();
       await server.close();
       resolve();
     };

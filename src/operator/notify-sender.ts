@@ -6,7 +6,13 @@
  * - **URL.** http or https only, at most 2048 characters, no `user:password@`; never loopback,
  *   link-local, a cloud metadata address or the API server (policy.ts `forbiddenHost`, the rule the
  *   operator applies to every tenant-chosen URL), and, when the administrator lists any, only under
- *   `allowedUrls` / on `allowedHosts`. The URL is a secret (webhook URLs carry their token): it is
+ *   `allowedUrls` / on `allowedHosts`; a private or cluster-internal receiver (policy.ts
+ *   `privateHost`: 10/8, 172.16/12, 192.168/16, fc00::/7, `*.svc`, one-label names, ...) only when
+ *   listed there or with `allowPrivate`. Before each try the name is resolved and every address it
+ *   gives is judged by the same rules (`resolvedProblem`): a public name pointing at the metadata
+ *   service, the API server or a cluster IP is refused. (The connection resolves the name again: a
+ *   DNS answer that changes in between, rebinding, is not caught; where that matters the
+ *   administrator lists the receivers and limits the operator's egress.) The URL is a secret (webhook URLs carry their token): it is
  *   never logged and never put in an error or a status; logs show `redactUrl` (scheme and host).
  *   Redirects are not followed (a 3xx is a refusal), so a receiver cannot send the operator on.
  * - **One try.** POST with the body's content type, a time limit per try; the answer's body is
@@ -27,22 +33,25 @@
  * - **close()** stops taking deliveries, aborts the tries in flight and the waits; what was not
  *   settled is sent again by the next operator (at-least-once, docs/notifications.md).
  */
+import { lookup } from 'node:dns/promises';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { NotifyEvent, NotifyFormat, NotificationRecord } from '../api/notify.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
-import { forbiddenHost, hostAllowed, underPrefix } from './policy.ts';
+import { forbiddenHost, hostAllowed, privateHost, underPrefix } from './policy.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The URL
 
-/** Where webhooks may go (the chart's proposed `security.notifications.*`; policy.ts's never-allowed list always applies). */
+/** Where webhooks may go (the chart's `security.notifications.*`, through `--admission`; policy.ts's never-allowed list always applies). */
 export interface WebhookPolicy {
   /** Hosts of the API server (admission's `apiServerHosts`): never a receiver. */
   apiServerHosts: readonly string[];
   /** Loopback receivers (only for a single-machine test cluster, like `security.prometheus.allowLoopback`). */
   allowLoopback?: boolean;
+  /** Private and cluster-internal receivers (policy.ts `privateHost`) besides those listed below. */
+  allowPrivate?: boolean;
   /** When any is listed, a URL must be under one of these prefixes or on one of `allowedHosts`. */
   allowedUrls?: readonly string[];
   allowedHosts?: readonly string[];
@@ -73,10 +82,42 @@ export function webhookUrl(text: string, policy: WebhookPolicy): URL {
   if (never) throw new WebhookUrlError(`the webhook host ${url.hostname} ${never}: never allowed as a receiver`);
   const urls = policy.allowedUrls ?? [];
   const hosts = policy.allowedHosts ?? [];
-  if ((urls.length || hosts.length) && !urls.some((p) => underPrefix(url, p)) && !hosts.some((h) => hostAllowed(url, h))) {
+  const listed = listedReceiver(url, policy);
+  if ((urls.length || hosts.length) && !listed) {
     throw new WebhookUrlError(`the webhook host ${url.host} is not one the cluster administrator allows (security.notifications.allowedUrls, allowedHosts)`);
   }
+  const internal = listed || policy.allowPrivate ? undefined : privateHost(url.hostname);
+  if (internal) throw new WebhookUrlError(`the webhook host ${url.hostname} ${internal}: ${PRIVATE_HINT}`);
   return url;
+}
+
+const PRIVATE_HINT = 'a private or cluster-internal receiver is allowed only when the cluster administrator lists it (security.notifications.allowedUrls, allowedHosts) or sets security.notifications.allowPrivate';
+
+/** Whether the administrator names this receiver (`allowedUrls`, `allowedHosts`). */
+function listedReceiver(url: URL, policy: WebhookPolicy): boolean {
+  return (policy.allowedUrls ?? []).some((p) => underPrefix(url, p)) || (policy.allowedHosts ?? []).some((h) => hostAllowed(url, h));
+}
+
+/**
+ * Why the addresses a webhook's name resolves to may not be used, or undefined: each one by the
+ * never-allowed rule, and, unless the receiver is listed or `allowPrivate`, by `privateHost`.
+ */
+export function resolvedProblem(url: URL, addresses: readonly string[], policy: WebhookPolicy): string | undefined {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const free = listedReceiver(url, policy) || policy.allowPrivate;
+  for (const a of addresses) {
+    const never = forbiddenHost(a, policy.apiServerHosts, { port, allowLoopback: policy.allowLoopback ?? false });
+    if (never) return `the webhook host ${url.hostname} resolves to ${a}, which ${never}: never allowed as a receiver`;
+    const internal = free ? undefined : privateHost(a);
+    if (internal) return `the webhook host ${url.hostname} resolves to ${a}, which ${internal}: ${PRIVATE_HINT}`;
+  }
+  return undefined;
+}
+
+/** The addresses of a host name (every one, as the system resolver gives them). */
+export async function lookupAll(hostname: string): Promise<string[]> {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 }
 
 /** What logs may show of a webhook URL: scheme and host, never user, path or query. */
@@ -213,6 +254,8 @@ export interface NotifierOptions extends Partial<RetryOptions> {
   onSettled?: (s: Settled) => void;
   random?: () => number;
   now?: () => Date;
+  /** The addresses of a host name, judged before each try (`resolvedProblem`); default `lookupAll`, the system resolver. */
+  lookup?: (hostname: string) => Promise<string[]>;
 }
 
 export type EnqueueResult = 'queued' | 'duplicate' | 'closed' | 'refused';
@@ -256,6 +299,7 @@ export class Notifier {
       onSettled: opts.onSettled,
       random: opts.random ?? Math.random,
       now: opts.now ?? (() => new Date()),
+      lookup: opts.lookup ?? lookupAll,
     };
     this.registry = opts.registry ?? new Registry();
     const registers = [this.registry];
@@ -361,7 +405,7 @@ export class Notifier {
     let r: TryResult;
     try {
       webhookUrl(d.url.href, this.o.policy);
-      r = await postOnce(d.url, d.body, d.contentType, this.o.timeoutMs, this.abort.signal);
+      r = (await this.resolved(d.url)) ?? (await postOnce(d.url, d.body, d.contentType, this.o.timeoutMs, this.abort.signal));
     } catch (err) {
       r = { ok: false, retry: false, reason: err instanceof WebhookUrlError ? err.message : scrub(errorMessage(err), d.url).slice(0, 200) };
     }
@@ -391,6 +435,27 @@ export class Notifier {
     }, wait);
     // A wait alone does not keep the process alive (close() clears it anyway).
     e.timer.unref();
+  }
+
+  /** The host's addresses judged (`resolvedProblem`): a refusal, a retry when it does not resolve in time, or undefined: go on. */
+  private async resolved(url: URL): Promise<TryResult | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let addresses: string[];
+    try {
+      addresses = await Promise.race([
+        this.o.lookup(url.hostname),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.o.timeoutMs} ms`)), this.o.timeoutMs))),
+      ]);
+    } catch (e) {
+      if (this.abort.signal.aborted) return { ok: false, retry: false, reason: 'the operator stopped' };
+      const code = (e as { code?: unknown }).code;
+      return { ok: false, retry: true, reason: scrub(`the webhook host ${url.hostname} does not resolve: ${typeof code === 'string' ? code : errorMessage(e)}`, url).slice(0, 200) };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.abort.signal.aborted) return { ok: false, retry: false, reason: 'the operator stopped' };
+    const problem = resolvedProblem(url, addresses, this.o.policy);
+    return problem ? { ok: false, retry: false, reason: problem } : undefined;
   }
 
   private settle(e: Entry, result: 'Delivered' | 'Failed', reason?: string): void {

@@ -4,7 +4,7 @@
  *
  * - **Events.** For the current attempt of a run that ended Succeeded or Failed: `finished` (every
  *   such end), `failed` (phase Failed), `regressed` (a metric regressed against the baseline). A
- *   target (`spec.notify[i]`, src/api/notify.ts) gets those of its `on` list. Cancelled runs, and runs
+ *   target (`spec.notify[i]`, src/api/notify.ts) gets those of its `events` list. Cancelled runs, and runs
  *   whose spec does not validate, are not notified.
  * - **CloudEvents 1.0**, structured JSON (`buildCloudEvent`): type `dev.swarmbench.run.<event>`,
  *   source `/apis/swarmbench.io/v1alpha1/namespaces/<ns>/benchmarkruns`, subject the run's name,
@@ -24,23 +24,28 @@
  *   outage, no notifications for old runs).
  * - **Secrets by consent**, the rule of policy.ts ("Secrets by consent", docs/security.md): the
  *   Secret of `spec.notify[i].secretRef` is used only when (1) the chart lets the operator read it
- *   (`notifySecrets`, proposed chart value `rbac.notifySecrets`; the operator's RBAC `get` names
+ *   (`notifySecrets`, the chart value `rbac.notifySecrets`; the operator's RBAC `get` names
  *   exactly those), (2) it exists, (3) it carries `swarmbench.io/consumer: "true"`. Admission checks
  *   that on metadata (`notifySecretViolations`); the send checks the label again on the Secret it
  *   reads (`resolveWebhook`): consent withdrawn before the send means nothing is sent.
- * - **Never blocking.** `reconcileNotifications` (the reconcile's one call, for a finished run) does
- *   only API reads it needs (the Secret, once per target until the delivery is queued) and hands
- *   the sending to the Notifier's queue; it returns the status patch to write, if any.
+ * - **Never blocking.** `reconcileNotifications` (through `notifyFinished`, the reconcile's one
+ *   call for a finished run) does only API reads it needs (the Secret, once per target until the
+ *   delivery is queued) and hands the sending to the Notifier's queue; it returns the status patch
+ *   to write, if any. Not notified either: an attempt that ended SpecInvalid (admission refused a
+ *   spec changed mid-run).
  */
 import type { V1ObjectMeta, V1Secret } from '@kubernetes/client-node';
 import { MAX_NOTIFICATION_RECORDS, NotificationsStatus, targetEvents, targetKey, type NotificationRecord, type NotifyEvent, type NotifySpec, type NotifyTarget } from '../api/notify.ts';
 import type { ResultDocument } from '../api/schema.ts';
 import type { FieldError, Validated } from '../api/validate.ts';
 import { isForbidden } from '../kube/client.ts';
-import { API_VERSION_FULL } from '../kube/names.ts';
+import { API_VERSION_FULL, exportName } from '../kube/names.ts';
 import type { RunObject } from './cluster.ts';
+import type { Deps, ReconcileResult, RunCtx } from './context.ts';
+import { exportedDocument } from './finish.ts';
 import { deliveryKey, webhookUrl, WebhookUrlError, type Notifier, type WebhookPolicy } from './notify-sender.ts';
-import { CONSUMER_LABEL, type AdmissionLookups, type Violation } from './policy.ts';
+import { CONSUMER_LABEL, type AdmissionLookups, type AdmissionSettings, type Violation } from './policy.ts';
+import { recordEvent, writeStatus } from './status.ts';
 
 export const EVENT_TYPE_PREFIX = 'dev.swarmbench.run.';
 /** The largest body sent (CloudEvents or Slack JSON, UTF-8 bytes). */
@@ -60,7 +65,14 @@ export function eventId(uid: string, attempt: number, event: NotifyEvent): strin
   return `${uid}.${attempt}.${event}`;
 }
 
-const isEnded = (run: RunObject): boolean => (run.status?.attempt ?? 0) >= 1 && (run.status?.phase === 'Succeeded' || run.status?.phase === 'Failed');
+/**
+ * Whether the current attempt ended Succeeded or Failed, and not because the spec could not run
+ * (a spec refused by admission after the attempt started: its `notify` is not trusted either).
+ */
+const isEnded = (run: RunObject): boolean =>
+  (run.status?.attempt ?? 0) >= 1 &&
+  (run.status?.phase === 'Succeeded' || run.status?.phase === 'Failed') &&
+  !run.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === 'SpecInvalid');
 
 function regressedIds(run: RunObject, doc?: ResultDocument): string[] {
   return doc?.comparison?.regressed ?? run.status?.comparison?.regressed ?? [];
@@ -326,7 +338,7 @@ export function encodeBody(ce: CloudEvent, format: NotifyTarget['format']): { bo
 
 /** What the chart decides for notifications. */
 export interface NotifySettings {
-  /** Secret names the chart lets the operator read for notifications (proposed `rbac.notifySecrets`); undefined: RBAC alone decides. */
+  /** Secret names the chart lets the operator read for notifications (`rbac.notifySecrets`); undefined: RBAC alone decides. */
   notifySecrets?: readonly string[] | undefined;
   policy: WebhookPolicy;
 }
@@ -479,4 +491,64 @@ export async function reconcileNotifications(run: RunObject, notify: NotifySpec 
     if (r !== 'closed') waiting++;
   }
   return { ...(records.length ? { patch: markNotified(run, records) } : {}), recorded: settled.map((s) => s.key), waiting };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reconcile's step
+
+/** While notifications are on their way, the run is looked at again after this long at the latest (a dropped one is queued again). */
+export const NOTIFY_RECHECK_MS = 60_000;
+
+/** The chart's notification settings as the admission policy carries them (`--admission`: rbac.notifySecrets, security.notifications.*). */
+export function notifySettingsOf(a: AdmissionSettings): NotifySettings {
+  const n = a.notifications;
+  return {
+    notifySecrets: a.notifySecrets,
+    policy: { apiServerHosts: a.apiServerHosts, allowLoopback: n.allowLoopback, allowPrivate: n.allowPrivate, allowedUrls: n.allowedUrls, allowedHosts: n.allowedHosts },
+  };
+}
+
+/**
+ * The reconcile's one call for a finished run (reconcile.ts): `reconcileNotifications` over the
+ * cluster (the Secret read live; the attempt's result document from its export ConfigMap, read
+ * only when something is to be queued), then what settled written into `status.notifications` (a
+ * merge patch guarded by the run's resourceVersion) with an event per notification, and forgotten
+ * by the Notifier only once the API server returned it in the status: an API server that drops the
+ * field (an old CRD) makes the Notifier keep it, so it is not sent again. Nothing waits on a
+ * receiver. A requeue while notifications are on their way (the Notifier's `onSettled` wakes the
+ * run sooner).
+ */
+export async function notifyFinished(deps: Deps, rc: RunCtx): Promise<ReconcileResult> {
+  const n = deps.notify;
+  const targets = rc.spec.notify;
+  if (!n || !targets?.length) return;
+  const { run, ref } = rc;
+  const out = await reconcileNotifications(run, targets, {
+    notifier: n.notifier,
+    settings: n.settings,
+    readSecret: (ns, name) => deps.cluster.readSecret(ns, name),
+    loadResult: async () => {
+      const attempt = run.status?.attempt ?? 0;
+      const name = run.status?.export?.configMapName ?? exportName(ref.name, rc.spec.export?.configMapName);
+      const cm = await deps.cluster.read('ConfigMap', ref.namespace, name, { live: true });
+      return cm ? exportedDocument(cm, ref, attempt) : undefined;
+    },
+    now: () => deps.now(),
+  });
+  if (out.patch) {
+    const before = new Set(notificationRecords(run).map((r) => deliveryKey(r.id, r.target)));
+    await writeStatus(deps, run, out.patch);
+    const stored = notificationRecords(run);
+    const kept = new Set(stored.map((r) => deliveryKey(r.id, r.target)));
+    n.notifier.forget(out.recorded.filter((k) => kept.has(k)));
+    const lost = out.patch.notifications.filter((r) => !kept.has(deliveryKey(r.id, r.target)));
+    if (lost.length) deps.log.warn('status.notifications was not stored (is the BenchmarkRun CRD up to date?): the notifications stay held, not sent again', { run: ref.name, lost: lost.length });
+    for (const r of stored.filter((x) => !before.has(deliveryKey(x.id, x.target)))) {
+      const what = `attempt ${r.attempt}: ${r.event} notification to ${r.target}`;
+      await recordEvent(deps, run, r.result === 'Delivered'
+        ? { type: 'Normal', reason: 'Notified', message: `${what} delivered (${r.tries} ${r.tries === 1 ? 'try' : 'tries'}), id ${r.id}` }
+        : { type: 'Warning', reason: 'NotificationFailed', message: `${what} failed: ${r.reason ?? 'no reason'}` });
+    }
+  }
+  return out.waiting ? { requeueAfterMs: NOTIFY_RECHECK_MS } : undefined;
 }

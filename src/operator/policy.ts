@@ -18,6 +18,11 @@
  *   whoever may write Secrets in that namespace, consents for every run of that namespace. The
  *   operator reads the Secret's metadata to decide; the token itself is read only later, for the
  *   observations (finish.ts), and reaches the runner through a `secretKeyRef` (desired.ts).
+ * - **Notifications** (docs/notifications.md): `spec.notify[].secretRef` by the same consent rule,
+ *   with `notifySecrets` (`rbac.notifySecrets`) in place of `tokenSecrets` (notify.ts
+ *   `admitNotify`, called by the reconcile after `admitSpec`); where a webhook may go is
+ *   `notifications` (`security.notifications.*`, notify-sender.ts `webhookUrl`), judged when it is
+ *   sent. `privateHost` is the rule a webhook meets unless the administrator allows it.
  * - **Where a token goes.** With a bearerTokenSecretRef, `spec.prometheus.url` must match
  *   `security.prometheus.allowedUrls` (URL prefixes: same scheme, host and port, path on a segment
  *   boundary) or `allowedHosts` (`host`, `host:port` or `*.domain`). Without a token any http(s)
@@ -91,6 +96,14 @@ export interface AdmissionSettings {
   prometheus: { allowedUrls: string[]; allowedHosts: string[]; restrictUrlsWithoutToken: boolean; allowLoopback: boolean };
   scheduling: { allowedNodeSelectorKeys: string[]; allowedTolerations: AllowedToleration[]; allowedExtendedResources: string[] };
   agentResources: { default: ResourceSpec; max: Record<string, Quantity> };
+  /** Secret names runs may use in `spec.notify[].secretRef` (`rbac.notifySecrets`); undefined: RBAC alone decides. */
+  notifySecrets?: string[] | undefined;
+  /**
+   * Where webhooks may go (`security.notifications.*`; notify-sender.ts WebhookPolicy): when any
+   * `allowedUrls`/`allowedHosts` is listed, only there; private and cluster-internal receivers only
+   * when listed or with `allowPrivate`; loopback only with `allowLoopback` (a single-machine test cluster).
+   */
+  notifications: { allowedUrls: string[]; allowedHosts: string[]; allowPrivate: boolean; allowLoopback: boolean };
 }
 
 /** The chart's default values (charts/swarmbench/values.yaml), also what an operator without `--admission` uses. */
@@ -106,6 +119,7 @@ export const DEFAULT_ADMISSION: AdmissionSettings = {
     default: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
     max: { cpu: '4', memory: '8Gi' },
   },
+  notifications: { allowedUrls: [], allowedHosts: [], allowPrivate: false, allowLoopback: false },
 };
 
 /** One broken rule: the field, and what is wrong and how to allow it. */
@@ -246,14 +260,7 @@ function hostPort(entry: string): { host: string; port?: string } {
  * scheme). `allowLoopback` lets loopback through (settings.prometheus.allowLoopback).
  */
 export function forbiddenHost(hostname: string, apiServerHosts: readonly string[] = [], opts: { port?: string; allowLoopback?: boolean } = {}): string | undefined {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.+$/, '');
-  const v4 = ipv4(host);
-  const v6 = v4 ? undefined : ipv6(host);
-  // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) addresses are judged as IPv4.
-  const mapped = v6 && v6.slice(0, 5).every((g) => g === 0) && (v6[5] === 0xffff || (v6[5] === 0 && (v6[6] !== 0 || v6[7]! > 1)))
-    ? [v6[6]! >> 8, v6[6]! & 255, v6[7]! >> 8, v6[7]! & 255]
-    : undefined;
-  const b = v4 ?? mapped;
+  const { host, v4: b, v6 } = ipOf(hostname);
   const isApi = (h: string): boolean => apiServerHosts.map(hostPort).some((e) => e.host === h && (e.port === undefined || e.port === opts.port));
   if (isApi(host) || (b && isApi(b.join('.')))) return 'is the Kubernetes API server';
   if (b) {
@@ -272,6 +279,53 @@ export function forbiddenHost(hostname: string, apiServerHosts: readonly string[
   if (host === 'localhost' || host.endsWith('.localhost')) return opts.allowLoopback ? undefined : 'is a loopback name';
   if (METADATA_NAMES.includes(host)) return 'is a cloud metadata name';
   if (/^kubernetes(\.default(\.svc(\..*)?)?)?$/.test(host)) return 'is the Kubernetes API server';
+  return undefined;
+}
+
+/**
+ * A host as a URL gives it: lower-cased, without brackets or trailing dots, and, for an IP literal,
+ * its IPv4 bytes (IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d addresses judged as
+ * IPv4) or its IPv6 groups.
+ */
+function ipOf(hostname: string): { host: string; v4?: number[] | undefined; v6?: number[] | undefined } {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.+$/, '');
+  const v4 = ipv4(host);
+  if (v4) return { host, v4 };
+  const v6 = ipv6(host);
+  const mapped = v6 && v6.slice(0, 5).every((g) => g === 0) && (v6[5] === 0xffff || (v6[5] === 0 && (v6[6] !== 0 || v6[7]! > 1)))
+    ? [v6[6]! >> 8, v6[6]! & 255, v6[7]! >> 8, v6[7]! & 255]
+    : undefined;
+  return mapped ? { host, v4: mapped } : { host, v6 };
+}
+
+/**
+ * Why a host is private or internal to the cluster, or undefined: an address of a private,
+ * shared (carrier-grade NAT), benchmarking, multicast or reserved range (IPv4 10/8, 172.16/12,
+ * 192.168/16, 100.64/10, 198.18/15, 224/3; IPv6 fc00::/7, fec0::/10, ff00::/8), or a name that the
+ * cluster's DNS answers (one label, `*.svc`, `*.cluster.local`, `*.svc.<cluster domain>`). A
+ * webhook meets this unless the administrator allows it (notify-sender.ts); it is judged on the
+ * URL's host and again on the addresses a name resolves to.
+ */
+export function privateHost(hostname: string): string | undefined {
+  const { host, v4: b, v6 } = ipOf(hostname);
+  if (b) {
+    if (b[0] === 10) return 'is a private address (10.0.0.0/8)';
+    if (b[0] === 172 && b[1]! >= 16 && b[1]! <= 31) return 'is a private address (172.16.0.0/12)';
+    if (b[0] === 192 && b[1] === 168) return 'is a private address (192.168.0.0/16)';
+    if (b[0] === 100 && b[1]! >= 64 && b[1]! <= 127) return 'is a shared address (100.64.0.0/10)';
+    if (b[0] === 198 && (b[1] === 18 || b[1] === 19)) return 'is a benchmarking address (198.18.0.0/15)';
+    if (b[0]! >= 224) return 'is a multicast or reserved address (224.0.0.0/3)';
+    return undefined;
+  }
+  if (v6) {
+    if ((v6[0]! & 0xfe00) === 0xfc00) return 'is a unique local address (fc00::/7)';
+    if ((v6[0]! & 0xffc0) === 0xfec0) return 'is a site-local address (fec0::/10)';
+    if ((v6[0]! & 0xff00) === 0xff00) return 'is a multicast address (ff00::/8)';
+    return undefined;
+  }
+  if (host === 'localhost' || host.endsWith('.localhost')) return undefined; // loopback: forbiddenHost's
+  if (!host.includes('.')) return 'is a name the cluster\'s DNS completes (a single label)';
+  if (/\.svc$|\.svc\.|\.cluster\.local$/.test(host)) return 'is a cluster-internal name';
   return undefined;
 }
 
@@ -467,6 +521,16 @@ const AdmissionJson = z
       .object({ default: z.strictObject({ requests: resourceMap.optional(), limits: resourceMap.optional() }), max: resourceMap })
       .partial()
       .strict(),
+    notifySecrets: z.array(z.string().min(1).max(253)).max(256),
+    notifications: z
+      .object({
+        allowedUrls: z.array(z.url({ protocol: /^https?$/ })).max(256),
+        allowedHosts: z.array(z.string().min(1).max(260).regex(/^(\*\.)?[a-z0-9.[\]:-]+$/i, 'must be host, host:port or *.domain')).max(256),
+        allowPrivate: z.boolean(),
+        allowLoopback: z.boolean(),
+      })
+      .partial()
+      .strict(),
   })
   .partial()
   .strict();
@@ -497,6 +561,7 @@ export function parseAdmission(text: string | undefined, runtime: { operatorName
     ...(runtime.operatorNamespace ? { operatorNamespace: runtime.operatorNamespace } : {}),
     apiServerHosts: [...new Set((runtime.apiServerHosts ?? []).filter(Boolean))],
     ...(a.tokenSecrets ? { tokenSecrets: a.tokenSecrets } : {}),
+    ...(a.notifySecrets ? { notifySecrets: a.notifySecrets } : {}),
     prometheus: {
       allowedUrls: a.prometheus?.allowedUrls ?? d.prometheus.allowedUrls,
       allowedHosts: a.prometheus?.allowedHosts ?? d.prometheus.allowedHosts,
@@ -511,6 +576,12 @@ export function parseAdmission(text: string | undefined, runtime: { operatorName
     agentResources: {
       default: (a.agentResources?.default as ResourceSpec | undefined) ?? d.agentResources.default,
       max: a.agentResources?.max ?? d.agentResources.max,
+    },
+    notifications: {
+      allowedUrls: a.notifications?.allowedUrls ?? d.notifications.allowedUrls,
+      allowedHosts: a.notifications?.allowedHosts ?? d.notifications.allowedHosts,
+      allowPrivate: a.notifications?.allowPrivate ?? d.notifications.allowPrivate,
+      allowLoopback: a.notifications?.allowLoopback ?? d.notifications.allowLoopback,
     },
   };
 }

@@ -39,6 +39,11 @@
  *     (`Rejected` or `Forbidden`) and the server's message, one Warning event, no requeue. The run
  *     is then finished and costs no write until it changes (a new generation or rerun annotation).
  *     Anything else (a 409, a 5xx, a lost connection) is thrown: the work queue retries it with backoff.
+ * 10. A finished attempt (Succeeded or Failed) of a run with `spec.notify`: its notifications are
+ *     handed to the Notifier's queue, and those that settled are recorded in
+ *     `status.notifications` (notify.ts `notifyFinished`, docs/notifications.md). This runs before
+ *     3. to 9. on every reconcile of a finished run, so an operator that restarts sends what was not
+ *     recorded. `spec.notify`'s Secrets are admitted with the rest of the spec in 2. (`admitNotify`).
  */
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { StepResult } from '../api/schema.ts';
@@ -58,6 +63,7 @@ import { conditionsFor, jobState, resolvedConflict, type GpuScheduling, type Ope
 import type { IngressPeer } from './netpol.ts';
 import { finishAttempt } from './finish.ts';
 import { deleteOtherPools, endedExplanation, failStuckStep, STUCK_AFTER_MS, stepProblems, stuckProblem } from './forensics.ts';
+import { admitNotify, notifyFinished, notifySettingsOf } from './notify.ts';
 import { DEFAULT_ADMISSION, admitSpec, type AdmissionSettings } from './policy.ts';
 import type { RunnerTries } from './tries.ts';
 import { conditionsOf, recordEvent, refusalOf, writeStatus, type Refusal, type RunEvent } from './status.ts';
@@ -95,6 +101,8 @@ export interface ReconcilerOptions {
   stuckAfterMs?: number;
   /** What ended runner tries, from the operator's pod watch (tries.ts): told as Events while the Job goes on. */
   tries?: RunnerTries;
+  /** Notifications (notify.ts): the process's Notifier and the chart's settings; absent: `spec.notify` is not acted on. */
+  notify?: Deps['notify'];
   now?: () => Date;
 }
 
@@ -126,6 +134,7 @@ export class Reconciler {
       pollMs: opts.pollMs ?? 30_000,
       stuckAfterMs: opts.stuckAfterMs ?? STUCK_AFTER_MS,
       tries: opts.tries,
+      notify: opts.notify,
       now: opts.now ?? (() => new Date()),
     };
   }
@@ -150,7 +159,9 @@ export class Reconciler {
     // Secret's consent withdrawn, does not rewrite a finished run's results).
     const settled = finished && attempt > 0 && status.observedGeneration === generation && (run.metadata.annotations?.[RERUN_ANNOTATION] ?? status.lastRerun ?? undefined) === (status.lastRerun ?? undefined);
     const schema = validateSpec(run.spec ?? {});
-    const v = settled ? schema : await admitSpec(schema, run, deps.admission ?? DEFAULT_ADMISSION, deps.cluster);
+    const admission = deps.admission ?? DEFAULT_ADMISSION;
+    // spec.notify's Secrets by the same consent rule (notify.ts `admitNotify`: after the policy, so that policy.ts need not import notify.ts).
+    const v = settled ? schema : await admitNotify(await admitSpec(schema, run, admission, deps.cluster), run, notifySettingsOf(admission), deps.cluster);
     if (!v.ok) {
       const message = `the spec cannot run:\n${formatErrors(v.errors)}`;
       const event: RunEvent = { type: 'Warning', reason: 'SpecInvalid', message };
@@ -164,7 +175,10 @@ export class Reconciler {
     // 9. A refusal of the API server that a retry would meet again ends the attempt, once.
     const stage: Stage = { starting: false };
     try {
-      return await this.decide(rc, attempt, finished, running, stage);
+      // 10. The notifications of a finished attempt (notify.ts): queued, never waited on; what
+      // settled is recorded in the status. Before 4., so a new attempt does not lose them.
+      const notified = finished ? await notifyFinished(deps, rc) : undefined;
+      return sooner(await this.decide(rc, attempt, finished, running, stage), notified);
     } catch (e) {
       const refusal = refusalOf(e);
       if (!refusal) throw e;
@@ -341,6 +355,13 @@ export class Reconciler {
           : `the ${step.name} runner Job completed without writing its result${why ? ` (${why.message})` : ''}`,
     };
   }
+}
+
+/** The earlier of two reconcile results (no requeue counts as never). */
+function sooner(a: ReconcileResult, b: ReconcileResult): ReconcileResult {
+  if (!a) return b;
+  if (!b) return a;
+  return a.requeueAfterMs <= b.requeueAfterMs ? a : b;
 }
 
 type ReadResult = { result: StepResult } | Conflict | { problem: string } | { none: true };

@@ -102,6 +102,12 @@ export const NOTES: Record<string, string> = {
   'spec.cleanup.ttlSecondsAfterFinished': 'Seconds after the attempt finished before the cleanup (with `OnSuccess`: after a Succeeded attempt).',
   'spec.cleanup.ttlSecondsAfterFailure': 'With `OnSuccess`: seconds a Failed or Cancelled attempt is kept for inspection (its Jobs, pods and step results), then cleaned up. Default one day.',
   'spec.suspend': '`true` cancels a running attempt (phase Cancelled) and starts none.',
+  'spec.notify': 'Webhooks told when an attempt ends Succeeded or Failed: a CloudEvent or a Slack message, sent by the operator with retries and recorded in `status.notifications` (docs/notifications.md). At most 5 targets, each Secret, key and format once. The operator only: `swarmbench run` sends none.',
+  'spec.notify[].secretRef': 'The Secret of the run\'s namespace whose key holds the webhook URL. The Secret must consent (label `swarmbench.io/consumer: "true"`) and, where the chart lists any, be in `rbac.notifySecrets`; otherwise the run is SpecInvalid naming this field.',
+  'spec.notify[].secretRef.name': 'Secret name.',
+  'spec.notify[].secretRef.key': 'Key whose value is the webhook URL (http or https, at most 2048 characters).',
+  'spec.notify[].format': '`cloudevents`: a CloudEvents 1.0 structured JSON body; `slack`: a Slack incoming-webhook body.',
+  'spec.notify[].events': 'The events this target gets: `finished` (every end), `regressed` (a test regressed against the baseline), `failed` (phase Failed).',
   'status': 'Written by the operator through the /status subresource.',
   'status.phase': 'Phase of the current attempt.',
   'status.observedGeneration': 'The `metadata.generation` of the spec the current attempt runs.',
@@ -163,6 +169,15 @@ export const NOTES: Record<string, string> = {
   'status.observations.figures[].unit': 'Its unit.',
   'status.observations.figures[].value': 'Its value; absent when it is unavailable.',
   'status.observations.figures[].reason': 'Why it is unavailable (at most 200 characters), never a 0 instead.',
+  'status.notifications': 'The notifications of the current attempt that settled (delivered, or given up for good), one per event and target: an operator that restarts sends what is not recorded here, never again what is.',
+  'status.notifications[].id': 'The CloudEvent `id`, `<run uid>.<attempt>.<event>`: the same on every send of the event.',
+  'status.notifications[].event': '`finished`, `regressed` or `failed`.',
+  'status.notifications[].target': 'The target as `<secret>/<key>:<format>` (never the URL).',
+  'status.notifications[].attempt': 'The attempt notified.',
+  'status.notifications[].result': '`Delivered` (a 2xx answer) or `Failed` (refused, the tries spent, or the Secret unusable).',
+  'status.notifications[].tries': 'HTTP requests made by the operator that settled it (0: none could be made).',
+  'status.notifications[].at': 'When it settled.',
+  'status.notifications[].reason': 'Why it failed (never the URL).',
 };
 
 /** Defaults as a run resolves them, read off the resolved params of each mode. */
@@ -202,6 +217,8 @@ const FIXED_DEFAULTS: Record<string, string> = {
   'spec.suspend': '`false`',
   'spec.baseline.failOnRegression': '`false`',
   'spec.baseline.configMapRef.key': '`results.json`',
+  'spec.notify[].format': '`cloudevents`',
+  'spec.notify[].events': '`[finished]`',
 };
 
 function isObj(v: unknown): v is Json {

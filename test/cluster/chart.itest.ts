@@ -4,7 +4,8 @@
  * - `helm lint --strict` with the default values and with the namespaced-mode values file;
  * - bad values fail `helm template` with a message naming the field (values.schema.json);
  * - the rendered RBAC rules are exactly the constants of src/platform/kubernetes/rbac.ts, cluster-wide
- *   and per namespace; no `*`; no Secret access unless rbac.prometheusTokenSecrets, then by name only;
+ *   and per namespace; no `*`; no Secret access unless rbac.prometheusTokenSecrets or rbac.notifySecrets,
+ *   then by name only;
  * - the operator's flags and env, and `--gpu-defaults` accepted by the operator's own parser;
  * - the ServiceMonitor/PodMonitor only where the cluster serves monitoring.coreos.com/v1;
  * - manifests/install.yaml is a fresh rendering (test/cluster/gen-install.ts; `npm run gen:install`);
@@ -251,6 +252,13 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
         expect(r.resourceNames).toEqual(['tok-a', 'tok-b']);
       }
     }
+    // rbac.notifySecrets (webhook URLs, docs/notifications.md) joins the same rule, each name once.
+    const both = render(['--set', 'rbac.prometheusTokenSecrets={tok-a}', '--set', 'rbac.notifySecrets={hook-b,tok-a}']);
+    expect(rulesOf(find(both, 'ClusterRole', 'swarmbench'))).toEqual(
+      norm([...OPERATOR_NAMESPACED_RULES, operatorBindRule('swarmbench-runner'), operatorSecretRule(['tok-a', 'hook-b', 'tok-a']), ...OPERATOR_CLUSTER_RULES]),
+    );
+    const hooks = render(['--set', 'rbac.notifySecrets={hook-a}', '--set', 'watchNamespaces={a}']);
+    expect(allRules(hooks).filter((r) => r.resources.includes('secrets') && r.resourceNames).map((r) => [r.verbs, r.resourceNames])).toEqual([[['get'], ['hook-a']]]);
   });
 
   it('rbac.create false renders no RBAC at all', () => {
@@ -295,7 +303,7 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
       resources: { limits: { 'nvidia.com/gpu': 1 } },
     });
     // The admission policy: the chart's defaults are the operator's defaults (src/operator/policy.ts).
-    expect(parseAdmission(flags.get('--admission'))).toEqual({ ...DEFAULT_ADMISSION, tokenSecrets: [] });
+    expect(parseAdmission(flags.get('--admission'))).toEqual({ ...DEFAULT_ADMISSION, tokenSecrets: [], notifySecrets: [] });
     expect(parseIngressPeers(flags.get('--agent-ingress-from'))).toHaveLength(1);
     const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.value ?? e.valueFrom]));
     expect(env).toEqual({

@@ -76,6 +76,10 @@ export const BAD_RUNS: BadRun[] = [
   rejected('bad-baseline-key', 'a baseline key with a space', { ...SMALL, baseline: { configMapRef: { name: 'base', key: 'results json' } } }, 'spec.baseline.configMapRef.key'),
   rejected('bad-token-name', 'a token Secret name with upper case', { ...SMALL, prometheus: { url: PROM, bearerTokenSecretRef: { name: 'Prom_Token', key: 'token' } } }, 'spec.prometheus.bearerTokenSecretRef.name'),
   rejected('bad-token-key', 'a token key with a slash', { ...SMALL, prometheus: { url: PROM, bearerTokenSecretRef: { name: 'prom-token', key: '../token' } } }, 'spec.prometheus.bearerTokenSecretRef.key'),
+  rejected('bad-notify-format', 'a notify format that does not exist', { ...SMALL, notify: [{ secretRef: { name: 'hook', key: 'url' }, format: 'email' }] }, 'spec.notify[0].format'),
+  rejected('bad-notify-event', 'a notify event that does not exist', { ...SMALL, notify: [{ secretRef: { name: 'hook', key: 'url' }, events: ['started'] }] }, 'spec.notify[0].events[0]'),
+  rejected('bad-notify-secret', 'a notify Secret name with upper case', { ...SMALL, notify: [{ secretRef: { name: 'Team_Hook', key: 'url' } }] }, 'spec.notify[0].secretRef.name'),
+  rejected('bad-notify-many', 'six notify targets', { ...SMALL, notify: [1, 2, 3, 4, 5, 6].map((i) => ({ secretRef: { name: `hook-${i}`, key: 'url' } })) }, 'spec.notify'),
   rejected('bad-query-name', 'a query name that is no metric name', { ...SMALL, prometheus: { url: PROM, queries: [{ name: '1bad', query: 'up' }] } }, 'spec.prometheus.queries[0].name'),
   // Node selector values that would break the operator's label selector, and bad tolerations.
   rejected('bad-selector-comma', 'a node selector value with a comma', { ...SMALL, gpu: { nodeSelector: { 'nvidia.com/gpu.present': 'true,false' } } }, 'spec.gpu.nodeSelector'),
@@ -107,6 +111,8 @@ export const BAD_RUNS: BadRun[] = [
   invalid('selector-host', 'a node selector key runs may not use', { ...SMALL, gpu: { nodeSelector: { 'kubernetes.io/hostname': 'node-a' } } }, /spec\.gpu\.nodeSelector\.kubernetes\.io\/hostname: node label kubernetes\.io\/hostname is not one runs may select on/),
   invalid('toleration-exists', 'an Exists toleration with a value', { ...SMALL, gpu: { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', value: 'x' }] } }, /spec\.gpu\.tolerations\[0\]\.value: must be empty when operator is 'Exists'/),
   invalid('toleration-seconds', 'tolerationSeconds without NoExecute', { ...SMALL, gpu: { tolerations: [{ key: 'nvidia.com/gpu', effect: 'NoSchedule', tolerationSeconds: 30 }] } }, /spec\.gpu\.tolerations\[0\]\.effect: tolerationSeconds needs effect 'NoExecute'/),
+  invalid('notify-twice', 'the same notify target twice', { ...SMALL, notify: [{ secretRef: { name: 'hook', key: 'url' } }, { secretRef: { name: 'hook', key: 'url' }, format: 'cloudevents' }] }, /spec\.notify: must not repeat a target/),
+  invalid('notify-no-secret', 'a notify Secret that does not exist', { ...SMALL, notify: [{ secretRef: { name: 'no-such-hook', key: 'url' } }] }, /spec\.notify\[0\]\.secretRef\.name: Secret no-such-hook not found/),
   invalid('quantity', 'a CPU limit that is no quantity', { ...SMALL, agents: { poolSize: 3, resources: { limits: { cpu: 'lots' } } } }, /spec\.agents\.resources\.limits\.cpu: lots is not a Kubernetes quantity/),
   invalid('request-over-limit', 'a CPU request above its limit', { ...SMALL, agents: { poolSize: 3, resources: { requests: { cpu: '4' }, limits: { cpu: '1' } } } }, /spec\.agents\.resources\.requests\.cpu: 4 is above limits\.cpu/),
   // Names over 63 characters and dotted names: accepted (names.ts hashes them into every object name and label); the operator handles them as any other.

@@ -3,7 +3,9 @@
  * (Helm 4 from the tools cache, else Helm 3; skipped with the reason when neither is there):
  * - `--admission` carries security.* and agents.resources.*, and the operator's own parser
  *   (src/operator/policy.ts parseAdmission) reads back exactly those values; the chart's defaults
- *   are DEFAULT_ADMISSION; tokenSecrets is rbac.prometheusTokenSecrets (absent without rbac.create);
+ *   are DEFAULT_ADMISSION; tokenSecrets is rbac.prometheusTokenSecrets and notifySecrets is
+ *   rbac.notifySecrets (both absent without rbac.create); security.notifications.* reach the
+ *   webhook policy, secure by default (no Secret, no private, cluster-internal or loopback receiver);
  * - `--agent-ingress-from` is networkPolicy.prometheusSelector (src/operator/netpol.ts parses it),
  *   absent when networkPolicy.enabled is false or the selector is empty;
  * - the operator's NetworkPolicy admits ingress only on port 8080 of the operator's pods;
@@ -19,6 +21,8 @@ import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/paths.ts';
 import { parseIngressPeers } from '../../src/operator/netpol.ts';
+import { notifySettingsOf } from '../../src/operator/notify.ts';
+import { webhookUrl, WebhookUrlError } from '../../src/operator/notify-sender.ts';
 import { DEFAULT_ADMISSION, parseAdmission } from '../../src/operator/policy.ts';
 import { HELM3_BIN, TOOLS_BIN } from '../cluster/lib/config.ts';
 
@@ -56,11 +60,29 @@ const skip = HELM ? undefined : `no helm in ${TOOLS_BIN} or ${HELM3_BIN} (npm ru
 if (skip) process.stderr.write(`chart-security: SKIPPED, ${skip}\n`);
 
 describe.skipIf(!!skip)(skip ? `chart security values [SKIPPED: ${skip}]` : 'chart security values', () => {
-  it('--admission: the chart defaults are the operator defaults; tokenSecrets follows rbac', () => {
+  it('--admission: the chart defaults are the operator defaults; tokenSecrets and notifySecrets follow rbac', () => {
     const f = flags(render());
-    expect(parseAdmission(f.get('--admission'))).toEqual({ ...DEFAULT_ADMISSION, tokenSecrets: [] });
+    expect(parseAdmission(f.get('--admission'))).toEqual({ ...DEFAULT_ADMISSION, tokenSecrets: [], notifySecrets: [] });
     expect(parseAdmission(flags(render(['--set', 'rbac.prometheusTokenSecrets={tok-a,tok-b}'])).get('--admission')).tokenSecrets).toEqual(['tok-a', 'tok-b']);
-    expect(parseAdmission(flags(render(['--set', 'rbac.create=false'])).get('--admission')).tokenSecrets).toBeUndefined();
+    expect(parseAdmission(flags(render(['--set', 'rbac.notifySecrets={hook-a}'])).get('--admission')).notifySecrets).toEqual(['hook-a']);
+    const noRbac = parseAdmission(flags(render(['--set', 'rbac.create=false'])).get('--admission'));
+    expect(noRbac.tokenSecrets).toBeUndefined();
+    expect(noRbac.notifySecrets).toBeUndefined();
+  });
+
+  it('notifications are secure by default: no Secret may be used, private, cluster-internal and loopback receivers refused', () => {
+    const a = parseAdmission(flags(render()).get('--admission'));
+    expect(a.notifySecrets).toEqual([]);
+    expect(a.notifications).toEqual({ allowedUrls: [], allowedHosts: [], allowPrivate: false, allowLoopback: false });
+    const policy = notifySettingsOf(a).policy;
+    for (const url of ['http://10.0.0.7/hook', 'http://receiver.team-a.svc:8080/hook', 'http://receiver/hook', 'http://127.0.0.1:9/hook', 'http://169.254.169.254/']) {
+      expect(() => webhookUrl(url, policy), url).toThrow(WebhookUrlError);
+    }
+    expect(webhookUrl('https://hooks.example.com/T0/abc', policy).host).toBe('hooks.example.com');
+    // An internal receiver the administrator lists is allowed (and only listed receivers then).
+    const listed = notifySettingsOf(parseAdmission(flags(render(['--set', 'security.notifications.allowedHosts={receiver.monitoring.svc:8080}'])).get('--admission'))).policy;
+    expect(webhookUrl('http://receiver.monitoring.svc:8080/hook', listed).hostname).toBe('receiver.monitoring.svc');
+    expect(() => webhookUrl('https://hooks.example.com/T0/abc', listed)).toThrow(/not one the cluster administrator allows/);
   });
 
   it('--admission carries every security and agents value', () => {
@@ -68,12 +90,17 @@ describe.skipIf(!!skip)(skip ? `chart security values [SKIPPED: ${skip}]` : 'cha
       '--set', 'security.prometheus.allowedUrls={http://prom.monitoring.svc:9090}',
       '--set', 'security.prometheus.allowedHosts={*.prom.example.com}',
       '--set', 'security.prometheus.restrictUrlsWithoutToken=true',
+      '--set', 'security.notifications.allowedUrls={https://hooks.example.com/services/}',
+      '--set', 'security.notifications.allowedHosts={*.hooks.example.org}',
+      '--set', 'security.notifications.allowPrivate=true',
+      '--set', 'security.notifications.allowLoopback=true',
       '--set', 'security.scheduling.allowedNodeSelectorKeys={cloud.google.com/gke-accelerator}',
       '--set-json', 'security.scheduling.allowedTolerations=[{"key":"dedicated","value":"bench","effect":"NoSchedule"}]',
       '--set', 'security.scheduling.allowedExtendedResources={amd.com/gpu}',
       '--set-json', 'agents.resources={"default":{"requests":{"cpu":"250m"}},"max":{"memory":"2Gi"}}',
     ]));
     const a = parseAdmission(f.get('--admission'));
+    expect(a.notifications).toEqual({ allowedUrls: ['https://hooks.example.com/services/'], allowedHosts: ['*.hooks.example.org'], allowPrivate: true, allowLoopback: true });
     expect(a.prometheus).toEqual({ allowedUrls: ['http://prom.monitoring.svc:9090'], allowedHosts: ['*.prom.example.com'], restrictUrlsWithoutToken: true, allowLoopback: false });
     expect(a.scheduling).toEqual({ allowedNodeSelectorKeys: ['cloud.google.com/gke-accelerator'], allowedTolerations: [{ key: 'dedicated', value: 'bench', effect: 'NoSchedule' }], allowedExtendedResources: ['amd.com/gpu'] });
     // --set-json replaces the map it names; helm merges maps with the defaults, so limits and cpu max stay.
@@ -135,6 +162,9 @@ describe.skipIf(!!skip)(skip ? `chart security values [SKIPPED: ${skip}]` : 'cha
     [['--set', 'agents.resources.max.cpu=lots'], /agents\/resources\/max\/cpu.*pattern/],
     [['--set-json', 'security.scheduling.allowedTolerations=[{"effect":"NoSchedule"}]'], /allowedTolerations\/0.*key/],
     [['--set', 'security.prometheus.allowedUrls={ftp://x}'], /allowedUrls\/0.*pattern/],
+    [['--set', 'security.notifications.allowedUrls={ftp://x}'], /notifications\/allowedUrls\/0.*pattern/],
+    [['--set', 'security.notifications.allowPrivate=yes'], /allowPrivate/],
+    [['--set', 'rbac.notifySecrets={Not_A_Name}'], /notifySecrets\/0.*pattern/],
     [['--set', 'security.nope=1'], /additional propert(y|ies) 'nope' not allowed/],
     [['--set', 'metrics.podMonitor.sampleLimit=0'], /sampleLimit.*minimum/],
     [['--set', 'networkPolicy.prometheusSelector.pods.x=y'], /additional propert(y|ies) 'pods' not allowed/],

@@ -22,7 +22,7 @@ import {
   reconcileNotifications, resolveWebhook, runEvents, slackPayload, type NotifyContext,
 } from '../../src/operator/notify.ts';
 import {
-  Notifier, parseRetryAfter, retryDelay, webhookUrl, type Delivery, type NotifierOptions, type Settled, type WebhookPolicy,
+  Notifier, parseRetryAfter, resolvedProblem, retryDelay, webhookUrl, type Delivery, type NotifierOptions, type Settled, type WebhookPolicy,
 } from '../../src/operator/notify-sender.ts';
 import { CONSUMER_LABEL } from '../../src/operator/policy.ts';
 import { compareRuns } from '../../src/report/baseline.ts';
@@ -204,6 +204,10 @@ describe('the CloudEvent', () => {
     expect(runEvents(finishedRun({ phase: 'Cancelled' }))).toEqual([]);
     expect(runEvents(finishedRun({ phase: 'Running' }))).toEqual([]);
     expect(runEvents(finishedRun({ attempt: 0 }))).toEqual([]);
+    // An attempt ended because the spec could not run (admission refused it later): its notify is not trusted.
+    const invalid = finishedRun({ phase: 'Failed' });
+    invalid.status!.conditions = conditionsFor([], 2, 'Failed', 'SpecInvalid', 'the spec cannot run', FINISHED_AT);
+    expect(runEvents(invalid)).toEqual([]);
   });
 });
 
@@ -230,12 +234,12 @@ describe('the Slack payload', () => {
 describe('the spec field', () => {
   const t = (name: string, format?: 'slack' | 'cloudevents') => ({ secretRef: { name, key: 'url' }, ...(format ? { format } : {}) });
   it('takes up to 5 targets, refuses a 6th, a repeated target or event, and bad names with the field', () => {
-    expect(NotifySpec.safeParse([t('a'), t('a', 'slack'), { ...t('b'), on: ['finished', 'regressed', 'failed'] }]).success).toBe(true);
+    expect(NotifySpec.safeParse([t('a'), t('a', 'slack'), { ...t('b'), events: ['finished', 'regressed', 'failed'] }]).success).toBe(true);
     const six = NotifySpec.safeParse(Array.from({ length: MAX_NOTIFY_TARGETS + 1 }, (_, i) => t(`s${i}`)));
     expect(six.success).toBe(false);
     expect(NotifySpec.safeParse([t('a'), t('a', 'cloudevents')]).error!.issues[0]!.message).toMatch(/must not repeat a target/);
-    const rep = NotifySpec.safeParse([{ ...t('a'), on: ['failed', 'failed'] }]);
-    expect(rep.error!.issues[0]).toMatchObject({ path: [0, 'on'], message: 'must not repeat an event' });
+    const rep = NotifySpec.safeParse([{ ...t('a'), events: ['failed', 'failed'] }]);
+    expect(rep.error!.issues[0]).toMatchObject({ path: [0, 'events'], message: 'must not repeat an event' });
     const bad = NotifySpec.safeParse([t('Bad_Name')]);
     expect(bad.error!.issues[0]!.path).toEqual([0, 'secretRef', 'name']);
     expect(NotifySpec.safeParse([{ ...t('a'), url: 'https://x' }]).success).toBe(false);
@@ -330,6 +334,73 @@ describe('the webhook URL', () => {
     const allow: WebhookPolicy = { apiServerHosts: [], allowedHosts: ['*.slack.com'] };
     expect(webhookUrl('https://hooks.slack.com/x', allow).href).toBe('https://hooks.slack.com/x');
     expect(() => webhookUrl('https://evil.example/x', allow)).toThrow(/not one the cluster administrator allows/);
+  });
+});
+
+describe('private and cluster-internal receivers', () => {
+  const p: WebhookPolicy = { apiServerHosts: ['10.96.0.1'] };
+  const internal = [
+    'http://10.1.2.3/SECRET', 'http://172.20.0.1/SECRET', 'http://192.168.1.1/SECRET', 'http://100.64.0.1/SECRET', 'http://198.18.0.1/SECRET',
+    'http://239.1.1.1/SECRET', 'http://[fd00::1]/SECRET', 'http://[::ffff:10.0.0.1]/SECRET', 'http://receiver.team-a.svc:8080/SECRET',
+    'http://receiver.team-a.svc.cluster.local/SECRET', 'http://receiver/SECRET', 'http://x.cluster.local/SECRET',
+  ];
+
+  it('are refused by default, naming the chart values that would allow them and never the path; public hosts pass', () => {
+    for (const url of internal) {
+      let msg = '';
+      try {
+        webhookUrl(url, p);
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      expect(msg, url).toMatch(/(private|shared|benchmarking|multicast|unique local|cluster).*security\.notifications\.allowPrivate/);
+      expect(msg).not.toContain('SECRET');
+    }
+    for (const ok of ['https://hooks.slack.com/x', 'http://172.32.0.1/x', 'http://8.8.8.8/x', 'https://[2001:db8::1]/x']) expect(webhookUrl(ok, p).href).toBe(ok);
+  });
+
+  it('pass with allowPrivate, or when listed; the never-allowed ones stay refused', () => {
+    for (const url of internal) expect(webhookUrl(url, { ...p, allowPrivate: true }).pathname).toBe('/SECRET');
+    const listed: WebhookPolicy = { ...p, allowedHosts: ['receiver.team-a.svc:8080'], allowedUrls: ['http://10.1.2.3/'] };
+    expect(webhookUrl('http://receiver.team-a.svc:8080/h', listed).port).toBe('8080');
+    expect(webhookUrl('http://10.1.2.3/h', listed).host).toBe('10.1.2.3');
+    expect(() => webhookUrl('http://192.168.1.1/h', listed)).toThrow(/not one the cluster administrator allows/);
+    expect(() => webhookUrl('http://169.254.169.254/h', { ...p, allowPrivate: true })).toThrow(/metadata/);
+    expect(() => webhookUrl('https://10.96.0.1/h', { ...p, allowPrivate: true })).toThrow(/API server/);
+  });
+
+  it('the addresses a name resolves to are judged too: metadata, API server and loopback never, private unless allowed', () => {
+    const u = new URL('https://hooks.example.com/SECRET');
+    expect(resolvedProblem(u, ['93.184.215.14', '2606:2800:21f:cb07::1'], p)).toBeUndefined();
+    expect(resolvedProblem(u, ['93.184.215.14', '169.254.169.254'], { ...p, allowPrivate: true })).toMatch(/resolves to 169\.254\.169\.254, which is a cloud metadata address: never allowed/);
+    expect(resolvedProblem(u, ['10.96.0.1'], { ...p, allowPrivate: true })).toMatch(/Kubernetes API server/);
+    expect(resolvedProblem(u, ['127.0.0.1'], p)).toMatch(/loopback/);
+    expect(resolvedProblem(u, ['127.0.0.1'], { ...p, allowLoopback: true })).toBeUndefined();
+    expect(resolvedProblem(u, ['10.2.3.4'], p)).toMatch(/resolves to 10\.2\.3\.4, which is a private address \(10\.0\.0\.0\/8\).*allowPrivate/);
+    expect(resolvedProblem(u, ['10.2.3.4'], { ...p, allowPrivate: true })).toBeUndefined();
+    expect(resolvedProblem(u, ['10.2.3.4'], { ...p, allowedHosts: ['hooks.example.com'] })).toBeUndefined();
+    expect(resolvedProblem(u, ['fd12::5'], p)).toMatch(/unique local/);
+    expect(resolvedProblem(u, ['10.2.3.4'], p)).not.toContain('SECRET');
+  });
+
+  it('the Notifier resolves before each try: a name pointing inside is refused without a request; one that does not resolve is retried, then fails', async () => {
+    const inside = notifier({ lookup: async () => ['10.0.0.5'] });
+    expect(inside.enqueue(delivery('https://hooks.example.com/T0K3N'))).toBe('queued');
+    await until(() => inside.done.length === 1);
+    expect(inside.done[0]!.record).toMatchObject({ result: 'Failed', tries: 1, reason: expect.stringMatching(/^refused: the webhook host hooks\.example\.com resolves to 10\.0\.0\.5, which is a private address/) });
+    const asked: string[] = [];
+    const nowhere = notifier({ maxTries: 3, lookup: async (h) => (asked.push(h), Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${h}`), { code: 'ENOTFOUND' }))) });
+    nowhere.enqueue(delivery('https://hooks.invalid/T0K3N'));
+    await until(() => nowhere.done.length === 1);
+    expect(asked).toEqual(['hooks.invalid', 'hooks.invalid', 'hooks.invalid']);
+    expect(nowhere.done[0]!.record).toMatchObject({ result: 'Failed', tries: 3, reason: 'gave up after 3 tries: the webhook host hooks.invalid does not resolve: ENOTFOUND' });
+    // The real resolver: an IP literal is itself, and a loopback receiver is reached when allowed.
+    const r = await receiver(() => ({ status: 204 }));
+    const real = notifier();
+    real.enqueue(delivery(`${r.base}/T0K3N`));
+    await until(() => real.done.length === 1);
+    expect(real.done[0]!.record).toMatchObject({ result: 'Delivered', tries: 1 });
+    expect(r.got).toHaveLength(1);
   });
 });
 
@@ -472,8 +543,8 @@ describe('delivery to a real receiver', () => {
 describe('exactly once, nearly: the status helpers across restarts', () => {
   const hookSecret = (url: string): V1Secret => ({ metadata: { name: 'hook', labels: { [CONSUMER_LABEL]: 'true' } }, data: { url: Buffer.from(url).toString('base64') } });
   const spec = NotifySpec.parse([
-    { secretRef: { name: 'hook', key: 'url' }, on: ['finished', 'failed'] },
-    { secretRef: { name: 'hook', key: 'url' }, format: 'slack', on: ['regressed'] },
+    { secretRef: { name: 'hook', key: 'url' }, events: ['finished', 'failed'] },
+    { secretRef: { name: 'hook', key: 'url' }, format: 'slack', events: ['regressed'] },
   ]);
   /** Writes a status patch into the run, as the API server's merge patch does. */
   const apply = (run: RunObject, patch?: Record<string, unknown>): void => {

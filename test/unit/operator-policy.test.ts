@@ -334,6 +334,13 @@ describe('--admission', () => {
     expect(a.prometheus).toEqual({ allowedUrls: ['http://prom:9090'], allowedHosts: ['*.example.com'], restrictUrlsWithoutToken: false, allowLoopback: false });
     expect(a.scheduling).toEqual({ ...DEFAULT_ADMISSION.scheduling, allowedTolerations: [{ key: 'dedicated', effect: 'NoSchedule' }] });
     expect(a.agentResources).toEqual({ default: DEFAULT_ADMISSION.agentResources.default, max: { cpu: 2 } });
+    expect(a.notifySecrets).toBeUndefined();
+    expect(a.notifications).toEqual(DEFAULT_ADMISSION.notifications);
+    // The notification settings (rbac.notifySecrets, security.notifications.*): secure by default.
+    expect(DEFAULT_ADMISSION.notifications).toEqual({ allowedUrls: [], allowedHosts: [], allowPrivate: false, allowLoopback: false });
+    const n = parseAdmission(JSON.stringify({ notifySecrets: ['hook'], notifications: { allowedHosts: ['hooks.example.com'], allowLoopback: true } }));
+    expect(n.notifySecrets).toEqual(['hook']);
+    expect(n.notifications).toEqual({ allowedUrls: [], allowedHosts: ['hooks.example.com'], allowPrivate: false, allowLoopback: true });
   });
 
   it('bad input throws naming the field', () => {
@@ -342,6 +349,9 @@ describe('--admission', () => {
     expect(() => parseAdmission('{"agentResources":{"max":{"cpu":"lots"}}}')).toThrow(/--admission: agentResources\.max\.cpu: must be a Kubernetes quantity/);
     expect(() => parseAdmission('{"scheduling":{"allowedTolerations":[{"effect":"NoSchedule"}]}}')).toThrow(/allowedTolerations\.0\.key/);
     expect(() => parseAdmission('{"nope":1}')).toThrow(/--admission/);
+    expect(() => parseAdmission('{"notifications":{"allowedUrls":["ftp://x"]}}')).toThrow(/--admission: notifications\.allowedUrls\.0/);
+    expect(() => parseAdmission('{"notifications":{"allowPrivate":"yes"}}')).toThrow(/--admission: notifications\.allowPrivate/);
+    expect(() => parseAdmission('{"notifySecrets":[""]}')).toThrow(/--admission: notifySecrets\.0/);
   });
 });
 

@@ -72,14 +72,16 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
-The admission policy as `--admission` JSON (src/operator/policy.ts parseAdmission). tokenSecrets
-only when the chart makes the RBAC (then exactly rbac.prometheusTokenSecrets); otherwise RBAC
-alone decides which Secrets the operator can read.
+The admission policy as `--admission` JSON (src/operator/policy.ts parseAdmission), with where
+webhooks may go (security.notifications). tokenSecrets and notifySecrets only when the chart makes
+the RBAC (then exactly rbac.prometheusTokenSecrets and rbac.notifySecrets); otherwise RBAC alone
+decides which Secrets the operator can read.
 */}}
 {{- define "swarmbench.admission" -}}
-{{- $a := dict "prometheus" .Values.security.prometheus "scheduling" .Values.security.scheduling "agentResources" .Values.agents.resources }}
+{{- $a := dict "prometheus" .Values.security.prometheus "notifications" .Values.security.notifications "scheduling" .Values.security.scheduling "agentResources" .Values.agents.resources }}
 {{- if .Values.rbac.create }}
 {{- $_ := set $a "tokenSecrets" (.Values.rbac.prometheusTokenSecrets | default list) }}
+{{- $_ := set $a "notifySecrets" (.Values.rbac.notifySecrets | default list) }}
 {{- end }}
 {{- toJson $a }}
 {{- end }}

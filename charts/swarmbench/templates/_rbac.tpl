@@ -3,7 +3,7 @@ The RBAC rules, exactly those of src/platform/kubernetes/rbac.ts (test/cluster/c
 compares the rendered rules with its constants; change both together).
 */}}
 
-{{/* OPERATOR_NAMESPACED_RULES + operatorBindRule(<fullname>-runner) [+ operatorSecretRule(names)] */}}
+{{/* OPERATOR_NAMESPACED_RULES + operatorBindRule(<fullname>-runner) [+ operatorSecretRule(prometheusTokenSecrets + notifySecrets)] */}}
 {{- define "swarmbench.rules.operatorNamespaced" -}}
 - apiGroups: ["swarmbench.io"]
   resources: ["benchmarkruns"]
@@ -57,7 +57,7 @@ compares the rendered rules with its constants; change both together).
   resources: ["clusterroles"]
   verbs: ["bind"]
   resourceNames: [{{ include "swarmbench.runnerClusterRole" . | quote }}]
-{{- with .Values.rbac.prometheusTokenSecrets }}
+{{- with concat (.Values.rbac.prometheusTokenSecrets | default list) (.Values.rbac.notifySecrets | default list) | uniq }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]

@@ -74,8 +74,9 @@ export function runnerRunRules(configMapNames: string[]): PolicyRule[] {
  *   Secret and nothing is read back; the name is recorded in the params ConfigMap). No get, list
  *   or watch: the operator cannot read the Secrets of a watched namespace (kube-system's in
  *   all-namespaces mode), its own token Secrets included. The only Secrets it may `get` are the
- *   Prometheus token Secrets the administrator names (`operatorSecretRule`, resourceNames; the
- *   chart's `rbac.prometheusTokenSecrets`), whose metadata admission reads (consent). No update,
+ *   Prometheus token and webhook Secrets the administrator names (`operatorSecretRule`,
+ *   resourceNames; the chart's `rbac.prometheusTokenSecrets` and `rbac.notifySecrets`), whose
+ *   metadata admission reads (consent) and whose value is read when it is used. No update,
  *   patch or delete: a token is never overwritten, and the garbage collector removes it with the
  *   run;
  * - networkpolicies get/create: the run's NetworkPolicy over its agents (never changed; the
@@ -118,9 +119,12 @@ export function operatorLeaseRules(leaseName: string): PolicyRule[] {
   ];
 }
 
-/** Optional, per watched namespace: read only the named Secrets (runs' Prometheus tokens). */
+/**
+ * Optional, per watched namespace: read only the named Secrets (runs' Prometheus tokens, the
+ * chart's `rbac.prometheusTokenSecrets`, and webhook URLs, `rbac.notifySecrets`), each name once.
+ */
 export function operatorSecretRule(names: string[]): PolicyRule {
-  return { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [...names].sort() };
+  return { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [...new Set(names)].sort() };
 }
 
 function renderRules(rules: PolicyRule[]): string {
