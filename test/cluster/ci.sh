@@ -53,7 +53,9 @@ say "real nodes: image build (reuses ~/.cache/swarmbench/images when the sources
 trap 'say "cluster:down (trap)"; SWARMBENCH_NODES=real npm run -s cluster:down || true' EXIT
 SWARMBENCH_NODES=real npm run -s cluster:up
 say "real nodes up"
-SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts test/cluster/real-nodes.itest.ts test/cluster/cluster.itest.ts
+# The mode for the tests too (and SWARMBENCH_REQUIRE_REAL_NODES: real-nodes.itest.ts fails rather
+# than skips on the node agent).
+SWARMBENCH_NODES=real SWARMBENCH_REQUIRE_REAL_NODES=1 SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts test/cluster/real-nodes.itest.ts test/cluster/cluster.itest.ts
 SWARMBENCH_REQUIRE_IMAGES=1 npx vitest run --config test/images/vitest.config.ts
 say "real-node and image tests passed"
 trap - EXIT

@@ -385,7 +385,9 @@ describe.skipIf(!!notUp)(title, () => {
 
 describe.skipIf(!!notUp)(`${title}: lifecycle`, () => {
   const cli = (cmd: string): Promise<{ stdout: string; stderr: string }> =>
-    run(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), cmd], { env: process.env, maxBuffer: 16 << 20 });
+    // The node mode this file started in: a `down` removes <state>/node-mode, and an `up` without
+    // SWARMBENCH_NODES would bring back the node agent (CI's real-node pass once ran on it).
+    run(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), cmd], { env: { ...process.env, SWARMBENCH_NODES: NODE_MODE }, maxBuffer: 16 << 20 });
 
   it('up after a crash recovers, up twice is a no-op, and down leaves no process and no listening port', async () => {
     // A crash: kill -9 the API server and etcd behind the harness's back.

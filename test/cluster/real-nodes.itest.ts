@@ -22,6 +22,7 @@ const CPU = NODES.filter((n) => n.gpu === 0).map((n) => n.name);
 const down = await clusterNotUp();
 const why = down ? `cluster not up: ${down}` : NODE_MODE !== 'real' ? 'the cluster runs the node agent (SWARMBENCH_NODES=real for real nodes)' : undefined;
 if (down && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${down}); run npm run cluster:up`);
+if (why && !down && process.env.SWARMBENCH_REQUIRE_REAL_NODES === '1') throw new Error(`SWARMBENCH_REQUIRE_REAL_NODES=1 but ${why}`);
 if (why) console.warn(`\n*** real-node tests SKIPPED: ${why} ***\n`);
 const title = why ? `real nodes [SKIPPED: ${why}]` : 'real nodes';
 
