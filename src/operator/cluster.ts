@@ -297,7 +297,8 @@ const MAX_REMEMBERED_RUNS = 1024;
 /** The requests' time limits and the signal that stops them (kube/client.ts `makeApiClient`). */
 export type KubeRunClusterOptions = ApiClientOptions;
 
-async function orUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
+/** The object, or undefined where the API server says 404. */
+export async function orUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
   try {
     return await get();
   } catch (e) {

@@ -22,7 +22,7 @@ import { isConflict, isNotFound, makeApiClient, type ApiClientOptions } from '..
 import { runMetadata, type BenchmarkRunObject } from '../kube/informer.ts';
 import { API_GROUP, API_VERSION, BENCHMARKRUN_PLURAL, BENCHMARKSCHEDULE_PLURAL, isControlledBy, labelValue } from '../kube/names.ts';
 import { SCHEDULE_LABEL } from '../api/schedule.ts';
-import type { CacheView } from './cluster.ts';
+import { orUndefined, type CacheView } from './cluster.ts';
 import type { HistoryCluster } from './schedule-history.ts';
 import type { RunLike, RunObjectToCreate, ScheduleObject } from './schedule-plan.ts';
 
@@ -49,15 +49,6 @@ export interface ScheduleCluster extends HistoryCluster {
    */
   patchScheduleStatus(namespace: string, name: string, status: Record<string, unknown>, resourceVersion?: string): Promise<void>;
   createEvent(event: CoreV1Event): Promise<void>;
-}
-
-async function orUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await get();
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
 }
 
 /** The runs of the schedule among `runs`: in the namespace, controlled by the schedule's uid. */

@@ -44,6 +44,7 @@ import type { ReconcileResult } from './context.ts';
 import { KubeScheduleCluster, type LiveSchedule, type ScheduleCluster } from './schedule-cluster.ts';
 import { HistoryMemory, recordHistory, shiftEvents } from './schedule-history.ts';
 import { ownedRunOf, planSchedule, statusPatch, type OwnedRun, type RunLike, type RunToCreate, type ScheduleEvent } from './schedule-plan.ts';
+import { operatorEvent } from './status.ts';
 
 /** How long a run this reconciler created (or deleted) counts as such while the cache does not show it (ms). */
 export const EXPECTATION_MS = 60_000;
@@ -120,22 +121,15 @@ export interface ScheduleReconcilerOptions {
   history?: { maxBytes?: number; maxPoints?: number; samples?: number };
 }
 
-/** The core/v1 Event of a schedule's event (the form of the run's, status.ts `recordEvent`). */
+/** The core/v1 Event of a schedule's event (status.ts `operatorEvent`, as the run's). */
 export function scheduleEvent(s: LiveSchedule, ev: ScheduleEvent, now: Date): CoreV1Event {
   const m = s.metadata;
-  return {
-    metadata: { generateName: `${m.name}.`, namespace: m.namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [SCHEDULE_LABEL]: labelValue(m.name) } },
-    involvedObject: { apiVersion: API_VERSION_FULL, kind: BENCHMARKSCHEDULE_KIND, name: m.name, namespace: m.namespace, uid: m.uid },
-    type: ev.type,
-    reason: ev.reason,
-    message: ev.message.slice(0, 1024),
-    firstTimestamp: now,
-    lastTimestamp: now,
-    count: 1,
-    source: { component: 'swarmbench-operator' },
-    reportingComponent: 'swarmbench.io/operator',
-    reportingInstance: process.env.POD_NAME ?? 'swarmbench-operator',
-  };
+  return operatorEvent(
+    { generateName: `${m.name}.`, namespace: m.namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [SCHEDULE_LABEL]: labelValue(m.name) } },
+    { apiVersion: API_VERSION_FULL, kind: BENCHMARKSCHEDULE_KIND, name: m.name, namespace: m.namespace, uid: m.uid },
+    ev,
+    now,
+  );
 }
 
 /**

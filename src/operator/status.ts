@@ -49,15 +49,11 @@ export async function writeStatus(deps: Deps, run: RunObject, patch: Record<stri
   return true;
 }
 
-/** Records an event on the run (callers decide that something really happened). */
-export async function recordEvent(deps: Deps, run: RunObject, ev: RunEvent): Promise<void> {
-  const now = deps.now();
-  const body: CoreV1Event = {
-    metadata: {
-      ...(ev.name ? { name: ev.name } : { generateName: `${run.metadata.name}.` }),
-      namespace: run.metadata.namespace, labels: runLabels(run.metadata.name, run.status?.attempt),
-    },
-    involvedObject: { apiVersion: API_VERSION_FULL, kind: BENCHMARKRUN_KIND, name: run.metadata.name, namespace: run.metadata.namespace, uid: run.metadata.uid },
+/** A core/v1 Event the operator records on one of its objects (a run's, a schedule's). */
+export function operatorEvent(metadata: CoreV1Event['metadata'], involvedObject: CoreV1Event['involvedObject'], ev: { type: string; reason: string; message: string }, now: Date): CoreV1Event {
+  return {
+    metadata,
+    involvedObject,
     type: ev.type,
     reason: ev.reason,
     message: ev.message.slice(0, 1024),
@@ -68,6 +64,16 @@ export async function recordEvent(deps: Deps, run: RunObject, ev: RunEvent): Pro
     reportingComponent: 'swarmbench.io/operator',
     reportingInstance: process.env.POD_NAME ?? 'swarmbench-operator',
   };
+}
+
+/** Records an event on the run (callers decide that something really happened). */
+export async function recordEvent(deps: Deps, run: RunObject, ev: RunEvent): Promise<void> {
+  const body = operatorEvent(
+    { ...(ev.name ? { name: ev.name } : { generateName: `${run.metadata.name}.` }), namespace: run.metadata.namespace, labels: runLabels(run.metadata.name, run.status?.attempt) },
+    { apiVersion: API_VERSION_FULL, kind: BENCHMARKRUN_KIND, name: run.metadata.name, namespace: run.metadata.namespace, uid: run.metadata.uid },
+    ev,
+    deps.now(),
+  );
   try {
     await deps.cluster.createEvent(body);
   } catch (e) {

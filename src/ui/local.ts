@@ -62,25 +62,13 @@ export function rowOf(doc: ResultDocument, id: string, source: string): RunRow {
   };
 }
 
+/** A row with no figures yet (a run not started, a file that cannot be read). */
+function bareRow(id: string, namespace: string, name: string, phase: RunRow['phase'], source: string): RunRow {
+  return { id, namespace, name, attempt: 1, phase, mode: null, progress: null, verdict: null, successRate: null, passed: null, total: null, regressions: null, startedAt: null, durationMs: null, source };
+}
+
 function unreadableRow(id: string, file: string, error: string): RunRow {
-  return {
-    id,
-    namespace: '',
-    name: dirname(resolve(file)).split(/[\\/]/).pop() || file,
-    attempt: 1,
-    phase: 'Unreadable',
-    mode: null,
-    progress: null,
-    verdict: null,
-    successRate: null,
-    passed: null,
-    total: null,
-    regressions: null,
-    startedAt: null,
-    durationMs: null,
-    source: file,
-    error,
-  };
+  return { ...bareRow(id, '', dirname(resolve(file)).split(/[\\/]/).pop() || file, 'Unreadable', file), error };
 }
 
 interface Entry {
@@ -193,23 +181,7 @@ export class LiveRun {
 
   constructor(run: { name: string; namespace?: string | undefined; outDir: string }) {
     this.resultsFile = undefined;
-    this.row = {
-      id: this.id,
-      namespace: run.namespace ?? '',
-      name: run.name,
-      attempt: 1,
-      phase: 'Pending',
-      mode: null,
-      progress: null,
-      verdict: null,
-      successRate: null,
-      passed: null,
-      total: null,
-      regressions: null,
-      startedAt: null,
-      durationMs: null,
-      source: join(run.outDir, 'results.json'),
-    };
+    this.row = bareRow(this.id, run.namespace ?? '', run.name, 'Pending', join(run.outDir, 'results.json'));
   }
 
   subscribe(fn: Listener): () => void {
