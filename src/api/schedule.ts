@@ -23,7 +23,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { API_VERSION_FULL, BENCHMARKSCHEDULE_KIND, BENCHMARKSCHEDULE_PLURAL, DNS_SUBDOMAIN, LABEL_VALUE, qualifiedNameProblem } from '../kube/names.ts';
-import { BenchmarkRunSpec, Condition, ObjectMeta, Verdict } from './schema.ts';
+import { BenchmarkRunSpec, Condition, MAX_BASELINE_POOL, ObjectMeta, Verdict } from './schema.ts';
 import { checkManifest, shapeProblem, zodErrors, type Validated } from './validate.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -41,8 +41,6 @@ export const TRIGGER_ANNOTATION = 'swarmbench.io/trigger';
  * `status.lastRunNow`). Any token: a timestamp, a commit, a counter.
  */
 export const RUN_NOW_ANNOTATION = 'swarmbench.io/run-now';
-/** On a run of a `pooled` baseline policy: the runs of the pool, comma-separated, newest first. */
-export const BASELINE_POOL_ANNOTATION = 'swarmbench.io/baseline-pool';
 /** Label and annotation keys under this prefix are SwarmBench's: a run template may not set them. */
 export const RESERVED_PREFIX = 'swarmbench.io/';
 
@@ -56,7 +54,8 @@ export const TEMPLATE_ANNOTATION_MAX_LENGTH = 4096;
 export const HISTORY_LIMIT_MAX = 100;
 export const DEADLINE_MIN_SECONDS = 10;
 export const DEADLINE_MAX_SECONDS = 31_536_000;
-export const POOL_MAX = 20;
+/** A `pooled` policy's most runs: the most a run's spec.baseline.pool names. */
+export const POOL_MAX = MAX_BASELINE_POOL;
 /** Runs of one schedule active at once (concurrencyPolicy Allow): more wait. */
 export const MAX_ACTIVE_RUNS = 10;
 /** Missed times kept in `status.missed`, newest last. */
@@ -223,7 +222,7 @@ export const BenchmarkScheduleSpec = z
     if (run.suspend !== undefined) ctx.addIssue({ code: 'custom', message: 'must not be set in a schedule: suspend the schedule (spec.suspend)', path: at('suspend') });
     const policy = s.baseline?.policy ?? 'none';
     if (policy !== 'none') {
-      for (const k of ['runRef', 'configMapRef'] as const) {
+      for (const k of ['runRef', 'configMapRef', 'pool'] as const) {
         if (run.baseline?.[k] !== undefined) ctx.addIssue({ code: 'custom', message: `must not be set with baseline policy '${policy}' (the schedule chooses the baseline)`, path: at('baseline', k) });
       }
     }

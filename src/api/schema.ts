@@ -219,14 +219,31 @@ export const PrometheusSpec = z
   })
   .strict();
 
+/** The most runs a pooled baseline (`spec.baseline.pool`) names; report/baseline.ts MAX_POOLED_RUNS. */
+export const MAX_BASELINE_POOL = 10;
+
 export const BaselineSpec = z
   .object({
     runRef: objectName('BenchmarkRun').optional(),
     configMapRef: z.object({ name: objectName('ConfigMap'), key: configKey.optional() }).strict().optional(),
+    /**
+     * A pooled baseline: runs of this namespace (newest first) whose samples are pooled, test by
+     * test, and compared with this run's (a schedule's `pooled` policy sets it).
+     */
+    pool: z
+      .array(objectName('BenchmarkRun'))
+      .min(1)
+      .max(MAX_BASELINE_POOL)
+      .refine((p) => new Set(p).size === p.length, 'must not repeat a run')
+      .optional(),
     /** Fail the run when a gated metric regresses. */
     failOnRegression: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((b, ctx) => {
+    const set = (['runRef', 'configMapRef', 'pool'] as const).filter((k) => b[k] !== undefined);
+    if (set.length > 1) ctx.addIssue({ code: 'custom', message: `name one baseline: ${set.join(' and ')} are both set`, path: [set[1]!] });
+  });
 
 export const StressSpec = z
   .object({
@@ -507,6 +524,8 @@ export const Comparison = z.object({
     finishedAt: z.string(),
     /** Where the baseline document came from (a file path, a ConfigMap), when known. */
     source: z.string().optional(),
+    /** A pooled baseline: the other runs whose samples joined this one's (report/baseline.ts). */
+    pool: z.array(z.object({ name: z.string(), attempt: z.number().int(), startedAt: z.string() })).max(16).optional(),
   }),
   method: z.object({
     alpha: z.number(),

@@ -1,5 +1,5 @@
 /**
- * `swarmbench report RESULTS.json [--baseline OLD.json] [--out DIR] [--format F] [--fail-on-regression]
+ * `swarmbench report RESULTS.json [--baseline OLD.json ...] [--out DIR] [--format F] [--fail-on-regression]
  *  [--alpha A] [--min-effect PCT] [--min-samples N] [--force-compare] [--rules]`
  *
  * Renders the report of a result document from the file alone: without options it prints the
@@ -18,7 +18,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ResultDocument } from '../api/schema.ts';
+import { MAX_BASELINE_POOL, type ResultDocument } from '../api/schema.ts';
 import { DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT, DEFAULT_MIN_SAMPLES } from '../report/baseline.ts';
 import { renderCsv } from '../report/csv.ts';
 import { ComparisonRefusedError } from '../report/fingerprint.ts';
@@ -35,7 +35,8 @@ type Format = (typeof FORMATS)[number];
 
 const USAGE = `usage: swarmbench report RESULTS.json [--baseline OLD.json] [--out DIR] [--format F] [options]
 
-  -b, --baseline FILE        compare with an earlier result document, test by test
+  -b, --baseline FILE        compare with an earlier result document, test by test; given more than
+                             once (at most ${MAX_BASELINE_POOL}): a pooled baseline, the files' samples joined
   -o, --out DIR              write results.json, summary.csv, junit.xml, report.md, report.txt
   -f, --format F             print ${FORMATS.join(' | ')} instead of the terminal report
       --fail-on-regression   a Regressed test fails the verdict (exit 1)
@@ -66,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     ({ values, positionals } = parseArgs({
       args: argv,
       options: {
-        baseline: { type: 'string', short: 'b' },
+        baseline: { type: 'string', short: 'b', multiple: true },
         out: { type: 'string', short: 'o' },
         format: { type: 'string', short: 'f', default: 'terminal' },
         'fail-on-regression': { type: 'boolean', default: false },
@@ -98,20 +99,23 @@ export async function main(argv: string[]): Promise<number> {
   const minEffect = numberOption('min-effect', values['min-effect'], (v) => v >= 0 && v <= 1000);
   const minSamples = numberOption('min-samples', values['min-samples'], (v) => Number.isInteger(v) && v >= 2 && v <= 100_000);
   for (const o of [alpha, minEffect, minSamples]) if (o instanceof Error) return fail(o.message);
-  if (!values.baseline && (alpha !== undefined || minEffect !== undefined || minSamples !== undefined || values['force-compare'])) {
+  const baselineFiles = values.baseline ?? [];
+  if (baselineFiles.length > MAX_BASELINE_POOL) return fail(`--baseline: at most ${MAX_BASELINE_POOL} files make a pooled baseline, got ${baselineFiles.length}`);
+  if (baselineFiles.length === 0 && (alpha !== undefined || minEffect !== undefined || minSamples !== undefined || values['force-compare'])) {
     return fail('--alpha, --min-effect, --min-samples and --force-compare need --baseline');
   }
 
   let doc: ResultDocument;
-  let baseline: ResultDocument | undefined;
+  let baselines: ResultDocument[];
   try {
     doc = readResultFile(positionals[0]!);
-    if (values.baseline) baseline = readResultFile(values.baseline);
+    baselines = baselineFiles.map(readResultFile);
   } catch (err) {
     if (err instanceof ResultFileError) return fail(err.message);
     throw err;
   }
 
+  const baseline = baselines[0];
   if (baseline) {
     try {
       doc = completeDocument(doc, {
@@ -121,12 +125,13 @@ export async function main(argv: string[]): Promise<number> {
           ...(typeof minEffect === 'number' ? { minEffectPct: minEffect } : {}),
           ...(typeof minSamples === 'number' ? { minSamples } : {}),
           failOnRegression: values['fail-on-regression'] || (doc.comparison?.method.failOnRegression ?? false),
-          source: values.baseline!,
+          source: baselineFiles.join(', '),
           force: values['force-compare'],
+          pool: baselines.slice(1),
         },
       });
     } catch (err) {
-      if (err instanceof ComparisonRefusedError) return fail(`--baseline ${values.baseline}: ${err.message}`);
+      if (err instanceof ComparisonRefusedError) return fail(`--baseline ${baselineFiles[0]}: ${err.message}`);
       throw err;
     }
   } else if (values['fail-on-regression'] && doc.comparison && !doc.comparison.method.failOnRegression) {

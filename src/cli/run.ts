@@ -36,7 +36,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CATEGORIES, type BenchmarkRunManifest as Manifest, type Category, type ResultDocument, type StepResult } from '../api/schema.ts';
+import { CATEGORIES, MAX_BASELINE_POOL, type BenchmarkRunManifest as Manifest, type Category, type ResultDocument, type StepResult } from '../api/schema.ts';
 import { InputError, MANIFEST_MAX_BYTES, readBounded, RESULT_MAX_BYTES } from '../api/input.ts';
 import { formatErrors, parseManifestText } from '../api/validate.ts';
 import { agentToken, readTokenFile, useAgentToken } from '../agent/auth.ts';
@@ -65,7 +65,8 @@ const USAGE = `usage: swarmbench run -f FILE [--out DIR] [--categories a,b] [--b
                              (default ./swarmbench-out)
   -c, --categories a,b       run only these categories (${CATEGORIES.join(', ')})
   -b, --baseline FILE        compare with an earlier result document; with spec.baseline.failOnRegression
-                             a regressed test fails the verdict
+                             a regressed test fails the verdict. Given more than once (at most ${MAX_BASELINE_POOL}):
+                             a pooled baseline, the files' samples joined test by test
       --force-compare        compare with the baseline even when it was not measured alike (machine,
                              kernel, inference backend, sizes...); the differences become warnings
       --prometheus-file-sd P file_sd JSON the local agents are written to, for the Prometheus
@@ -117,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
         file: { type: 'string', short: 'f' },
         out: { type: 'string', short: 'o', default: 'swarmbench-out' },
         categories: { type: 'string', short: 'c' },
-        baseline: { type: 'string', short: 'b' },
+        baseline: { type: 'string', short: 'b', multiple: true },
         'force-compare': { type: 'boolean', default: false },
         'prometheus-file-sd': { type: 'string' },
         quiet: { type: 'boolean', short: 'q', default: false },
@@ -188,19 +189,24 @@ export async function main(argv: string[]): Promise<number> {
     categories = list as Category[];
   }
 
-  let baseline: ResultDocument | undefined;
-  if (values.baseline !== undefined) {
+  const baselineFiles = values.baseline ?? [];
+  if (baselineFiles.length > MAX_BASELINE_POOL) return fail(`--baseline: at most ${MAX_BASELINE_POOL} files make a pooled baseline, got ${baselineFiles.length}`);
+  const baselines: ResultDocument[] = [];
+  for (const f of baselineFiles) {
     try {
-      baseline = parseResultDocument(readBounded(values.baseline, RESULT_MAX_BYTES, { what: 'a result document' }), values.baseline);
+      baselines.push(parseResultDocument(readBounded(f, RESULT_MAX_BYTES, { what: 'a result document' }), f));
     } catch (err) {
       // Every problem of the file, whatever threw it, is invalid input (exit 2).
       if (err instanceof ResultFileError || err instanceof InputError) return fail(`--baseline: ${err.message}`);
-      return fail(`--baseline: ${values.baseline}: cannot parse: ${(err as Error).message}`);
+      return fail(`--baseline: ${f}: cannot parse: ${(err as Error).message}`);
     }
-  } else if (values['force-compare']) {
+  }
+  const baseline = baselines[0];
+  const baselineName = baselineFiles.join(', ');
+  if (!baseline && values['force-compare']) {
     return fail('--force-compare needs --baseline');
-  } else if (manifest.spec.baseline?.runRef || manifest.spec.baseline?.configMapRef) {
-    process.stderr.write('swarmbench run: note: spec.baseline names a run or ConfigMap, which the operator resolves; locally pass --baseline FILE\n');
+  } else if (!baseline && (manifest.spec.baseline?.runRef || manifest.spec.baseline?.configMapRef || manifest.spec.baseline?.pool)) {
+    process.stderr.write('swarmbench run: note: spec.baseline names runs or a ConfigMap, which the operator resolves; locally pass --baseline FILE (more than once for a pool)\n');
   }
 
   if (source.kind === 'urls') {
@@ -215,8 +221,9 @@ export async function main(argv: string[]): Promise<number> {
     // This machine and the spec against the baseline, before anything starts (the inference
     // backend, known only after the GPU step, is compared at the end).
     const here = fingerprintOf({ environment: environmentOf('local', { params, steps: [], version: VERSION, agents: agentsRan(source) }), run: { mode: params.mode } }, { params });
-    const differences = fingerprintDiff(here, fingerprintFor(baseline));
-    if (differences.length) return fail(`--baseline ${values.baseline}: ${new ComparisonRefusedError(differences).message}; nothing was started`);
+    // A pooled baseline keeps the files measured alike (the others are named in its warnings).
+    const differences = baselines.map((b) => fingerprintDiff(here, fingerprintFor(b)));
+    if (differences.every((d) => d.length > 0)) return fail(`--baseline ${baselineFiles[0]}: ${new ComparisonRefusedError(differences[0]!).message}; nothing was started`);
   }
   if (params.monitoring.prometheusUrl && !values['prometheus-file-sd'] && params.categories.includes('monitoring')) {
     process.stderr.write(
@@ -262,7 +269,9 @@ export async function main(argv: string[]): Promise<number> {
       ...(ui ? { live: ui.live } : {}),
       ...(values['prometheus-file-sd'] ? { fileSdPath: resolve(values['prometheus-file-sd']) } : {}),
       // Recommendations, the baseline comparison and the verdict that follows from it.
-      ...(baseline ? { baseline: { doc: baseline, source: values.baseline, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false, force } } : {}),
+      ...(baseline
+        ? { baseline: { doc: baseline, pool: baselines.slice(1), source: baselineName, failOnRegression: manifest.spec.baseline?.failOnRegression ?? false, force } }
+        : {}),
     }));
   } catch (err) {
     // The UI's server would keep the process alive: it goes with the run.
@@ -282,8 +291,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   await closeUi();
   if (ac.signal.aborted) return 130;
-  const refused = baseline && !force ? comparisonRefusal(doc, baseline) : undefined;
-  if (refused) return fail(`--baseline ${values.baseline}: ${refused.message}; ${file} holds the results without the comparison`);
+  const refused = baseline && !force && !doc.comparison ? comparisonRefusal(doc, baseline) : undefined;
+  if (refused) return fail(`--baseline ${baselineFiles[0]}: ${refused.message}; ${file} holds the results without the comparison`);
   return doc.summary.verdict === 'Passed' ? 0 : 1;
 }
 
@@ -297,7 +306,7 @@ export interface LocalRun {
   signal: AbortSignal;
   progress?: Progress;
   fileSdPath?: string;
-  baseline?: { doc: ResultDocument; source?: string; failOnRegression: boolean; force?: boolean };
+  baseline?: { doc: ResultDocument; pool?: readonly ResultDocument[]; source?: string; failOnRegression: boolean; force?: boolean };
   /** Each step's timeout multiplied by this (default 1: the plan's own). */
   timeoutFactor?: number;
   /** The results UI's view of this run (`--ui`): told of the plan, the progress, each step and the result. */

@@ -26,7 +26,7 @@
  * a ConfigMap may be) is a refusal (reconcile.ts 9.): the attempt fails once with the reason.
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import type { BenchmarkRunSpec, ResultDocument, StepResult } from '../api/schema.ts';
+import { MAX_BASELINE_POOL, type BenchmarkRunSpec, type ResultDocument, type StepResult } from '../api/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { ATTEMPT_LABEL, belongsTo, exportName, type RunRef } from '../kube/names.ts';
 import type { Params } from '../plan/params.ts';
@@ -109,7 +109,7 @@ export async function finishAttempt(
       failures,
       environment: environmentOf('kubernetes', { params, steps, version: deps.version, ownAgentImage: deps.images.image }),
       observations,
-      baseline: { doc: base.doc, source: base.name, failOnRegression: spec.baseline?.failOnRegression === true },
+      baseline: { doc: base.doc, pool: base.pool, source: base.name, failOnRegression: spec.baseline?.failOnRegression === true },
     });
     const refused = refusalNote(doc, base);
     if (refused) baseline = { ...base, note: refused };
@@ -216,7 +216,7 @@ async function prometheusToken(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec):
  * Why a baseline that was read was not compared: its fingerprint differs from this run's in
  * something that matters (src/report/fingerprint.ts), named in the run's message (bounded).
  */
-function refusalNote(doc: ResultDocument, base: { doc?: ResultDocument; name?: string }): string | undefined {
+function refusalNote(doc: ResultDocument, base: Baseline): string | undefined {
   if (!base.doc || doc.comparison) return undefined;
   const r = comparisonRefusal(doc, base.doc);
   if (!r) return undefined;
@@ -225,33 +225,56 @@ function refusalNote(doc: ResultDocument, base: { doc?: ResultDocument; name?: s
 }
 
 /**
- * spec.baseline: another run's export (runRef; that run is read live, like our own) or a
- * ConfigMap holding an earlier results.json. The ConfigMap may come from the cache: an export is
- * written once per attempt, and a user's ConfigMap (not labelled for the cache) is read live.
+ * spec.baseline: another run's export (runRef; that run is read live, like our own), the exports
+ * of several runs (pool: their samples are pooled; those unreadable are named in the note and the
+ * rest compared), or a ConfigMap holding an earlier results.json. The ConfigMap may come from the
+ * cache: an export is written once per attempt, and a user's ConfigMap (not labelled for the
+ * cache) is read live.
  */
-async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Promise<{ doc?: ResultDocument; name?: string; note?: string }> {
+export async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Promise<Baseline> {
   const b = spec.baseline;
-  if (!b || (!b.runRef && !b.configMapRef)) return {};
-  let cmName: string;
-  let key = 'results.json';
-  let label: string;
-  /** With runRef: the baseline run's uid, which must control its export. */
-  let otherUid: string | undefined;
-  if (b.configMapRef) {
-    cmName = b.configMapRef.name;
-    key = b.configMapRef.key ?? key;
-    label = `configmap/${cmName}`;
-  } else {
-    const other = await deps.cluster.getRun(ref.namespace, b.runRef!);
-    if (!other) return { note: `baseline run ${b.runRef} not found: no comparison` };
-    cmName = other.status?.export?.configMapName ?? exportName(b.runRef!, ((other.spec ?? {}) as BenchmarkRunSpec).export?.configMapName);
-    label = b.runRef!;
-    otherUid = other.metadata.uid;
-  }
+  if (!b) return {};
+  if (b.configMapRef) return readBaseline(deps, ref, b.configMapRef.name, b.configMapRef.key ?? 'results.json', `configmap/${b.configMapRef.name}`);
+  const names = b.runRef ? [b.runRef] : (b.pool ?? []).slice(0, MAX_BASELINE_POOL);
+  if (names.length === 0) return {};
+  const read: Baseline[] = [];
+  for (const name of names) read.push(await runExport(deps, ref, name));
+  const docs = read.flatMap((r) => (r.doc ? [{ doc: r.doc, name: r.name! }] : []));
+  const notes = read.flatMap((r) => (r.note ? [r.note] : []));
+  const note = notes.length ? notes.join('; ').slice(0, 1000) : undefined;
+  const first = docs[0];
+  if (!first) return note ? { note } : {};
+  const pool = docs.slice(1);
+  return {
+    doc: first.doc,
+    name: pool.length ? `pool of ${docs.length}: ${docs.map((d) => d.name).join(', ')}` : first.name,
+    ...(pool.length ? { pool: pool.map((d) => d.doc) } : {}),
+    ...(note ? { note } : {}),
+  };
+}
+
+export interface Baseline {
+  doc?: ResultDocument;
+  /** The pooled baseline's other documents (spec.baseline.pool). */
+  pool?: ResultDocument[];
+  name?: string;
+  note?: string;
+}
+
+/** A run's export: the run read live, its export ConfigMap controlled by it. */
+async function runExport(deps: Deps, ref: RunRef, name: string): Promise<Baseline> {
+  const other = await deps.cluster.getRun(ref.namespace, name);
+  if (!other) return { note: `baseline run ${name} not found: no comparison with it` };
+  const cmName = other.status?.export?.configMapName ?? exportName(name, ((other.spec ?? {}) as BenchmarkRunSpec).export?.configMapName);
+  return readBaseline(deps, ref, cmName, 'results.json', name, other.metadata.uid);
+}
+
+/** A results.json in a ConfigMap of the run's namespace; with `ownerUid`, only one that uid controls. */
+async function readBaseline(deps: Deps, ref: RunRef, cmName: string, key: string, label: string, ownerUid?: string): Promise<Baseline> {
   try {
     const cm = await deps.cluster.read('ConfigMap', ref.namespace, cmName);
     if (!cm) return { note: `baseline ConfigMap ${cmName} not found: no comparison` };
-    if (otherUid !== undefined && !belongsTo(cm, otherUid)) return { note: `baseline ConfigMap ${cmName} is not controlled by run ${label}: no comparison` };
+    if (ownerUid !== undefined && !belongsTo(cm, ownerUid)) return { note: `baseline ConfigMap ${cmName} is not controlled by run ${label}: no comparison` };
     const text = cm.data?.[key];
     if (!text) return { note: `baseline ${label} has no ${key}: no comparison` };
     return { doc: parseResultDocument(text, `${cmName}/${key}`), name: label };

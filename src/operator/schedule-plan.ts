@@ -36,7 +36,6 @@ import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1OwnerReference } from '@kubernetes/client-node';
 import { API_VERSION_FULL, BENCHMARKRUN_KIND, dnsName, labelValue, MANAGED_BY, MANAGED_BY_LABEL } from '../kube/names.ts';
 import {
-  BASELINE_POOL_ANNOTATION,
   BENCHMARKSCHEDULE_KIND,
   BenchmarkScheduleStatus,
   MAX_ACTIVE_RUNS,
@@ -53,7 +52,7 @@ import {
   type MissedSchedule,
   type ResolvedScheduleSpec,
 } from '../api/schedule.ts';
-import type { BenchmarkRunSpec } from '../api/schema.ts';
+import { MAX_BASELINE_POOL, type BenchmarkRunSpec } from '../api/schema.ts';
 import type { FieldError } from '../api/validate.ts';
 import { setCondition, type Condition } from './desired.ts';
 import { sameJson } from './status.ts';
@@ -220,7 +219,7 @@ export interface BuildRunInput {
  * `swarmbench.io/schedule` and managed-by, the scheduled time and trigger, and a controller
  * ownerReference to the schedule (deleting the schedule deletes its runs). Baseline `previous`
  * and `pinned` set `spec.baseline.runRef` (the operator compares with that run's export);
- * `pooled` lists the pool in `swarmbench.io/baseline-pool` (docs/schedules.md: not compared yet).
+ * `pooled` sets `spec.baseline.pool`, the runs whose samples are pooled (report/baseline.ts).
  */
 export function buildScheduledRun(input: BuildRunInput): RunObjectToCreate {
   const { schedule, spec } = input;
@@ -232,7 +231,7 @@ export function buildScheduledRun(input: BuildRunInput): RunObjectToCreate {
   if ((policy === 'previous' || policy === 'pinned') && input.baseline[0] !== undefined) {
     runSpec.baseline = { ...(runSpec.baseline ?? {}), runRef: input.baseline[0] };
   } else if (policy === 'pooled' && input.baseline.length > 0) {
-    annotations[BASELINE_POOL_ANNOTATION] = input.baseline.join(',');
+    runSpec.baseline = { ...(runSpec.baseline ?? {}), pool: input.baseline.slice(0, MAX_BASELINE_POOL) };
   }
   return {
     apiVersion: API_VERSION_FULL,

@@ -88,6 +88,7 @@ export const NOTES: Record<string, string> = {
   'spec.baseline.configMapRef': 'A ConfigMap holding an earlier `results.json`.',
   'spec.baseline.configMapRef.name': 'ConfigMap name.',
   'spec.baseline.configMapRef.key': 'Key holding the result document; default `results.json`.',
+  'spec.baseline.pool': 'A pooled baseline: BenchmarkRuns of this namespace, newest first, whose samples are joined test by test (a schedule\'s `pooled` policy sets it); runs not found or not measured alike are left out and named. One of runRef, configMapRef, pool.',
   'spec.baseline.failOnRegression': 'A Regressed test fails the verdict. Without it regressions are reported only.',
   'spec.stress': 'Sizes and durations of the stress tests (6.x).',
   'spec.stress.sustainedDuration': 'Length of the sustained-load test 6.1 (a duration such as `10m`, at most 24h).',

@@ -30,7 +30,7 @@ export interface AssembleInput {
   /** Prometheus over each step's window (the operator's; absent locally). */
   observations?: Observations;
   /** An earlier result document to compare with, whether a regression fails the verdict, and whether to compare one not measured alike. */
-  baseline?: { doc?: ResultDocument | undefined; source?: string | undefined; failOnRegression: boolean; force?: boolean | undefined };
+  baseline?: { doc?: ResultDocument | undefined; pool?: readonly ResultDocument[] | undefined; source?: string | undefined; failOnRegression: boolean; force?: boolean | undefined };
   /** The runner nodes' labels by node name, where the caller knows them (for the fingerprint). */
   nodeLabels?: Record<string, Record<string, string>>;
 }
@@ -56,7 +56,7 @@ export function assembleResult(input: AssembleInput): ResultDocument {
   try {
     return completeDocument(doc, {
       ...(b?.doc ? { baseline: b.doc } : {}),
-      ...(b ? { compare: { failOnRegression: b.failOnRegression, ...(b.source ? { source: b.source } : {}), ...(b.force ? { force: true } : {}) } } : {}),
+      ...(b ? { compare: { failOnRegression: b.failOnRegression, ...(b.source ? { source: b.source } : {}), ...(b.force ? { force: true } : {}), ...(b.pool?.length ? { pool: b.pool } : {}) } } : {}),
     });
   } catch (err) {
     if (err instanceof ComparisonRefusedError) return completeDocument(doc);

@@ -33,17 +33,26 @@
  * are not compared; `compareRuns` throws ComparisonRefusedError naming every difference. With
  * `force` they are, and the comparison's warnings name the differences first.
  *
+ * A pooled baseline (`opts.pool`: spec.baseline.pool, a schedule's `pooled` policy, `--baseline`
+ * given more than once): the compared samples of several earlier runs joined, test by test (each
+ * run's samples are first put in their compared form, `comparedSamples`, so a per-run transform
+ * such as 1.5's stays per run). One unusual baseline run then decides less. What it does not do:
+ * the U test still takes every sample as independent, so a difference between whole runs (the
+ * machine's state that night) is not modelled apart from the spread it adds to the pool. Runs of
+ * the pool measured unlike this one are left out, each named in the warnings (with `force`, kept
+ * and warned); only when none is left is the comparison refused.
+ *
  * Every compared metric is a test's own figure, judged against a target, so every one is gated:
  * with `failOnRegression` (spec.baseline.failOnRegression, `--fail-on-regression`) a Regressed
  * test fails the run's verdict even when its value still meets its target.
  */
-import type { Comparison, ComparisonVerdict, MetricComparison, ResultDocument, TestResult } from '../api/schema.ts';
+import { MAX_BASELINE_POOL, type Comparison, type ComparisonVerdict, type MetricComparison, type ResultDocument, type TestResult } from '../api/schema.ts';
 import { median } from '../stats.ts';
 import { mannWhitney, shiftEstimate, smallestAttainableP } from './ranktest.ts';
 import { cpuSetText } from './cpuset.ts';
 import { BUSY_HOST_PCT, hostLoadText } from './hostload.ts';
 import { agentsText } from './format.ts';
-import { ComparisonRefusedError, fingerprintDiff, fingerprintFor, forcedWarnings } from './fingerprint.ts';
+import { ComparisonRefusedError, differenceText, fingerprintDiff, fingerprintFor, forcedWarnings } from './fingerprint.ts';
 
 export const DEFAULT_ALPHA = 0.05;
 export const DEFAULT_CONFIDENCE = 0.95;
@@ -69,7 +78,12 @@ export interface CompareOptions {
   source?: string;
   /** Compare even when the runs were not measured alike (fingerprint.ts); the warnings name the differences. */
   force?: boolean;
+  /** More baseline documents whose samples join the baseline's (a pooled baseline), at most MAX_POOLED_RUNS − 1. */
+  pool?: readonly ResultDocument[];
 }
+
+/** The most runs in a pooled baseline (the baseline and its pool together). */
+export const MAX_POOLED_RUNS = MAX_BASELINE_POOL;
 
 export interface SampleComparison {
   verdict: ComparisonVerdict;
@@ -216,8 +230,9 @@ export function betterOf(t: Pick<TestResult, 'target'>): 'lower' | 'higher' {
 }
 
 /**
- * Compares every test of `current` with the same test of `baseline`. Throws ComparisonRefusedError
- * when their fingerprints differ in something that matters and `opts.force` is not set.
+ * Compares every test of `current` with the same test of `baseline` (and of `opts.pool`: their
+ * samples are pooled). Throws ComparisonRefusedError when the fingerprints differ in something
+ * that matters and `opts.force` is not set: with a pool, when no run of it was measured alike.
  */
 export function compareRuns(current: ResultDocument, baseline: ResultDocument, opts: CompareOptions = {}): Comparison {
   const method = {
@@ -230,22 +245,27 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
   if (!(method.alpha > 0 && method.alpha < 1)) throw new Error(`alpha must be in (0, 1), got ${method.alpha}`);
   const maxSamples = opts.maxSamples ?? MAX_COMPARED_SAMPLES;
   if (!Number.isInteger(maxSamples) || maxSamples < 1) throw new Error(`maxSamples must be an integer >= 1, got ${maxSamples}`);
-  const differences = fingerprintDiff(fingerprintFor(current), fingerprintFor(baseline));
-  if (differences.length > 0 && !opts.force) throw new ComparisonRefusedError(differences);
-  const byId = new Map(baseline.tests.map((t) => [t.id, t]));
+  const given = [baseline, ...(opts.pool ?? [])];
+  if (given.length > MAX_POOLED_RUNS) throw new Error(`a pooled baseline has at most ${MAX_POOLED_RUNS} runs, got ${given.length}`);
+  const here = fingerprintFor(current);
+  const diffs = given.map((d) => fingerprintDiff(here, fingerprintFor(d)));
+  const kept = opts.force ? given : given.filter((_, i) => diffs[i]!.length === 0);
+  if (kept.length === 0) throw new ComparisonRefusedError(diffs[0]!);
+  const leftOut = given.flatMap((d, i) => (kept.includes(d) ? [] : [`baseline run ${runLabel(d)} left out of the pool, not measured like this run: ${diffs[i]!.map(differenceText).join('; ')}`]));
+  const forced = opts.force ? [...new Set(diffs.flatMap((ds) => forcedWarnings(ds)))] : [];
+  const byId = kept.map((d) => new Map(d.tests.map((t) => [t.id, t])));
   const metrics: MetricComparison[] = current.tests.map((t) => {
-    const b = byId.get(t.id);
     const better = betterOf(t);
-    const head = { id: t.id, name: t.name, category: t.category, unit: comparedSamples(t).unit, better, gated: true };
     const cur = comparedSamples(t);
-    const side = (x: TestResult | undefined) => {
-      const v = x ? comparedSamples(x).samples : [];
-      return { n: v.length, median: v.length ? median(v) : null };
-    };
+    const head = { id: t.id, name: t.name, category: t.category, unit: cur.unit, better, gated: true };
+    const found = byId.flatMap((m) => m.get(t.id) ?? []);
+    const usable = found.filter((b) => b.result !== 'Skipped' && b.unit === t.unit);
+    const base = usable.flatMap((b) => comparedSamples(b).samples);
+    const side = (v: readonly number[]) => ({ n: v.length, median: v.length ? median(v) : null });
     const insufficient = (note: string): MetricComparison => ({
       ...head,
-      baseline: side(b),
-      current: side(t),
+      baseline: side(base),
+      current: side(cur.samples),
       shift: null,
       ci: null,
       changePct: null,
@@ -255,12 +275,15 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
       verdict: 'InsufficientSamples',
       note,
     });
-    if (!b) return insufficient('not in the baseline');
+    if (found.length === 0) return insufficient('not in the baseline');
     if (t.result === 'Skipped') return insufficient('skipped in this run');
-    if (b.result === 'Skipped') return insufficient('skipped in the baseline');
-    if (b.unit !== t.unit) return insufficient(`units differ (baseline ${b.unit}, this run ${t.unit})`);
-    const base = comparedSamples(b).samples;
+    if (usable.length === 0) {
+      const b = found.find((x) => x.result !== 'Skipped');
+      return insufficient(b ? `units differ (baseline ${b.unit}, this run ${t.unit})` : 'skipped in the baseline');
+    }
     const c = compareSamples(cur.samples, base, better, { ...method, maxSamples });
+    const pooled = kept.length > 1 ? `baseline: ${usable.length} runs pooled` : undefined;
+    const note = [pooled, c.note].filter(Boolean).join('; ');
     return {
       ...head,
       baseline: { n: base.length, median: c.baselineMedian },
@@ -272,18 +295,20 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
       p: c.p,
       test: c.test,
       verdict: c.verdict,
-      ...(c.note ? { note: c.note } : {}),
+      ...(note ? { note } : {}),
     };
   });
   const ids = (v: ComparisonVerdict) => metrics.filter((m) => m.verdict === v).map((m) => m.id);
+  const first = kept[0]!;
   return {
     baseline: {
-      name: baseline.run.name,
-      attempt: baseline.run.attempt,
-      mode: baseline.run.mode,
-      startedAt: baseline.run.startedAt,
-      finishedAt: baseline.run.finishedAt,
+      name: first.run.name,
+      attempt: first.run.attempt,
+      mode: first.run.mode,
+      startedAt: first.run.startedAt,
+      finishedAt: first.run.finishedAt,
       ...(opts.source ? { source: opts.source } : {}),
+      ...(kept.length > 1 ? { pool: kept.slice(1).map((d) => ({ name: d.run.name, attempt: d.run.attempt, startedAt: d.run.startedAt })) } : {}),
     },
     method,
     metrics,
@@ -291,9 +316,11 @@ export function compareRuns(current: ResultDocument, baseline: ResultDocument, o
     improved: ids('Improved'),
     unchanged: ids('NoChange'),
     insufficient: ids('InsufficientSamples'),
-    warnings: [...forcedWarnings(differences), ...conditionWarnings(current, baseline)],
+    warnings: [...forced, ...leftOut, ...new Set(kept.flatMap((d) => conditionWarnings(current, d)))],
   };
 }
+
+const runLabel = (d: ResultDocument): string => `${d.run.name} (attempt ${d.run.attempt}, ${d.run.startedAt})`;
 
 /** What differs between the two runs' conditions (the figures are then less comparable). */
 export function conditionWarnings(current: ResultDocument, baseline: ResultDocument): string[] {

@@ -73,7 +73,9 @@ export function renderMarkdown(doc: ResultDocument): string {
     const b = c.baseline;
     out.push('## Baseline comparison', '');
     out.push(
-      `Against **${mdEscape(b.name)}** attempt ${b.attempt} (${b.mode}, finished ${b.finishedAt})${b.source ? ` from \`${b.source}\`` : ''}: ` +
+      `Against **${mdEscape(b.name)}** attempt ${b.attempt} (${b.mode}, finished ${b.finishedAt})` +
+        (b.pool?.length ? ` pooled with ${b.pool.map((r) => `**${mdEscape(r.name)}**`).join(', ')}` : '') +
+        `${b.source ? ` from \`${b.source}\`` : ''}: ` +
         `${c.regressed.length} regressed, ${c.improved.length} improved, ${c.unchanged.length} unchanged, ${c.insufficient.length} not compared. ` +
         `Two-sided Mann-Whitney U test at α = ${c.method.alpha}; shift = Hodges–Lehmann estimate of current − baseline with its ${Math.round(c.method.confidence * 100)} % ` +
         `distribution-free confidence interval; a change counts from ${c.method.minEffectPct} % of the baseline median.`,

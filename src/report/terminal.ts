@@ -183,6 +183,7 @@ function baseline(c: Comparison, s: Style, width: number): string[] {
   const b = c.baseline;
   const lines = [
     section(s, 'BASELINE', truncate(`${b.name} attempt ${b.attempt} (${b.mode}, finished ${b.finishedAt})`, width - 10)),
+    ...(b.pool?.length ? [truncate(`  pooled with ${b.pool.map((r) => r.name).join(', ')} (${b.pool.length + 1} runs' samples)`, width)] : []),
     ...(b.source ? [truncate(`  from ${b.source}`, width)] : []),
     `  ${c.regressed.length} regressed, ${c.improved.length} improved, ${c.unchanged.length} unchanged, ${c.insufficient.length} not compared`,
     paint(

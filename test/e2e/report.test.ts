@@ -108,6 +108,25 @@ describe('swarmbench run writes the exports and prints the report of its results
     // The gated document renders the same from the file alone.
     expect(swarmbench(['report', join(work, 'gated', 'results.json')]).stdout).toBe(gated.stdout);
   });
+
+  it('--baseline given twice pools the two runs’ samples; more than 10 is refused naming the option', () => {
+    const file = join(out, 'results.json');
+    const base = fasterBaseline(readDoc(file), join(work, 'fast-baseline.json'));
+    const second = join(work, 'fast-baseline-2.json');
+    const doc2 = readDoc(base);
+    writeFileSync(second, JSON.stringify({ ...doc2, run: { ...doc2.run, name: 'fast-baseline-2' } }));
+    const pooled = swarmbench(['report', file, '--baseline', base, '--baseline', second, '--format', 'json']);
+    expect(pooled.code, pooled.stderr).toBe(0);
+    const c = ResultDocument.parse(JSON.parse(pooled.stdout)).comparison!;
+    expect(c.baseline).toMatchObject({ name: 'fast-baseline', source: `${base}, ${second}`, pool: [{ name: 'fast-baseline-2' }] });
+    const m = c.metrics.find((x) => x.id === '5.1')!;
+    expect(m.verdict).toBe('Regressed');
+    expect(m.baseline.n).toBe(2 * m.current.n);
+    expect(swarmbench(['report', file, '--baseline', base, '--baseline', second]).stdout).toMatch(/\n {2}pooled with fast-baseline-2 \(2 runs' samples\)\n/);
+    const many = swarmbench(['report', file, ...Array.from({ length: 11 }, () => ['--baseline', base]).flat()]);
+    expect(many.code).toBe(2);
+    expect(many.stderr).toMatch(/--baseline: at most 10 files make a pooled baseline, got 11/);
+  });
 });
 
 describe('swarmbench run --baseline with spec.baseline.failOnRegression', () => {

@@ -56,7 +56,7 @@ describe('BenchmarkSchedule spec', () => {
       startingDeadlineSeconds: 600,
       successfulRunsHistoryLimit: 0,
       failedRunsHistoryLimit: 100,
-      baseline: { policy: 'pooled', count: 20 },
+      baseline: { policy: 'pooled', count: 10 },
       runTemplate: { metadata: { labels: { team: 'a', 'example.com/tier': 'gold' }, annotations: { note: 'x'.repeat(4096) } }, spec: { mode: 'quick', baseline: { failOnRegression: true } } },
     };
     expect(errorsOf(full)).toEqual([]);
@@ -87,7 +87,7 @@ describe('BenchmarkSchedule spec', () => {
     [{ baseline: { policy: 'pinned' } }, 'spec.baseline.run', /required/],
     [{ baseline: { policy: 'previous', run: 'x' } }, 'spec.baseline.run', /pinned/],
     [{ baseline: { policy: 'previous', count: 3 } }, 'spec.baseline.count', /pooled/],
-    [{ baseline: { policy: 'pooled', count: 21 } }, 'spec.baseline.count', /20/],
+    [{ baseline: { policy: 'pooled', count: 11 } }, 'spec.baseline.count', /10/],
     [{ baseline: { policy: 'latest' } }, 'spec.baseline.policy', /previous/],
     [{ baseline: { policy: 'pinned', run: 'Not_A_Name' } }, 'spec.baseline.run', /DNS/],
   ])('refuses %j naming %s', (patch, path, message) => {
@@ -128,6 +128,7 @@ describe('BenchmarkSchedule spec', () => {
     [{ suspend: true }, {}, 'spec.runTemplate.spec.suspend', /spec\.suspend/],
     [{ baseline: { runRef: 'old' } }, { baseline: { policy: 'previous' } }, 'spec.runTemplate.spec.baseline.runRef', /previous/],
     [{ baseline: { configMapRef: { name: 'cm' } } }, { baseline: { policy: 'pinned', run: 'g' } }, 'spec.runTemplate.spec.baseline.configMapRef', /pinned/],
+    [{ baseline: { pool: ['a', 'b'] } }, { baseline: { policy: 'pooled' } }, 'spec.runTemplate.spec.baseline.pool', /pooled/],
   ])('refuses template spec %j (with %j) naming %s', (runSpec, patch, path, message) => {
     const errs = errorsOf({ ...base, ...patch, runTemplate: { spec: runSpec } });
     const hit = errs.find((e) => e.startsWith(`${path}:`));

@@ -353,8 +353,8 @@ describe('baselines, verdicts and regressions', () => {
 
   it('pooled: the latest K Succeeded runs, newest first, on the run (no runRef)', () => {
     const d = plan(now, o({ policy: 'pooled', count: 5 }));
-    expect(d.create?.object.metadata.annotations['swarmbench.io/baseline-pool']).toBe('n2,n1');
-    expect(d.create?.object.spec.baseline).toEqual({ failOnRegression: true });
+    expect(d.create?.object.spec.baseline).toEqual({ failOnRegression: true, pool: ['n2', 'n1'] });
+    expect(d.create?.object.metadata.annotations['swarmbench.io/baseline-pool']).toBeUndefined();
     expect(baselineRuns({ policy: 'pooled', count: 1 }, history)).toEqual(['n2']);
   });
 
