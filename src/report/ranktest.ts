@@ -32,7 +32,11 @@
  *   O(log(n_x n_y)) rounds of O(n_x + n_y) time, returning the same value as the sort;
  * - the exact permutation distribution (`subsetSumDistribution`) is used only up to EXACT_LIMIT_N
  *   samples in all, even when `exact: true` is asked for; past it the normal approximation is
- *   used (and `method` says 'normal'), because its table grows as n_x · N².
+ *   used (and `method` says 'normal'), because its table grows as n_x · N²;
+ * - the distributions of untied samples of up to UNTIED_CACHE_MAX_N values in all (the ranks
+ *   1..N) are kept, at most UNTIED_CACHE_MAX_CELLS (8 MiB), least recently used first out
+ *   (`untiedRankSumDistribution`): the change-point search of report/trend.ts runs one exact test
+ *   per split, the same sizes for every test of a history, and computed them anew each time.
  * The callers cap the samples they compare (report/baseline.ts, MAX_COMPARED_SAMPLES).
  */
 import { mulberry32 } from '../prng.ts';
@@ -131,6 +135,60 @@ export function subsetSumDistribution(scores: readonly number[], k: number): Flo
   return dist;
 }
 
+/** The untied distributions of at most this many ranks are cached (see `untiedRankSumDistribution`). */
+export const UNTIED_CACHE_MAX_N = EXACT_MAX_N;
+/** The most cells (doubles) the cache holds: 2^20, 8 MiB; the least recently used go first. */
+export const UNTIED_CACHE_MAX_CELLS = 1 << 20;
+const untiedCache = new Map<string, Float64Array>();
+let untiedCells = 0;
+let untiedMaxCells = UNTIED_CACHE_MAX_CELLS;
+
+/** Sets the cache's bound in cells (tests of the bound use a small one); returns the previous bound. */
+export function setUntiedCacheMaxCells(cells: number): number {
+  if (!Number.isInteger(cells) || cells < 0) throw new RangeError(`cells must be an integer >= 0, got ${cells}`);
+  const old = untiedMaxCells;
+  untiedMaxCells = cells;
+  return old;
+}
+
+/** Cells the cache of `untiedRankSumDistribution` holds now (for tests of its bound). */
+export const untiedCacheCells = (): number => untiedCells;
+
+/**
+ * `subsetSumDistribution` of the ranks 1..n (in that order) for k-subsets: the null distribution
+ * of the rank sum of k of n untied values, which the exact test and the confidence interval use.
+ * For n up to UNTIED_CACHE_MAX_N it is kept (at most UNTIED_CACHE_MAX_CELLS cells in all), so the many
+ * comparisons of equal sizes (report/trend.ts examines up to 55 splits per test, and a history's
+ * tests have the same sizes) compute it once. The array is shared: callers only read it.
+ *
+ * Why a cached value is the one a fresh computation over any order of the same scores gives, to
+ * the bit: up to 60 ranks every count the dynamic programme holds is an integer below 2^53 (the
+ * largest, of 30 of 60, is about 7·10^14: C(60, 30) ≈ 1.2·10^17 spread over some 900 sums), so
+ * every addition is exact and the order of the scores cannot change a count; the normalising sum
+ * runs over the counts in index order either way. test/unit/ranktest-cache.test.ts checks it.
+ */
+export function untiedRankSumDistribution(n: number, k: number): Float64Array {
+  const key = `${n}/${k}`;
+  const hit = untiedCache.get(key);
+  if (hit) {
+    // Most recently used last: a Map iterates in insertion order.
+    untiedCache.delete(key);
+    untiedCache.set(key, hit);
+    return hit;
+  }
+  const dist = subsetSumDistribution(Array.from({ length: n }, (_, j) => j + 1), k);
+  if (n <= UNTIED_CACHE_MAX_N) {
+    untiedCache.set(key, dist);
+    untiedCells += dist.length;
+    for (const [old, d] of untiedCache) {
+      if (untiedCells <= untiedMaxCells) break;
+      untiedCache.delete(old);
+      untiedCells -= d.length;
+    }
+  }
+  return dist;
+}
+
 /** Mann-Whitney U test of x against y (two-sided). Throws on an empty sample or a non-finite value. */
 export function mannWhitney(x: readonly number[], y: readonly number[], opts: { exact?: boolean; continuity?: boolean } = {}): MannWhitney {
   checkSamples(x, y);
@@ -144,13 +202,21 @@ export function mannWhitney(x: readonly number[], y: readonly number[], opts: { 
   const ties = tieGroups.length > 0;
   const exact = (opts.exact ?? n <= EXACT_MAX_N) && n <= EXACT_LIMIT_N;
   if (exact) {
-    // Midranks are multiples of ½: doubled, they are integers and the distribution is exact.
-    const doubled = ranks.map((r) => Math.round(r * 2));
-    const dist = subsetSumDistribution(doubled, nx);
     const mean2 = nx * (n + 1); // 2·E[R_x]
     const obs = Math.abs(Math.round(rx * 2) - mean2);
     let p = 0;
-    for (let s = 0; s < dist.length; s++) if (Math.abs(s - mean2) >= obs) p += dist[s]!;
+    if (!ties && n <= UNTIED_CACHE_MAX_N) {
+      // Without ties the ranks are 1..N: the distribution of their k-subset sums, shared (cached)
+      // by every test of these sizes. Entry s here is entry 2s of the doubled ranks' distribution
+      // below, which is 0 at odd sums: the same p, to the bit (see `untiedRankSumDistribution`).
+      const dist = untiedRankSumDistribution(n, nx);
+      for (let s = 0; s < dist.length; s++) if (Math.abs(2 * s - mean2) >= obs) p += dist[s]!;
+    } else {
+      // Midranks are multiples of ½: doubled, they are integers and the distribution is exact.
+      const doubled = ranks.map((r) => Math.round(r * 2));
+      const dist = subsetSumDistribution(doubled, nx);
+      for (let s = 0; s < dist.length; s++) if (Math.abs(s - mean2) >= obs) p += dist[s]!;
+    }
     return { nx, ny, u, p: Math.min(1, p), method: 'exact', ties };
   }
   const tieSum = tieGroups.reduce((a, t) => a + t ** 3 - t, 0);
@@ -192,8 +258,7 @@ export function shiftEstimate(x: readonly number[], y: readonly number[], confid
   let k: number;
   if (exact) {
     // The no-ties null distribution of U: that of the rank sum of ranks 1..N, shifted.
-    const ranks2 = Array.from({ length: nx + ny }, (_, j) => j + 1);
-    const dist = subsetSumDistribution(ranks2, nx);
+    const dist = untiedRankSumDistribution(nx + ny, nx);
     const offset = (nx * (nx + 1)) / 2;
     let cum = 0;
     k = 0;
