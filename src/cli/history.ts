@@ -1,11 +1,14 @@
 /**
  * `swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--last N] [--width N]`
+ * `swarmbench history --schedule NAME [-n NS] [same options]` (cluster/history.ts)
  *
  * The trend of each test over many runs, from result documents on disk (the embedded mode): the
  * results.json in each DIR and in each of its subfolders one level down (what `swarmbench run
  * --out DIR/<run>` leaves), or the FILEs given. The runs are ordered by start time; each test
  * keeps its last 60 (`--last`). It prints per test the latest value, a sparkline and the lasting
- * shift found by src/report/trend.ts (docs/trends.md).
+ * shift found by src/report/trend.ts (docs/trends.md). With `--schedule` the history is the one
+ * the operator keeps for a BenchmarkSchedule in the cluster (its `<schedule>-history` ConfigMap),
+ * read by cluster/history.ts and printed the same way (`printTrends`).
  *
  * Bounded (report/files.ts): at most MAX_FILES (1000) files and MAX_TOTAL_BYTES (1 GiB) in all, each read with the
  * 64 MiB bound of `swarmbench report` and validated as a result document; a folder of more than
@@ -49,6 +52,7 @@ export const OPTIONS = {
 } as const;
 
 const USAGE = `usage: swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--last N] [--width N]
+       swarmbench history --schedule NAME [-n NS] [options]   (a schedule's history in the cluster)
 
 Reads the result documents in each DIR (DIR/results.json and DIR/*/results.json) or the FILEs
 given, orders the runs by start time and prints, per test, the latest value, a sparkline of the
@@ -64,6 +68,7 @@ the splits examined (docs/trends.md).
 
 A file that is not a valid result document is named on stderr and skipped.
 exit codes: 0 printed; 2 invalid input (an option, a path, no readable result document).
+With --schedule: see swarmbench history --schedule X --help.
 `;
 
 function fail(message: string): number {
@@ -77,14 +82,46 @@ function intOption(name: string, text: string | undefined, lo: number, hi: numbe
   return /^\s*\d+\s*$/.test(text) && v >= lo && v <= hi ? v : new Error(`--${name}: ${JSON.stringify(text.slice(0, 40))} is not an integer in [${lo}, ${hi}]`);
 }
 
-interface RunRead {
+export interface RunRead {
+  /** Where the run's figures were read: a results.json, or the schedule's history ConfigMap. */
   file: string;
   run: string;
   attempt: number;
   startedAt: string;
 }
 
+/** The options that shape the trends, checked: `--window`, `--last`, `--width`, `--test`. */
+export interface TrendOptions {
+  window?: number;
+  last?: number;
+  width?: number;
+  tests: string[];
+}
+
+/** `--window`, `--last`, `--width` and `--test` checked, or the message naming the option. */
+export function trendOptions(values: { window?: string | undefined; last?: string | undefined; width?: string | undefined; test?: string[] | undefined }): TrendOptions | Error {
+  const window = intOption('window', values.window, DEFAULT_MIN_RUNS, HISTORY_MAX_POINTS);
+  const last = intOption('last', values.last, 1, HISTORY_MAX_POINTS);
+  const width = intOption('width', values.width, 4, SPARK_MAX_WIDTH);
+  for (const o of [window, last, width]) if (o instanceof Error) return o;
+  const tests = values.test ?? [];
+  for (const id of tests) if (!TEST_ID.test(id)) return new Error(`--test: ${JSON.stringify(id.slice(0, 20))} is not a test id (1.1 … 6.6)`);
+  return {
+    tests,
+    ...(typeof window === 'number' ? { window } : {}),
+    ...(typeof last === 'number' ? { last } : {}),
+    ...(typeof width === 'number' ? { width } : {}),
+  };
+}
+
+/** Whether argv asks for a schedule's history in the cluster (`--schedule`). */
+const wantsSchedule = (argv: readonly string[]): boolean => argv.some((a) => a === '--schedule' || a.startsWith('--schedule='));
+
 export async function main(argv: string[]): Promise<number> {
+  if (wantsSchedule(argv)) {
+    const [{ main: scheduleMain }, { guarded }] = await Promise.all([import('./cluster/history.ts'), import('./cluster/guard.ts')]);
+    return guarded('history', scheduleMain).main(argv);
+  }
   let values;
   let positionals: string[];
   try {
@@ -96,15 +133,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!positionals.length) return fail(`give at least one folder or results.json\n\n${USAGE}`);
-  const window = intOption('window', values.window, DEFAULT_MIN_RUNS, HISTORY_MAX_POINTS);
-  const last = intOption('last', values.last, 1, HISTORY_MAX_POINTS);
-  const width = intOption('width', values.width, 4, SPARK_MAX_WIDTH);
-  if (window instanceof Error) return fail(window.message);
-  if (last instanceof Error) return fail(last.message);
-  if (width instanceof Error) return fail(width.message);
-  const tests = values.test ?? [];
-  for (const id of tests) if (!TEST_ID.test(id)) return fail(`--test: ${JSON.stringify(id.slice(0, 20))} is not a test id (1.1 … 6.6)`);
+  if (!positionals.length) return fail(`give at least one folder or results.json (or --schedule NAME)\n\n${USAGE}`);
+  const o = trendOptions(values);
+  if (o instanceof Error) return fail(o.message);
+  const { last } = o;
 
   const files = collectFiles(positionals);
   if (files instanceof Error) return fail(files.message);
@@ -149,31 +181,39 @@ export async function main(argv: string[]): Promise<number> {
     runs.set(key, { file, run: doc.run.name, attempt: doc.run.attempt, startedAt: new Date(Date.parse(doc.run.startedAt)).toISOString() });
   }
   if (!runs.size) return fail(`none of the ${files.length} file${files.length === 1 ? '' : 's'} is a readable result document`);
+  const printed = printTrends(history, [...runs.values()], skipped, o, { json: values.json === true });
+  return printed instanceof Error ? fail(printed.message) : 0;
+}
 
+/**
+ * Prints the trends of `history` (its tests, or those of `o.tests`) over `runs`: JSON, or a header
+ * line and the sparklines. An Error (nothing printed) when a test asked for is in no run.
+ */
+export function printTrends(history: History, runs: RunRead[], skipped: { file: string; reason: string }[], o: TrendOptions, out: { json: boolean; title?: string }): Error | undefined {
+  const { tests, window, last, width } = o;
   const missing = tests.filter((id) => !history.tests.some((t) => t.id === id));
-  if (missing.length) return fail(`no run has test ${missing.join(', ')} (tests: ${history.tests.map((t) => t.id).join(', ')})`);
+  if (missing.length) return new Error(`no run has test ${missing.join(', ')} (tests: ${history.tests.map((t) => t.id).join(', ') || 'none'})`);
   const shown: History = tests.length ? { ...history, tests: history.tests.filter((t) => tests.includes(t.id)) } : history;
-  const opts = typeof window === 'number' ? { window } : {};
-  const trends = trendsOf(shown, opts);
-  const ordered = [...runs.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.run.localeCompare(b.run));
-
-  if (values.json) {
+  const trends = trendsOf(shown, typeof window === 'number' ? { window } : {});
+  const ordered = [...runs].sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.run.localeCompare(b.run));
+  if (out.json) {
     process.stdout.write(JSON.stringify(jsonOf(ordered, skipped, shown, trends, { window: window ?? DEFAULT_WINDOW, last: last ?? HISTORY_DEFAULT_POINTS }), null, 2) + '\n');
-    return 0;
+    return undefined;
   }
-  const first = ordered[0]!;
-  const latest = ordered[ordered.length - 1]!;
+  const first = ordered[0];
+  const latest = ordered[ordered.length - 1];
   const when = (iso: string) => iso.slice(0, 16).replace('T', ' ');
   const kept = Math.max(0, ...shown.tests.map((t) => t.points.length));
   const lines = [
-    `${ordered.length} run${ordered.length === 1 ? '' : 's'}, ${when(first.startedAt)} to ${when(latest.startedAt)} UTC (latest ${latest.run})` +
+    (out.title ? `${out.title}: ` : '') +
+      (first && latest ? `${ordered.length} run${ordered.length === 1 ? '' : 's'}, ${when(first.startedAt)} to ${when(latest.startedAt)} UTC (latest ${latest.run})` : 'no runs yet') +
       (kept > 0 && kept < ordered.length ? `; each test shows its last ${kept}` : '') +
       (skipped.length ? `; ${skipped.length} file${skipped.length === 1 ? '' : 's'} skipped` : ''),
   ];
   const modes = new Set(shown.tests.flatMap((t) => t.points.map((p) => p.mode)).filter(Boolean));
   if (modes.size > 1) lines.push(`runs of ${[...modes].join(' and ')} mode: each test compares only the runs of its latest run's mode`);
   process.stdout.write(`${lines.join('\n')}\n\n${renderTrends(trends, typeof width === 'number' ? { width } : {})}`);
-  return 0;
+  return undefined;
 }
 
 function jsonOf(runs: RunRead[], skipped: { file: string; reason: string }[], history: History, trends: Trend[], method: { window: number; last: number }) {

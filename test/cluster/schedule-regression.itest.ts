@@ -202,6 +202,36 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(hist.status, hist.stderr).toBe(0);
     console.log(hist.stdout);
     expect(hist.stdout).toMatch(new RegExp(`^5\\.1 .* 10 runs  shift from ${names[first]} \\(\\+[\\d.]+ % worse, p[<=][\\d.]+\\)$`, 'm'));
+    // And straight from the cluster: the history the operator keeps for the schedule.
+    const live = cli(['history', '--schedule', NAME, '-n', ns, '--test', '5.1']);
+    expect(live.status, live.stderr).toBe(0);
+    console.log(live.stdout);
+    expect(live.stdout).toMatch(new RegExp(`^schedule ${ns}/${NAME}: 10 runs, `));
+    expect(live.stdout).toMatch(new RegExp(`^5\\.1 .* 10 runs  shift from ${names[first]} \\(\\+[\\d.]+ % worse, p[<=][\\d.]+\\)$`, 'm'));
     expect(op.proc.exitCode).toBeNull();
   }, 30 * 60_000);
+
+  it('history --schedule reads only a history the schedule controls; an unknown schedule exits 2', async () => {
+    const other = 'orphan';
+    await custom.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: ns, plural: 'benchmarkschedules',
+      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'BenchmarkSchedule', metadata: { name: other }, spec: { schedule: '0 0 1 1 *', suspend: true, runTemplate: { spec: SPEC } } },
+    });
+    const empty = cli(['history', '--schedule', other, '-n', ns]);
+    expect(empty.status, empty.stderr).toBe(0);
+    expect(empty.stdout).toMatch(new RegExp(`^schedule ${ns}/${other}: no runs yet`));
+    // A ConfigMap of the history's name that someone else made: refused, not printed as the schedule's.
+    const forged = JSON.parse((await core.readNamespacedConfigMap({ namespace: ns, name: `${NAME}-history` })).data!['history.json']!);
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `${other}-history` }, data: { 'history.json': JSON.stringify(forged) } } });
+    const refused = cli(['history', '--schedule', other, '-n', ns]);
+    expect(refused.status).toBe(3);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(new RegExp(`ConfigMap ${ns}/${other}-history is not controlled by BenchmarkSchedule ${other} \\(uid [-0-9a-f]+\\): not read as its history`));
+    const missing = cli(['history', '--schedule', 'no-such-schedule', '-n', ns]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/not found/);
+    const bad = cli(['history', '--schedule', 'Bad_Name', '-n', ns]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--schedule: "Bad_Name" is not a schedule name/);
+  }, 120_000);
 });
