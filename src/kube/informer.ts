@@ -526,13 +526,15 @@ const SLIM_REGRESSED_MAX = 64;
  * What the run informer holds of a run: its metadata (no managedFields, no last-applied copy) and,
  * of its status, the few small fields the schedule reconcile reads (operator/schedule-plan.ts
  * `ownedRunOf`, operator/schedule-history.ts): phase, attempt, start and finish, the verdict, the
- * regressed test ids (at most 64, each cut to 16) and the export's name. Bounded whatever the
- * status holds.
+ * regressed test ids (at most 64, each cut to 16) and the export's name; and what the results
+ * UI's runs table shows (operator/ui-source.ts): the progress (step counts, the current step's
+ * name cut to 253) and the summary's counts and success rate. Bounded whatever the status holds.
  */
 export function runMetadata(run: BenchmarkRunObject): BenchmarkRunObject {
   const st = (run.status ?? {}) as {
     phase?: unknown; attempt?: unknown; startedAt?: unknown; finishedAt?: unknown;
-    summary?: { verdict?: unknown }; comparison?: { regressed?: unknown } | null; export?: { configMapName?: unknown } | null;
+    summary?: { verdict?: unknown; passed?: unknown; total?: unknown; skipped?: unknown; successRate?: unknown };
+    progress?: { completedSteps?: unknown; totalSteps?: unknown; currentStep?: unknown }; comparison?: { regressed?: unknown } | null; export?: { configMapName?: unknown } | null;
   };
   const str = (v: unknown, max = 253): string | undefined => (typeof v === 'string' ? v.slice(0, max) : undefined);
   const status: Record<string, unknown> = {};
@@ -540,7 +542,12 @@ export function runMetadata(run: BenchmarkRunObject): BenchmarkRunObject {
   if (typeof st.attempt === 'number') status.attempt = st.attempt;
   if (str(st.startedAt, 40) !== undefined) status.startedAt = str(st.startedAt, 40);
   if (str(st.finishedAt, 40) !== undefined) status.finishedAt = str(st.finishedAt, 40);
-  if (str(st.summary?.verdict, 16) !== undefined) status.summary = { verdict: str(st.summary?.verdict, 16) };
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const pick = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const summary = pick({ verdict: str(st.summary?.verdict, 16), passed: num(st.summary?.passed), total: num(st.summary?.total), skipped: num(st.summary?.skipped), successRate: num(st.summary?.successRate) });
+  if (Object.keys(summary).length) status.summary = summary;
+  const progress = pick({ completedSteps: num(st.progress?.completedSteps), totalSteps: num(st.progress?.totalSteps), currentStep: str(st.progress?.currentStep) });
+  if (Object.keys(progress).length) status.progress = progress;
   const regressed = st.comparison?.regressed;
   if (Array.isArray(regressed)) status.comparison = { regressed: regressed.slice(0, SLIM_REGRESSED_MAX).map((t) => String(t).slice(0, 16)) };
   if (str(st.export?.configMapName) !== undefined) status.export = { configMapName: str(st.export?.configMapName) };

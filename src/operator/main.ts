@@ -31,7 +31,10 @@
  * run's agents' /metrics and nothing else), --port 8080,
  * --concurrency 4, --resync-seconds 300, --leader-elect true|false, --lease-namespace NS
  * (default $POD_NAMESPACE or "default"), --lease-name swarmbench-operator, --lease-seconds 15,
- * --stuck-after-seconds 90 (a step's pod that cannot start for this long fails the step: forensics.ts).
+ * --stuck-after-seconds 90 (a step's pod that cannot start for this long fails the step: forensics.ts),
+ * --ui-port N (the results UI, docs/ui.md "The operator's host": off unless given), --ui-bind-address
+ * ADDR (default 127.0.0.1), --ui-allowed-hosts a,b (the Host names it answers to; default
+ * localhost,127.0.0.1,[::1], what `kubectl port-forward` sends: ui-server.ts).
  * Environment: KUBECONFIG or the in-cluster service account; SWARMBENCH_LOG_LEVEL.
  * Bad flags exit 2 with the reason, before anything starts.
  */
@@ -56,13 +59,16 @@ import { notifySettingsOf } from './notify.ts';
 import { Notifier } from './notify-sender.ts';
 import { leaderHealthCheck, OperatorMetrics, startServer, syncedCheck } from './server.ts';
 import { errorMessage } from '../errors.ts';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { DEFAULT_UI_ALLOWED_HOSTS, parseUiFlags, startOperatorUi, type UiFlags } from './ui-server.ts';
 
 const USAGE = `usage: swarmbench operator [--namespaces NS,NS...] [--image IMG] [--gpu-image IMG]
        [--runner-cluster-role NAME] [--prometheus-url URL] [--gpu-defaults JSON]
        [--admission JSON] [--agent-ingress-from JSON] [--metrics-token-file PATH] [--port 8080]
        [--concurrency 4] [--resync-seconds 300] [--leader-elect true|false]
        [--lease-namespace NS] [--lease-name NAME] [--lease-seconds 15]
-       [--stuck-after-seconds 90]
+       [--stuck-after-seconds 90] [--ui-port N] [--ui-bind-address 127.0.0.1]
+       [--ui-allowed-hosts localhost,127.0.0.1,[::1]]
 `;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -172,6 +178,9 @@ export async function main(argv: string[]): Promise<number> {
         'lease-name': { type: 'string', default: 'swarmbench-operator' },
         'lease-seconds': { type: 'string', default: '15' },
         'stuck-after-seconds': { type: 'string', default: '90' },
+        'ui-port': { type: 'string', default: '' },
+        'ui-bind-address': { type: 'string', default: '127.0.0.1' },
+        'ui-allowed-hosts': { type: 'string', default: DEFAULT_UI_ALLOWED_HOSTS.join(',') },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -191,6 +200,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   let port: number, concurrency: number, resyncMs: number, leaseMs: number, stuckAfterMs: number;
   let admission: AdmissionSettings;
+  let ui: UiFlags | undefined;
   let metricsToken: string | undefined;
   let namespaces: string[], gpuDefaults: GpuScheduling, prometheusUrl: string | undefined, agentIngressFrom: IngressPeer[];
   try {
@@ -208,6 +218,7 @@ export async function main(argv: string[]): Promise<number> {
     resyncMs = int('resync-seconds', v['resync-seconds']!, 1) * 1000;
     leaseMs = int('lease-seconds', v['lease-seconds']!, 2) * 1000;
     stuckAfterMs = int('stuck-after-seconds', v['stuck-after-seconds']!, 1) * 1000;
+    ui = parseUiFlags(v['ui-port']!, v['ui-bind-address']!, v['ui-allowed-hosts']!);
   } catch (err) {
     process.stderr.write(`swarmbench operator: ${(err as Error).message}\n`);
     return 2;
@@ -222,6 +233,7 @@ export async function main(argv: string[]): Promise<number> {
   const tries = new RunnerTries();
   const informers: Informer<never>[] = [];
   const cacheScopes: Parameters<typeof scopedCaches>[0] = [];
+  const cmInformers: Informer<V1ConfigMap>[] = [];
   for (const [i, scope] of scopes.entries()) {
     const runs = runInformers[i]!;
     const jobs = jobInformer(kc, { ...scope, labelSelector: 'app.kubernetes.io/managed-by=swarmbench' });
@@ -229,6 +241,7 @@ export async function main(argv: string[]): Promise<number> {
     // The runner pods: what ended a try, seen before the pod is gone (tries.ts).
     const pods = podInformer(kc, { ...scope, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${COMPONENT_LABEL}=${COMPONENT.runner}` });
     informers.push(...([runs, jobs, cms, pods] as never[]));
+    cmInformers.push(cms);
     cacheScopes.push({ namespace: scope.namespace, jobs, configMaps: cms });
     runs.enqueue(queue);
     jobs.enqueue(queue, (o) => ownerRunKey(o));
@@ -294,7 +307,20 @@ export async function main(argv: string[]): Promise<number> {
     readyChecks: { informers: () => (!elector || elector.isLeader() ? syncedCheck(informers)() : true) },
     healthChecks: elector ? { leader: leaderHealthCheck(elector) } : {},
   });
-  log.info('operator started', { version: VERSION, port: server.port, namespaces: namespaces.length ? namespaces.join(',') : '(all)', leaderElect, prometheus: prometheusUrl ?? '(none)' });
+  // The results UI (ui-server.ts), on its own port: every replica serves it, from its own run,
+  // schedule and ConfigMap informers (started here, so a standby shows the runs too).
+  const uiServer = ui
+    ? await startOperatorUi(kc, ui, scopes.map((s, i) => ({ namespace: s.namespace, runs: runInformers[i]!, schedules: schedules.informers[i]!, configMaps: cmInformers[i]! })), log).catch((err: unknown) => {
+        log.warn('the results UI could not start', { error: errorMessage(err) });
+        process.stderr.write(`swarmbench operator: the results UI could not start on ${ui!.host}:${ui!.port}: ${errorMessage(err)}\n`);
+        return 'failed' as const;
+      })
+    : undefined;
+  if (uiServer === 'failed') {
+    await server.close();
+    return 2;
+  }
+  log.info('operator started', { version: VERSION, port: server.port, namespaces: namespaces.length ? namespaces.join(',') : '(all)', leaderElect, prometheus: prometheusUrl ?? '(none)', ui: uiServer ? uiServer.url : '(off)' });
 
   let stopping = false;
   async function work(signal: AbortSignal): Promise<void> {
@@ -350,6 +376,7 @@ export async function main(argv: string[]): Promise<number> {
         await queue.shutdown({ drain: false });
       }
       await notify.notifier.close();
+      await uiServer?.close();
       await server.close();
       resolve();
     };

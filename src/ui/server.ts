@@ -2,14 +2,15 @@
  * The results UI's server: one HTTP server that serves the page (web/), uPlot from the package's
  * own node_modules (no CDN: clusters are often offline), a read-only JSON API over a `UiSource`
  * (source.ts) and a WebSocket of its events. The local commands host it (`swarmbench ui`,
- * `swarmbench run --ui`); the operator can host the same server over its own source.
+ * `swarmbench run --ui`); the operator hosts the same server over its own source (operator/ui-server.ts).
  *
  * Safe by default (docs/ui.md, "Security"):
  * - read-only: GET and HEAD only, anything else 405; no route writes anything;
  * - bound to 127.0.0.1 unless told otherwise; bound to a loopback address, a request whose Host is
  *   not a loopback name is refused (421), so a web page cannot reach it by DNS rebinding, and a
  *   WebSocket whose Origin is not this server's is refused (a page of another site cannot read
- *   the events);
+ *   the events); with `allowedHosts` (the operator's host, bound to every address) the Host must
+ *   be one of those names, whatever the address;
  * - bounded: a URL of at most 2048 characters (414), headers of at most 8 KiB, no request body
  *   (413), timeouts on headers and requests, at most 64 WebSocket clients of at most 1 KiB
  *   messages (which are ignored);
@@ -86,6 +87,23 @@ function loadAssets(): Map<string, Asset> {
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 const isLoopback = (host: string): boolean => LOOPBACK_NAMES.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 
+/** `--ui-allowed-hosts`-style entries, checked: a host name or address, optionally with a port. */
+export function parseAllowedHosts(entries: readonly string[], what = 'allowed hosts'): string[] {
+  return entries.map((raw) => {
+    const e = raw.trim().toLowerCase();
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)(:\d{1,5})?$/.test(e)) throw new Error(`${what}: "${raw}" is not a host name or address, with an optional :port`);
+    return e;
+  });
+}
+
+/** Whether a Host header is one of `allowed` (see UiServerOptions.allowedHosts). */
+export function hostAllowed(header: string | undefined, allowed: readonly string[]): boolean {
+  const h = (header ?? '').trim().toLowerCase();
+  const name = hostName(h);
+  if (!name) return false;
+  return allowed.some((a) => a === h || (a === name && !/^(\[[^\]]*\]|[^:\[]*):\d+$/.test(a)));
+}
+
 /** The host name of a Host header (`localhost:8765` → `localhost`, `[::1]:80` → `[::1]`). */
 function hostName(header: string | undefined): string {
   if (!header) return '';
@@ -97,6 +115,13 @@ export interface UiServerOptions {
   source: UiSource;
   host?: string;
   port?: number;
+  /**
+   * The Host names the server answers to (`name` or `name:port`, case-insensitive; a name without
+   * a port allows any port, as `kubectl port-forward` may listen on another local port), whatever
+   * address it is bound to; any other Host is refused (421), so no page can reach it by DNS
+   * rebinding. Absent: bound to a loopback address, only loopback names; else any Host.
+   */
+  allowedHosts?: readonly string[];
   /** What the page says it is served by (`swarmbench ui`, `swarmbench run --ui`, the operator). */
   title?: string;
 }
@@ -118,7 +143,11 @@ class HttpError extends Error {
 export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const host = o.host ?? DEFAULT_HOST;
   const assets = loadAssets();
-  const loopbackOnly = isLoopback(host);
+  const allowed = o.allowedHosts?.length ? parseAllowedHosts(o.allowedHosts) : undefined;
+  const loopbackOnly = !allowed && isLoopback(host);
+  // Whether a Host header is one this server answers to (421 otherwise).
+  const hostOk = (header: string | undefined): boolean => (allowed ? hostAllowed(header, allowed) : !loopbackOnly || isLoopback(hostName(header)));
+  const hostRefusal = allowed ? `this server answers only to ${allowed.join(', ')} (its allowed hosts)` : 'this server answers only to a loopback host name (127.0.0.1, localhost)';
   const source = o.source;
 
   const send = (req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}) => {
@@ -133,7 +162,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed: the UI is read-only (GET, HEAD)`);
     const raw = req.url ?? '/';
     if (raw.length > MAX_URL) throw new HttpError(414, `the URL is longer than ${MAX_URL} characters`);
-    if (loopbackOnly && !isLoopback(hostName(req.headers.host))) throw new HttpError(421, 'this server answers only to a loopback host name (127.0.0.1, localhost)');
+    if (!hostOk(req.headers.host)) throw new HttpError(421, hostRefusal);
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > 0 || req.headers['transfer-encoding']) throw new HttpError(413, 'the UI takes no request body');
     if (!raw.startsWith('/')) throw new HttpError(400, 'the request target must be a path');
@@ -142,9 +171,17 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     const path = url.pathname;
     const asset = assets.get(path === '/index.html' ? '/' : path);
     if (asset) return send(req, res, 200, asset.type, asset.body, { 'cache-control': 'no-cache' });
-    if (path === '/api/runs') return json(req, res, 200, { ...(await source.list()), title: o.title ?? 'swarmbench ui' });
+    // The schedules come with the runs (one request for the runs page); none on the local host.
+    if (path === '/api/runs') return json(req, res, 200, { ...(await source.list()), title: o.title ?? 'swarmbench ui', schedules: source.schedules ? await source.schedules() : [] });
     if (path === '/api/trends') return json(req, res, 200, await trends());
     if (path === '/api/compare') return json(req, res, 200, await compare(url.searchParams));
+    if (path === '/api/schedules') return json(req, res, 200, { schedules: source.schedules ? await source.schedules() : [] });
+    const s = /^\/api\/schedules\/([A-Za-z0-9-]{1,64})$/.exec(path);
+    if (s) {
+      const page = source.schedule ? await source.schedule(s[1]!) : undefined;
+      if (!page) throw new HttpError(404, `no schedule ${s[1]}`);
+      return json(req, res, 200, page);
+    }
     const m = /^\/api\/runs\/([A-Za-z0-9-]{1,64})(?:\/exports\/([a-z.]{1,20}))?$/.exec(path);
     if (m) {
       const id = m[1]!;
@@ -180,7 +217,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
 
   async function trends() {
     const { runs } = await source.list();
-    const finished = runs.filter((r) => r.phase === 'Succeeded' || r.phase === 'Failed').slice(0, MAX_TREND_RUNS);
+    const finished = runs.filter((r) => r.phase === 'Succeeded' || r.phase === 'Failed').slice(0, source.maxTrendRuns ?? MAX_TREND_RUNS);
     const docs: ResultDocument[] = [];
     const skipped = runs.filter((r) => r.phase === 'Unreadable').map((r) => r.error ?? r.source);
     for (const r of finished) {
@@ -218,8 +255,9 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
       socket.end(`HTTP/1.1 ${status} ${why}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     };
     if (url.pathname !== '/api/events') return refuse(404, 'Not Found');
-    if (loopbackOnly && !isLoopback(hostName(host))) return refuse(421, 'Misdirected Request');
-    if (origin !== undefined && origin !== `http://${host}`) return refuse(403, 'Forbidden');
+    if (!hostOk(host)) return refuse(421, 'Misdirected Request');
+    // Same origin only: the page this server served, over http or (behind a TLS ingress) https.
+    if (origin !== undefined && origin !== `http://${host}` && !(allowed && origin === `https://${host}`)) return refuse(403, 'Forbidden');
     if (clients.size >= MAX_WS_CLIENTS) return refuse(503, 'Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => {
       clients.add(ws);

@@ -5,15 +5,17 @@
  *
  * - locally (`swarmbench ui DIR…`, `swarmbench run --ui`): `LocalSource` (local.ts) reads the
  *   results.json files of folders and the live state of the run in this process;
- * - in a cluster (docs/ui.md, "The operator's host"): a source over the operator's informer
- *   caches, BenchmarkRuns (the row, the progress from their status) and their export ConfigMaps
- *   (the result document, the exports).
+ * - in a cluster (docs/ui.md, "The operator's host"): `OperatorUiSource`
+ *   (operator/ui-source.ts) over the operator's informer caches, BenchmarkRuns (the row, the
+ *   progress from their status), their export ConfigMaps (the result document, the exports) and
+ *   BenchmarkSchedules with their history (a schedule's page).
  *
  * Everything here is plain data that goes to the browser as JSON: no secret and no token is ever
  * part of it (a source must not put one in; a result document holds none).
  */
 import type { ResultDocument, TestResult } from '../api/schema.ts';
 import type { EXPORT_FILES } from '../report/exports.ts';
+import type { TrendView } from './views.ts';
 
 /** A run's phase as the operator says it, and `Unreadable` for a result that cannot be read. */
 export type Phase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled' | 'Unreadable';
@@ -49,6 +51,30 @@ export interface RunRow {
   source: string;
   /** Why the run's result could not be read (phase Unreadable). */
   error?: string;
+  /** The schedule that made the run (its `swarmbench.io/schedule` label), when the source has schedules. */
+  schedule?: { id: string; name: string };
+}
+
+/** One schedule (a BenchmarkSchedule, docs/schedules.md) of the schedules list. */
+export interface ScheduleRow {
+  /** Opaque and URL-safe, as a run's. */
+  id: string;
+  namespace: string;
+  name: string;
+  /** Where its history lives (the history ConfigMap). */
+  source: string;
+}
+
+/** A schedule's page: each test's trend over the schedule's history, and its runs. */
+export interface SchedulePage {
+  row: ScheduleRow;
+  /** Runs in the history (each test keeps its most recent points). */
+  runs: number;
+  trends: TrendView[];
+  /** The schedule's runs that still exist, newest first. */
+  runRows: RunRow[];
+  /** Why the history is empty or partial (no history yet, an unreadable one). */
+  problems: string[];
 }
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed';
@@ -101,4 +127,10 @@ export interface UiSource {
   subscribe(listener: (e: UiEvent) => void): () => void;
   /** Stops what the source watches. */
   close(): void;
+  /** The schedules, when the source has any (the operator's). */
+  schedules?(): Promise<ScheduleRow[]>;
+  /** One schedule's page; undefined when there is no schedule with that id. */
+  schedule?(id: string): Promise<SchedulePage | undefined>;
+  /** The most finished runs the trends page reads (default server.ts MAX_TREND_RUNS). */
+  readonly maxTrendRuns?: number;
 }

@@ -147,8 +147,12 @@ export function trendsOfDocs(docs: readonly ResultDocument[]): { tests: TrendVie
       skipped.push(`${doc.run.name}: ${err.message}`);
     }
   }
-  const trends = trendsOf(history);
-  const tests = trends.map((t): TrendView => {
+  return { tests: trendsOfHistory(history), skipped };
+}
+
+/** The trend of every test of a history (a schedule's, operator/schedule-history.ts), with its lasting shift. */
+export function trendsOfHistory(history: History): TrendView[] {
+  return trendsOf(history).map((t): TrendView => {
     const h = history.tests.find((x) => x.id === t.id)!;
     return {
       id: t.id,
@@ -159,5 +163,4 @@ export function trendsOfDocs(docs: readonly ResultDocument[]): { tests: TrendVie
       shift: t.shift ? { index: t.shift.index, run: t.shift.run, direction: t.shift.direction, changePct: t.shift.changePct, p: t.shift.p, pAdjusted: t.shift.pAdjusted } : null,
     };
   });
-  return { tests, skipped };
 }

@@ -24,6 +24,7 @@ import { parseIngressPeers } from '../../src/operator/netpol.ts';
 import { notifySettingsOf } from '../../src/operator/notify.ts';
 import { webhookUrl, WebhookUrlError } from '../../src/operator/notify-sender.ts';
 import { DEFAULT_ADMISSION, parseAdmission } from '../../src/operator/policy.ts';
+import { DEFAULT_UI_ALLOWED_HOSTS, parseUiFlags } from '../../src/operator/ui-server.ts';
 import { HELM3_BIN, TOOLS_BIN } from '../cluster/lib/config.ts';
 
 const HELM = [join(TOOLS_BIN, 'helm'), join(HELM3_BIN, 'helm'), process.env.HELM ?? ''].find((p) => p && existsSync(p));
@@ -157,6 +158,27 @@ describe.skipIf(!!skip)(skip ? `chart security values [SKIPPED: ${skip}]` : 'cha
     expect(plain.find((o) => o.kind === 'Deployment')!.spec.template.spec.volumes).toBeUndefined();
   });
 
+  it('the results UI: off by default; on, a port of its own, a ClusterIP Service, the allowed hosts the operator parses, the NetworkPolicy port only for ingressFrom', () => {
+    const off = render();
+    expect([...flags(off).keys()].filter((k) => k.startsWith('--ui'))).toEqual([]);
+    expect(off.filter((o) => o.kind === 'Service').map((o) => o.metadata.name)).toEqual(['swarmbench-metrics']);
+    const on = render(['--set', 'ui.enabled=true']);
+    const f = flags(on);
+    expect(parseUiFlags(f.get('--ui-port')!, f.get('--ui-bind-address')!, f.get('--ui-allowed-hosts')!)).toEqual({ port: 8765, host: '0.0.0.0', allowedHosts: [...DEFAULT_UI_ALLOWED_HOSTS] });
+    const svc = on.find((o) => o.kind === 'Service' && o.metadata.name === 'swarmbench-ui')!;
+    expect(svc.spec.type).toBe('ClusterIP');
+    expect(svc.spec.ports).toEqual([{ name: 'http-ui', port: 8765, targetPort: 'http-ui', protocol: 'TCP' }]);
+    const container = on.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0];
+    expect(container.ports.map((p: Obj) => [p.name, p.containerPort])).toEqual([['http-metrics', 8080], ['http-ui', 8765]]);
+    // Without ingressFrom the UI port is open to no peer (port-forward does not cross the pod network).
+    const rules = (objs: Obj[]) => objs.find((o) => o.kind === 'NetworkPolicy')!.spec.ingress as Obj[];
+    expect(rules(on)).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+    const peer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } };
+    const withIngress = render(['--set', 'ui.enabled=true', '--set-json', `ui.ingressFrom=[${JSON.stringify(peer)}]`, '--set', 'ui.allowedHosts={bench.example.com}']);
+    expect(rules(withIngress)).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }] }, { ports: [{ protocol: 'TCP', port: 8765 }], from: [peer] }]);
+    expect(flags(withIngress).get('--ui-allowed-hosts')).toBe('bench.example.com');
+  });
+
   it.each([
     [['--set', 'metrics.scrapeToken.secretName=Not_A_Name'], /scrapeToken\/secretName.*pattern/],
     [['--set', 'agents.resources.max.cpu=lots'], /agents\/resources\/max\/cpu.*pattern/],
@@ -168,6 +190,8 @@ describe.skipIf(!!skip)(skip ? `chart security values [SKIPPED: ${skip}]` : 'cha
     [['--set', 'security.nope=1'], /additional propert(y|ies) 'nope' not allowed/],
     [['--set', 'metrics.podMonitor.sampleLimit=0'], /sampleLimit.*minimum/],
     [['--set', 'networkPolicy.prometheusSelector.pods.x=y'], /additional propert(y|ies) 'pods' not allowed/],
+    [['--set', 'ui.port=0'], /ui\/port.*minimum/],
+    [['--set', 'ui.public=true'], /additional propert(y|ies) 'public' not allowed/],
   ])('helm template %j fails naming the field', (args, message) => {
     const r = helm(args);
     expect(r.code).not.toBe(0);

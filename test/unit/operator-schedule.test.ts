@@ -416,12 +416,13 @@ describe('the history of figures', () => {
 });
 
 describe('what the run informer keeps of a run, and the export', () => {
-  it('runMetadata: the status fields the schedule reads, bounded; nothing else', () => {
+  it('runMetadata: the status fields the schedule and the UI read, bounded; nothing else', () => {
     const slim = runMetadata({
       metadata: { name: 'r', namespace: NS, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}', keep: 'x' }, managedFields: [{ manager: 'm' }] },
       spec: { mode: 'quick' },
       status: {
-        phase: 'Succeeded', attempt: 2, startedAt: '2026-01-01T03:00:00Z', finishedAt: '2026-01-01T03:03:00Z', summary: { verdict: 'Passed', total: 27 },
+        phase: 'Succeeded', attempt: 2, startedAt: '2026-01-01T03:00:00Z', finishedAt: '2026-01-01T03:03:00Z', summary: { verdict: 'Passed', total: 27, passed: 26, failed: 1, skipped: 0, successRate: 96.3, passedOfTotal: '26/27' },
+        progress: { completedSteps: 5, totalSteps: 5, currentStep: 'x'.repeat(1000) }, conditions: [{ type: 'Ready', message: 'm'.repeat(1000) }],
         comparison: { regressed: Array.from({ length: 100 }, (_, i) => `1.${i}-a-very-long-test-name`), improved: ['1.1'] }, export: { configMapName: 'r-results' },
         tests: Array.from({ length: 27 }, (_, i) => ({ id: String(i) })),
       },
@@ -429,8 +430,10 @@ describe('what the run informer keeps of a run, and the export', () => {
     expect(slim.spec).toBeUndefined();
     expect(slim.metadata).toEqual({ name: 'r', namespace: NS, annotations: { keep: 'x' } });
     const st = slim.status as { comparison: { regressed: string[] } };
-    expect(Object.keys(slim.status!).sort()).toEqual(['attempt', 'comparison', 'export', 'finishedAt', 'phase', 'startedAt', 'summary']);
-    expect(slim.status!.summary).toEqual({ verdict: 'Passed' });
+    expect(Object.keys(slim.status!).sort()).toEqual(['attempt', 'comparison', 'export', 'finishedAt', 'phase', 'progress', 'startedAt', 'summary']);
+    // What the UI's runs table shows: the counts and the rate, the progress with its step name cut.
+    expect(slim.status!.summary).toEqual({ verdict: 'Passed', passed: 26, total: 27, skipped: 0, successRate: 96.3 });
+    expect(slim.status!.progress).toEqual({ completedSteps: 5, totalSteps: 5, currentStep: 'x'.repeat(253) });
     expect(st.comparison.regressed).toHaveLength(64);
     expect(st.comparison.regressed.every((t) => t.length <= 16)).toBe(true);
   });

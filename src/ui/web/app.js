@@ -1,9 +1,9 @@
-// The results UI: a page per route (#/, #/run/ID, #/compare/RUN/BASELINE, #/trends), the live
+// The results UI: a page per route (#/, #/run/ID, #/compare/RUN/BASELINE, #/trends, #/schedule/ID), the live
 // events over a WebSocket (/api/events), and the theme (system, light or dark, kept in
 // localStorage). Nothing here writes to the server: the API is read-only.
 import { redrawCharts } from './charts.js';
 import { errorBox, replace } from './dom.js';
-import { comparePage, runPage, runsPage, trendsPage } from './pages.js';
+import { comparePage, runPage, runsPage, schedulePage, trendsPage } from './pages.js';
 
 const main = document.getElementById('main');
 const connection = document.getElementById('connection');
@@ -21,6 +21,7 @@ async function show() {
     else if (parts[0] === 'run' && parts[1]) handler = await runPage(main, parts[1]);
     else if (parts[0] === 'compare' && parts[1] && parts[2]) handler = await comparePage(main, parts[1], parts[2], parts[3] === 'force');
     else if (parts[0] === 'trends') handler = await trendsPage(main);
+    else if (parts[0] === 'schedule' && parts[1]) handler = await schedulePage(main, parts[1]);
     else throw new Error(`no page ${hash.slice(0, 80)}`);
     if (mine === generation) onEvent = handler;
   } catch (err) {

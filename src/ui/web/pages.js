@@ -1,4 +1,4 @@
-// The pages: the runs table, one run, a comparison of two runs, the trends. Each page renders into
+// The pages: the runs table, one run, a comparison of two runs, the trends, a schedule's trends. Each page renders into
 // `main` from this server's JSON API and returns a handler for the live events (src/ui/source.ts
 // `UiEvent`) while it is shown.
 import { chartFigure, drawCharts } from './charts.js';
@@ -33,6 +33,7 @@ function runRow(row) {
       h('a', { href: `#/run/${row.id}`, 'aria-label': `run ${name}` }, row.name),
       row.attempt > 1 ? h('span', { class: 'muted' }, ` #${row.attempt}`) : null,
       row.error ? h('span', { class: 'progress-text' }, row.error) : null,
+      row.schedule ? h('a', { class: 'schedule-link', href: `#/schedule/${row.schedule.id}`, 'aria-label': `schedule ${row.schedule.name}` }, `schedule ${row.schedule.name}`) : null,
     ),
     h('td', {}, badge(row.phase)),
     progressCell(row),
@@ -46,6 +47,7 @@ function runRow(row) {
 /** The runs table, filterable, kept up to date by the events. */
 export async function runsPage(main) {
   let data = await getJson('/api/runs');
+  const schedules = data.schedules ?? [];
   const filter = { text: '', phase: '', verdict: '' };
   const tbody = h('tbody');
   const caption = h('caption', { 'aria-live': 'polite' });
@@ -92,6 +94,14 @@ export async function runsPage(main) {
       tbody,
     ),
     compareBox,
+    schedules.length
+      ? h(
+          'section',
+          { 'aria-labelledby': 'schedules-title', id: 'schedules' },
+          h('h2', { id: 'schedules-title' }, 'Schedules'),
+          h('ul', {}, schedules.map((sc) => h('li', { 'data-schedule-id': sc.id }, h('a', { href: `#/schedule/${sc.id}` }, `${sc.namespace}/${sc.name}`), h('span', { class: 'muted' }, ` · its trends (${sc.source})`)))),
+        )
+      : null,
   );
   render();
   performance.mark('runs-rendered');
@@ -201,7 +211,7 @@ export function comparisonTable(c) {
     h(
       'table',
       { class: 'comparison' },
-      h('caption', {}, `Against ${c.baseline.name} (attempt ${c.baseline.attempt}, ${c.baseline.mode}, started ${when(c.baseline.startedAt)})${c.baseline.source ? ` · ${c.baseline.source}` : ''}`),
+      h('caption', {}, `Against ${c.baseline.name} (attempt ${c.baseline.attempt}, ${c.baseline.mode}, started ${when(c.baseline.startedAt)})${c.baseline.pool?.length ? ` pooled with ${c.baseline.pool.map((r) => r.name).join(', ')}` : ''}${c.baseline.source ? ` · ${c.baseline.source}` : ''}`),
       h('thead', {}, h('tr', {}, ['Test', 'Verdict', 'Baseline median', 'This run median', 'Shift', 'Interval', 'Change', 'p', 'Direction', 'Note'].map((x) => h('th', { scope: 'col' }, x)))),
       h('tbody', {}, rows),
     ),
@@ -346,10 +356,9 @@ export async function comparePage(main, runId, baseId, force) {
   return null;
 }
 
-/** Each test's value over the runs, with its lasting shift marked (report/trend.ts). */
-export async function trendsPage(main) {
-  const t = await getJson('/api/trends');
-  const figures = t.tests.map((test) => {
+/** One chart per test, its lasting shift marked; the tests with a shift first. */
+function trendFigures(tests) {
+  const figures = tests.map((test) => {
     const since = test.shift ? test.points.map((p, i) => (i >= test.shift.index ? p.value : null)) : null;
     const spec = {
       id: `trend-${test.id}`,
@@ -367,13 +376,48 @@ export async function trendsPage(main) {
     return { test, fig };
   });
   figures.sort((a, b) => Number(Boolean(b.test.shift)) - Number(Boolean(a.test.shift)));
+  return h('div', { class: 'trend-grid' }, figures.map((f) => f.fig));
+}
+
+/** Each test's value over the runs, with its lasting shift marked (report/trend.ts). */
+export async function trendsPage(main) {
+  const t = await getJson('/api/trends');
   replace(
     main,
     h('h1', {}, 'Trends'),
     h('p', { class: 'muted' }, `${t.runs} finished runs; each test's value by run, and the lasting shift where there is one (docs/trends.md): the runs since it against those before, Mann–Whitney U corrected for the splits examined.`),
     t.skipped.map((s) => errorBox('Left out', s)),
-    h('div', { class: 'trend-grid' }, figures.map((f) => f.fig)),
+    trendFigures(t.tests),
   );
   drawCharts(main);
   return null;
+}
+
+/** A schedule: each test's trend over its history (the history ConfigMap), shifts marked, and its runs. */
+export async function schedulePage(main, id) {
+  const s = await getJson(`/api/schedules/${encodeURIComponent(id)}`);
+  const shifted = s.trends.filter((t) => t.shift);
+  const runsBody = h('tbody', {}, s.runRows.map(runRow));
+  replace(
+    main,
+    h('h1', {}, `Schedule ${s.row.namespace}/${s.row.name}`),
+    h('p', { class: 'muted' }, `${s.runs} runs in its history (${s.row.source}); ${shifted.length ? `${shifted.length} tests moved to a lasting new level` : 'no lasting shift'} (docs/trends.md).`),
+    s.problems.map((p) => errorBox('History', p)),
+    h('h2', {}, 'Trends'),
+    s.trends.length ? trendFigures(s.trends) : h('p', { class: 'muted' }, 'No figures yet.'),
+    h('h2', {}, `Runs (${s.runRows.length})`),
+    h(
+      'table',
+      { id: 'schedule-runs' },
+      h('thead', {}, h('tr', {}, ['Namespace', 'Name', 'Phase', 'Progress', 'Verdict', 'Success rate', 'Started', 'Duration'].map((c) => h('th', { scope: 'col' }, c)))),
+      runsBody,
+    ),
+  );
+  drawCharts(main);
+  return async (e) => {
+    if (e.type === 'row') {
+      const old = runsBody.querySelector(`tr[data-run-id="${CSS.escape(e.row.id)}"]`);
+      if (old) old.replaceWith(runRow(e.row));
+    } else if (e.type === 'list') return 'reload';
+  };
 }
