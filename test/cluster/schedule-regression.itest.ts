@@ -68,7 +68,7 @@ interface Schedule {
 }
 interface Run {
   metadata: { name: string };
-  spec: { agents?: { defects?: string[] }; baseline?: { runRef?: string } };
+  spec: { agents?: { defects?: string[] }; baseline?: { runRef?: string; pool?: string[] } };
   status?: { phase?: string; summary?: { verdict?: string }; comparison?: { baseline: string; regressed: string[]; improved: string[] } };
 }
 /** What each run left: the run as it finished, and the schedule's status once the run was in the history. */
@@ -234,4 +234,31 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--schedule: "Bad_Name" is not a schedule name/);
   }, 120_000);
+
+  it('policy pooled: the next run is compared with the pooled samples of the last 3 runs (the defective ones), and the clean agent is Improved', async () => {
+    if (steps.length < RUNS) throw new Error('needs the runs of the first test');
+    await patch({ spec: { baseline: { policy: 'pooled', count: 3 }, runTemplate: { spec: { agents: { poolSize: 2, defects: null } } } } });
+    const name = manualRunName(NAME, 'pooled');
+    await patch({ metadata: { annotations: { 'swarmbench.io/run-now': 'pooled' } } });
+    const run = await wait(`${name} finished`, async () => {
+      const r = await readRun(name);
+      return r?.status?.phase === 'Succeeded' || r?.status?.phase === 'Failed' ? r : undefined;
+    }, 600_000);
+    const pool = [names[RUNS - 1]!, names[RUNS - 2]!, names[RUNS - 3]!];
+    expect(run.spec.baseline).toEqual({ pool });
+    expect(run.spec.agents?.defects ?? []).toEqual([]);
+    expect(run.status?.comparison?.baseline).toBe(`pool of 3: ${pool.join(', ')}`);
+    const r = cli(['report', name, '-n', ns, '--out', join(work, name)]);
+    expect(r.status === 0 || r.status === 1, r.stderr).toBe(true);
+    const doc = readResultFile(join(work, name, 'results.json'));
+    expect(doc.comparison?.baseline).toMatchObject({ name: pool[0], pool: [{ name: pool[1] }, { name: pool[2] }] });
+    const m = doc.comparison!.metrics.find((x) => x.id === '5.1')!;
+    // The pool's samples are the three runs' own: their counts add up.
+    const own = (n: string) => readResultFile(join(work, n, 'results.json')).tests.find((t) => t.id === '5.1')!.rawSamples!.length;
+    expect(m.baseline.n).toBe(pool.map(own).reduce((a, b) => a + b, 0));
+    expect(m.note).toMatch(/3 runs pooled/);
+    console.log(`${name} 5.1 against the pool of ${pool.length}: ${m.baseline.median} (n ${m.baseline.n}) → ${m.current.median} ms (${m.changePct?.toFixed(1)} %, p=${m.p}, ${m.verdict})`);
+    expect(m.verdict).toBe('Improved');
+    expect(run.status?.comparison?.improved).toContain('5.1');
+  }, 15 * 60_000);
 });
