@@ -314,6 +314,8 @@ describe.skipIf(!!noHelm)(noHelm ? `chart rendering [SKIPPED: ${noHelm}]` : 'cha
     });
     expect(c.ports).toEqual([{ name: 'http-metrics', containerPort: 8080, protocol: 'TCP' }]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http-metrics' });
+    // Liveness only once the process answers: a slow start (a busy node) is waited for, up to 3 minutes.
+    expect(c.startupProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'http-metrics' }, periodSeconds: 2, failureThreshold: 90 });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http-metrics' });
     expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
     expect(find(objs, 'PodDisruptionBudget', 'swarmbench')!.spec.minAvailable).toBe(1);

@@ -55,7 +55,7 @@ SWARMBENCH_NODES=real npm run -s cluster:up
 say "real nodes up"
 # The mode for the tests too (and SWARMBENCH_REQUIRE_REAL_NODES: real-nodes.itest.ts fails rather
 # than skips on the node agent).
-SWARMBENCH_NODES=real SWARMBENCH_REQUIRE_REAL_NODES=1 SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts test/cluster/real-nodes.itest.ts test/cluster/cluster.itest.ts
+SWARMBENCH_NODES=real SWARMBENCH_REQUIRE_REAL_NODES=1 SWARMBENCH_REQUIRE_CLUSTER=1 npx vitest run --config test/cluster/vitest.config.ts test/cluster/real-nodes.itest.ts test/cluster/real-nodes-run.itest.ts test/cluster/cluster.itest.ts
 SWARMBENCH_REQUIRE_IMAGES=1 npx vitest run --config test/images/vitest.config.ts
 say "real-node and image tests passed"
 trap - EXIT

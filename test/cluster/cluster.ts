@@ -16,7 +16,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import {
   ALL_PORTS, APISERVER_HOST, APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, HOST_IP, KUBECONFIG, KUBERNETES_VERSION, LOGS,
-  NODE_AGENT_URL, NODE_MODE, NODES, PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_URL,
+  NODE_AGENT_URL, NODE_MODE, NODES, PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_HOST, PROMETHEUS_URL,
   SCRAPE_TOKEN_FILE, STATE, TEST_SCRAPE_TOKEN, TOOLS_BIN,
 } from './lib/config.ts';
 import { get, ok } from './lib/http.ts';
@@ -295,13 +295,13 @@ async function up(): Promise<void> {
       `      credentials_file: '${SCRAPE_TOKEN_FILE}'`,
       '  - job_name: prometheus',
       '    static_configs:',
-      `      - targets: ['${HOST}:${PORTS.prometheus}']`,
+      `      - targets: ['${PROMETHEUS_HOST}:${PORTS.prometheus}']`,
       '',
     ].join('\n'),
   );
   daemon('prometheus', prometheusBinary(), [
     `--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`,
-    `--web.listen-address=${HOST}:${PORTS.prometheus}`, '--storage.tsdb.retention.time=1d', '--log.level=warn',
+    `--web.listen-address=${PROMETHEUS_HOST}:${PORTS.prometheus}`, '--storage.tsdb.retention.time=1d', '--log.level=warn',
   ]);
   await waitFor('prometheus /-/ready', 'prometheus', () => ok(`${PROMETHEUS_URL}/-/ready`));
 

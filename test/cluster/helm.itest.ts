@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
-import { NODE_MODE, TOOLS_BIN } from './lib/config.ts';
+import { NODE_MODE, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
 import { VERSION } from '../../src/version.ts';
 import { adminClients, clusterGate, kubeEnv, kubectl, sleep, until } from './lib/itest.ts';
 import { EXPORT_FILES } from '../../src/report/exports.ts';
@@ -39,9 +39,13 @@ const CHART = join(REPO_ROOT, 'charts', 'swarmbench');
 const TEST_VALUES = [
   '--set', 'image.repository=swarmbench', '--set', 'image.tag=dev',
   '--set', 'gpuImage.repository=swarmbench-gpu', '--set', 'gpuImage.tag=dev',
-  '--set', 'prometheus.url=http://127.0.0.1:16090',
-  '--set', 'leaderElection.leaseSeconds=6',
-  // This cluster's Prometheus and pods share the host's loopback (never in a real cluster).
+  // No leaderElection.leaseSeconds: the chart's 15 s (renewed within 10 s). A 6 s lease was lost
+  // on a busy 2-core machine (a Lease update slower than its 4 s renew deadline), the replica
+  // exited, and with both restarting no one reconciled for minutes. The upgrade below does not
+  // wait for a lease to run out: a stopping leader releases it.
+  '--set', `prometheus.url=${PROMETHEUS_URL}`,
+  // The node agent's pods share the host's loopback, where its Prometheus listens (never in a real
+  // cluster; on real nodes it listens on the host IP).
   '--set', 'security.prometheus.allowLoopback=true',
   // The test cluster's pods are local processes sharing the host's network: bind the pod IP.
   '--set', 'metrics.bindPodIP=true',
@@ -334,7 +338,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const exp = await core.readNamespacedConfigMap({ namespace: runs, name: st.export!.configMapName });
     const doc = ResultDocument.parse(JSON.parse(exp.data!['results.json']!));
     expect(doc.summary).toMatchObject({ total: 27, passed: st.summary!.passed, verdict: st.summary!.verdict });
-    expect(doc.observations?.prometheus).toMatchObject({ url: 'http://127.0.0.1:16090', available: true });
+    expect(doc.observations?.prometheus).toMatchObject({ url: PROMETHEUS_URL, available: true });
 
     // Placement: the GPU runner on the GPU node, agents spread over both CPU nodes; pools grew and shrank.
     const gpuPods = await core.listNamespacedPod({ namespace: runs, labelSelector: 'job-name=quick-a1-gpu' });

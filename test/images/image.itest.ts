@@ -170,6 +170,29 @@ describe.skipIf(!!skip)(title, () => {
     expect([st.uid, st.mode & 0o022]).toEqual([0, 0]);
   });
 
+  it("holds Node's compile cache of every command for user 65532, root's and read-only, and it halves the modules' load CPU", () => {
+    const dir = '/var/cache/swarmbench/node-compile-cache';
+    expect(config.config.Env).toContain(`NODE_COMPILE_CACHE=${dir}`);
+    const subdirs = readdirSync(join(bundle, 'rootfs', dir));
+    expect(subdirs).toHaveLength(1);
+    expect(subdirs[0]).toMatch(/^v\d+\.\d+\.\d+-\w+-[0-9a-f]+-65532$/);
+    expect(readdirSync(join(bundle, 'rootfs', dir, subdirs[0]!)).length).toBeGreaterThan(1000);
+    const st = statSync(join(bundle, 'rootfs', dir));
+    expect([st.uid, st.mode & 0o022]).toEqual([0, 0]);
+    // The agent's modules, loaded with the cache and without it (NODE_COMPILE_CACHE empty): CPU ms.
+    const load = `const t = process.cpuUsage(); await import("/app/src/agent/cli.ts"); const u = process.cpuUsage(t); console.log(Math.round((u.user + u.system) / 1000))`;
+    const cpu = (cache: boolean): number => {
+      const r = run(['sh', '-c', `${cache ? '' : 'NODE_COMPILE_CACHE= '}exec node --input-type=module -e '${load}'`]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      return Number(r.stdout.trim());
+    };
+    const cached = Math.min(cpu(true), cpu(true));
+    const cold = Math.min(cpu(false), cpu(false));
+    process.stderr.write(`image: the agent's modules load in ${cached} ms of CPU with the compile cache, ${cold} ms without\n`);
+    expect(cached).toBeLessThan(cold * 0.75);
+  });
+
   it('/app holds the application only: bin, crds, src (no tests), package.json, package-lock.json, node_modules', () => {
     const app = join(bundle, 'rootfs/app');
     expect(readdirSync(app).sort()).toEqual(['bin', 'crds', 'node_modules', 'package-lock.json', 'package.json', 'src']);

@@ -105,7 +105,13 @@ export const HOST_IP = `${NODE_NET}.1`;
 /** Where the API server listens: the host IP with real nodes (pods must reach it), loopback otherwise. */
 export const APISERVER_HOST: string = NODE_MODE === 'real' ? HOST_IP : HOST;
 export const APISERVER_URL = `https://${APISERVER_HOST}:${PORTS.apiserver}`;
-export const PROMETHEUS_URL = `http://${HOST}:${PORTS.prometheus}`;
+/**
+ * Where Prometheus listens: the host IP with real nodes (pods reach it there: the operator in its
+ * pod queries it, and a pod's 127.0.0.1 is its own), loopback otherwise (the node agent's pods are
+ * host processes).
+ */
+export const PROMETHEUS_HOST: string = NODE_MODE === 'real' ? HOST_IP : HOST;
+export const PROMETHEUS_URL = `http://${PROMETHEUS_HOST}:${PORTS.prometheus}`;
 export const NODE_AGENT_URL = `http://${HOST}:${PORTS.nodeAgent}`;
 
 export interface NodeSpec {

@@ -16,6 +16,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import {
@@ -246,6 +247,11 @@ function kubeletConfig(n: RealNode, pki: { ca: string; serving: { cert: string; 
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
     serializeImagePulls: false,
+    // A container's ConfigMap and Secret env read straight from the API server. The default
+    // (Watch) waits at most 1 s for a new watch to sync and fails the container otherwise
+    // (CreateContainerConfigError "failed to sync configmap cache", retried 10 s later): on a busy
+    // 2-core machine that delayed about one agent pod in twenty of a quick run, and with it its pool.
+    configMapAndSecretChangeDetectionStrategy: 'Get',
     registerWithTaints: n.gpu > 0 ? [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] : [],
     nodeStatusReportFrequency: '30s',
     nodeStatusUpdateFrequency: '10s',
@@ -279,6 +285,14 @@ export function startKubelet(n: RealNode, opts: { bin: string; kubeconfig: strin
   // Pods with dnsPolicy Default get the host's resolver; none is reachable from here anyway.
   writeFileSync(join(n.dir, 'resolv.conf'), readFileSync('/etc/resolv.conf', 'utf8'));
   for (const c of cgroupControllers()) mkdirSync(join('/sys/fs/cgroup', c, n.cgroupRoot), { recursive: true });
+  // The node's CPU weight. A new cgroup weighs 1024, as much as ONE busy process of the host's
+  // root group, so all of a node's pods together weighed what one host process weighs against the
+  // machine's other work (other tests, compilers), less than the kubepods group inside it, which
+  // the kubelet weighs 1024 per CPU of capacity. The node gets that weight too.
+  for (const c of cgroupControllers()) {
+    const shares = join('/sys/fs/cgroup', c, n.cgroupRoot, 'cpu.shares');
+    if (existsSync(shares)) writeFileSync(shares, String(1024 * Math.max(1, availableParallelism())));
+  }
   writeFileSync(join(n.dir, 'kubelet.yaml'), kubeletConfig(n, { ca: opts.ca, serving: opts.serving }));
   startDaemon({
     name: `kubelet-${n.name}`,
@@ -291,6 +305,14 @@ export function startKubelet(n: RealNode, opts: { bin: string; kubeconfig: strin
     logDir: LOGS,
     cwd: n.dir,
   });
+}
+
+/**
+ * Every hierarchy a node's cgroups can be in: the v1 controllers and, on a hybrid host, the v2
+ * `unified` tree, where the kubelet makes its cgroup root too (`down` removes them from each).
+ */
+function cgroupHierarchies(): string[] {
+  return [...cgroupControllers(), ...(existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? ['unified'] : [])];
 }
 
 // ---- kube-proxy, CoreDNS, Prometheus targets ----
@@ -389,7 +411,7 @@ function processesMatching(test: (cmdline: string[]) => boolean): number[] {
 
 function cgroupProcs(root: string): number[] {
   const pids: number[] = [];
-  for (const c of cgroupControllers()) {
+  for (const c of cgroupHierarchies()) {
     const top = join('/sys/fs/cgroup', c, root);
     if (!existsSync(top)) continue;
     const walk = (d: string): void => {
@@ -426,7 +448,7 @@ async function emptyCgroups(root: string): Promise<boolean> {
 
 function removeCgroupTree(root: string): string[] {
   const left: string[] = [];
-  for (const c of cgroupControllers()) {
+  for (const c of cgroupHierarchies()) {
     const top = join('/sys/fs/cgroup', c, root);
     if (!existsSync(top)) continue;
     const walk = (d: string): void => {
