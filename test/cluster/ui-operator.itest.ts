@@ -23,7 +23,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { valueText } from '../../src/report/format.ts';
-import { chromiumExecutable } from '../support/browser.ts';
+import { chromiumExecutable, hostGet } from '../support/browser.ts';
 import { PROMETHEUS_URL } from './lib/config.ts';
 import { adminClients, clusterGate, freePort, kill9, kubectl, prepareNamespace, startOperator, until, type OperatorProcess } from './lib/itest.ts';
 
@@ -53,17 +53,7 @@ interface Row {
 }
 
 /** A raw GET (the Host header as given), with the body. */
-function get(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (port: number, path: string, host: string) => hostGet(port, path, host);
 
 describe.skipIf(!!skip)(skip ?? 'the results UI served by the operator', () => {
   let core: CoreV1Api;

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { request } from 'node:http';
 import { CLI_ENTRY, REPO_ROOT } from '../../src/paths.ts';
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
@@ -50,4 +51,17 @@ export async function serve(args: string[], stream: 'stdout' | 'stderr', timeout
     });
   });
   return { child, url, stdout: () => out, stderr: () => err, exited };
+}
+
+/** A plain GET of 127.0.0.1:`port` with the Host header as given (what a browser would not send), and its body. */
+export function hostGet(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -6,7 +6,6 @@
  * events), the flags, and the UI server's allowed Host names. The real thing against an API
  * server and a browser: test/cluster/ui-operator.itest.ts.
  */
-import { request } from 'node:http';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -24,6 +23,7 @@ import { renderExports } from '../../src/report/exports.ts';
 import { addRun, emptyHistory } from '../../src/report/trend.ts';
 import { hostAllowed, startUiServer, type UiServer } from '../../src/ui/server.ts';
 import type { UiEvent } from '../../src/ui/source.ts';
+import { hostGet } from '../support/browser.ts';
 import { nightly, QUICK } from '../support/history.ts';
 
 const NS = 'team';
@@ -328,16 +328,7 @@ describe('the UI server with allowed hosts, bound to every address', () => {
     port = Number(new URL(ui.url).port);
   });
   afterAll(() => ui.close());
-  const get = (host: string, path = '/api/runs') =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const get = (host: string, path = '/api/runs') => hostGet(port, path, host);
 
   it('answers the allowed names, refuses any other Host (421) though bound to 0.0.0.0', async () => {
     expect((await get(`localhost:${port}`)).status).toBe(200);
