@@ -132,7 +132,7 @@ export const SPEC: readonly CommandSpec[] = [
     flags: [
       val('none', '--namespaces'), val('none', '--namespace'), val('none', '--image'), val('none', '--gpu-image'), val('none', '--runner-cluster-role'),
       val('none', '--prometheus-url'), val('none', '--gpu-defaults'), val('none', '--admission'), val('none', '--agent-ingress-from'), val('file', '--metrics-token-file'),
-      val('none', '--port'),
+      val('none', '--port'), val('none', '--ui-port'), val('none', '--ui-bind-address'), val('none', '--ui-allowed-hosts'),
       val('none', '--concurrency'), val('none', '--resync-seconds'),
       val('none', '--leader-elect'), val('none', '--lease-namespace'), val('none', '--lease-name'), val('none', '--lease-seconds'), val('none', '--stuck-after-seconds'), sw('-h', '--help'),
     ],

@@ -96,6 +96,10 @@ describe('4.x sensitivity at the default target', () => {
     const { tests } = await measure(['global-lock'], [4, 16]);
     for (const t of tests.slice(0, 2)) {
       expect(t.result).toBe('Failed');
+      // Usually the ratio is far under the target. Once (npm test, 2026-12-03, a busy machine) the
+      // one-agent reference run behind the lock completed no task in its window: the efficiency
+      // is then undefined and the step Failed saying so; that too is the defect, not a pass.
+      if (/the one-agent reference run completed no task in its window/.test(t.reason ?? '')) continue;
       expect(t.reason).toMatch(/does not meet the target >=90 %/);
       expect(t.value!).toBeLessThan(50);
     }
