@@ -231,7 +231,7 @@ function refusalNote(doc: ResultDocument, base: Baseline): string | undefined {
  * cache: an export is written once per attempt, and a user's ConfigMap (not labelled for the
  * cache) is read live.
  */
-export async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Promise<Baseline> {
+async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec): Promise<Baseline> {
   const b = spec.baseline;
   if (!b) return {};
   if (b.configMapRef) return readBaseline(deps, ref, b.configMapRef.name, b.configMapRef.key ?? 'results.json', `configmap/${b.configMapRef.name}`);
@@ -253,7 +253,7 @@ export async function baselineOf(deps: Deps, ref: RunRef, spec: BenchmarkRunSpec
   };
 }
 
-export interface Baseline {
+interface Baseline {
   doc?: ResultDocument;
   /** The pooled baseline's other documents (spec.baseline.pool). */
   pool?: ResultDocument[];

@@ -151,11 +151,10 @@ export function shiftsOf(trends: readonly Trend[]): { shifts: ScheduleShift[]; m
 
 /**
  * The trend of each test, one test at a time with the event loop let go in between: a test whose
- * runs shifted costs the change-point search most (one exact U test per split; the rank-sum
- * distributions they need are cached by report/ranktest.ts, so the first shifted test of 60 runs
- * takes about 0.35 s on an overloaded 2-core machine and the next ones of the same sizes a few
- * ms, where one without a shift takes well under a millisecond), and the operator's other work
- * (the Lease renewal, the informers, /healthz) must not wait for all 27 at once.
+ * runs shifted costs the change-point search most (report/trend.ts, "Cost": a fraction of a
+ * second for the first of 60 runs, where one without a shift takes well under a millisecond),
+ * and the operator's other work (the Lease renewal, the informers, /healthz) must not wait for
+ * all 27 at once.
  */
 export async function trendsYielding(history: History): Promise<Trend[]> {
   const out: Trend[] = [];
