@@ -15,7 +15,9 @@
  * the smallest Bonferroni-adjusted p of any split at the last look (whether or not the rule's other
  * conditions held), the count of test × look pairs with a shift, and for each the host's load
  * before its split and since (a machine that got busier or quieter is a real change of the
- * runs' conditions, not noise; docs/trends.md "Limits"). Written: DIR/false-alarms.json.
+ * runs' conditions, not noise; docs/trends.md "Limits"). Shifts the detection itself reports as
+ * the machine's (report/trend.ts "The machine changed") are counted apart from the system's:
+ * the system's are the false trends. Written: DIR/false-alarms.json.
  *
  * Not part of `npm test` (it takes a quarter of an hour). Exit codes: 0 the series ran (false
  * alarms or not: an alarm is a finding), 1 a run or the history command failed, 2 bad arguments.
@@ -29,7 +31,7 @@ import { CATEGORIES, type Category, type ResultDocument } from '../src/api/schem
 import { REPO_ROOT } from '../src/paths.ts';
 import { compareSamples, DEFAULT_ALPHA } from '../src/report/baseline.ts';
 import { readResultFile } from '../src/report/document.ts';
-import { addRun, DEFAULT_MIN_RUNS, DEFAULT_WINDOW, emptyHistory, trendsOf } from '../src/report/trend.ts';
+import { addRun, DEFAULT_MIN_RUNS, DEFAULT_WINDOW, emptyHistory, type MachineChange, machineText, trendsOf } from '../src/report/trend.ts';
 
 const BIN = join(REPO_ROOT, 'bin', 'swarmbench.js');
 /** A run that takes longer than this is stuck (a quick run of two categories takes under a minute). */
@@ -122,12 +124,12 @@ function main(): number {
 
   // A look after every run: the history of the runs so far, as the schedule's status shows it.
   let history: History = emptyHistory();
-  const looks: { after: string; tests: number; shifts: { test: string; since: string; direction: string; changePct: number | null; pAdjusted: number }[] }[] = [];
+  const looks: { after: string; tests: number; shifts: { test: string; since: string; direction: string; changePct: number | null; pAdjusted: number; machine: MachineChange | null }[] }[] = [];
   for (const doc of docs) {
     history = addRun(history, doc);
     const shifts = trendsOf(history)
       .filter((t) => t.shift)
-      .map((t) => ({ test: t.id, since: t.shift!.run, direction: t.shift!.direction, changePct: t.shift!.changePct, pAdjusted: t.shift!.pAdjusted }));
+      .map((t) => ({ test: t.id, since: t.shift!.run, direction: t.shift!.direction, changePct: t.shift!.changePct, pAdjusted: t.shift!.pAdjusted, machine: t.shift!.machine }));
     looks.push({ after: doc.run.name, tests: history.tests.length, shifts });
   }
   const examined = looks.filter((_, i) => i + 1 >= 2 * DEFAULT_MIN_RUNS);
@@ -169,7 +171,11 @@ function main(): number {
     looks: examined.length,
     testLooks,
     alarms: alarms.length,
+    // Shifts that coincide with a change of the host's load are reported as the machine's
+    // (report/trend.ts "The machine changed"); the rest are the system's: false trends.
+    systemAlarms: alarms.filter((a) => !a.machine).length,
     testsWithAnAlarm: [...new Set(alarms.map((a) => a.test))],
+    testsWithASystemAlarm: [...new Set(alarms.filter((a) => !a.machine).map((a) => a.test))],
     finalLookShifts: looks[looks.length - 1]?.shifts ?? [],
     wallSeconds: walls.length ? { total: Math.round(walls.reduce((a, b) => a + b, 0)), min: Math.min(...walls), max: Math.max(...walls) } : null,
     runSeconds: { total: Math.round(own.reduce((a, b) => a + b, 0)), min: Math.min(...own), max: Math.max(...own) },
@@ -183,11 +189,12 @@ function main(): number {
   for (const t of tests) process.stdout.write(`  ${t.test.padEnd(4)} ${t.name.slice(0, 28).padEnd(28)} ${t.runs} runs  p=${t.smallestAdjustedP === null ? '—' : t.smallestAdjustedP.toPrecision(3)}${t.atRun ? ` (split at ${t.atRun})` : ''}${t.shift ? `  SHIFT from ${t.shift}` : ''}\n`);
   const loadText = (l: ReturnType<typeof loadOf>): string => `load average ${l.loadavg1?.toFixed(1) ?? '?'}, other processes ${l.otherPct ?? '?'} % (median of ${l.runs} runs)`;
   for (const a of alarms) {
-    process.stdout.write(`  alarm at the look after ${a.look}: ${a.test} ${a.direction} from ${a.since} (${a.changePct === null ? '?' : a.changePct.toFixed(1)} %, p=${a.pAdjusted.toPrecision(3)}); before: ${loadText(a.hostLoad.before)}; since: ${loadText(a.hostLoad.after)}\n`);
+    process.stdout.write(`  alarm at the look after ${a.look}: ${a.test} ${a.direction} from ${a.since} (${a.changePct === null ? '?' : a.changePct.toFixed(1)} %, p=${a.pAdjusted.toPrecision(3)})${a.machine ? `, the machine's: ${machineText(a.machine)}` : ", the system's"}; before: ${loadText(a.hostLoad.before)}; since: ${loadText(a.hostLoad.after)}\n`);
   }
   process.stdout.write(
     `\n${summary.runs} runs × ${summary.tests} tests; ${summary.looks} looks (after each run from the ${2 * DEFAULT_MIN_RUNS}th): ${summary.alarms} shift(s) flagged in ${summary.testLooks} test × look pairs (nothing was planted)` +
-      `${summary.testsWithAnAlarm.length ? ` (tests ${summary.testsWithAnAlarm.join(', ')})` : ''}; at the last look ${summary.finalLookShifts.length} shift(s)\n` +
+      `${summary.testsWithAnAlarm.length ? ` (tests ${summary.testsWithAnAlarm.join(', ')})` : ''}; ${summary.systemAlarms} of them the system's (false trends${summary.testsWithASystemAlarm.length ? `: tests ${summary.testsWithASystemAlarm.join(', ')}` : ''}), ${summary.alarms - summary.systemAlarms} the machine's` +
+      `; at the last look ${summary.finalLookShifts.length} shift(s), ${summary.finalLookShifts.filter((x) => !x.machine).length} the system's\n` +
       (summary.wallSeconds ? `the CLI took ${summary.wallSeconds.min}…${summary.wallSeconds.max} s a run, ${summary.wallSeconds.total} s in all; ` : '') +
       `the runs ${summary.runSeconds.min}…${summary.runSeconds.max} s (${summary.runSeconds.total} s in all), ${summary.from} to ${summary.to}; ` +
       (summary.otherCpuPct ? `other processes used ${summary.otherCpuPct.min}…${summary.otherCpuPct.max} % of the CPUs (median ${summary.otherCpuPct.median} %)\n` : '\n') +

@@ -60,6 +60,14 @@ export const HistoryPoint = z
     n: z.number().int().min(0),
     /** What the run ran on (a fingerprint id), when the result recorded one. */
     fingerprint: z.string().min(1).max(128).optional(),
+    /**
+     * The share of the host's CPUs (%) that processes other than the run's own used during it
+     * (the result document's `environment.hostLoad.otherPct`): kept only for runs on the local
+     * platform, where the agents are the run's own processes. On a cluster the runner's host
+     * figure counts the agents' pods as "other", so it would mix the system under test with
+     * its neighbours; it is not kept there (report/trend.ts "The machine changed").
+     */
+    hostOtherPct: z.number().min(0).max(1000).optional(),
     /** At most 64 of the test's compared samples (evenly spaced order statistics). */
     samples: z.array(finite).max(HISTORY_MAX_SAMPLES),
   })

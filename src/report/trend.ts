@@ -33,6 +33,16 @@
  *   level that is low among them moves it one run late.)
  * Better or worse follows the test's target (report/baseline.ts `betterOf`).
  *
+ * The machine changed: a shift is found in the runs' values, and the runs' values follow the
+ * host's load too (docs/trends.md measured it on this kind of machine: a few percent of the CPUs
+ * taken by other processes moves quick runs' figures by more than the 5 % threshold). Each
+ * point of a local run keeps the share of the host's CPUs other processes used during it
+ * (`hostOtherPct`); when that share differs between the same two sets of runs the shift compared
+ * (U test at HOST_CHANGE_ALPHA, medians at least HOST_CHANGE_MIN_PCT apart), the shift is
+ * reported with `machine` set: "the machine changed", not a regression or an improvement of the
+ * system. It is a coincidence in time, not a proof of cause; it cannot clear a shift whose host
+ * load stayed put, and a cluster run keeps no host load (its agents are other pods of the node).
+ *
  * Cost: one exact U test per split that passes the cheap lasting check, up to 55 for 60 runs. The
  * rank-sum distributions of untied runs are cached by report/ranktest.ts
  * (`untiedRankSumDistribution`, the same p to the bit), so a shifted test of 60 runs takes about
@@ -87,6 +97,9 @@ export function pointsOf(doc: ResultDocument, opts: PointOptions = {}): HistoryP
   const ms = Date.parse(doc.run.startedAt);
   if (!Number.isFinite(ms)) throw new TrendInputError(`run.startedAt: ${JSON.stringify(doc.run.startedAt.slice(0, 40))} is not a date`);
   const time = new Date(ms).toISOString();
+  // Only where the agents are the run's own processes (see HistoryPoint.hostOtherPct).
+  const load = doc.environment.platform === 'local' ? doc.environment.hostLoad : undefined;
+  const hostOtherPct = load && Number.isFinite(load.otherPct) && load.otherPct >= 0 ? Math.min(1000, load.otherPct) : undefined;
   return doc.tests.map((t) =>
     HistoryPoint.parse({
       id: t.id,
@@ -101,6 +114,7 @@ export function pointsOf(doc: ResultDocument, opts: PointOptions = {}): HistoryP
       p95: t.distribution?.p95 ?? null,
       n: t.samples,
       ...(opts.fingerprint ? { fingerprint: opts.fingerprint } : {}),
+      ...(hostOtherPct !== undefined ? { hostOtherPct } : {}),
       samples: max === 0 ? [] : orderStatisticSubset(comparedSamples(t).samples.filter(Number.isFinite), max).map(round6),
     }),
   );
@@ -273,6 +287,42 @@ export function runsNeeded(n: number, opts: ShiftOptions = {}): number | null {
   return null;
 }
 
+/** A difference of the host's load smaller than this (% of its CPUs, medians) is not a change of the machine. */
+export const HOST_CHANGE_MIN_PCT = 5;
+/** The level of the U test on the host's load at a shift's split (one test per shift found). */
+export const HOST_CHANGE_ALPHA = 0.05;
+
+/** The host's load changed where the test's figures did (see "The machine changed" above). */
+export interface MachineChange {
+  /** Median share of the host's CPUs other processes used, in the runs before the split and since (%). */
+  before: number;
+  after: number;
+  /** Two-sided U test of the two sets of runs' host load. */
+  p: number;
+  runs: { before: number; after: number };
+}
+
+/**
+ * Whether the host's load moved at the shift: the runs the shift compared (the window before its
+ * first run, and that run to the latest) that kept their host load, at least `minRuns` on each
+ * side, differ by the U test at HOST_CHANGE_ALPHA and their medians by at least
+ * HOST_CHANGE_MIN_PCT of the host's CPUs. Null when they do not, or when too few runs kept it.
+ */
+export function machineChange(points: readonly HistoryPoint[], values: readonly (number | null)[], shift: Pick<Shift, 'index' | 'before'>, minRuns = DEFAULT_MIN_RUNS): MachineChange | null {
+  const comparableBefore = points.map((p, i) => ({ p, i })).filter(({ i }) => i < shift.index && values[i] !== null);
+  const before = comparableBefore.slice(-shift.before.runs).map(({ p }) => p.hostOtherPct);
+  const after = points.slice(shift.index).filter((_, j) => values[shift.index + j] !== null).map((p) => p.hostOtherPct);
+  const b = before.filter((x): x is number => x !== undefined);
+  const a = after.filter((x): x is number => x !== undefined);
+  if (b.length < minRuns || a.length < minRuns) return null;
+  const mb = median(b);
+  const ma = median(a);
+  if (Math.abs(ma - mb) < HOST_CHANGE_MIN_PCT) return null;
+  const p = mannWhitney(a, b).p;
+  if (!(p < HOST_CHANGE_ALPHA)) return null;
+  return { before: mb, after: ma, p, runs: { before: b.length, after: a.length } };
+}
+
 export interface Trend {
   id: string;
   name: string;
@@ -284,7 +334,11 @@ export interface Trend {
   comparable: number;
   /** Each point's value when comparable with the latest, else null (oldest first). */
   values: (number | null)[];
-  shift: (Shift & { run: string; time: string; fingerprintChanged: boolean }) | null;
+  /**
+   * `machine`: the host's load changed at the same split (`machineChange`): the shift is reported
+   * as the machine's, not the system's (not counted as a regression or an improvement).
+   */
+  shift: (Shift & { run: string; time: string; fingerprintChanged: boolean; machine: MachineChange | null }) | null;
 }
 
 /** The trend of one test's history: its comparable values and its lasting shift. */
@@ -297,7 +351,8 @@ export function trendOf(h: TestHistory, opts: ShiftOptions = {}): Trend {
   if (s) {
     const first = h.points[s.index]!;
     const prev = h.points.slice(0, s.index).findLast((p, i) => values[i] !== null);
-    shift = { ...s, run: first.run, time: first.time, fingerprintChanged: Boolean(prev && prev.fingerprint !== first.fingerprint) };
+    const machine = machineChange(h.points, values, s, opts.minRuns ?? DEFAULT_MIN_RUNS);
+    shift = { ...s, run: first.run, time: first.time, fingerprintChanged: Boolean(prev && prev.fingerprint !== first.fingerprint), machine };
   }
   return { id: h.id, name: h.name, better: h.better, last, runs: h.points.length, comparable: values.filter((x) => x !== null).length, values, shift };
 }
@@ -351,7 +406,14 @@ export function shiftText(s: NonNullable<Trend['shift']>): string {
   const size = s.changePct !== null ? pct(s.changePct) : `${s.shift > 0 ? '+' : ''}${num(s.shift)}`;
   const fp = s.fingerprintChanged ? '; the fingerprint changed at that run' : '';
   const p = fmtP(s.pAdjusted);
-  return `shift from ${s.run} (${size} ${s.direction}, p${p.startsWith('<') ? p : `=${p}`}${fp})`;
+  const text = `shift from ${s.run} (${size} ${s.direction}, p${p.startsWith('<') ? p : `=${p}`}${fp})`;
+  return s.machine ? `${text}: the machine changed, ${machineText(s.machine)}` : text;
+}
+
+/** "other processes 4.5 % → 17.3 % of the CPUs (p=0.0021)". */
+export function machineText(m: MachineChange): string {
+  const p = fmtP(m.p);
+  return `other processes ${m.before.toFixed(1)} % → ${m.after.toFixed(1)} % of the CPUs (p${p.startsWith('<') ? p : `=${p}`})`;
 }
 
 /** One line per test: id, name, latest value and unit, sparkline, runs, and the shift if any. */

@@ -11,7 +11,7 @@ import { chartFigures } from '../report/charts.ts';
 import { ComparisonRefusedError } from '../report/fingerprint.ts';
 import { targetText } from '../report/format.ts';
 import { headlineFigures } from '../report/headline.ts';
-import { addRun, emptyHistory, TrendInputError, trendsOf } from '../report/trend.ts';
+import { addRun, emptyHistory, type MachineChange, TrendInputError, trendsOf } from '../report/trend.ts';
 import { HISTORY_MAX_POINTS, type History } from '../api/history.ts';
 
 export interface SeriesSpec {
@@ -132,7 +132,7 @@ export interface TrendView {
   /** One point per run, oldest first: when it started (ms since the epoch), the run, the value comparable with the latest (else null). */
   points: { time: number; run: string; value: number | null }[];
   /** The lasting shift, where it starts (an index into `points`), as report/trend.ts finds it. */
-  shift: { index: number; run: string; direction: 'worse' | 'better'; changePct: number | null; p: number; pAdjusted: number } | null;
+  shift: { index: number; run: string; direction: 'worse' | 'better'; changePct: number | null; p: number; pAdjusted: number; machine: MachineChange | null } | null;
 }
 
 /** The trend of every test over the documents (in any order), with the runs that could not give points named. */
@@ -160,7 +160,7 @@ export function trendsOfHistory(history: History): TrendView[] {
       unit: t.last.unit,
       better: t.better,
       points: h.points.map((p, i) => ({ time: Date.parse(p.time), run: p.run, value: t.values[i] ?? null })),
-      shift: t.shift ? { index: t.shift.index, run: t.shift.run, direction: t.shift.direction, changePct: t.shift.changePct, p: t.shift.p, pAdjusted: t.shift.pAdjusted } : null,
+      shift: t.shift ? { index: t.shift.index, run: t.shift.run, direction: t.shift.direction, changePct: t.shift.changePct, p: t.shift.p, pAdjusted: t.shift.pAdjusted, machine: t.shift.machine } : null,
     };
   });
 }

@@ -76,6 +76,25 @@ describe('swarmbench history DIR', () => {
     expect(h.tests[0]!.points).toHaveLength(RUNS);
   });
 
+  it('a shift that came with a change of the host\'s load is printed as the machine\'s', () => {
+    // The same 1.3 step from the ninth night, but other processes took 2 to 4 % of the CPUs
+    // before it and 30 to 32 % since (environment.hostLoad, as a local run records it).
+    const dir = join(work, 'busier');
+    const v13 = noisySeries(3, RUNS, 0.1, 0.03, { from: 8, factor: 1.4 });
+    for (let i = 0; i < RUNS; i++) {
+      const d = nightly(i, { '1.3': v13[i]! });
+      const otherPct = (i < 8 ? 2 : 30) + (i % 3);
+      const doc = { ...d, environment: { ...d.environment, platform: 'local', hostLoad: { wallSeconds: 190, hostCpus: 2, busyCpus: 1, ownCpus: 0.9, otherCpus: otherPct / 50, otherPct, loadavg1: { start: 1, end: 1 } } } };
+      write(join(dir, `nightly-${String(i).padStart(2, '0')}`, 'results.json'), JSON.stringify(doc));
+    }
+    const r = swarmbench(['history', dir, '--test', '1.3']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ shift from nightly-08 \(\+\d\d\.\d % worse, p=0\.0\d\d\): the machine changed, other processes 3\.0 % → 31\.5 % of the CPUs \(p=0\.0\d+\)\n$/);
+    const json = JSON.parse(swarmbench(['history', dir, '--test', '1.3', '--json']).stdout);
+    expect(json.trends[0].shift.machine).toMatchObject({ before: 3, after: 31.5, runs: { before: 8, after: 4 } });
+    expect(json.history.tests[0].points.map((p: { hostOtherPct: number }) => p.hostOtherPct)).toEqual(Array.from({ length: RUNS }, (_, i) => (i < 8 ? 2 : 30) + (i % 3)));
+  });
+
   it('--window and --last change what is compared; files can be given one by one', () => {
     // With 3 runs before a split, 3 against 4 cannot reach the corrected level.
     const narrow = swarmbench(['history', runs, '--test', '1.3', '--window', '3']);

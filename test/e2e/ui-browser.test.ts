@@ -94,9 +94,17 @@ describe.skipIf(!exe)(`the results UI in headless Chromium${exe ? '' : ' (skippe
       tests: QUICK.tests.map((t) => (t.id === '1.1' ? { ...t, name: '<img src=x onerror="window.__pwned=1">', result: 'Failed', reason: '<script>window.__pwned=2</script>' } : t)),
     };
     write(join(runs, 'hostile', 'results.json'), JSON.stringify(hostile));
-    // 100 nights of the fixture run, 1.3 40 % slower from night 80 on.
+    // 100 nights of the fixture run, 1.3 40 % slower from night 80 on; 5.2 50 % slower from
+    // night 40 on, where other processes went from 3 to 5 % of the host's CPUs to 20 to 22 %
+    // (the machine changed: report/trend.ts).
     const v13 = noisySeries(7, 100, 0.1, 0.03, { from: 80, factor: 1.4 });
-    for (let i = 0; i < 100; i++) write(join(hundred, `night-${String(i).padStart(3, '0')}`, 'results.json'), JSON.stringify(nightly(i, { '1.3': v13[i]! }, 'night')));
+    const v52 = noisySeries(8, 100, 70, 0.03, { from: 40, factor: 1.5 });
+    for (let i = 0; i < 100; i++) {
+      const d = nightly(i, { '1.3': v13[i]!, '5.2': v52[i]! }, 'night');
+      const otherPct = (i < 40 ? 3 : 20) + (i % 3);
+      const doc = { ...d, environment: { ...d.environment, platform: 'local' as const, hostLoad: { wallSeconds: 190, hostCpus: 2, busyCpus: 1, ownCpus: 0.9, otherCpus: otherPct / 50, otherPct, loadavg1: { start: 1, end: 1 } } } };
+      write(join(hundred, `night-${String(i).padStart(3, '0')}`, 'results.json'), JSON.stringify(doc));
+    }
 
     if (SCREENSHOTS) mkdirSync(join(REPO_ROOT, 'docs', 'ui'), { recursive: true });
     browser = await chromium.launch({ executablePath: exe!, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
@@ -264,6 +272,9 @@ describe.skipIf(!exe)(`the results UI in headless Chromium${exe ? '' : ' (skippe
       expect(await page.locator('figure[data-chart="trend-1.3"] figcaption').textContent()).toMatch(/regression from night-8\d/);
       expect(await page.locator('figure[data-shift="worse"]').count()).toBe(1);
       expect(await page.locator('figure[data-chart="trend-5.1"]').getAttribute('data-shift')).toBe('none');
+      // 5.2's step came with the host's load: shown as the machine's, not as a regression.
+      expect(await page.locator('figure[data-chart="trend-5.2"]').getAttribute('data-shift')).toBe('machine');
+      expect(await page.locator('figure[data-chart="trend-5.2"] figcaption').textContent()).toMatch(/shift from night-[34]\d: \+\d\d.*the machine changed: other processes 4\.0 % → 21\.0 % of the CPUs.*Machine changed/);
       await shot(page, 'trends.png');
       await page.close();
     } finally {

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { History, HISTORY_MAX_SAMPLES, HistoryPoint, TestHistory } from '../../src/api/history.ts';
 import { mulberry32 } from '../../src/prng.ts';
 import { compareSamples, orderStatisticSubset } from '../../src/report/baseline.ts';
-import { addRun, detectShift, emptyHistory, pointsOf, renderTrends, runsNeeded, sparkline, SPARK_LEVELS, TrendInputError, trendOf, trendsOf } from '../../src/report/trend.ts';
+import { addRun, detectShift, emptyHistory, pointsOf, renderTrends, runsNeeded, shiftText, sparkline, SPARK_LEVELS, TrendInputError, trendOf, trendsOf } from '../../src/report/trend.ts';
 import { median } from '../../src/stats.ts';
 import { gauss, nightly, noisySeries, QUICK } from '../support/history.ts';
 
@@ -279,6 +279,34 @@ describe('trends of a history', () => {
     expect(t13.values.slice(0, 4).map((x) => x === null)).toEqual([true, true, false, true]);
     expect(t13.comparable).toBe(21);
     expect(t13.shift).toMatchObject({ index: 16, fingerprintChanged: true });
+  });
+
+  it('a shift where the host load changed too is the machine\'s: labelled, with the load before and since', () => {
+    const v = noisySeries(23, 24, 0.1, 0.03, { from: 16, factor: 1.4 });
+    // Other processes took 3 to 6 % of the CPUs, then 15 to 20 % from run 16: the shift's split.
+    const load = (i: number) => (i < 16 ? 3 + (i % 4) : 15 + (i % 6));
+    const docs = Array.from({ length: 24 }, (_, i) => {
+      const d = nightly(i, { '1.3': v[i]! });
+      return { ...d, environment: { ...d.environment, platform: 'local' as const, hostLoad: { wallSeconds: 190, hostCpus: 2, busyCpus: 1, ownCpus: 0.8, otherCpus: load(i) / 50, otherPct: load(i), loadavg1: { start: 1, end: 1 } } } };
+    });
+    let h = emptyHistory();
+    for (const d of docs) h = addRun(h, d, { samples: 0 });
+    expect(h.tests[0]!.points.map((p) => p.hostOtherPct)).toEqual(docs.map((_, i) => load(i)));
+    const t13 = trendOf(h.tests.find((t) => t.id === '1.3')!);
+    expect(t13.shift).toMatchObject({ index: 16, direction: 'worse' });
+    expect(t13.shift!.machine).toMatchObject({ before: 4.5, runs: { before: 16, after: 8 } });
+    expect(t13.shift!.machine!.after).toBeGreaterThanOrEqual(17);
+    expect(t13.shift!.machine!.p).toBeLessThan(0.001);
+    expect(shiftText(t13.shift!)).toMatch(/^shift from nightly-16 \(\+\d\d\.\d % worse, p.+\): the machine changed, other processes 4\.5 % → 1\d\.\d % of the CPUs \(p(<0\.0001|=0\.0\d+)\)$/);
+
+    // The same figures with the load flat, or moved by less than 5 % of the CPUs, or kept by too
+    // few runs (a cluster's runs keep none): the system's shift, not the machine's.
+    const relabel = (f: (i: number, p: HistoryPoint) => HistoryPoint) => trendOf({ ...h.tests.find((t) => t.id === '1.3')!, points: h.tests.find((t) => t.id === '1.3')!.points.map((p, i) => f(i, p)) });
+    expect(relabel((i, p) => ({ ...p, hostOtherPct: 3 + (i % 4) })).shift).toMatchObject({ index: 16, machine: null });
+    expect(relabel((i, p) => ({ ...p, hostOtherPct: i < 16 ? 3 : 7 })).shift!.machine).toBeNull();
+    expect(relabel((i, p) => (i >= 22 ? p : (({ hostOtherPct: _, ...rest }) => rest)(p))).shift!.machine).toBeNull();
+    const cluster = { ...docs[0]!, environment: { ...docs[0]!.environment, platform: 'kubernetes' as const } };
+    expect(pointsOf(cluster).every((p) => p.hostOtherPct === undefined)).toBe(true);
   });
 
   it('a test history without a point is refused', () => {

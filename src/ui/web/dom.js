@@ -91,6 +91,8 @@ const BADGES = {
   Skipped: ['skip', '–'],
   InsufficientSamples: ['none', '?'],
   NoChange: ['none', '='],
+  // A lasting shift where the host's load changed too (report/trend.ts "The machine changed").
+  'Machine changed': ['skip', '≈'],
   Running: ['run', '▶'],
   Pending: ['run', '…'],
 };

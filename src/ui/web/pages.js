@@ -367,12 +367,16 @@ function trendFigures(tests) {
       y: { label: test.unit },
       series: [{ label: 'value', values: test.points.map((p) => p.value), style: 'line' }, ...(since ? [{ label: `since ${test.shift.run} (${test.shift.direction})`, values: since, style: 'dashed' }] : [])],
     };
-    const note = test.shift
-      ? `${test.shift.direction === 'worse' ? 'regression' : 'improvement'} from ${test.shift.run}: ${pct(test.shift.changePct)}, p=${test.shift.pAdjusted.toPrecision(2)} (corrected)`
-      : `${test.points.length} runs, no lasting shift`;
+    // A shift where the host's load changed too is the machine's (report/trend.ts "The machine changed").
+    const machine = test.shift && test.shift.machine;
+    const note = !test.shift
+      ? `${test.points.length} runs, no lasting shift`
+      : machine
+        ? `shift from ${test.shift.run}: ${pct(test.shift.changePct)}, p=${test.shift.pAdjusted.toPrecision(2)} (corrected); the machine changed: other processes ${machine.before.toFixed(1)} % → ${machine.after.toFixed(1)} % of the CPUs`
+        : `${test.shift.direction === 'worse' ? 'regression' : 'improvement'} from ${test.shift.run}: ${pct(test.shift.changePct)}, p=${test.shift.pAdjusted.toPrecision(2)} (corrected)`;
     const fig = chartFigure(spec, { note });
-    fig.setAttribute('data-shift', test.shift ? test.shift.direction : 'none');
-    if (test.shift) fig.querySelector('figcaption').append(' ', badge(test.shift.direction === 'worse' ? 'Regressed' : 'Improved'));
+    fig.setAttribute('data-shift', !test.shift ? 'none' : machine ? 'machine' : test.shift.direction);
+    if (test.shift) fig.querySelector('figcaption').append(' ', badge(machine ? 'Machine changed' : test.shift.direction === 'worse' ? 'Regressed' : 'Improved'));
     return { test, fig };
   });
   figures.sort((a, b) => Number(Boolean(b.test.shift)) - Number(Boolean(a.test.shift)));
