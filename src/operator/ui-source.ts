@@ -151,9 +151,20 @@ type RunStatus = {
 const PHASES: readonly Phase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'];
 const keyOfObj = (o: { metadata?: { namespace?: string; name?: string } }): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 const hashId = (prefix: string, text: string): string => `${prefix}${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+/**
+ * Ids already computed, by the informer's object: a lookup by id (a run's page, a schedule's)
+ * hashes each cached object once, not once per request. The informer replaces an object when it
+ * changes, so a changed one is hashed again, and a dropped one is collected.
+ */
+const ids = new WeakMap<object, string>();
+const memoId = (o: object, make: () => string): string => {
+  let id = ids.get(o);
+  if (id === undefined) ids.set(o, (id = make()));
+  return id;
+};
 /** A run's id: opaque, and new for a new run of the same name (its uid). */
-export const runIdOf = (r: BenchmarkRunObject): string => hashId('k', `run/${keyOfObj(r)}/${r.metadata?.uid ?? ''}`);
-export const scheduleIdOf = (s: BenchmarkScheduleObject): string => hashId('s', `schedule/${keyOfObj(s)}/${s.metadata?.uid ?? ''}`);
+export const runIdOf = (r: BenchmarkRunObject): string => memoId(r, () => hashId('k', `run/${keyOfObj(r)}/${r.metadata?.uid ?? ''}`));
+export const scheduleIdOf = (s: BenchmarkScheduleObject): string => memoId(s, () => hashId('s', `schedule/${keyOfObj(s)}/${s.metadata?.uid ?? ''}`));
 
 /** The runs-table row of a run as the informer holds it (slim). */
 export function operatorRow(r: BenchmarkRunObject, nowMs: number, scheduleId?: (key: string) => string | undefined): RunRow {
