@@ -385,8 +385,8 @@ describe.skipIf(!!notUp)(title, () => {
 
 describe.skipIf(!!notUp)(`${title}: lifecycle`, () => {
   const cli = (cmd: string): Promise<{ stdout: string; stderr: string }> =>
-    // The node mode this file started in: a `down` removes <state>/node-mode, and an `up` without
-    // SWARMBENCH_NODES would bring back the node agent (CI's real-node pass once ran on it).
+    // The node mode this file started in: a `down` removes <state>/node-mode, so the `up` after it
+    // is given SWARMBENCH_NODES, and the lifecycle runs in the mode of the cluster under test.
     run(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), cmd], { env: { ...process.env, SWARMBENCH_NODES: NODE_MODE }, maxBuffer: 16 << 20 });
 
   it('up after a crash recovers, up twice is a no-op, and down leaves no process and no listening port', async () => {

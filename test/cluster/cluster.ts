@@ -1,8 +1,8 @@
 /**
  * The project's test cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, three
- * nodes and Prometheus. The nodes are real (SWARMBENCH_NODES=real: a kubelet and containerd each,
- * kube-proxy, CoreDNS; test/cluster/lib/nodes.ts) or the test node agent's (pods as local
- * processes, everything on loopback).
+ * nodes and Prometheus. The nodes are real (the default, SWARMBENCH_NODES=real: a kubelet and
+ * containerd each, kube-proxy, CoreDNS; test/cluster/lib/nodes.ts) or, with SWARMBENCH_NODES=agent,
+ * the older test node agent's (pods as local processes, everything on loopback; to be removed).
  *
  *   node test/cluster/cluster.ts up      (npm run cluster:up)   build if needed, start, wait healthy
  *   node test/cluster/cluster.ts down    (npm run cluster:down) stop everything it started

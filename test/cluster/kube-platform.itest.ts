@@ -25,7 +25,7 @@ import {
   type V1Pod, type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KUBECONFIG, NODE_MODE, TOOLS_BIN } from './lib/config.ts';
+import { KUBECONFIG, NODE_MODE, POD_CIDR, podNetwork, TOOLS_BIN } from './lib/config.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import { StepResult } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
@@ -38,6 +38,9 @@ import { clusterNotUp, createOwnerRun, prepareNamespace, until as untilBase } fr
 // The platform used without the operator: the pool rules, plus creating ConfigMaps (the operator
 // would have created the seeds and result ConfigMaps beforehand).
 const RUNNER_ROLE_RULES = [...RUNNER_POOL_RULES, { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'patch'] }];
+// The first two octets of the pods' IPs, escaped for a RegExp: real nodes give addresses from
+// SWARMBENCH_POD_CIDR, the node agent from the network cluster:up chose (pod-network.json).
+const POD_IP_PREFIX = (NODE_MODE === 'real' ? POD_CIDR : podNetwork().cidr).split('.').slice(0, 2).join('\\.');
 
 const execp = promisify(execFile);
 
@@ -168,7 +171,7 @@ describe.skipIf(!!notUp)(title, () => {
     // Agent id = pod name, URL on the pod IP, a host pid where the runtime reports one (the node
     // agent does; containerd's container IDs carry none: 0).
     for (const a of list) {
-      expect(a.url).toMatch(/^http:\/\/10\.244\.\d+\.\d+:8080$/);
+      expect(a.url).toMatch(new RegExp(`^http://${POD_IP_PREFIX}\\.\\d+\\.\\d+:8080$`));
       if (NODE_MODE === 'real') expect(a.pid).toBe(0);
       else expect(a.pid).toBeGreaterThan(0);
       const info = await agents.info(a.url);
@@ -244,7 +247,7 @@ describe.skipIf(!!notUp)(title, () => {
       expect(list).toHaveLength(n);
       expect(new Set(list.map((a) => a.id)).size).toBe(n);
       expect(new Set(list.map((a) => a.url)).size).toBe(n);
-      for (const a of list) expect(a.url).toMatch(/^http:\/\/10\.244\.\d+\.\d+:80(8\d|9\d)$/);
+      for (const a of list) expect(a.url).toMatch(new RegExp(`^http://${POD_IP_PREFIX}\\.\\d+\\.\\d+:80(8\\d|9\\d)$`));
       const info = await agents.info(list.at(-1)!.url);
       expect(info.body.id).toBe(list.at(-1)!.id);
       await until(`every membership view holds the ${n} agents`, () => membershipIs(list.map((a) => a.url), list.map((a) => a.id)), 60_000);

@@ -1,8 +1,8 @@
 /**
  * observeSteps against the test cluster's real Prometheus (`npm run cluster:up`): a namespace, a
  * BenchmarkRun as the owner, an agent pool of 2 run by KubernetesPlatform (step `distributed`)
- * for ~15 s while Prometheus scrapes it (file_sd written by the node agent, every 5 s); then the
- * step's window observed:
+ * for ~15 s while Prometheus scrapes it (file_sd written by the node agent every 5 s, or on real
+ * nodes by pod-sd.ts every 2 s); then the step's window observed:
  * - agent memory (5–500 MB per agent, and close to what the agents' own /metrics say), CPU ≥ 0,
  *   pool size 2, scrape p95 > 0, samples ingested > 0, no DCGM metrics (a reason, not a zero);
  * - the spec's extra queries: one that works, one that Prometheus rejects (its error as the
@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KUBECONFIG, NODE_AGENT_URL, PROMETHEUS_URL, TEST_SCRAPE_TOKEN } from './lib/config.ts';
+import { KUBECONFIG, PROMETHEUS_URL, TEST_SCRAPE_TOKEN } from './lib/config.ts';
 import { Observations, type ObservedMetric, type StepObservation } from '../../src/api/schema.ts';
 import { observeSteps } from '../../src/operator/observe.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
@@ -149,9 +149,18 @@ describe.skipIf(!!notUp)(title, () => {
     expect(down.prometheus.available).toBe(false);
     expect(down.prometheus.reason).toMatch(/unreachable: ECONNREFUSED/);
     expect(down.steps).toEqual([]);
-    const wrong = await observeSteps({ url: NODE_AGENT_URL, namespace: ns, run: runName, attempt: 1, steps, extraQueries: [] });
-    expect(wrong.prometheus.available).toBe(false);
-    expect(wrong.prometheus.reason).toMatch(/Prometheus unavailable: /);
-    expect(wrong.steps).toEqual([]);
+    // A server that answers, but not as Prometheus (the node agent's API served this purpose; real
+    // nodes have none, so a plain one that answers every request with an HTML 404).
+    const other = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<html>not here</html>'));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const wrong = await observeSteps({ url: `http://127.0.0.1:${(other.address() as AddressInfo).port}`, namespace: ns, run: runName, attempt: 1, steps, extraQueries: [] });
+      expect(wrong.prometheus.available).toBe(false);
+      expect(wrong.prometheus.reason).toMatch(/Prometheus unavailable: /);
+      expect(wrong.prometheus.reason).not.toMatch(/unreachable/);
+      expect(wrong.steps).toEqual([]);
+    } finally {
+      await new Promise<void>((r) => other.close(() => r()));
+    }
   });
 });

@@ -75,9 +75,10 @@ export const PORTS = {
 export const HOST = '127.0.0.1';
 
 /**
- * How pods run: `real` (kubelets with containerd and runc, test/cluster/lib/nodes.ts) or `agent`
- * (the test node agent, pods as local processes). SWARMBENCH_NODES chooses (default: the started
- * cluster's, <state>/node-mode, else `agent`); `real` needs root.
+ * How pods run: `real` (kubelets with containerd and runc, test/cluster/lib/nodes.ts; needs root)
+ * or `agent` (the older test node agent, pods as local processes: kept only until it is removed,
+ * docs/cluster.md). SWARMBENCH_NODES chooses (default: the started cluster's, <state>/node-mode,
+ * else `real`).
  */
 export const NODE_MODE: 'real' | 'agent' = nodeMode();
 function nodeMode(): 'real' | 'agent' {
@@ -92,7 +93,7 @@ function nodeMode(): 'real' | 'agent' {
   } catch {
     /* not started */
   }
-  return 'agent';
+  return 'real';
 }
 /**
  * Real nodes: the host network, a /24 on a port-less bridge (SWARMBENCH_NODE_NET, default
