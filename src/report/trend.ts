@@ -405,15 +405,19 @@ export function sparkline(values: readonly (number | null)[], opts: { width?: nu
 export function shiftText(s: NonNullable<Trend['shift']>): string {
   const size = s.changePct !== null ? pct(s.changePct) : `${s.shift > 0 ? '+' : ''}${num(s.shift)}`;
   const fp = s.fingerprintChanged ? '; the fingerprint changed at that run' : '';
-  const p = fmtP(s.pAdjusted);
-  const text = `shift from ${s.run} (${size} ${s.direction}, p${p.startsWith('<') ? p : `=${p}`}${fp})`;
+  const text = `shift from ${s.run} (${size} ${s.direction}, ${pText(s.pAdjusted)}${fp})`;
   return s.machine ? `${text}: the machine changed, ${machineText(s.machine)}` : text;
 }
 
 /** "other processes 4.5 % → 17.3 % of the CPUs (p=0.0021)". */
 export function machineText(m: MachineChange): string {
-  const p = fmtP(m.p);
-  return `other processes ${m.before.toFixed(1)} % → ${m.after.toFixed(1)} % of the CPUs (p${p.startsWith('<') ? p : `=${p}`})`;
+  return `other processes ${m.before.toFixed(1)} % → ${m.after.toFixed(1)} % of the CPUs (${pText(m.p)})`;
+}
+
+/** "p=0.0021", "p<0.0001". */
+function pText(p: number): string {
+  const f = fmtP(p);
+  return f.startsWith('<') ? `p${f}` : `p=${f}`;
 }
 
 /** One line per test: id, name, latest value and unit, sparkline, runs, and the shift if any. */
