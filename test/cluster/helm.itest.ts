@@ -323,6 +323,8 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
 
     const st = (await getRun('quick')).status!;
     process.stderr.write(`helm e2e: quick example through the chart in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${st.phase}, ${st.summary?.passed}/${st.summary?.total} passed, ${st.summary?.skipped} skipped; failed: ${st.tests?.filter((t) => t.result === 'Failed').map((t) => t.id).join(', ') || 'none'}\n`);
+    // Why each failed or was skipped (the verdict is not asserted: this is the record of it).
+    for (const t of st.tests ?? []) if (t.result !== 'Passed') process.stderr.write(`  ${t.id} ${t.result}: ${String(t.reason ?? '').slice(0, 400)}\n`);
     expect(st.attempt, 'the upgrade did not start a new attempt').toBe(1);
     expect(st.history ?? []).toHaveLength(0);
     expect(['Succeeded', 'Failed']).toContain(st.phase);
