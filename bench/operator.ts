@@ -1,6 +1,6 @@
 /**
  * The operator section of `npm run bench` (bench/run.ts), measured on the project's test cluster
- * (docs/cluster.md: a real kube-apiserver, controller manager and scheduler with our node agent).
+ * (docs/cluster.md: a real kube-apiserver, controller manager and scheduler, kubelets with containerd).
  * Skipped, with no figure, when the cluster is not up.
  *
  * 1. `operator.apply-to-job`: a BenchmarkRun created → its first runner Job exists, against the
@@ -36,7 +36,7 @@ const RUNNER_JOBS = `${MANAGED},swarmbench.io/component=runner`;
 const REF_JOB_LABEL = 'bench.swarmbench.io/job';
 
 const METHOD =
-  'On the test cluster (npm run cluster:up; real kube-apiserver, controller manager and scheduler v1.34, node agent of our own), ' +
+  'On the test cluster (npm run cluster:up; real kube-apiserver, controller manager and scheduler v1.34, kubelets with containerd), ' +
   'with `swarmbench operator` of this checkout as a local process (default flags: concurrency 4) watching a namespace of its own. ' +
   'Objects are created through the API (what `kubectl apply` sends for a new object, without kubectl\'s own start-up); each time is ' +
   'from just before the create request to the ADDED event of the awaited object on a plain watch (client-node `Watch`, no informer, ' +

@@ -27,6 +27,7 @@ import { describe } from '../stats.ts';
 import type { BenchContext } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
 import { checkAbort, elapsed } from './measure.ts';
+import { sameProcess } from './scalability/host.ts';
 
 const OPS: WorkflowStep['op'][] = ['upper', 'reverse', 'sha256', 'append'];
 
@@ -178,10 +179,11 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     // Give the agents' event loops a moment to release what the workload held, then compare.
     await new Promise((r) => setTimeout(r, CLEANUP_PAUSE_MS));
     const after = await pool.stats();
-    // Host processes are matched by pid; where the platform knows none (pid 0: pods on a real
-    // container runtime) by position, which is stable for a pool that did not change.
+    // Host processes are matched by pid, or where the platform knows none (pid 0: pods on a
+    // container runtime) by their key (the pod's uid); without either, by position, which is
+    // stable for a pool that did not change (agents the harness did not start report no key).
     const growth = before.map((b, i) => {
-      const a = b.pid > 0 ? after.find((x) => x.pid === b.pid) : after[i];
+      const a = b.pid > 0 || b.key ? sameProcess(after, b) : after[i];
       return a ? (a.rssBytes - b.rssBytes) / 2 ** 20 : Number.NaN;
     });
     const pids = [...new Set(agents.map((a) => a.pid))].filter((pid) => pid > 0);

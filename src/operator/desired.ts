@@ -51,11 +51,11 @@ export function paramsConfigMap(run: RunRef, attempt: number, params: Params, to
 }
 
 /**
- * The Job of one step. The runner gets its parameters from the params ConfigMap (an env var: the
- * test cluster's node agent has no volumes, and env works everywhere), writes its result into
- * the step's result ConfigMap, and manages its agent pools through the API as the
- * run's own `<run>-runner` service account (runnerIdentity). backoffLimit 1: a runner that died (node lost) is retried
- * once; its result ConfigMap is replaced, never added twice.
+ * The Job of one step. The runner gets its parameters from the params ConfigMap (an env var, which
+ * works everywhere), writes its result into the step's result ConfigMap, and manages its agent
+ * pools through the API as the run's own `<run>-runner` service account (runnerIdentity).
+ * backoffLimit 1: a runner that died (node lost) is retried once; its result ConfigMap is
+ * replaced, never added twice.
  */
 export interface GpuScheduling {
   nodeSelector: Record<string, string>;

@@ -90,8 +90,8 @@ export interface AdmissionSettings {
   tokenSecrets?: string[] | undefined;
   /**
    * `allowLoopback`: loopback Prometheus URLs are accepted (never by default): only for a
-   * single-machine test cluster whose pods share the host's loopback (test/cluster); the API
-   * server's own host:port stays refused.
+   * single-machine test setup (test/cluster's operators run as local processes); the API server's
+   * own host:port stays refused.
    */
   prometheus: { allowedUrls: string[]; allowedHosts: string[]; restrictUrlsWithoutToken: boolean; allowLoopback: boolean };
   scheduling: { allowedNodeSelectorKeys: string[]; allowedTolerations: AllowedToleration[]; allowedExtendedResources: string[] };

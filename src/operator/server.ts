@@ -20,8 +20,8 @@
  *   `leader_election_master_status{name}`, and `swarmbench_runs{phase}`; plus the process's default
  *   metrics when asked.
  *
- * The server listens on `$SWARMBENCH_BIND_ADDRESS` when set (the test cluster's pods share one
- * network namespace), else 0.0.0.0.
+ * The server listens on `$SWARMBENCH_BIND_ADDRESS` when set (the chart's `metrics.bindPodIP`, for
+ * clusters whose pods share one network namespace), else 0.0.0.0.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -8,7 +8,7 @@ export interface AgentHandle {
   id: string;
   /** Base URL of the agent contract, e.g. http://127.1.0.3:41234 */
   url: string;
-  /** OS process that hosts the agent (several agents may share one). */
+  /** OS process that hosts the agent (several agents may share one); 0 where unknown (pods). */
   pid: number;
   /** Node (Kubernetes) or host process index (local) the agent runs on. */
   node: string;
@@ -37,6 +37,11 @@ export interface PoolOptions {
 
 export interface ProcessStats {
   pid: number;
+  /**
+   * Who the process is across snapshots where `pid` is 0 (a pod: its uid); matching by it keeps
+   * a figure per process right when pods come, go or list in another order.
+   */
+  key?: string;
   agents: number;
   rssBytes: number;
   heapUsedBytes: number;

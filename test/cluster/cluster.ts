@@ -1,8 +1,7 @@
 /**
  * The project's test cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, three
- * nodes and Prometheus. The nodes are real (the default, SWARMBENCH_NODES=real: a kubelet and
- * containerd each, kube-proxy, CoreDNS; test/cluster/lib/nodes.ts) or, with SWARMBENCH_NODES=agent,
- * the older test node agent's (pods as local processes, everything on loopback; to be removed).
+ * nodes and Prometheus. The nodes are real: a kubelet and containerd each (runc underneath), one
+ * kube-proxy, CoreDNS (test/cluster/lib/nodes.ts). Needs root.
  *
  *   node test/cluster/cluster.ts up      (npm run cluster:up)   build if needed, start, wait healthy
  *   node test/cluster/cluster.ts down    (npm run cluster:down) stop everything it started
@@ -16,7 +15,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import {
   ALL_PORTS, APISERVER_HOST, APISERVER_URL, CLUSTER_SRC, CONTROLPLANE_BIN, ETCD_VERSION, HOST, HOST_IP, KUBECONFIG, KUBERNETES_VERSION, LOGS,
-  NODE_AGENT_URL, NODE_MODE, NODES, PIDS, PKI, PODS, POD_CIDR, POD_NETWORK_FILE, podNetwork, PORTS, PROM_TARGETS, PROMETHEUS_HOST, PROMETHEUS_URL,
+  NODES, PIDS, PKI, PORTS, PROM_TARGETS, PROMETHEUS_HOST, PROMETHEUS_URL,
   SCRAPE_TOKEN_FILE, STATE, TEST_SCRAPE_TOKEN, TOOLS_BIN,
 } from './lib/config.ts';
 import { get, ok } from './lib/http.ts';
@@ -31,11 +30,11 @@ const log = (m: string): void => console.error(`cluster: ${m}`);
 
 // Order of start; stopped in reverse.
 const CONTROL = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
-const REAL_DAEMONS = [
+const NODE_DAEMONS = [
   ...realNodes().flatMap((n) => [`containerd-${n.name}`, `kubelet-${n.name}`]),
   'kube-proxy', 'coredns', 'pod-sd',
 ];
-const DAEMONS: string[] = [...CONTROL, ...(NODE_MODE === 'real' ? REAL_DAEMONS : ['node-agent']), 'prometheus'];
+const DAEMONS: string[] = [...CONTROL, ...NODE_DAEMONS, 'prometheus'];
 /**
  * The names the project's image has on real nodes: the tests' (`swarmbench:dev`, which the CRI
  * reads as docker.io/library/swarmbench:dev, and ghcr.io/swarmbench/swarmbench:dev) and the chart's
@@ -85,12 +84,9 @@ async function healthy(): Promise<string[]> {
   if (!(await ok(`${APISERVER_URL}/readyz`, admin()))) problems.push('kube-apiserver not ready');
   if (!(await ok(`https://${HOST}:${PORTS.controllerManager}/healthz`, { insecure: true }))) problems.push('kube-controller-manager not healthy');
   if (!(await ok(`https://${HOST}:${PORTS.scheduler}/healthz`, { insecure: true }))) problems.push('kube-scheduler not healthy');
-  if (NODE_MODE === 'agent' && !(await ok(`${NODE_AGENT_URL}/healthz`))) problems.push('node agent not healthy');
-  if (NODE_MODE === 'real') {
-    for (const n of realNodes()) if (!(await ok(`http://${n.ip}:10248/healthz`))) problems.push(`kubelet ${n.name} not healthy`);
-    if (!(await ok(`http://${HOST}:${PORTS.kubeProxyHealthz}/healthz`))) problems.push('kube-proxy not healthy');
-    if (!(await ok(`http://${HOST}:${PORTS.corednsReady}/ready`))) problems.push('coredns not ready');
-  }
+  for (const n of realNodes()) if (!(await ok(`http://${n.ip}:10248/healthz`))) problems.push(`kubelet ${n.name} not healthy`);
+  if (!(await ok(`http://${HOST}:${PORTS.kubeProxyHealthz}/healthz`))) problems.push('kube-proxy not healthy');
+  if (!(await ok(`http://${HOST}:${PORTS.corednsReady}/ready`))) problems.push('coredns not ready');
   if (!(await ok(`${PROMETHEUS_URL}/-/ready`))) problems.push('prometheus not ready');
   return problems;
 }
@@ -109,54 +105,18 @@ async function nodesReady(): Promise<boolean> {
 function build(): void {
   const need = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((b) => join(CONTROLPLANE_BIN, b));
   need.push(join(TOOLS_BIN, 'kubectl'), join(TOOLS_BIN, 'helm'));
-  if (NODE_MODE === 'real') need.push(...['kubelet', 'kube-proxy', 'coredns', 'crictl'].map((b) => join(nodeBinDir(KUBERNETES_VERSION), b)));
+  need.push(...['kubelet', 'kube-proxy', 'coredns', 'crictl'].map((b) => join(nodeBinDir(KUBERNETES_VERSION), b)));
   if (need.every((p) => existsSync(p))) return;
   log('binaries missing from the cache: running test/cluster/build.sh');
   execFileSync(join(CLUSTER_SRC, 'build.sh'), ['all'], { stdio: 'inherit' });
 }
 
-function setupPodNetwork(): void {
-  let net = { prefix: '127.100', cidr: '127.100.0.0/16', route: false };
-  if (process.env.SWARMBENCH_POD_NETWORK !== 'loopback') {
-    try {
-      execFileSync('ip', ['route', 'replace', 'local', POD_CIDR, 'dev', 'lo'], { stdio: ['ignore', 'ignore', 'pipe'] });
-      net = { prefix: POD_CIDR.split('.').slice(0, 2).join('.'), cidr: POD_CIDR, route: true };
-    } catch (e) {
-      log(`cannot add the local route for ${POD_CIDR} (${String((e as { stderr?: Buffer }).stderr ?? e).trim()}): pod IPs from 127.100.0.0/16, Services get no EndpointSlice endpoints`);
-    }
-  }
-  writeFileSync(POD_NETWORK_FILE, JSON.stringify(net));
-  log(`pod IPs from ${net.cidr}${net.route ? ' (local route on lo)' : ''}`);
-}
-
-function teardownPodNetwork(): void {
-  if (!existsSync(POD_NETWORK_FILE)) return;
-  const net = podNetwork();
-  if (net.route) {
-    try {
-      execFileSync('ip', ['route', 'del', 'local', net.cidr, 'dev', 'lo'], { stdio: 'ignore' });
-    } catch {
-      /* already gone */
-    }
-  }
-  rmSync(POD_NETWORK_FILE, { force: true });
-}
-
 export async function down(): Promise<void> {
-  // Real nodes first (whatever mode this `down` was started in: the pid files say what runs).
-  let leftovers: string[] = [];
-  if (NODE_MODE === 'real' || readPidFiles(PIDS).some((r) => r.name.startsWith('kubelet-') || r.name.startsWith('containerd-'))) {
-    leftovers = await tearDownNodes(KUBERNETES_VERSION);
-  }
+  // The nodes first (their pods, kubelets, containerds, network), then the rest in reverse order of start.
+  const leftovers = await tearDownNodes(KUBERNETES_VERSION);
   const recs = readPidFiles(PIDS);
-  // Node agent first (it stops its pods within their grace periods), then any pod process left
-  // behind by a crashed agent, then the rest in reverse order of start.
-  const order = [...DAEMONS].reverse();
-  const agent = recs.find((r) => r.name === 'node-agent');
-  if (agent && (await stopProcess(agent, 40_000))) log('stopped node-agent');
-  for (const p of readPidFiles(PODS)) if (await stopProcess(p, 2000)) log(`stopped leftover pod process ${p.name} (${p.pid})`);
-  for (const d of order) {
-    for (const r of recs.filter((x) => x.name === d && x !== agent)) if (await stopProcess(r, 15_000)) log(`stopped ${d}`);
+  for (const d of [...DAEMONS].reverse()) {
+    for (const r of recs.filter((x) => x.name === d)) if (await stopProcess(r, 15_000)) log(`stopped ${d}`);
   }
   for (const r of readPidFiles(PIDS)) await stopProcess(r, 5000);
   const ports = ALL_PORTS;
@@ -165,10 +125,9 @@ export async function down(): Promise<void> {
     await sleep(100);
     busy = listeningOn(ports);
   }
-  // Drop the data (etcd, Prometheus, pods); keep logs for a post-mortem.
-  for (const d of ['etcd', 'prometheus', 'pods', 'pki', 'nodes', 'pids', 'controller-manager.kubeconfig', 'scheduler.kubeconfig', 'kube-proxy.kubeconfig', 'node-mode']) rmSync(join(STATE, d), { recursive: true, force: true });
+  // Drop the data (etcd, Prometheus, certificates); keep logs for a post-mortem.
+  for (const d of ['etcd', 'prometheus', 'pki', 'nodes', 'pids', 'controller-manager.kubeconfig', 'scheduler.kubeconfig', 'kube-proxy.kubeconfig']) rmSync(join(STATE, d), { recursive: true, force: true });
   rmSync(KUBECONFIG, { force: true });
-  teardownPodNetwork();
   if (busy.length) throw new Error(`ports still listening after cluster:down: ${busy.join(', ')} (not started by this harness?)`);
   if (leftovers.length) throw new Error(`cluster:down left these behind: ${leftovers.join('; ')}`);
   log('down');
@@ -185,15 +144,12 @@ async function up(): Promise<void> {
   const busy = listeningOn(ALL_PORTS);
   if (busy.length) throw new Error(`ports already in use by something else: ${busy.join(', ')} (set SWARMBENCH_CLUSTER_PORT_BASE)`);
   rmSync(LOGS, { recursive: true, force: true });
-  for (const d of [STATE, PIDS, LOGS, PODS, join(STATE, 'nodes'), join(STATE, 'etcd'), join(STATE, 'prometheus', 'data'), join(STATE, 'prometheus', 'targets')])
+  for (const d of [STATE, PIDS, LOGS, join(STATE, 'nodes'), join(STATE, 'etcd'), join(STATE, 'prometheus', 'data'), join(STATE, 'prometheus', 'targets')])
     mkdirSync(d, { recursive: true });
   const t0 = Date.now();
   log(`Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, state in ${STATE}`);
-  const real = NODE_MODE === 'real';
-  writeFileSync(join(STATE, 'node-mode'), `${NODE_MODE}\n`);
-  if (real) setupHostNetwork();
-  else setupPodNetwork();
-  const pki = makePki(PKI, NODES.map((n) => n.name), real ? { apiserverIPs: [HOST_IP], kubeletIPs: Object.fromEntries(realNodes().map((n) => [n.name, n.ip])) } : {});
+  setupHostNetwork();
+  const pki = makePki(PKI, NODES.map((n) => n.name), { apiserverIPs: [HOST_IP], kubeletIPs: Object.fromEntries(realNodes().map((n) => [n.name, n.ip])) });
   writeFileSync(KUBECONFIG, kubeconfig({ server: APISERVER_URL, ca: pki.ca, user: 'swarmbench-admin', cert: pki.admin }), { mode: 0o600 });
   const kcmKc = join(STATE, 'controller-manager.kubeconfig');
   const schedKc = join(STATE, 'scheduler.kubeconfig');
@@ -233,14 +189,12 @@ async function up(): Promise<void> {
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
     '--service-cluster-ip-range=10.96.0.0/16', '--allow-privileged=true',
-    // The node agent serves container logs (kubectl logs) like a kubelet, one port per node.
+    // The kubelets' API (kubectl logs, exec): the API server checks their serving certificates.
     `--kubelet-certificate-authority=${pki.ca}`, `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
     `--kubelet-client-key=${pki.apiserverKubeletClient.key}`, '--kubelet-preferred-address-types=InternalIP',
     '--profiling=false', '--v=1',
-    // Real nodes: the API server listens on the host IP and the `kubernetes` Service's endpoint is
-    // that address (pods reach it at 10.96.0.1:443 through kube-proxy). The node agent: loopback
-    // only, which the Endpoints API refuses; pods reach it through KUBERNETES_SERVICE_HOST/PORT.
-    ...(real ? [] : ['--endpoint-reconciler-type=none']),
+    // The API server listens on the host IP and the `kubernetes` Service's endpoint is that
+    // address (pods reach it at 10.96.0.1:443 through kube-proxy).
     // Aggregation-layer settings (front-proxy CA), so that every component finds them.
     `--requestheader-client-ca-file=${pki.frontProxyCa}`, '--requestheader-allowed-names=front-proxy-client',
     '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
@@ -266,12 +220,7 @@ async function up(): Promise<void> {
   await waitFor('kube-controller-manager /healthz', 'kube-controller-manager', () => ok(`https://${HOST}:${PORTS.controllerManager}/healthz`, { insecure: true }));
   await waitFor('kube-scheduler /healthz', 'kube-scheduler', () => ok(`https://${HOST}:${PORTS.scheduler}/healthz`, { insecure: true }));
 
-  if (real) await startRealNodes(pki);
-  else {
-    daemon('node-agent', process.execPath, [join(CLUSTER_SRC, 'node-agent', 'main.ts')], { ...process.env, NODE_NO_WARNINGS: '1' });
-    await waitFor('node agent /healthz', 'node-agent', () => ok(`${NODE_AGENT_URL}/healthz`));
-    await waitFor(`nodes ${NODES.map((n) => n.name).join(', ')} Ready`, 'node-agent', nodesReady);
-  }
+  await startNodes(pki);
 
   const promDir = join(STATE, 'prometheus');
   // Agents require a bearer token on /metrics (docs/agent-contract.md, "Authentication"): the
@@ -327,7 +276,7 @@ function projectImageArchive(): string {
   return out;
 }
 
-async function startRealNodes(pki: ReturnType<typeof makePki>): Promise<void> {
+async function startNodes(pki: ReturnType<typeof makePki>): Promise<void> {
   const bin = nodeBinDir(KUBERNETES_VERSION);
   const images = join(bin, '..', 'images');
   const archive = projectImageArchive();

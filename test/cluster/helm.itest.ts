@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResultDocument } from '../../src/api/schema.ts';
 import { CATALOGUE } from '../../src/plan/catalogue.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
-import { NODE_MODE, PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
+import { PROMETHEUS_URL, TOOLS_BIN } from './lib/config.ts';
 import { VERSION } from '../../src/version.ts';
 import { adminClients, clusterGate, kubeEnv, kubectl, sleep, until } from './lib/itest.ts';
 import { EXPORT_FILES } from '../../src/report/exports.ts';
@@ -44,11 +44,6 @@ const TEST_VALUES = [
   // exited, and with both restarting no one reconciled for minutes. The upgrade below does not
   // wait for a lease to run out: a stopping leader releases it.
   '--set', `prometheus.url=${PROMETHEUS_URL}`,
-  // The node agent's pods share the host's loopback, where its Prometheus listens (never in a real
-  // cluster; on real nodes it listens on the host IP).
-  '--set', 'security.prometheus.allowLoopback=true',
-  // The test cluster's pods are local processes sharing the host's network: bind the pod IP.
-  '--set', 'metrics.bindPodIP=true',
 ];
 
 function helm(args: string[], timeoutMs = 300_000): { code: number | null; stdout: string; stderr: string } {
@@ -156,19 +151,17 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(pods).toHaveLength(2);
     const h = await until('a leader', holder, 60_000);
     expect(pods.map((p) => p.metadata!.name)).toContain(h);
-    if (NODE_MODE === 'real') {
-      // On real nodes the operator runs in the image (images/build.sh) under the chart's security
-      // context, enforced by containerd and runc: user 65532, a root it cannot write.
-      const pod = pods[0]!.metadata!.name!;
-      const id = kubectl(['exec', '-n', sys, pod, '--', 'id']);
-      expect(id.code, id.stderr).toBe(0);
-      expect(id.stdout.trim()).toBe('uid=65532 gid=65532 groups=65532');
-      const write = kubectl(['exec', '-n', sys, pod, '--', 'sh', '-c', 'echo x > /probe']);
-      expect(write.code).not.toBe(0);
-      expect(write.stderr).toMatch(/Read-only file system/);
-      const version = kubectl(['exec', '-n', sys, pod, '--', 'swarmbench', '--version']);
-      expect(version.stdout.trim()).toBe(VERSION);
-    }
+    // The operator runs in the image (images/build.sh) under the chart's security context,
+    // enforced by containerd and runc: user 65532, a root it cannot write.
+    const pod = pods[0]!.metadata!.name!;
+    const id = kubectl(['exec', '-n', sys, pod, '--', 'id']);
+    expect(id.code, id.stderr).toBe(0);
+    expect(id.stdout.trim()).toBe('uid=65532 gid=65532 groups=65532');
+    const write = kubectl(['exec', '-n', sys, pod, '--', 'sh', '-c', 'echo x > /probe']);
+    expect(write.code).not.toBe(0);
+    expect(write.stderr).toMatch(/Read-only file system/);
+    const version = kubectl(['exec', '-n', sys, pod, '--', 'swarmbench', '--version']);
+    expect(version.stdout.trim()).toBe(VERSION);
   }, 240_000);
 
   it('kubectl auth can-i: the operator can do what it needs and not more', () => {

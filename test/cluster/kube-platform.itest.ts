@@ -25,7 +25,7 @@ import {
   type V1Pod, type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KUBECONFIG, NODE_MODE, POD_CIDR, podNetwork, TOOLS_BIN } from './lib/config.ts';
+import { KUBECONFIG, POD_CIDR, TOOLS_BIN } from './lib/config.ts';
 import { AgentClient } from '../../src/agent/client.ts';
 import { StepResult } from '../../src/api/schema.ts';
 import { resolveParams } from '../../src/plan/params.ts';
@@ -38,9 +38,8 @@ import { clusterNotUp, createOwnerRun, prepareNamespace, until as untilBase } fr
 // The platform used without the operator: the pool rules, plus creating ConfigMaps (the operator
 // would have created the seeds and result ConfigMaps beforehand).
 const RUNNER_ROLE_RULES = [...RUNNER_POOL_RULES, { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'patch'] }];
-// The first two octets of the pods' IPs, escaped for a RegExp: real nodes give addresses from
-// SWARMBENCH_POD_CIDR, the node agent from the network cluster:up chose (pod-network.json).
-const POD_IP_PREFIX = (NODE_MODE === 'real' ? POD_CIDR : podNetwork().cidr).split('.').slice(0, 2).join('\\.');
+// The first two octets of the pods' IPs (from SWARMBENCH_POD_CIDR), escaped for a RegExp.
+const POD_IP_PREFIX = POD_CIDR.split('.').slice(0, 2).join('\\.');
 
 const execp = promisify(execFile);
 
@@ -168,12 +167,10 @@ describe.skipIf(!!notUp)(title, () => {
     expect(dep.metadata?.labels).toMatchObject({ 'swarmbench.io/run': runName, 'swarmbench.io/attempt': '1', 'swarmbench.io/category': 'distributed', 'swarmbench.io/pool': 'coord' });
     // Spread over both CPU nodes, never on the GPU node.
     expect(new Set(list.map((a) => a.node))).toEqual(new Set(CPU_NODES));
-    // Agent id = pod name, URL on the pod IP, a host pid where the runtime reports one (the node
-    // agent does; containerd's container IDs carry none: 0).
+    // Agent id = pod name, URL on the pod IP, no host pid (not the platform's to know: 0).
     for (const a of list) {
       expect(a.url).toMatch(new RegExp(`^http://${POD_IP_PREFIX}\\.\\d+\\.\\d+:8080$`));
-      if (NODE_MODE === 'real') expect(a.pid).toBe(0);
-      else expect(a.pid).toBeGreaterThan(0);
+      expect(a.pid).toBe(0);
       const info = await agents.info(a.url);
       expect(info.body.id).toBe(a.id);
     }

@@ -1,8 +1,8 @@
 /**
  * observeSteps against the test cluster's real Prometheus (`npm run cluster:up`): a namespace, a
  * BenchmarkRun as the owner, an agent pool of 2 run by KubernetesPlatform (step `distributed`)
- * for ~15 s while Prometheus scrapes it (file_sd written by the node agent every 5 s, or on real
- * nodes by pod-sd.ts every 2 s); then the step's window observed:
+ * for ~15 s while Prometheus scrapes it (file_sd written by pod-sd.ts every 2 s); then the step's
+ * window observed:
  * - agent memory (5–500 MB per agent, and close to what the agents' own /metrics say), CPU ≥ 0,
  *   pool size 2, scrape p95 > 0, samples ingested > 0, no DCGM metrics (a reason, not a zero);
  * - the spec's extra queries: one that works, one that Prometheus rejects (its error as the
@@ -149,8 +149,7 @@ describe.skipIf(!!notUp)(title, () => {
     expect(down.prometheus.available).toBe(false);
     expect(down.prometheus.reason).toMatch(/unreachable: ECONNREFUSED/);
     expect(down.steps).toEqual([]);
-    // A server that answers, but not as Prometheus (the node agent's API served this purpose; real
-    // nodes have none, so a plain one that answers every request with an HTML 404).
+    // A server that answers, but not as Prometheus: a plain one that answers every request with an HTML 404.
     const other = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<html>not here</html>'));
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     try {

@@ -1,8 +1,8 @@
 /**
  * The operator end to end on the real control plane (`npm run cluster:up`, then
  * `npm run test:cluster`): `swarmbench operator` runs as a process against the API server; a
- * BenchmarkRun applied with kubectl runs its steps as Jobs of the project's image (run by the
- * test node agent as real processes), and the verdict comes back into the status and the export.
+ * BenchmarkRun applied with kubectl runs its steps as Jobs of the project's image (containers on
+ * the test cluster's kubelets), and the verdict comes back into the status and the export.
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */

@@ -12,8 +12,8 @@
  *   writes the measurements it finished and the interruption into the step result before it
  *   closes its pools (runner/cli.ts); the operator deletes the Job and what is left once the runner
  *   has stopped (operator/cleanup.ts `sweepPools`), and nothing is left running.
- * - Its node removed mid-step (the test node agent kills the node's pods and stops reporting, the
- *   test deletes the Node as a cloud would): the pod GC deletes the node's pods, the operator tells
+ * - Its node removed mid-step (its kubelet and its pods' processes SIGKILLed, lib/nodes.ts
+ *   `removeNode`; the test deletes the Node as a cloud would): the pod GC deletes the node's pods, the operator tells
  *   the try's end as NodeLost (operator/tries.ts), the Job retries the step on another node, and
  *   the step gets its results; the node joins again afterwards for the tests that follow.
  *
@@ -24,7 +24,6 @@ import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, V1Pod } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepResult } from '../../src/api/schema.ts';
 import { stepResultName } from '../../src/kube/names.ts';
-import { NODE_AGENT_URL, NODE_MODE } from './lib/config.ts';
 import { containerHostPid, removeNode, restoreNode } from './lib/nodes.ts';
 import { adminClients, clusterGate, kubectl, prepareNamespace, readRun, startOperator, until } from './lib/itest.ts';
 
@@ -40,7 +39,7 @@ interface Run {
   status?: { phase?: string; attempt?: number; tests?: { id: string; result: string; reason?: string }[] };
 }
 
-/** The host pid of a pod's running container (the node agent's or the container runtime's). */
+/** The host pid of a pod's running container (as the container runtime says it). */
 function pidOf(p: V1Pod): number | undefined {
   return p.status?.containerStatuses?.some((c) => c.state?.running) ? containerHostPid(p) : undefined;
 }
@@ -156,8 +155,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const onNode = async () => (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
     try {
       // The machine goes (its pods die with it, nothing is reported), then the cloud deletes its Node.
-      if (NODE_MODE === 'real') await removeNode(node);
-      else expect((await fetch(`${NODE_AGENT_URL}/nodes/${node}/remove`, { method: 'POST' })).status).toBe(200);
+      await removeNode(node);
       expect(kubectl(['delete', 'node', node, '--wait=false']).code).toBe(0);
       const t0 = Date.now();
       console.log(`removed node ${node} under runner ${runner.metadata!.name}`);
@@ -191,8 +189,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     } finally {
       // A new machine of the same name joins, once the pod GC removed every pod of the old one.
       await until(`no pod bound to ${node}`, async () => ((await onNode()).length === 0 ? true : undefined), 180_000, 1000).catch(() => undefined);
-      if (NODE_MODE === 'real') restoreNode(node);
-      else await fetch(`${NODE_AGENT_URL}/nodes/${node}/restore`, { method: 'POST' });
+      restoreNode(node);
       await until(`${node} Ready again`, async () => {
         const n = await core.readNode({ name: node }).catch(() => undefined);
         return n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;

@@ -4,15 +4,13 @@
  * the Progressing condition and its tests' reasons, and leaves neither its Job nor its pools.
  *
  * - An agent image that does not exist: the kubelet reports ErrImagePull, then ImagePullBackOff
- *   (on real nodes containerd's pull fails; the test node agent reports the same,
- *   test/cluster/node-agent/pod.ts).
+ *   (containerd's pull fails).
  * - Agents that ask for more CPU than any node has: Unschedulable, with the scheduler's message.
  * - A ResourceQuota of one pod: the runner starts, its pool's pods are refused (the Deployment's
  *   ReplicaFailure condition): FailedCreate with the quota's message; of no pod: the runner Job's
  *   own pod is refused (its FailedCreate Events).
  * - A runner over its memory limit (the GPU step's `spec.gpu.resources`, enforced by runc's memory
- *   cgroup on real nodes, by the node agent's, test/cluster/node-agent/memcg.ts, otherwise):
- *   OOMKilled with the limit.
+ *   cgroup): OOMKilled with the limit.
  *
  * The operator runs with `--stuck-after-seconds 15`; the requirement is a reason within 2 minutes.
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
@@ -136,7 +134,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
   }, 300_000);
 
   it('a runner over its memory limit: the step fails as OOMKilled with the limit, every try, and leaves no pool', async () => {
-    // The GPU step's runner gets spec.gpu.resources; the limit is enforced in a memory cgroup (runc's, or the node agent's).
+    // The GPU step's runner gets spec.gpu.resources; the limit is enforced in runc's memory cgroup.
     const yaml =
       `apiVersion: swarmbench.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: oom, namespace: ${ns}}\n` +
       `spec:\n  mode: quick\n  categories: [gpu]\n  gpu: {resources: {limits: {nvidia.com/gpu: 1, memory: 96Mi}}}\n  cleanup: {policy: Never}\n`;

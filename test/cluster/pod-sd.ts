@@ -1,10 +1,10 @@
 /**
- * Prometheus targets for the test cluster's pods on real nodes: Debian's Prometheus 2.42 has no
+ * Prometheus targets for the test cluster's pods: Debian's Prometheus 2.42 has no
  * `kubernetes_sd_configs`, so this daemon lists the pods every 2 s (the admin kubeconfig) and writes
  * each running, ready-or-not pod with `prometheus.io/scrape: "true"` as a `file_sd_configs` target
- * (node-agent/pure.ts `scrapeTarget`: `<podIP>:<prometheus.io/port or the first containerPort>`,
+ * (lib/scrape-target.ts: `<podIP>:<prometheus.io/port or the first containerPort>`,
  * labels namespace, pod, node, app) into <state>/prometheus/targets/pods.json, replaced atomically
- * and only when it changed. Started and stopped by test/cluster/cluster.ts (real nodes).
+ * and only when it changed. Started and stopped by test/cluster/cluster.ts.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +12,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { APISERVER_URL, PKI, PROM_TARGETS } from './lib/config.ts';
 import { get } from './lib/http.ts';
 import { sleep } from './lib/proc.ts';
-import { scrapeTarget, type ScrapeTarget } from './node-agent/pure.ts';
+import { scrapeTarget, type ScrapeTarget } from './lib/scrape-target.ts';
 
 const auth = { ca: join(PKI, 'ca.crt'), cert: join(PKI, 'admin.crt'), key: join(PKI, 'admin.key'), timeoutMs: 10_000 };
 let last = '';

@@ -1,6 +1,5 @@
 /**
- * What a run does on real nodes (SWARMBENCH_NODES=real: kubelets, containerd, runc) that the node
- * agent only imitates, through the project's own code paths:
+ * What a run does on real nodes (kubelets, containerd, runc), through the project's own code paths:
  *
  * - Test 1.6 (src/bench/distributed/failover.ts) on the Kubernetes platform from here: under
  *   dispatch load an agent pod is deleted (grace 0); its ReplicaSet creates a replacement pod that
@@ -12,7 +11,7 @@
  *   `OOMKilled` with exit code 137 for both tries, and the operator says so in the StepFailed
  *   Event, the run's tests and its phase (src/kube/pods.ts, src/operator/forensics.ts).
  *
- * Skipped, with the reason in the suite's name, when the cluster is down or runs the node agent.
+ * Skipped, with the reason in the suite's name, when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
 import type { ChildProcess } from 'node:child_process';
 import type { AppsV1Api, CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
@@ -22,15 +21,9 @@ import type { Measurement } from '../../src/api/schema.ts';
 import { failover } from '../../src/bench/distributed/failover.ts';
 import { resolveParams } from '../../src/plan/params.ts';
 import { KubernetesPlatform } from '../../src/platform/kubernetes/index.ts';
-import { NODE_MODE } from './lib/config.ts';
-import { adminClients, clusterNotUp, createOwnerRun, kubectl, prepareNamespace, readRun, sleep, startOperator, until } from './lib/itest.ts';
+import { adminClients, clusterGate, createOwnerRun, kubectl, prepareNamespace, readRun, sleep, startOperator, until } from './lib/itest.ts';
 
-const down = await clusterNotUp();
-const why = down ? `cluster not up: ${down}` : NODE_MODE !== 'real' ? 'the cluster runs the node agent (SWARMBENCH_NODES=real for real nodes)' : undefined;
-if (down && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${down}); run npm run cluster:up`);
-if (why && !down && process.env.SWARMBENCH_REQUIRE_REAL_NODES === '1') throw new Error(`SWARMBENCH_REQUIRE_REAL_NODES=1 but ${why}`);
-if (why) console.warn(`\n*** real-node run tests SKIPPED: ${why} ***\n`);
-const title = why ? `a run on real nodes [SKIPPED: ${why}]` : 'a run on real nodes';
+const gate = await clusterGate('a run on real nodes');
 
 const IMAGE = 'ghcr.io/swarmbench/swarmbench:dev';
 const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
@@ -40,7 +33,7 @@ interface Run {
   status?: { phase?: string; tests?: { id: string; result: string; reason?: string }[] };
 }
 
-describe.skipIf(!!why)(title, () => {
+describe.skipIf(!!gate.notUp)(gate.title, () => {
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let custom: CustomObjectsApi;

@@ -1,30 +1,24 @@
 /**
- * Real nodes (SWARMBENCH_NODES=real, test/cluster/lib/nodes.ts): kubelets with containerd and runc
- * run the project's image built by images/build.sh. What a user's cluster does and the node agent
- * could not: the container runtime named on each node, pod-to-pod traffic across nodes by pod IP and
+ * Real nodes (test/cluster/lib/nodes.ts): kubelets with containerd and runc run the project's image
+ * built by images/build.sh. What a user's cluster does: the container runtime named on each node, pod-to-pod traffic across nodes by pod IP and
  * by Service name (kube-proxy, CoreDNS), the image's user and read-only root enforced by the
  * runtime, and a memory limit enforced by the kernel (OOMKilled).
  *
- * Skipped, with the reason in the suite's name, when the cluster is down or runs the node agent.
+ * Skipped, with the reason in the suite's name, when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KUBECONFIG, NODE_MODE, NODES, TOOLS_BIN } from './lib/config.ts';
-import { clusterNotUp, until } from './lib/itest.ts';
+import { KUBECONFIG, NODES, TOOLS_BIN } from './lib/config.ts';
+import { clusterGate, until } from './lib/itest.ts';
 
 const run = promisify(execFile);
 const IMAGE = 'ghcr.io/swarmbench/swarmbench:dev';
 const CPU = NODES.filter((n) => n.gpu === 0).map((n) => n.name);
 
-const down = await clusterNotUp();
-const why = down ? `cluster not up: ${down}` : NODE_MODE !== 'real' ? 'the cluster runs the node agent (SWARMBENCH_NODES=real for real nodes)' : undefined;
-if (down && process.env.SWARMBENCH_REQUIRE_CLUSTER === '1') throw new Error(`the test cluster is not up (${down}); run npm run cluster:up`);
-if (why && !down && process.env.SWARMBENCH_REQUIRE_REAL_NODES === '1') throw new Error(`SWARMBENCH_REQUIRE_REAL_NODES=1 but ${why}`);
-if (why) console.warn(`\n*** real-node tests SKIPPED: ${why} ***\n`);
-const title = why ? `real nodes [SKIPPED: ${why}]` : 'real nodes';
+const gate = await clusterGate('real nodes');
 
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run(join(TOOLS_BIN, 'kubectl'), args, { env: { ...process.env, KUBECONFIG }, maxBuffer: 16 << 20 });
@@ -36,7 +30,7 @@ const nodeScript = (name: string, script: string, extra: Partial<V1Container> = 
   name, image: IMAGE, imagePullPolicy: 'IfNotPresent', command: ['node', '-e', script], ...extra,
 });
 
-describe.skipIf(!!why)(title, () => {
+describe.skipIf(!!gate.notUp)(gate.title, () => {
   const kc = new KubeConfig();
   let core: CoreV1Api;
   const ns = `realnodes-${Date.now().toString(36)}`;

@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { dnsName, labelValue, ownerReference, seedsKey, selectorString, stepResultName } from '../../src/kube/names.ts';
 import {
-  agentDeployment, agentHandleOf, isOwnImage, isPodReady, metricValue, pidOfPod, poolLabels, poolNames, poolSelector,
+  agentDeployment, agentHandleOf, isOwnImage, isPodReady, metricValue, poolLabels, poolNames, poolSelector,
   seedsValue, stepSeedsConfigMap, statsFromMetrics, stepResultConfigMap, type PoolContext,
 } from '../../src/platform/kubernetes/manifests.ts';
 
@@ -176,7 +176,7 @@ describe('reading pods and metrics', () => {
       phase: 'Running',
       podIP: '10.244.0.7',
       conditions: [{ type: 'Ready', status: 'True' }],
-      containerStatuses: [{ name: 'agent', containerID: 'swarmbench://u/agent/0?pid=4242', image: '', imageID: '', ready: true, restartCount: 0 }],
+      containerStatuses: [{ name: 'agent', containerID: `containerd://${'a'.repeat(64)}`, image: '', imageID: '', ready: true, restartCount: 0 }],
       ...over,
     },
   });
@@ -186,12 +186,9 @@ describe('reading pods and metrics', () => {
     expect(isPodReady(pod({ conditions: [{ type: 'Ready', status: 'False' }] }))).toBe(false);
     expect(isPodReady(pod({}, { deletionTimestamp: new Date() }))).toBe(false);
     expect(isPodReady(pod({ podIP: undefined }))).toBe(false);
-    expect(agentHandleOf(pod())).toEqual({ id: 'p-1', url: 'http://10.244.0.7:8080', pid: 4242, node: 'swarmbench-cpu-1' });
-  });
-
-  it('pid only from the test cluster runtime', () => {
-    expect(pidOfPod(pod({ containerStatuses: [{ name: 'agent', containerID: 'containerd://abc', image: '', imageID: '', ready: true, restartCount: 0 }] }))).toBe(0);
-    expect(pidOfPod(pod({ containerStatuses: undefined }))).toBe(0);
+    // The host pid is not the platform's to know (the container runtime does not report it): 0.
+    expect(agentHandleOf(pod())).toEqual({ id: 'p-1', url: 'http://10.244.0.7:8080', pid: 0, node: 'swarmbench-cpu-1' });
+    expect(agentHandleOf(pod({ podIP: 'fd00::7', containerStatuses: undefined }))).toEqual({ id: 'p-1', url: 'http://[fd00::7]:8080', pid: 0, node: 'swarmbench-cpu-1' });
   });
 
   it('parses process metrics', () => {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { efficiencyPct, stepMeasurement, type StepResult } from '../../src/bench/scalability/judge.ts';
-import { hostBound, type HostUse } from '../../src/bench/scalability/host.ts';
+import { cpuSecondsBetween, hostBound, type HostUse } from '../../src/bench/scalability/host.ts';
 import { capacityRate, coordinatorCount, outstandingFor, pickCoordinators, scalingPlan } from '../../src/bench/scalability/plan.ts';
 import type { FinalFigures, WindowFigures } from '../../src/bench/scalability/step.ts';
 import { resolveParams } from '../../src/plan/params.ts';
@@ -108,6 +108,18 @@ describe('efficiency = T(N) / (N x T(1))', () => {
     expect(efficiencyPct(70, 4, 16)).toBeCloseTo(109.375, 10);
     expect(efficiencyPct(10, 4, 0)).toBeNull();
     expect(efficiencyPct(Number.NaN, 4, 16)).toBeNull();
+  });
+});
+
+describe('CPU-seconds of the pool over a window', () => {
+  const st = (pid: number, cpuSeconds: number, key?: string) => ({ pid, agents: 1, rssBytes: 0, heapUsedBytes: 0, cpuSeconds, ...(key ? { key } : {}) });
+  it('matches processes by pid, and pods (pid 0) by their uid, in any order, as pods come and go', () => {
+    expect(cpuSecondsBetween([st(10, 1), st(11, 5)], [st(11, 6), st(10, 3), st(12, 9)])).toBe(3);
+    expect(cpuSecondsBetween([st(0, 1, 'a'), st(0, 5, 'b')], [st(0, 7, 'b'), st(0, 2, 'a')])).toBe(3);
+    // A pod came (c: no earlier figure) and one went (a): b alone is counted.
+    expect(cpuSecondsBetween([st(0, 1, 'a'), st(0, 5, 'b')], [st(0, 9, 'c'), st(0, 7, 'b')])).toBe(2);
+    // Without pid or key, which earlier figure is whose cannot be told: nothing is counted.
+    expect(cpuSecondsBetween([st(0, 1), st(0, 5)], [st(0, 2), st(0, 7)])).toBe(0);
   });
 });
 

@@ -78,14 +78,24 @@ function hostTimes(): { busy: number; total: number; n: number } {
   return { busy, total, n: list.length };
 }
 
-/** CPU-seconds used by the processes present in both snapshots. */
+/**
+ * CPU-seconds used by the processes present in both snapshots: matched by pid, or where the
+ * platform knows none (pid 0: pods) by their key (the pod's uid). A process without either is
+ * not counted: which earlier figure is its own cannot be told.
+ */
 export function cpuSecondsBetween(a: readonly ProcessStats[], b: readonly ProcessStats[]): number {
   let s = 0;
   for (const x of b) {
-    const y = a.find((p) => p.pid === x.pid);
+    const y = sameProcess(a, x);
     if (y) s += Math.max(0, x.cpuSeconds - y.cpuSeconds);
   }
   return s;
+}
+
+/** `x`'s entry in another snapshot: the same pid, or for pid 0 the same key; else none. */
+export function sameProcess(other: readonly ProcessStats[], x: ProcessStats): ProcessStats | undefined {
+  if (x.pid > 0) return other.find((p) => p.pid === x.pid);
+  return x.key ? other.find((p) => p.pid === 0 && p.key === x.key) : undefined;
 }
 
 /** `/proc/PID/schedstat` of a process's main thread: ns on a CPU, ns runnable and waiting. */

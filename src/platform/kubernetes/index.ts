@@ -428,7 +428,7 @@ class KubernetesPool implements Pool {
         const a = all[0]!;
         try {
           const r = await this.client.metrics(a.url);
-          return r.status === 200 ? { ...statsFromMetrics(a.pid, r.body), agents: all.length } : null;
+          return r.status === 200 ? { ...statsFromMetrics(a.pid, r.body), agents: all.length, ...(p.metadata?.uid ? { key: p.metadata.uid } : {}) } : null;
         } catch {
           return null; // the agent may be going away
         }

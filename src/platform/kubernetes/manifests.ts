@@ -332,26 +332,20 @@ export function isPodReady(pod: V1Pod): boolean {
   return !!pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
-/**
- * The host pid of the agent's process when the runtime says it: the test cluster's node agent
- * reports `containerID: swarmbench://<uid>/<container>/<run>?pid=<pid>` (a local process). Real
- * container runtimes (`containerd://<id>`) do not: 0.
- */
-export function pidOfPod(pod: V1Pod): number {
-  const id = pod.status?.containerStatuses?.find((c) => c.name === AGENT_CONTAINER)?.containerID ?? '';
-  const m = /[?&]pid=(\d+)/.exec(id);
-  return m && id.startsWith('swarmbench://') ? Number(m[1]) : 0;
-}
-
 export function agentUrl(podIP: string, port = AGENT_PORT): string {
   return `http://${podIP.includes(':') ? `[${podIP}]` : podIP}:${port}`;
 }
 
+/**
+ * A pod's agent (agent 0 of a pod of several). `pid` 0: the agent's process is the container's,
+ * on whichever node, and its host pid is not the platform's to know (the container runtime does
+ * not report it); benchmarks that match processes by pid fall back to the pool's order.
+ */
 export function agentHandleOf(pod: V1Pod): AgentHandle {
   return {
     id: pod.metadata?.name ?? '',
     url: agentUrl(pod.status?.podIP ?? ''),
-    pid: pidOfPod(pod),
+    pid: 0,
     node: pod.spec?.nodeName ?? '',
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Where the test cluster lives: versions (from versions.env), cache and state directories, ports,
- * node names. Shared by up/down/env, the node agent and the cluster tests.
+ * node names. Shared by up/down/env, the node helpers (lib/nodes.ts) and the cluster tests.
  *
  * Environment overrides: SWARMBENCH_CACHE (default ~/.cache/swarmbench), SWARMBENCH_CLUSTER_DIR
  * (default <repo>/.tmp/cluster), SWARMBENCH_CLUSTER_PORT_BASE (default 16000).
@@ -38,7 +38,6 @@ export const STATE: string = process.env.SWARMBENCH_CLUSTER_DIR || join(REPO, '.
 export const PKI: string = join(STATE, 'pki');
 export const PIDS: string = join(STATE, 'pids');
 export const LOGS: string = join(STATE, 'logs');
-export const PODS: string = join(STATE, 'pods');
 export const KUBECONFIG: string = join(STATE, 'admin.kubeconfig');
 export const PROM_TARGETS: string = join(STATE, 'prometheus', 'targets', 'pods.json');
 /**
@@ -61,11 +60,8 @@ export const PORTS = {
   apiserver: base + 443,
   controllerManager: base + 257,
   scheduler: base + 259,
-  nodeAgent: base + 250,
-  /** The node agent's kubelet API (container logs) for node i listens on kubelet + i. */
-  kubelet: base + 251,
   prometheus: base + 90,
-  /** Real nodes: kube-proxy's health and metrics, CoreDNS's health and readiness (all on loopback). */
+  /** kube-proxy's health and metrics, CoreDNS's health and readiness (all on loopback; each kubelet listens on its node's IP). */
   kubeProxyHealthz: base + 256,
   kubeProxyMetrics: base + 249,
   corednsHealth: base + 181,
@@ -75,45 +71,22 @@ export const PORTS = {
 export const HOST = '127.0.0.1';
 
 /**
- * How pods run: `real` (kubelets with containerd and runc, test/cluster/lib/nodes.ts; needs root)
- * or `agent` (the older test node agent, pods as local processes: kept only until it is removed,
- * docs/cluster.md). SWARMBENCH_NODES chooses (default: the started cluster's, <state>/node-mode,
- * else `real`).
- */
-export const NODE_MODE: 'real' | 'agent' = nodeMode();
-function nodeMode(): 'real' | 'agent' {
-  const want = process.env.SWARMBENCH_NODES;
-  if (want === 'real' || want === 'agent') return want;
-  if (want) throw new Error(`SWARMBENCH_NODES must be real or agent, got ${want.slice(0, 40)}`);
-  // A started cluster says which it is (cluster:up writes it), so status, env, down and the tests
-  // need no variable.
-  try {
-    const m = readFileSync(join(STATE, 'node-mode'), 'utf8').trim();
-    if (m === 'real' || m === 'agent') return m;
-  } catch {
-    /* not started */
-  }
-  return 'real';
-}
-/**
- * Real nodes: the host network, a /24 on a port-less bridge (SWARMBENCH_NODE_NET, default
+ * The nodes' network: the host network, a /24 on a port-less bridge (SWARMBENCH_NODE_NET, default
  * 10.250.0; a second cluster on this machine needs its own). `.1` is the machine as the pods see
  * it (the API server and CoreDNS listen there), `.11`, `.12`, ... are the nodes' IPs.
  */
 export const NODE_NET: string = process.env.SWARMBENCH_NODE_NET || '10.250.0';
 if (!/^\d+\.\d+\.\d+$/.test(NODE_NET)) throw new Error(`SWARMBENCH_NODE_NET must be three octets like 10.250.0, got ${NODE_NET}`);
 export const HOST_IP = `${NODE_NET}.1`;
-/** Where the API server listens: the host IP with real nodes (pods must reach it), loopback otherwise. */
-export const APISERVER_HOST: string = NODE_MODE === 'real' ? HOST_IP : HOST;
+/** Where the API server listens: the host IP (pods must reach it). */
+export const APISERVER_HOST: string = HOST_IP;
 export const APISERVER_URL = `https://${APISERVER_HOST}:${PORTS.apiserver}`;
 /**
- * Where Prometheus listens: the host IP with real nodes (pods reach it there: the operator in its
- * pod queries it, and a pod's 127.0.0.1 is its own), loopback otherwise (the node agent's pods are
- * host processes).
+ * Where Prometheus listens: the host IP (pods reach it there: the operator in its pod queries it,
+ * and a pod's 127.0.0.1 is its own).
  */
-export const PROMETHEUS_HOST: string = NODE_MODE === 'real' ? HOST_IP : HOST;
+export const PROMETHEUS_HOST: string = HOST_IP;
 export const PROMETHEUS_URL = `http://${PROMETHEUS_HOST}:${PORTS.prometheus}`;
-export const NODE_AGENT_URL = `http://${HOST}:${PORTS.nodeAgent}`;
 
 export interface NodeSpec {
   name: string;
@@ -126,31 +99,12 @@ export const NODES: NodeSpec[] = [
 ];
 
 /** Every port the cluster listens on (what cluster:down checks is free again). */
-export const ALL_PORTS: number[] = [...Object.values(PORTS), ...NODES.map((_, i) => PORTS.kubelet + i)];
+export const ALL_PORTS: number[] = Object.values(PORTS);
 
 /**
- * Pod IPs. Preferred: 10.244.0.0/16 made local with `ip route replace local 10.244.0.0/16 dev lo`
- * (the "AnyIP" trick: every address in it is on the loopback device, nothing leaves the machine,
- * and unlike 127.0.0.0/8 the API server accepts these addresses in EndpointSlices). Without the
- * right to add that route (not root), or with SWARMBENCH_POD_NETWORK=loopback, pods get addresses
- * from 127.100.0.0/16 instead, and Services get no EndpointSlice endpoints.
- * `cluster:up` decides and writes the choice to <state>/pod-network.json for the node agent.
+ * The pods' addresses, a /24 of it per node (lib/nodes.ts). A /16; SWARMBENCH_POD_CIDR moves it (a
+ * second cluster on this machine needs its own, and its own port base).
  */
-export const POD_NETWORK_FILE: string = join(STATE, 'pod-network.json');
-/** A /16; SWARMBENCH_POD_CIDR moves it (a second cluster on this machine needs its own, and its own port base). */
 export const POD_CIDR: string = process.env.SWARMBENCH_POD_CIDR || '10.244.0.0/16';
 if (!/^\d+\.\d+\.0\.0\/16$/.test(POD_CIDR)) throw new Error(`SWARMBENCH_POD_CIDR must be a /16 like 10.244.0.0/16, got ${POD_CIDR}`);
 
-export interface PodNetwork {
-  prefix: string; // first two octets
-  cidr: string;
-  route: boolean; // whether cluster:up added the local route (and cluster:down removes it)
-}
-
-export function podNetwork(): PodNetwork {
-  try {
-    return JSON.parse(readFileSync(POD_NETWORK_FILE, 'utf8')) as PodNetwork;
-  } catch {
-    return { prefix: '127.100', cidr: '127.100.0.0/16', route: false };
-  }
-}

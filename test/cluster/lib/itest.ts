@@ -116,7 +116,8 @@ export interface OperatorProcess {
 
 /**
  * The admission policy of the test operators: the chart's defaults, plus loopback Prometheus URLs
- * (this cluster's Prometheus and pods share the host's loopback; never in a real cluster).
+ * (these operators run as processes on this machine, and some tests give a run a Prometheus of
+ * their own on loopback; never in a real cluster).
  */
 export const TEST_ADMISSION = JSON.stringify({ prometheus: { allowLoopback: true } });
 

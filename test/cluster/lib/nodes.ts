@@ -571,14 +571,11 @@ export function gpuCapacityPatch(n: NodeSpec): object {
 }
 
 /**
- * The host pid of a pod's container, in either node mode: the node agent's containerID carries it
- * (`swarmbench://…?pid=N`); on real nodes the container runtime says it (`crictl inspect` on the
+ * The host pid of a pod's container, as the container runtime says it (`crictl inspect` on the
  * pod's node: `info.pid`). Undefined when the container is not running or not found.
  */
 export function containerHostPid(pod: { spec?: { nodeName?: string }; status?: { containerStatuses?: Array<{ containerID?: string }> } }, index = 0): number | undefined {
   const id = pod.status?.containerStatuses?.[index]?.containerID ?? '';
-  const agent = /[?&]pid=(\d+)/.exec(id);
-  if (agent) return Number(agent[1]);
   const m = /^containerd:\/\/([0-9a-f]{64})$/.exec(id);
   const node = realNodes().find((n) => n.name === pod.spec?.nodeName);
   if (!m || !node) return undefined;
@@ -595,8 +592,7 @@ export function containerHostPid(pod: { spec?: { nodeName?: string }; status?: {
 
 
 /**
- * A real node's machine goes away (what the node agent's `POST /nodes/<name>/remove` does for
- * its nodes): its kubelet is SIGKILLed, then every process in the node's cgroups (its pods'
+ * A node's machine goes away: its kubelet is SIGKILLed, then every process in the node's cgroups (its pods'
  * containers) — no SIGTERM, no grace, nothing reported any more. Its command line is kept for
  * `restoreNode`. Deleting the Node object is the caller's part, as the cloud's node controller's.
  */

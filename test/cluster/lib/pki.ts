@@ -1,8 +1,8 @@
 /**
  * The test cluster's PKI, made with the openssl command: one CA, the API server's serving
  * certificate, client certificates (admin in system:masters, controller manager, scheduler, one
- * per node in system:nodes for the Node authorizer) and the service-account signing key; with real
- * nodes also each kubelet's serving certificate (its node IP) and kube-proxy's client certificate.
+ * per node in system:nodes for the Node authorizer, kube-proxy, the API server's kubelet client),
+ * each kubelet's serving certificate (its node IP) and the service-account signing key.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -45,19 +45,18 @@ export interface Pki {
   saPub: string;
   frontProxyCa: string;
   frontProxyClient: Cert;
-  kubeletServing: Cert;
   apiserverKubeletClient: Cert;
-  /** Real nodes: each kubelet's serving certificate, by node name. */
+  /** Each kubelet's serving certificate, by node name. */
   kubelets: Record<string, Cert>;
-  /** Real nodes: kube-proxy (user system:kube-proxy, bound to system:node-proxier by default). */
+  /** kube-proxy (user system:kube-proxy, bound to system:node-proxier by default). */
   kubeProxy: Cert;
 }
 
 /**
  * `apiserverIPs`: extra addresses in the API server's certificate (the host IP pods reach it on);
- * `kubeletIPs`: real nodes by name with their IPs (a serving certificate each).
+ * `kubeletIPs`: the nodes by name with their IPs (a serving certificate each).
  */
-export function makePki(dir: string, nodeNames: string[], opts: { apiserverIPs?: string[]; kubeletIPs?: Record<string, string> } = {}): Pki {
+export function makePki(dir: string, nodeNames: string[], opts: { apiserverIPs: string[]; kubeletIPs: Record<string, string> }): Pki {
   mkdirSync(dir, { recursive: true });
   openssl(
     ['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=swarmbench-test-cluster-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'],
@@ -65,7 +64,7 @@ export function makePki(dir: string, nodeNames: string[], opts: { apiserverIPs?:
   );
   const serverExt =
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' +
-    `subjectAltName=IP:127.0.0.1,IP:10.96.0.1,${(opts.apiserverIPs ?? []).map((ip) => `IP:${ip},`).join('')}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n`;
+    `subjectAltName=IP:127.0.0.1,IP:10.96.0.1,${opts.apiserverIPs.map((ip) => `IP:${ip},`).join('')}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n`;
   const pki: Pki = {
     ca: join(dir, 'ca.crt'),
     caKey: join(dir, 'ca.key'),
@@ -76,17 +75,15 @@ export function makePki(dir: string, nodeNames: string[], opts: { apiserverIPs?:
     nodes: {},
     saKey: join(dir, 'sa.key'),
     saPub: join(dir, 'sa.pub'),
-    kubeletServing: leaf(dir, 'kubelet-serving', '/CN=swarmbench-node-agent', 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n'),
     apiserverKubeletClient: leaf(dir, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client', CLIENT_EXT),
     frontProxyCa: '',
     frontProxyClient: { cert: '', key: '' },
     kubelets: {},
-    kubeProxy: { cert: '', key: '' },
+    kubeProxy: leaf(dir, 'kube-proxy', '/CN=system:kube-proxy', CLIENT_EXT),
   };
-  for (const [n, ip] of Object.entries(opts.kubeletIPs ?? {})) {
+  for (const [n, ip] of Object.entries(opts.kubeletIPs)) {
     pki.kubelets[n] = leaf(dir, `kubelet-${n}`, `/O=system:nodes/CN=system:node:${n}`, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:${ip},DNS:${n}\n`);
   }
-  if (opts.kubeletIPs) pki.kubeProxy = leaf(dir, 'kube-proxy', '/CN=system:kube-proxy', CLIENT_EXT);
   for (const n of nodeNames) pki.nodes[n] = leaf(dir, `node-${n}`, `/O=system:nodes/CN=system:node:${n}`, CLIENT_EXT);
   // The aggregation layer's own CA and client (front proxy).
   openssl(
