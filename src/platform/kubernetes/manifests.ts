@@ -339,7 +339,7 @@ export function agentUrl(podIP: string, port = AGENT_PORT): string {
 /**
  * A pod's agent (agent 0 of a pod of several). `pid` 0: the agent's process is the container's,
  * on whichever node, and its host pid is not the platform's to know (the container runtime does
- * not report it); benchmarks that match processes by pid fall back to the pool's order.
+ * not report it); benchmarks match a pod's figures by its uid instead (ProcessStats.key).
  */
 export function agentHandleOf(pod: V1Pod): AgentHandle {
   return {
