@@ -26,8 +26,7 @@ import { CLEANUP_EXIT_WAIT_MS, CLEANUP_PAUSE_MS, PORT_PROBE_TIMEOUT_MS, WORKFLOW
 import { describe } from '../stats.ts';
 import type { BenchContext } from './types.ts';
 import type { Measurement } from '../api/schema.ts';
-import { checkAbort, elapsed } from './measure.ts';
-import { sameProcess } from './scalability/host.ts';
+import { checkAbort, elapsed, sameProcess } from './measure.ts';
 
 const OPS: WorkflowStep['op'][] = ['upper', 'reverse', 'sha256', 'append'];
 
@@ -179,11 +178,10 @@ export async function run(ctx: BenchContext): Promise<Measurement[]> {
     // Give the agents' event loops a moment to release what the workload held, then compare.
     await new Promise((r) => setTimeout(r, CLEANUP_PAUSE_MS));
     const after = await pool.stats();
-    // Host processes are matched by pid, or where the platform knows none (pid 0: pods on a
-    // container runtime) by their key (the pod's uid); without either, by position, which is
-    // stable for a pool that did not change (agents the harness did not start report no key).
-    const growth = before.map((b, i) => {
-      const a = b.pid > 0 || b.key ? sameProcess(after, b) : after[i];
+    // Host processes are matched by pid, or where the platform knows none (pid 0) by their key:
+    // a pod's uid, an external agent's URL.
+    const growth = before.map((b) => {
+      const a = sameProcess(after, b);
       return a ? (a.rssBytes - b.rssBytes) / 2 ** 20 : Number.NaN;
     });
     const pids = [...new Set(agents.map((a) => a.pid))].filter((pid) => pid > 0);

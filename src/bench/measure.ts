@@ -1,12 +1,14 @@
 /**
  * Measurement helpers every category shares: building a measured, failed or skipped
  * `Measurement`, running one test so that a throw becomes a failed measurement, the time since a
- * `performance.now()` reading, the cancellation check, and rounding for result documents.
+ * `performance.now()` reading, the cancellation check, rounding for result documents, and which
+ * entry of a pool's process figures is the same process in another snapshot.
  * Error-to-message is `src/errors.ts`.
  */
 import type { Measurement } from '../api/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { capSamples, describe, round } from '../stats.ts';
+import type { ProcessStats } from '../platform/types.ts';
 
 /** Milliseconds since `t0`, a `performance.now()` reading. */
 export function elapsed(t0: number): number {
@@ -105,4 +107,10 @@ export function roundNumbers<T extends object>(o: T, digits: number): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'number' ? round(v, digits) : v;
   return out as T;
+}
+
+/** `x`'s entry in another snapshot: the same pid, or for pid 0 the same key; else none. */
+export function sameProcess(other: readonly ProcessStats[], x: ProcessStats): ProcessStats | undefined {
+  if (x.pid > 0) return other.find((p) => p.pid === x.pid);
+  return x.key ? other.find((p) => p.pid === 0 && p.key === x.key) : undefined;
 }

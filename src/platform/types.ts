@@ -38,8 +38,9 @@ export interface PoolOptions {
 export interface ProcessStats {
   pid: number;
   /**
-   * Who the process is across snapshots where `pid` is 0 (a pod: its uid); matching by it keeps
-   * a figure per process right when pods come, go or list in another order.
+   * Who the process is across snapshots where `pid` is 0 (a pod: its uid; an agent the harness did
+   * not start: its URL); matching by it keeps a figure per process right when pods come, go or
+   * list in another order.
    */
   key?: string;
   agents: number;

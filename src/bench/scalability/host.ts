@@ -25,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { round } from '../../stats.ts';
+import { sameProcess } from '../measure.ts';
 import type { Pool, ProcessStats } from '../../platform/types.ts';
 
 export interface CpuMark {
@@ -90,12 +91,6 @@ export function cpuSecondsBetween(a: readonly ProcessStats[], b: readonly Proces
     if (y) s += Math.max(0, x.cpuSeconds - y.cpuSeconds);
   }
   return s;
-}
-
-/** `x`'s entry in another snapshot: the same pid, or for pid 0 the same key; else none. */
-export function sameProcess(other: readonly ProcessStats[], x: ProcessStats): ProcessStats | undefined {
-  if (x.pid > 0) return other.find((p) => p.pid === x.pid);
-  return x.key ? other.find((p) => p.pid === 0 && p.key === x.key) : undefined;
 }
 
 /** `/proc/PID/schedstat` of a process's main thread: ns on a CPU, ns runnable and waiting. */

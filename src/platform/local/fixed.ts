@@ -151,7 +151,7 @@ export class FixedPool implements Pool {
   async stats(): Promise<ProcessStats[]> {
     return Promise.all(
       this.adopted.map(async (a) => {
-        const s: ProcessStats = { pid: 0, agents: 1, rssBytes: 0, heapUsedBytes: 0, cpuSeconds: 0 };
+        const s: ProcessStats = { pid: 0, key: a.url, agents: 1, rssBytes: 0, heapUsedBytes: 0, cpuSeconds: 0 };
         try {
           const r = await this.client.info(a.url);
           const mem = r.status === 200 && r.body && typeof r.body === 'object' ? (r.body as { memory?: { rss?: unknown; heapUsed?: unknown } }).memory : undefined;
