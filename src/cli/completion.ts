@@ -92,7 +92,7 @@ export const SPEC: readonly CommandSpec[] = [
   {
     name: 'history',
     arg: 'file',
-    flags: [val('none', '-t', '--test'), sw('--json'), val('none', '-w', '--window'), val('none', '--last'), val('none', '--width'), val('none', '-s', '--schedule'), ...CONNECTION],
+    flags: [val('none', '-t', '--test'), sw('--json'), val('none', '-w', '--window'), val('none', '--looks'), val('none', '--last'), val('none', '--width'), val('none', '-s', '--schedule'), ...CONNECTION],
   },
   { name: 'ui', arg: 'file', flags: [val('none', '--host'), val('none', '-p', '--port'), sw('-h', '--help')] },
   { name: 'completion', arg: 'shell', flags: [sw('-h', '--help')] },

@@ -1,5 +1,5 @@
 /**
- * `swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--last N] [--width N]`
+ * `swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--looks N] [--last N] [--width N]`
  * `swarmbench history --schedule NAME [-n NS] [same options]` (cluster/history.ts)
  *
  * The trend of each test over many runs, from result documents on disk (the embedded mode): the
@@ -29,9 +29,12 @@ import { readResultFile, ResultFileError } from '../report/document.ts';
 import { collectFiles, MAX_TOTAL_BYTES, RESULTS } from '../report/files.ts';
 import {
   addRun,
+  DEFAULT_LOOKS,
   DEFAULT_MIN_RUNS,
   DEFAULT_WINDOW,
   emptyHistory,
+  examinedTests,
+  MAX_LOOKS,
   renderTrends,
   SPARK_DEFAULT_WIDTH,
   SPARK_MAX_WIDTH,
@@ -46,23 +49,26 @@ export const OPTIONS = {
   test: { type: 'string', short: 't', multiple: true },
   json: { type: 'boolean', default: false },
   window: { type: 'string', short: 'w' },
+  looks: { type: 'string' },
   last: { type: 'string' },
   width: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-const USAGE = `usage: swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--last N] [--width N]
+const USAGE = `usage: swarmbench history DIR|FILE... [--test ID] [--json] [--window N] [--looks N] [--last N] [--width N]
        swarmbench history --schedule NAME [-n NS] [options]   (a schedule's history in the cluster)
 
 Reads the result documents in each DIR (DIR/results.json and DIR/*/results.json) or the FILEs
 given, orders the runs by start time and prints, per test, the latest value, a sparkline of the
 runs (│ marks where a shift starts, · a run without a comparable value) and the lasting shift,
 if any: the runs since it against the runs before it, by the Mann-Whitney U test, corrected for
-the splits examined (docs/trends.md).
+the splits and the tests examined, found at the latest look and the one before it (docs/trends.md).
 
   -t, --test ID      only this test (1.3); repeat for more
       --json         print the history and the trends as JSON
   -w, --window N     compare the runs after a split with at most N runs before it (default ${DEFAULT_WINDOW}, ${DEFAULT_MIN_RUNS}…${HISTORY_MAX_POINTS})
+      --looks N      report a shift only once N consecutive looks (the history as it is, and as it
+                     stood one run before, …) find it (default ${DEFAULT_LOOKS}, 1…${MAX_LOOKS}; 1: no confirmation)
       --last N       keep the last N runs of each test (default ${HISTORY_DEFAULT_POINTS}, 1…${HISTORY_MAX_POINTS})
       --width N      the sparkline's width in characters (default ${SPARK_DEFAULT_WIDTH}, 4…${SPARK_MAX_WIDTH})
 
@@ -90,25 +96,28 @@ export interface RunRead {
   startedAt: string;
 }
 
-/** The options that shape the trends, checked: `--window`, `--last`, `--width`, `--test`. */
+/** The options that shape the trends, checked: `--window`, `--looks`, `--last`, `--width`, `--test`. */
 export interface TrendOptions {
   window?: number;
+  looks?: number;
   last?: number;
   width?: number;
   tests: string[];
 }
 
-/** `--window`, `--last`, `--width` and `--test` checked, or the message naming the option. */
-export function trendOptions(values: { window?: string | undefined; last?: string | undefined; width?: string | undefined; test?: string[] | undefined }): TrendOptions | Error {
+/** `--window`, `--looks`, `--last`, `--width` and `--test` checked, or the message naming the option. */
+export function trendOptions(values: { window?: string | undefined; looks?: string | undefined; last?: string | undefined; width?: string | undefined; test?: string[] | undefined }): TrendOptions | Error {
   const window = intOption('window', values.window, DEFAULT_MIN_RUNS, HISTORY_MAX_POINTS);
+  const looks = intOption('looks', values.looks, 1, MAX_LOOKS);
   const last = intOption('last', values.last, 1, HISTORY_MAX_POINTS);
   const width = intOption('width', values.width, 4, SPARK_MAX_WIDTH);
-  for (const o of [window, last, width]) if (o instanceof Error) return o;
+  for (const o of [window, looks, last, width]) if (o instanceof Error) return o;
   const tests = values.test ?? [];
   for (const id of tests) if (!TEST_ID.test(id)) return new Error(`--test: ${JSON.stringify(id.slice(0, 20))} is not a test id (1.1 … 6.6)`);
   return {
     tests,
     ...(typeof window === 'number' ? { window } : {}),
+    ...(typeof looks === 'number' ? { looks } : {}),
     ...(typeof last === 'number' ? { last } : {}),
     ...(typeof width === 'number' ? { width } : {}),
   };
@@ -190,14 +199,17 @@ export async function main(argv: string[]): Promise<number> {
  * line and the sparklines. An Error (nothing printed) when a test asked for is in no run.
  */
 export function printTrends(history: History, runs: RunRead[], skipped: { file: string; reason: string }[], o: TrendOptions, out: { json: boolean; title?: string }): Error | undefined {
-  const { tests, window, last, width } = o;
+  const { tests, window, looks, last, width } = o;
   const missing = tests.filter((id) => !history.tests.some((t) => t.id === id));
   if (missing.length) return new Error(`no run has test ${missing.join(', ')} (tests: ${history.tests.map((t) => t.id).join(', ') || 'none'})`);
   const shown: History = tests.length ? { ...history, tests: history.tests.filter((t) => tests.includes(t.id)) } : history;
-  const trends = trendsOf(shown, typeof window === 'number' ? { window } : {});
+  const shape = { ...(typeof window === 'number' ? { window } : {}), ...(typeof looks === 'number' ? { looks } : {}) };
+  // Corrected for every test of the history, not only those shown: --test 5.1 finds what the whole history finds.
+  const examined = examinedTests(history, shape);
+  const trends = trendsOf(shown, { ...shape, tests: examined });
   const ordered = [...runs].sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.run.localeCompare(b.run));
   if (out.json) {
-    process.stdout.write(JSON.stringify(jsonOf(ordered, skipped, shown, trends, { window: window ?? DEFAULT_WINDOW, last: last ?? HISTORY_DEFAULT_POINTS }), null, 2) + '\n');
+    process.stdout.write(JSON.stringify(jsonOf(ordered, skipped, shown, trends, { window: window ?? DEFAULT_WINDOW, looks: looks ?? DEFAULT_LOOKS, tests: examined, last: last ?? HISTORY_DEFAULT_POINTS }), null, 2) + '\n');
     return undefined;
   }
   const first = ordered[0];
@@ -216,7 +228,7 @@ export function printTrends(history: History, runs: RunRead[], skipped: { file: 
   return undefined;
 }
 
-function jsonOf(runs: RunRead[], skipped: { file: string; reason: string }[], history: History, trends: Trend[], method: { window: number; last: number }) {
+function jsonOf(runs: RunRead[], skipped: { file: string; reason: string }[], history: History, trends: Trend[], method: { window: number; looks: number; tests: number; last: number }) {
   return {
     runs,
     skipped,

@@ -33,7 +33,7 @@ import { errorMessage } from '../errors.ts';
 import { API_VERSION_FULL, belongsTo, COMPONENT_LABEL, dnsName, labelValue, MANAGED_BY, MANAGED_BY_LABEL } from '../kube/names.ts';
 import { parseResultDocument } from '../report/document.ts';
 import { fingerprintFor } from '../report/fingerprint.ts';
-import { addRun, emptyHistory, trendOf, type Trend } from '../report/trend.ts';
+import { addRun, emptyHistory, examinedTests, trendOf, type Trend } from '../report/trend.ts';
 import type { RunLike, ScheduleEvent } from './schedule-plan.ts';
 
 /** The key of the history ConfigMap that holds the history (compact JSON of api/history.ts's `History`). */
@@ -158,9 +158,11 @@ export function shiftsOf(trends: readonly Trend[]): { shifts: ScheduleShift[]; m
  */
 export async function trendsYielding(history: History): Promise<Trend[]> {
   const out: Trend[] = [];
+  // Each test corrected for all those examined, as trendsOf does.
+  const tests = examinedTests(history);
   for (const t of history.tests) {
     if (t.points.length === 0) continue;
-    out.push(trendOf(t));
+    out.push(trendOf(t, { tests }));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return out;

@@ -22,11 +22,14 @@
  * the runs' values"), and of 48 such comparisons of 5.1 and 5.3 in three passes of this test, 2
  * were flagged (5.1 between two clean runs, 5.3 between two defective ones). It prints them.
  *
- * How many runs: the schedule has no trend setting, so its default window applies, under which a
- * history of fewer than 10 runs can show no shift, and one of 10 to 13 runs a shift only once it
- * has lasted 4 runs and has at least 4 before it (`runsNeeded`, docs/trends.md: with 3 clean runs
- * the smallest p, 2 / C(10, 3) = 0.017, misses α / m = 0.01, and 14 runs would be needed). So: 4
- * clean runs, the defect from the 5th, 10 runs in all, the shift reported at the 10th.
+ * How many runs: the schedule has no trend setting, so the defaults apply: each of the history's 3
+ * tests (5.1 to 5.3) is examined at α / 3 (Bonferroni over the tests), and a shift is reported once
+ * two consecutive looks find it (docs/trends.md rules 2 and 7). With 6 clean runs and the defect
+ * from the 7th, the look at 13 runs (7 after 6: smallest p 2 / C(13, 6) = 0.0012, under
+ * α / (3 × 8 splits) = 0.0021) and the one at 12 (6 after 6: 2 / C(12, 6) = 0.0022, under
+ * 0.05 / (3 × 7) = 0.0024) both find it, when every defective run lies beyond every clean one; the
+ * look at 11 (5 after 6: 0.0043 against 0.0028) cannot. So no shift is reported before the 13th run,
+ * and at the 13th 5.1's. Fewer clean runs need more runs in all (5 clean: 14; 4 clean: 16).
  *
  * Skipped (reason in the suite's name) when the cluster is down; SWARMBENCH_REQUIRE_CLUSTER=1 fails instead.
  */
@@ -50,8 +53,8 @@ const ns = `sched-reg-${Date.now().toString(36)}`;
 const GROUP = 'swarmbench.io';
 const VERSION = 'v1alpha1';
 const NAME = 'nightly';
-const CLEAN_RUNS = 4;
-const RUNS = 10;
+const CLEAN_RUNS = 6;
+const RUNS = 13;
 /** A cross-region hop on every agent-to-agent request: 5.1's workflow of 5 steps crosses agents 3 or 4 times. */
 const DEFECT = 'slow-peers:100';
 const SPEC = { mode: 'quick', categories: ['integration'], trials: 3, agents: { poolSize: 2 }, prometheus: { url: PROMETHEUS_URL }, cleanup: { policy: 'Always' } };
@@ -117,7 +120,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('clean runs, then a defect from the 5th: the U test flags the step against the previous run, the history a lasting shift', async () => {
+  it('clean runs, then a defect from the 7th: the U test flags the step against the previous run, the history a lasting shift', async () => {
     for (let i = 0; i < RUNS; i++) {
       if (i === CLEAN_RUNS) await patch({ spec: { runTemplate: { spec: { agents: { poolSize: 2, defects: [DEFECT] } } } } });
       const name = names[i]!;
@@ -174,9 +177,8 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     expect(cond(first)!.message).toContain('5.1');
     expect(steps[first]!.schedule.lastRegression).toMatchObject({ run: names[first], tests: expect.arrayContaining(['5.1']) });
 
-    // No shift while the history is too short to show one (docs/trends.md "How long a shift must
-    // last": under 10 runs, none); at the 10th run 5.1's, from the first defective run. No shift
-    // starts at a clean run.
+    // No shift before the 13th run (see "How many runs" above); at the 13th 5.1's, from the first
+    // defective run. No shift starts at a clean run.
     for (let i = 0; i < RUNS - 1; i++) expect(steps[i]!.schedule.history?.shifts, names[i]).toEqual([]);
     const shifts = steps[RUNS - 1]!.schedule.history!.shifts;
     const s51 = shifts.find((s) => s.test === '5.1');
@@ -189,7 +191,7 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     }, 30_000);
     expect(event.message).toContain(`a lasting shift worse from run ${names[first]}`);
 
-    // The history ConfigMap holds the 10 runs' figures of 5.1: every defective run above every clean one.
+    // The history ConfigMap holds the 13 runs' figures of 5.1: every defective run above every clean one.
     const h = History.parse(JSON.parse((await core.readNamespacedConfigMap({ namespace: ns, name: `${NAME}-history` })).data!['history.json']!));
     const pts = h.tests.find((t) => t.id === '5.1')!.points;
     expect(pts.map((p) => p.run)).toEqual(names);
@@ -201,13 +203,13 @@ describe.skipIf(!!gate.notUp)(gate.title, () => {
     const hist = cli(['history', work, '--test', '5.1']);
     expect(hist.status, hist.stderr).toBe(0);
     console.log(hist.stdout);
-    expect(hist.stdout).toMatch(new RegExp(`^5\\.1 .* 10 runs  shift from ${names[first]} \\(\\+[\\d.]+ % worse, p[<=][\\d.]+\\)$`, 'm'));
+    expect(hist.stdout).toMatch(new RegExp(`^5\\.1 .* ${RUNS} runs  shift from ${names[first]} \\(\\+[\\d.]+ % worse, p[<=][\\d.]+\\)$`, 'm'));
     // And straight from the cluster: the history the operator keeps for the schedule.
     const live = cli(['history', '--schedule', NAME, '-n', ns, '--test', '5.1']);
     expect(live.status, live.stderr).toBe(0);
     console.log(live.stdout);
-    expect(live.stdout).toMatch(new RegExp(`^schedule ${ns}/${NAME}: 10 runs, `));
-    expect(live.stdout).toMatch(new RegExp(`^5\\.1 .* 10 runs  shift from ${names[first]} \\(\\+[\\d.]+ % worse, p[<=][\\d.]+\\)$`, 'm'));
+    expect(live.stdout).toMatch(new RegExp(`^schedule ${ns}/${NAME}: ${RUNS} runs, `));
+    expect(live.stdout).toMatch(new RegExp(`^5\\.1 .* ${RUNS} runs  shift from ${names[first]} \\(\\+[\\d.]+ % worse, p[<=][\\d.]+\\)$`, 'm'));
     expect(op.proc.exitCode).toBeNull();
   }, 30 * 60_000);
 

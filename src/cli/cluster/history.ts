@@ -1,5 +1,5 @@
 /**
- * `swarmbench history --schedule NAME [-n NS] [--test ID] [--json] [--window N] [--last N] [--width N]`:
+ * `swarmbench history --schedule NAME [-n NS] [--test ID] [--json] [--window N] [--looks N] [--last N] [--width N]`:
  * the trend of each test over a BenchmarkSchedule's runs in the cluster, from the history the
  * operator keeps for it (the ConfigMap `<schedule>-history`, key `history.json`:
  * docs/schedules.md), printed as `swarmbench history DIR` prints a folder of results
@@ -25,7 +25,7 @@ import { EXIT } from './exit.ts';
 
 export const OPTIONS = { ...FILE_OPTIONS, schedule: { type: 'string', short: 's' } } as const;
 
-export const usage = (): string => `usage: ${prog()} history --schedule NAME [-n NS] [--test ID] [--json] [--window N] [--last N] [--width N]
+export const usage = (): string => `usage: ${prog()} history --schedule NAME [-n NS] [--test ID] [--json] [--window N] [--looks N] [--last N] [--width N]
 
 The trend of each test over the schedule's runs, from the history the operator keeps for it
 (ConfigMap NAME-history): per test the latest value, a sparkline and the lasting shift, if any
@@ -35,6 +35,7 @@ The trend of each test over the schedule's runs, from the history the operator k
   -t, --test ID        only this test (1.3); repeat for more
       --json           print the history and the trends as JSON
   -w, --window N       compare the runs after a split with at most N runs before it
+      --looks N        report a shift once N consecutive looks find it (default 2; 1: no confirmation)
       --last N         keep the last N runs of each test
       --width N        the sparkline's width in characters
 
