@@ -12,8 +12,8 @@
  * is a false alarm of the method, unless the runs' conditions changed (the host's load, below).
  * Printed: each run's wall time and the host's load beside it (the CPUs
  * other processes used, as each result document records), the shifts found at each look, per test
- * the smallest Bonferroni-adjusted p of any split at the last look (whether or not the rule's other
- * conditions held), the count of test × look pairs with a shift, and for each the host's load
+ * the smallest Bonferroni-adjusted p of any split at the last look (over the splits and the tests
+ * examined, as the rule corrects it; whether or not the rule's other conditions held), the count of test × look pairs with a shift, and for each the host's load
  * before its split and since (a machine that got busier or quieter is a real change of the
  * runs' conditions, not noise; docs/trends.md "Limits"). Shifts the detection itself reports as
  * the machine's (report/trend.ts "The machine changed") are counted apart from the system's:
@@ -31,7 +31,7 @@ import { CATEGORIES, type Category, type ResultDocument } from '../src/api/schem
 import { REPO_ROOT } from '../src/paths.ts';
 import { compareSamples, DEFAULT_ALPHA } from '../src/report/baseline.ts';
 import { readResultFile } from '../src/report/document.ts';
-import { addRun, DEFAULT_MIN_RUNS, DEFAULT_WINDOW, emptyHistory, type MachineChange, machineText, trendsOf } from '../src/report/trend.ts';
+import { addRun, DEFAULT_MIN_RUNS, DEFAULT_WINDOW, emptyHistory, examinedTests, type MachineChange, machineText, trendsOf } from '../src/report/trend.ts';
 
 const BIN = join(REPO_ROOT, 'bin', 'swarmbench.js');
 /** A run that takes longer than this is stuck (a quick run of two categories takes under a minute). */
@@ -54,18 +54,18 @@ interface RunRow {
   loadavg1: { start: number; end: number } | null;
 }
 
-/** The smallest p of any split of the values (the rule's U test), times the splits: what the detection's threshold is measured against. */
-export function smallestAdjustedP(values: readonly number[], better: 'lower' | 'higher'): { p: number; at: number } | null {
+/** The smallest p of any split of the values (the rule's U test), times the splits and the tests examined: what the detection's threshold is measured against. */
+export function smallestAdjustedP(values: readonly number[], better: 'lower' | 'higher', tests: number): { p: number; at: number } | null {
   const w = DEFAULT_MIN_RUNS;
   const n = values.length;
   if (n < 2 * w) return null;
   const splits = n - 2 * w + 1;
   let best: { p: number; at: number } | null = null;
   for (let k = w; k <= n - w; k++) {
-    const c = compareSamples(values.slice(k), values.slice(Math.max(0, k - DEFAULT_WINDOW), k), better, { alpha: DEFAULT_ALPHA / splits, minSamples: w, maxSamples: HISTORY_MAX_POINTS });
+    const c = compareSamples(values.slice(k), values.slice(Math.max(0, k - DEFAULT_WINDOW), k), better, { alpha: DEFAULT_ALPHA / (splits * tests), minSamples: w, maxSamples: HISTORY_MAX_POINTS });
     if (c.p !== null && (!best || c.p < best.p)) best = { p: c.p, at: k };
   }
-  return best && { p: Math.min(1, best.p * splits), at: best.at };
+  return best && { p: Math.min(1, best.p * splits * tests), at: best.at };
 }
 
 function main(): number {
@@ -149,9 +149,10 @@ function main(): number {
       return { look: l.after, ...s, hostLoad: { before: loadOf(at - DEFAULT_WINDOW, at), after: loadOf(at, look) } };
     }),
   );
+  const family = examinedTests(history);
   const tests = trendsOf(history).map((t) => {
     const v = t.values.filter((x): x is number => x !== null);
-    const min = smallestAdjustedP(v, t.better);
+    const min = smallestAdjustedP(v, t.better, family);
     return { test: t.id, name: t.name, runs: v.length, smallestAdjustedP: min?.p ?? null, atRun: min ? docs[min.at]?.run.name ?? null : null, shift: t.shift ? t.shift.run : null };
   });
 
@@ -185,7 +186,7 @@ function main(): number {
   };
   writeFileSync(join(out, 'false-alarms.json'), JSON.stringify({ summary, rows, looks, tests, alarms }, null, 2) + '\n');
   process.stdout.write(`\n$ swarmbench history ${out}\n${cli.stdout}\n`);
-  process.stdout.write('smallest Bonferroni-adjusted p of any split, at the last look (a shift needs < 0.05, at least 5 %, and the latest 3 runs beyond):\n');
+  process.stdout.write(`smallest Bonferroni-adjusted p of any split (over the splits and the ${family} tests), at the last look (a shift needs < 0.05 there and at the look before, at least 5 %, and the latest 3 runs beyond):\n`);
   for (const t of tests) process.stdout.write(`  ${t.test.padEnd(4)} ${t.name.slice(0, 28).padEnd(28)} ${t.runs} runs  p=${t.smallestAdjustedP === null ? '—' : t.smallestAdjustedP.toPrecision(3)}${t.atRun ? ` (split at ${t.atRun})` : ''}${t.shift ? `  SHIFT from ${t.shift}` : ''}\n`);
   const loadText = (l: ReturnType<typeof loadOf>): string => `load average ${l.loadavg1?.toFixed(1) ?? '?'}, other processes ${l.otherPct ?? '?'} % (median of ${l.runs} runs)`;
   for (const a of alarms) {
