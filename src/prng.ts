@@ -24,6 +24,17 @@ export function deriveSeed(base: number, label: string): number {
   return h >>> 0;
 }
 
+/** Fisher-Yates shuffle in place with the given random source (a `mulberry32`). */
+export function shuffle<T>(items: T[], rand: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const tmp = items[i]!;
+    items[i] = items[j]!;
+    items[j] = tmp;
+  }
+  return items;
+}
+
 /** A new Float32Array of length n, uniform in [lo, hi), drawn from `rand` (a `mulberry32`). */
 export function uniformArray(rand: () => number, n: number, lo: number, hi: number): Float32Array {
   const out = new Float32Array(n);

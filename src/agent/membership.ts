@@ -28,7 +28,8 @@
  */
 import { MAX_INCARNATION, MAX_MEMBERS, MAX_MEMBERS_PER_MESSAGE, memberIdProblem, memberUrlProblem } from './limits.ts';
 import type { MemberStatus, MemberView } from './types.ts';
-import { fnv1a, shuffle } from './util.ts';
+import { shuffle } from '../prng.ts';
+import { fnv1a } from './util.ts';
 
 /** A member on the wire: [id, url, incarnation, status code (0 alive, 1 suspect, 2 dead, 3 left)]. */
 export type WireMember = [string, string, number, number];

@@ -1,7 +1,7 @@
 /**
- * Small pure helpers of the reference agent: FNV-1a hashing for digests, shuffling with a given
- * random source (gossip uses the project's seeded PRNG, `src/prng.ts`, never Math.random, so runs
- * are reproducible), and sleeping.
+ * Small pure helpers of the reference agent: FNV-1a hashing for digests and sleeping. (Gossip
+ * shuffles with the project's seeded PRNG, `src/prng.ts` `shuffle`, never Math.random, so runs are
+ * reproducible.)
  */
 
 /** 32-bit FNV-1a of a string (UTF-16 code units; only used for digests compared between agents). */
@@ -12,17 +12,6 @@ export function fnv1a(text: string, seed = 0x811c9dc5): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h >>> 0;
-}
-
-/** Fisher-Yates shuffle in place with the given random source. */
-export function shuffle<T>(items: T[], rand: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const tmp = items[i]!;
-    items[i] = items[j]!;
-    items[j] = tmp;
-  }
-  return items;
 }
 
 /**

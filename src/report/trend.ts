@@ -88,7 +88,7 @@ import {
 } from '../api/history.ts';
 import type { ResultDocument } from '../api/schema.ts';
 import { median } from '../stats.ts';
-import { mulberry32 } from '../prng.ts';
+import { mulberry32, shuffle } from '../prng.ts';
 import { mannWhitney, midranks as midrankOf } from './ranktest.ts';
 import { betterOf, compareSamples, comparedSamples, DEFAULT_ALPHA, DEFAULT_MIN_EFFECT_PCT, fmtP, orderStatisticSubset } from './baseline.ts';
 import { num, pct, truncate } from './format.ts';
@@ -415,12 +415,7 @@ export function rankCorrelationWithin(sets: readonly Run[][]): { rho: number; p:
   const shuffled = parts.map((p) => [...p.y]);
   let asFar = 0;
   for (let k = 0; k < FOLLOW_PERMUTATIONS; k++) {
-    for (const ys of shuffled) {
-      for (let i = ys.length - 1; i > 0; i--) {
-        const j = Math.floor(rand() * (i + 1));
-        [ys[i], ys[j]] = [ys[j]!, ys[i]!];
-      }
-    }
+    for (const ys of shuffled) shuffle(ys, rand);
     if (Math.abs(dot(shuffled) / norm) >= Math.abs(rho) - 1e-12) asFar++;
   }
   return { rho, p: (asFar + 1) / (FOLLOW_PERMUTATIONS + 1) };
