@@ -51,6 +51,8 @@ interface RunRow {
   verdict: string;
   otherCpus: number | null;
   otherPct: number | null;
+  /** Of otherPct, the hypervisor's steal (runs that recorded it). */
+  stealPct: number | null;
   loadavg1: { start: number; end: number } | null;
 }
 
@@ -116,10 +118,11 @@ function main(): number {
       verdict: doc.summary.verdict,
       otherCpus: load?.otherCpus ?? null,
       otherPct: load?.otherPct ?? null,
+      stealPct: load?.stealPct ?? null,
       loadavg1: load?.loadavg1 ?? null,
     };
     rows.push(row);
-    process.stdout.write(`${name}  ${row.wallSeconds === null ? '(kept)' : `${row.wallSeconds} s`} (the run ${row.runSeconds} s)  ${row.verdict}  other processes ${row.otherCpus ?? '?'} CPUs (${row.otherPct ?? '?'} %), load ${row.loadavg1 ? `${row.loadavg1.start} → ${row.loadavg1.end}` : '?'}\n`);
+    process.stdout.write(`${name}  ${row.wallSeconds === null ? '(kept)' : `${row.wallSeconds} s`} (the run ${row.runSeconds} s)  ${row.verdict}  other processes ${row.otherCpus ?? '?'} CPUs (${row.otherPct ?? '?'} %${row.stealPct === null ? '' : `, steal ${row.stealPct} %`}), load ${row.loadavg1 ? `${row.loadavg1.start} → ${row.loadavg1.end}` : '?'}\n`);
   }
 
   // A look after every run: the history of the runs so far, as the schedule's status shows it.

@@ -62,7 +62,8 @@ export const HistoryPoint = z
     fingerprint: z.string().min(1).max(128).optional(),
     /**
      * The share of the host's CPUs (%) that processes other than the run's own used during it
-     * (the result document's `environment.hostLoad.otherPct`): kept only for runs on the local
+     * (the result document's `environment.hostLoad.otherPct`, the hypervisor's steal included on
+     * a virtual machine: neighbours that take the CPU either way): kept only for runs on the local
      * platform, where the agents are the run's own processes. On a cluster the runner's host
      * figure counts the agents' pods as "other", so it would mix the system under test with
      * its neighbours; it is not kept there (report/trend.ts "The machine changed").

@@ -448,8 +448,9 @@ export const Environment = z.object({
   runners: z.array(RunnerEnvironment.extend({ steps: z.array(z.string()) })).optional(),
   /**
    * What the host did during a local run (src/report/hostload.ts): CPUs busy in all, the run's
-   * own share, what other processes used (`otherCpus`, `otherPct` of the host's CPUs), and the
-   * one-minute load average at the start and end. Contention shows here, not only in the figures.
+   * own share, what other processes used (`otherCpus`, `otherPct` of the host's CPUs; on a
+   * virtual machine the hypervisor's steal is part of it and also given alone, `stealCpus`,
+   * `stealPct`), and the one-minute load average at the start and end. Contention shows here, not only in the figures.
    */
   hostLoad: z
     .object({
@@ -460,6 +461,9 @@ export const Environment = z.object({
       otherCpus: z.number().min(0),
       otherPct: z.number().min(0),
       loadavg1: z.object({ start: z.number().min(0), end: z.number().min(0) }),
+      /** Of `otherCpus`, the hypervisor's steal (virtual machines; absent where /proc/stat has no such field). */
+      stealCpus: z.number().min(0).optional(),
+      stealPct: z.number().min(0).optional(),
     })
     .optional(),
 });

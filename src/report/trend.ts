@@ -49,8 +49,9 @@
  * during it (`hostOtherPct`). The shift is reported with `machine` set ("the machine changed", not
  * a regression or an improvement of the system) when, over the same two sets of runs the shift
  * compared, either
- * - the share differs (U test at HOST_CHANGE_ALPHA) and the medians are at least
- *   HOST_CHANGE_MIN_PCT of the CPUs apart, or
+ * - the share differs (U test at HOST_CHANGE_ALPHA), the medians are at least
+ *   HOST_CHANGE_MIN_PCT of the CPUs apart, and the way explains the shift: busier with a worse
+ *   figure, quieter with a better one (a machine that fell quiet does not make a figure worse), or
  * - the test's figure follows the share run by run (`rankCorrelationWithin`: the rank correlation
  *   of value and load inside the runs before the split and inside the runs since, pooled, so the
  *   step itself adds nothing to it; two-sided permutation p under HOST_CHANGE_ALPHA) and the
@@ -370,7 +371,7 @@ export interface MachineChange {
   p: number;
   runs: { before: number; after: number };
   /**
-   * Set when the load moved by less than HOST_CHANGE_MIN_PCT (or not significantly) but the figure
+   * Set when the load moved by less than HOST_CHANGE_MIN_PCT (or not significantly, or the other way) but the figure
    * follows it run by run and the load's part explains the shift ("The machine changed", second
    * case); absent when the move alone was large enough.
    */
@@ -460,8 +461,9 @@ export function machineChange(
   const ma = median(a);
   const p = mannWhitney(a, b).p;
   const change: MachineChange = { before: mb, after: ma, p, runs: { before: b.length, after: a.length } };
-  // The load alone moved far enough.
-  if (p < HOST_CHANGE_ALPHA && Math.abs(ma - mb) >= HOST_CHANGE_MIN_PCT) return change;
+  // The load alone moved far enough, and the way that explains the shift.
+  const explains = shift.direction === 'worse' ? ma > mb : ma < mb;
+  if (p < HOST_CHANGE_ALPHA && Math.abs(ma - mb) >= HOST_CHANGE_MIN_PCT && explains) return change;
   // Or the figure follows the load run by run, and without the load's part the shift is gone.
   const rc = rankCorrelationWithin([before, after]);
   if (!rc || !(rc.p < HOST_CHANGE_ALPHA)) return null;

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { hostLoadBetween, hostLoadText, parseProcSelfStat, parseProcStat, readCpu, type CpuReading } from '../../src/report/hostload.ts';
+import { hostLoadBetween, hostLoadText, parseProcSelfStat, parseProcStat, parseProcSteal, readCpu, type CpuReading } from '../../src/report/hostload.ts';
 
 describe('host load', () => {
   it('parses the cpu line of /proc/stat: busy = all but idle and iowait, guest not counted twice', () => {
@@ -13,6 +13,24 @@ describe('host load', () => {
     expect(parseProcStat('cpu  100 5 50 1000 20 3 2 0 40 0\ncpu0 1 2 3 4\n')).toBe(160);
     expect(parseProcStat('intr 1 2 3\n')).toBeNull();
     expect(parseProcStat('cpu  1 2 x 4\n')).toBeNull();
+  });
+
+  it('reads steal, the eighth field of the cpu line, and nothing where the line is shorter', () => {
+    expect(parseProcSteal('cpu  100 5 50 1000 20 3 2 7 40 0\n')).toBe(7);
+    expect(parseProcSteal('cpu  100 5 50 1000 20 3 2\n')).toBeNull();
+    expect(parseProcSteal('intr 1 2 3\n')).toBeNull();
+  });
+
+  it('gives the hypervisor\'s steal apart, as part of what others used and never more than it', () => {
+    const at = (atMs: number, hostBusyS: number, ownS: number, hostStealS: number): CpuReading => ({ atMs, hostBusyS, hostCpus: 2, ownS, loadavg1: 1, hostStealS });
+    const h = hostLoadBetween(at(0, 100, 10, 50), at(10_000, 120, 25, 53))!;
+    expect(h).toMatchObject({ otherCpus: 0.5, otherPct: 25, stealCpus: 0.3, stealPct: 15 });
+    expect(hostLoadText(h)).toBe("other processes used 0.5 of 2 CPUs (25 %; the hypervisor's steal 15 %), the run 1.5; load average 1 → 1");
+    // Steal counted while the run's own ticks rounded up past busy: at most "other".
+    expect(hostLoadBetween(at(0, 0, 0, 0), at(1000, 1, 1.01, 0.2))).toMatchObject({ otherCpus: 0, stealCpus: 0 });
+    // A reading without the field (an old kernel): no steal figure.
+    const { hostStealS: _none, ...noSteal } = at(0, 0, 0, 0);
+    expect(hostLoadBetween(noSteal, at(1000, 1, 0.5, 0))).not.toHaveProperty('stealCpus');
   });
 
   it('parses utime+stime+cutime+cstime of /proc/self/stat, a command name with spaces and parentheses included', () => {

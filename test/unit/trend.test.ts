@@ -374,6 +374,9 @@ describe('trends of a history', () => {
     const relabel = (f: (i: number, p: HistoryPoint) => HistoryPoint) => trendOf({ ...h.tests.find((t) => t.id === '1.3')!, points: h.tests.find((t) => t.id === '1.3')!.points.map((p, i) => f(i, p)) });
     expect(relabel((i, p) => ({ ...p, hostOtherPct: 3 + (i % 4) })).shift).toMatchObject({ index: 16, machine: null });
     expect(relabel((i, p) => ({ ...p, hostOtherPct: i < 16 ? 3 : 7 })).shift!.machine).toBeNull();
+    // A load that moved far, but the other way: the machine got quieter (20 % → 3 %) while the
+    // figure got worse. A quieter machine does not make figures worse: the system's.
+    expect(relabel((i, p) => ({ ...p, hostOtherPct: (i < 16 ? 20 : 3) + (i % 3) })).shift).toMatchObject({ index: 16, direction: 'worse', machine: null });
     expect(relabel((i, p) => (i >= 22 ? p : (({ hostOtherPct: _, ...rest }) => rest)(p))).shift!.machine).toBeNull();
     const cluster = { ...docs[0]!, environment: { ...docs[0]!.environment, platform: 'kubernetes' as const } };
     expect(pointsOf(cluster).every((p) => p.hostOtherPct === undefined)).toBe(true);

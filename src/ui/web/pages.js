@@ -373,7 +373,11 @@ function trendFigures(tests) {
       ? `${test.points.length} runs, no lasting shift`
       : machine
         ? `shift from ${test.shift.run}: ${pct(test.shift.changePct)}, p=${test.shift.pAdjusted.toPrecision(2)} (corrected); the machine changed: other processes ${machine.before.toFixed(1)} % → ${machine.after.toFixed(1)} % of the CPUs` +
-          (machine.follows ? `, and the figure follows them run by run (ρ ${machine.follows.rho.toFixed(2)})` : '')
+          (machine.follows
+            ? `, and the figure follows them run by run (ρ ${machine.follows.rho.toFixed(2)}); without their part the shift is ${
+                machine.follows.adjusted.changePct === null ? 'gone' : pct(machine.follows.adjusted.changePct)
+              }`
+            : '')
         : `${test.shift.direction === 'worse' ? 'regression' : 'improvement'} from ${test.shift.run}: ${pct(test.shift.changePct)}, p=${test.shift.pAdjusted.toPrecision(2)} (corrected)`;
     const fig = chartFigure(spec, { note });
     fig.setAttribute('data-shift', !test.shift ? 'none' : machine ? 'machine' : test.shift.direction);
