@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { DEFECT_PATTERN, parseDefectList, type DefectSite } from '../agent/defects.ts';
 import { API_GROUP, API_VERSION, API_VERSION_FULL, CONFIG_KEY, DNS_SUBDOMAIN, LABEL_VALUE, QUALIFIED_NAME, QUALIFIED_NAME_MESSAGE, qualifiedNameProblem } from '../kube/names.ts';
 import { Distribution } from '../stats.ts';
+import { CpuSetSchema, HostLoadSchema, RunnerEnvironment } from './machine.ts';
 import { Observations } from './observations.ts';
 import { Fingerprint } from './fingerprint.ts';
 import { NotificationsStatus, NotifySpec } from './notify.ts';
@@ -370,43 +371,6 @@ export const Summary = z.object({
 });
 export type Summary = z.infer<typeof Summary>;
 
-/**
- * The CPUs a process could use (src/report/cpuset.ts): Node's availableParallelism, the process's
- * CPU affinity (Linux `Cpus_allowed_list`) and its count, the cgroup CPU quota in CPUs where one
- * is set and readable, and the effective figure, the smallest of them.
- */
-const CpuSetSchema = z.object({
-  availableParallelism: z.number().int().min(0),
-  affinity: z.string().optional(),
-  affinityCpus: z.number().int().min(0).optional(),
-  quotaCpus: z.number().min(0).optional(),
-  quotaSource: z.string().optional(),
-  effectiveCpus: z.number().min(0),
-});
-
-/**
- * The process that ran one step (src/report/machine.ts `thisMachine`, written by
- * src/runner/step.ts into its StepResult): the Kubernetes node (`NODE_NAME`) or, locally, the
- * hostname; the process's own hostname (the pod's name in a cluster); Node.js version, OS, CPUs
- * and memory as that process saw them; its CPU set and cgroup memory limit where readable.
- */
-export const RunnerEnvironment = z.object({
-  nodeName: z.string(),
-  hostname: z.string(),
-  /** Node.js version (as `Environment.node`). */
-  node: z.string(),
-  os: z.string(),
-  arch: z.string(),
-  cpus: z.number().int().min(0),
-  cpuModel: z.string(),
-  /** The machine's memory (os.totalmem: in a container, the node's). */
-  memoryBytes: z.number().min(0),
-  /** The cgroup memory limit of the process, where one is set and readable. */
-  memoryLimitBytes: z.number().min(0).optional(),
-  cpuSet: CpuSetSchema.optional(),
-});
-export type RunnerEnvironment = z.infer<typeof RunnerEnvironment>;
-
 export const Environment = z.object({
   platform: z.enum(['local', 'kubernetes']),
   node: z.string(),
@@ -446,26 +410,8 @@ export const Environment = z.object({
    * step reported its environment (step results written before it was recorded).
    */
   runners: z.array(RunnerEnvironment.extend({ steps: z.array(z.string()) })).optional(),
-  /**
-   * What the host did during a local run (src/report/hostload.ts): CPUs busy in all, the run's
-   * own share, what other processes used (`otherCpus`, `otherPct` of the host's CPUs; on a
-   * virtual machine the hypervisor's steal is part of it and also given alone, `stealCpus`,
-   * `stealPct`), and the one-minute load average at the start and end. Contention shows here, not only in the figures.
-   */
-  hostLoad: z
-    .object({
-      wallSeconds: z.number().min(0),
-      hostCpus: z.number().int().min(0),
-      busyCpus: z.number().min(0),
-      ownCpus: z.number().min(0),
-      otherCpus: z.number().min(0),
-      otherPct: z.number().min(0),
-      loadavg1: z.object({ start: z.number().min(0), end: z.number().min(0) }),
-      /** Of `otherCpus`, the hypervisor's steal (virtual machines; absent where /proc/stat has no such field). */
-      stealCpus: z.number().min(0).optional(),
-      stealPct: z.number().min(0).optional(),
-    })
-    .optional(),
+  /** What the host did during a local run (machine.ts `HostLoadSchema`). */
+  hostLoad: HostLoadSchema.optional(),
 });
 export type Environment = z.infer<typeof Environment>;
 
@@ -550,6 +496,7 @@ export type Comparison = z.infer<typeof Comparison>;
 
 // Observations (observations.ts): what Prometheus saw during each step's window.
 export * from './observations.ts';
+export * from './machine.ts';
 
 export const ResultDocument = z.object({
   apiVersion: z.literal(API_VERSION_FULL),
